@@ -1,0 +1,176 @@
+/*
+ * internal.h - what core/ and ops/ share and users never see: the tensor
+ * struct, the op descriptor, the arena, and SG_TYPED, the one mechanism by
+ * which a kernel body is written once and instantiated for float and double.
+ *
+ * Invariant: a tape tensor's struct, data and gradient all come from its
+ * tape's arena; a heap tensor (tape == NULL) owns malloc'd data and grad.
+ */
+#ifndef SEQGRAD_INTERNAL_H
+#define SEQGRAD_INTERNAL_H
+
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "seqgrad/core.h"
+
+/* An op is known to the tape only through this descriptor. forward reads
+ * out->src[] and writes out->data; backward reads out->grad and accumulates
+ * (+=) into the gradients of the sources that have one (grad != NULL). */
+typedef struct sg_op {
+    const char *name;
+    void (*forward)(sg_tensor *out);
+    void (*backward)(sg_tensor *out);
+} sg_op;
+
+#define SG_MAX_SRC 4
+
+struct sg_tensor {
+    sg_dtype dtype;
+    int ndim;
+    int shape[SG_MAX_DIMS];
+    size_t size;
+    void *data;
+    void *grad;
+    bool requires_grad;
+    sg_tape *tape;            /* NULL for heap tensors */
+    sg_tensor *prev;          /* previous tensor recorded on the tape */
+
+    const sg_op *op;          /* NULL for leaves */
+    sg_tensor **src;          /* src_buf, or an arena array when more */
+    int nsrc;
+    sg_tensor *src_buf[SG_MAX_SRC];
+    int iarg[8];              /* op arguments: axes, flags, sizes */
+    double farg[4];           /* op arguments: scalars */
+    void *aux;                /* op-owned arena memory: masks, indices, stats */
+    void *aux2;
+    char *name;               /* heap tensors in an sg_params: owned copy */
+};
+
+struct sg_arena_block;
+
+typedef struct sg_arena {
+    struct sg_arena_block *first, *cur;
+    size_t used;              /* bytes used in cur */
+    size_t total;             /* bytes held in all blocks */
+} sg_arena;
+
+struct sg_tape {
+    sg_arena arena;
+    sg_tensor *last;          /* newest recorded tensor */
+    sg_status err;
+    char msg[512];
+    bool grad_on;
+    bool anomaly;
+    bool abort_on_error;
+};
+
+/* Library heap allocation: every malloc of seqgrad goes through these. */
+void *sg_malloc(size_t n);
+void *sg_calloc(size_t n);
+void  sg_free(void *p);
+
+/* Arena memory, 64-byte aligned, zeroed when zero is true. NULL (and an
+ * SG_ERR_NOMEM error on t) if the heap refused. */
+void *sg_arena_alloc(sg_tape *t, size_t n, bool zero);
+
+/* A new tape tensor with room for its data (zeroed) but not yet recorded.
+ * shape has ndim entries. NULL and a recorded error on failure. */
+sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape);
+
+/* For an op: makes out, wires it to its sources and records it: runs the
+ * forward, checks anomalies, links it on the tape. Returns out or NULL. */
+sg_tensor *sg_record(sg_tape *t, const sg_op *op, sg_tensor *out);
+
+/* Returns the tape to use for an op's arguments, recording an error for a
+ * NULL argument or a dtype mix. Used as:
+ *     if (!sg_check_args(t, "add", 2, a, b)) return NULL;  */
+bool sg_check_args(sg_tape *t, const char *op, int n, ...);
+
+/* Normalises a possibly negative axis against ndim; -1 means last. Records
+ * "<op>: axis A out of range for (shape)" and returns -1 if bad. */
+int sg_axis(sg_tape *t, const char *op, const sg_tensor *x, int axis);
+
+/* True if x needs a gradient on this tape (in grad mode). */
+static inline bool sg_wants_grad(const sg_tape *t, const sg_tensor *x)
+{
+    return t->grad_on && x->requires_grad;
+}
+
+/* Sizes of the dimensions before, at and after axis: x = (outer, n, inner). */
+static inline void sg_split_axis(const sg_tensor *x, int axis, size_t *outer, size_t *n, size_t *inner)
+{
+    size_t o = 1, in = 1;
+    for (int d = 0; d < axis; d++)
+        o *= (size_t)x->shape[d];
+    for (int d = axis + 1; d < x->ndim; d++)
+        in *= (size_t)x->shape[d];
+    *outer = o, *n = (size_t)x->shape[axis], *inner = in;
+}
+
+/* ---- broadcasting (core/broadcast.c) -------------------------------------
+ * Shapes are aligned on the right and padded to 4-D; a source dimension of 1
+ * gets stride 0, so one loop serves every broadcast. */
+typedef struct {
+    int shape[SG_MAX_DIMS];         /* the output's, padded on the left */
+    size_t sa[SG_MAX_DIMS], sb[SG_MAX_DIMS];  /* element strides of a and b */
+} sg_bcast;
+
+/* Output shape of broadcasting a with b; records
+ * "<op>: shapes (2,3) and (4) cannot be broadcast" and returns false if not. */
+bool sg_broadcast_shape(sg_tape *t, const char *op, const sg_tensor *a, const sg_tensor *b,
+                        int *ndim, int *shape);
+/* One keep flag (mask value != 0) per element of x, for a mask that
+ * broadcasts to x's shape; arena memory. Records an error naming op if the
+ * mask does not broadcast to x. */
+unsigned char *sg_expand_mask(sg_tape *t, const char *op, const sg_tensor *x, const sg_tensor *mask);
+/* Strides that read a and b (either may be NULL) at out's positions. */
+void sg_bcast_init(sg_bcast *g, const sg_tensor *out, const sg_tensor *a, const sg_tensor *b);
+
+/* Runs body for every output element with o (flat output index), ia and ib
+ * (flat indices into a and b) in scope. */
+#define SG_FOR_BCAST(g, ...)                                                        \
+    do {                                                                            \
+        size_t o_ = 0;                                                              \
+        for (int i0_ = 0; i0_ < (g).shape[0]; i0_++)                                \
+            for (int i1_ = 0; i1_ < (g).shape[1]; i1_++)                            \
+                for (int i2_ = 0; i2_ < (g).shape[2]; i2_++) {                      \
+                    size_t ia_ = i0_ * (g).sa[0] + i1_ * (g).sa[1] + i2_ * (g).sa[2]; \
+                    size_t ib_ = i0_ * (g).sb[0] + i1_ * (g).sb[1] + i2_ * (g).sb[2]; \
+                    for (int i3_ = 0; i3_ < (g).shape[3];                           \
+                         i3_++, o_++, ia_ += (g).sa[3], ib_ += (g).sb[3]) {         \
+                        const size_t o = o_, ia = ia_, ib = ib_;                    \
+                        (void)o, (void)ia, (void)ib;                                \
+                        __VA_ARGS__                                                 \
+                    }                                                               \
+                }                                                                   \
+    } while (0)
+
+/*
+ * SG_TYPED(dtype, body): runs body with `T` defined as float or double to
+ * match dtype. Together with <tgmath.h> (exp, tanh, log ... pick the float or
+ * double function from the argument's type) a kernel is written once:
+ *
+ *     SG_TYPED(out->dtype, {
+ *         const T *x = out->src[0]->data;
+ *         T *y = out->data;
+ *         for (size_t i = 0; i < out->size; i++)
+ *             y[i] = tanh(x[i]);
+ *     });
+ *
+ * Literals inside must be cast ((T)0.5) so float kernels stay float.
+ */
+#define SG_TYPED(dt, ...)                                   \
+    do {                                                    \
+        if ((dt) == SG_F32) {                               \
+            typedef float T;                                \
+            __VA_ARGS__                                     \
+        } else {                                            \
+            typedef double T;                               \
+            __VA_ARGS__                                     \
+        }                                                   \
+    } while (0)
+
+#endif

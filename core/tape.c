@@ -1,0 +1,407 @@
+/*
+ * tape.c - the reverse-mode tape: arena, recording, errors, backward.
+ *
+ * The tape is a Wengert list threaded through the tensors themselves
+ * (t->last, then ->prev): creation order is a topological order, so backward
+ * is one reverse loop. Every tape tensor, its data and its gradient come from
+ * the arena, a chain of blocks that sg_tape_reset() rewinds but keeps; the
+ * same graph recorded again walks the same blocks and never calls malloc.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* ---- heap ---------------------------------------------------------------- */
+
+void *sg_malloc(size_t n) { return malloc(n ? n : 1); }
+void *sg_calloc(size_t n) { return calloc(1, n ? n : 1); }
+void  sg_free(void *p) { free(p); }
+
+/* ---- arena --------------------------------------------------------------- */
+
+#define SG_ALIGN 64
+#define SG_BLOCK_MIN ((size_t)1 << 20)
+
+struct sg_arena_block {
+    struct sg_arena_block *next;
+    size_t cap;
+    _Alignas(SG_ALIGN) unsigned char mem[];
+};
+
+static size_t align_up(size_t n) { return (n + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1); }
+
+void *sg_arena_alloc(sg_tape *t, size_t n, bool zero)
+{
+    sg_arena *a = &t->arena;
+    n = align_up(n ? n : 1);
+
+    /* Walk the kept blocks first: after a reset the same requests find the
+     * same blocks, which is what makes steady-state steps malloc-free. */
+    while (a->cur && a->used + n > a->cur->cap && a->cur->next) {
+        a->cur = a->cur->next;
+        a->used = 0;
+    }
+    if (!a->cur || a->used + n > a->cur->cap) {
+        size_t cap = n > SG_BLOCK_MIN ? n : SG_BLOCK_MIN;
+        struct sg_arena_block *b = sg_malloc(sizeof *b + cap);
+        if (!b) {
+            sg_fail(t, SG_ERR_NOMEM, "arena: out of memory asking for %zu bytes", n);
+            return NULL;
+        }
+        b->cap = cap;
+        b->next = NULL;
+        if (a->cur) {                   /* splice after cur, keep the rest */
+            b->next = a->cur->next;
+            a->cur->next = b;
+        } else {
+            a->first = b;
+        }
+        a->cur = b;
+        a->used = 0;
+        a->total += cap;
+    }
+    void *p = a->cur->mem + a->used;
+    a->used += n;
+    if (zero)
+        memset(p, 0, n);
+    return p;
+}
+
+size_t sg_tape_arena_bytes(const sg_tape *t) { return t->arena.total; }
+
+/* ---- tape lifetime ------------------------------------------------------- */
+
+sg_tape *sg_tape_new(void)
+{
+    sg_tape *t = sg_calloc(sizeof *t);
+    if (!t)
+        return NULL;
+    t->grad_on = true;
+    const char *e = getenv("SEQGRAD_ABORT_ON_ERROR");
+    t->abort_on_error = e && *e && strcmp(e, "0") != 0;
+    return t;
+}
+
+void sg_tape_free(sg_tape *t)
+{
+    if (!t)
+        return;
+    for (struct sg_arena_block *b = t->arena.first, *next; b; b = next) {
+        next = b->next;
+        sg_free(b);
+    }
+    sg_free(t);
+}
+
+void sg_tape_reset(sg_tape *t)
+{
+    t->arena.cur = t->arena.first;
+    t->arena.used = 0;
+    t->last = NULL;
+    t->err = SG_OK;
+    t->msg[0] = '\0';
+}
+
+bool sg_tape_set_grad(sg_tape *t, bool on)
+{
+    bool was = t->grad_on;
+    t->grad_on = on;
+    return was;
+}
+
+void sg_tape_set_anomaly(sg_tape *t, bool on) { t->anomaly = on; }
+
+/* ---- errors -------------------------------------------------------------- */
+
+sg_status sg_tape_error(const sg_tape *t) { return t->err; }
+const char *sg_tape_errmsg(const sg_tape *t) { return t->msg; }
+
+sg_tensor *sg_fail(sg_tape *t, sg_status err, const char *fmt, ...)
+{
+    if (!t || t->err != SG_OK)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->msg, sizeof t->msg, fmt, ap);
+    va_end(ap);
+    t->err = err;
+    if (t->abort_on_error) {
+        fprintf(stderr, "seqgrad: %s\n", t->msg);
+        abort();
+    }
+    return NULL;
+}
+
+bool sg_check_args(sg_tape *t, const char *op, int n, ...)
+{
+    va_list ap;
+    bool ok = true;
+    sg_dtype dt = SG_F32;
+
+    if (!t)
+        return false;
+    va_start(ap, n);
+    for (int i = 0; i < n && ok; i++) {
+        const sg_tensor *x = va_arg(ap, const sg_tensor *);
+        if (!x) {
+            /* An earlier failure already explains a NULL: stay quiet. */
+            sg_fail(t, SG_ERR_NULL, "%s: argument %d is NULL", op, i + 1);
+            ok = false;
+        } else if (x->tape && x->tape != t) {
+            sg_fail(t, SG_ERR_STATE, "%s: argument %d belongs to another tape", op, i + 1);
+            ok = false;
+        } else if (i == 0) {
+            dt = x->dtype;
+        } else if (x->dtype != dt) {
+            sg_fail(t, SG_ERR_DTYPE, "%s: dtype mismatch: argument 1 is %s, argument %d is %s",
+                    op, sg_dtype_name(dt), i + 1, sg_dtype_name(x->dtype));
+            ok = false;
+        }
+    }
+    va_end(ap);
+    return ok && t->err == SG_OK;
+}
+
+int sg_axis(sg_tape *t, const char *op, const sg_tensor *x, int axis)
+{
+    int a = axis < 0 ? axis + x->ndim : axis;
+    if (a < 0 || a >= x->ndim) {
+        char s[48];
+        sg_fail(t, SG_ERR_ARG, "%s: axis %d out of range for %s", op, axis, sg_shape_str(x, s));
+        return -1;
+    }
+    return a;
+}
+
+/* ---- recording ----------------------------------------------------------- */
+
+static bool all_finite(const sg_tensor *x, const void *buf, size_t *where)
+{
+    bool ok = true;
+    SG_TYPED(x->dtype, {
+        const T *v = buf;
+        for (size_t i = 0; i < x->size; i++)
+            if (!isfinite(v[i])) {
+                *where = i;
+                ok = false;
+                break;
+            }
+    });
+    return ok;
+}
+
+static void link(sg_tape *t, sg_tensor *x)
+{
+    x->prev = t->last;
+    t->last = x;
+}
+
+sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape)
+{
+    if (ndim < 1 || ndim > SG_MAX_DIMS)
+        return sg_fail(t, SG_ERR_SHAPE, "tensor: %d dimensions (1 to 4 allowed)", ndim);
+    size_t size = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 1)
+            return sg_fail(t, SG_ERR_SHAPE, "tensor: dimension %d is %d (must be >= 1)", d, shape[d]);
+        size *= (size_t)shape[d];
+    }
+    sg_tensor *x = sg_arena_alloc(t, sizeof *x, true);
+    if (!x)
+        return NULL;
+    x->data = sg_arena_alloc(t, size * sg_dtype_size(dt), true);
+    if (!x->data)
+        return NULL;
+    x->dtype = dt;
+    x->ndim = ndim;
+    memcpy(x->shape, shape, (size_t)ndim * sizeof *shape);
+    for (int d = ndim; d < SG_MAX_DIMS; d++)
+        x->shape[d] = 1;
+    x->size = size;
+    x->tape = t;
+    x->src = x->src_buf;
+    return x;
+}
+
+sg_tensor *sg_record(sg_tape *t, const sg_op *op, sg_tensor *out)
+{
+    if (!out)
+        return NULL;
+    out->op = op;
+    for (int i = 0; i < out->nsrc; i++)
+        if (out->src[i] && sg_wants_grad(t, out->src[i]))
+            out->requires_grad = true;
+    op->forward(out);
+    if (t->anomaly) {
+        size_t i;
+        if (!all_finite(out, out->data, &i))
+            return sg_fail(t, SG_ERR_ANOMALY, "anomaly: %s produced a non-finite value at element %zu in forward",
+                           op->name, i);
+    }
+    link(t, out);
+    return out;
+}
+
+/* ---- leaves -------------------------------------------------------------- */
+
+sg_tensor *sg_tensor_from(sg_tape *t, sg_dtype dt, int ndim, const int *shape, const void *data)
+{
+    if (!t)
+        return NULL;
+    if (!shape)
+        return sg_fail(t, SG_ERR_NULL, "tensor: shape is NULL");
+    sg_tensor *x = sg_tensor_alloc(t, dt, ndim, shape);
+    if (!x)
+        return NULL;
+    if (data)
+        memcpy(x->data, data, x->size * sg_dtype_size(dt));
+    link(t, x);
+    return x;
+}
+
+sg_tensor *sg_tensor_from_f64(sg_tape *t, sg_dtype dt, int ndim, const int *shape, const double *v)
+{
+    sg_tensor *x = sg_tensor_from(t, dt, ndim, shape, NULL);
+    if (x && v)
+        sg_tensor_load(x, v);
+    return x;
+}
+
+sg_tensor *sg_zeros(sg_tape *t, sg_dtype dt, int ndim, const int *shape)
+{
+    return sg_tensor_from(t, dt, ndim, shape, NULL);
+}
+
+sg_tensor *sg_full(sg_tape *t, sg_dtype dt, int ndim, const int *shape, double value)
+{
+    sg_tensor *x = sg_tensor_from(t, dt, ndim, shape, NULL);
+    if (x)
+        for (size_t i = 0; i < x->size; i++)
+            sg_tensor_set(x, i, value);
+    return x;
+}
+
+sg_tensor *sg_randn(sg_tape *t, sg_dtype dt, int ndim, const int *shape, double std, sg_rng *rng)
+{
+    sg_tensor *x = sg_tensor_from(t, dt, ndim, shape, NULL);
+    if (x)
+        for (size_t i = 0; i < x->size; i++)
+            sg_tensor_set(x, i, std * sg_rng_normal(rng));
+    return x;
+}
+
+sg_tensor *sg_detach(sg_tape *t, sg_tensor *x)
+{
+    if (!sg_check_args(t, "detach", 1, x))
+        return NULL;
+    return sg_tensor_from(t, x->dtype, x->ndim, x->shape, x->data);
+}
+
+/* ---- backward ------------------------------------------------------------ */
+
+/* Makes every gradient that this backward will write: fresh zeros for tape
+ * tensors (arena), a lazily made, kept and accumulating buffer for heap
+ * tensors (parameters). */
+static sg_status prepare_grads(sg_tape *t, sg_tensor *from)
+{
+    for (sg_tensor *x = from; x; x = x->prev) {
+        if (!x->requires_grad)
+            continue;
+        size_t bytes = x->size * sg_dtype_size(x->dtype);
+        if (x->grad)
+            memset(x->grad, 0, bytes);
+        else if (!(x->grad = sg_arena_alloc(t, bytes, true)))
+            return t->err;
+        for (int i = 0; i < x->nsrc; i++) {
+            sg_tensor *s = x->src[i];
+            if (s && !s->tape && s->requires_grad && !s->grad) {
+                s->grad = sg_calloc(s->size * sg_dtype_size(s->dtype));
+                if (!s->grad) {
+                    sg_fail(t, SG_ERR_NOMEM, "backward: out of memory for a parameter gradient");
+                    return t->err;
+                }
+            }
+        }
+    }
+    return SG_OK;
+}
+
+static sg_status run_backward(sg_tape *t, sg_tensor *from)
+{
+    for (sg_tensor *x = from; x; x = x->prev) {
+        if (!x->op || !x->requires_grad || !x->op->backward)
+            continue;
+        x->op->backward(x);
+        if (!t->anomaly)
+            continue;
+        for (int i = 0; i < x->nsrc; i++) {
+            sg_tensor *s = x->src[i];
+            size_t at;
+            if (s && s->grad && !all_finite(s, s->grad, &at)) {
+                sg_fail(t, SG_ERR_ANOMALY,
+                        "anomaly: backward of %s produced a non-finite gradient for argument %d at element %zu",
+                        x->op->name, i + 1, at);
+                return t->err;
+            }
+        }
+    }
+    return SG_OK;
+}
+
+static sg_status backward_check(sg_tape *t, sg_tensor *y)
+{
+    if (!t)
+        return SG_ERR_NULL;
+    if (t->err != SG_OK)
+        return SG_ERR_STATE;   /* the message stays the first error's */
+    if (!y) {
+        sg_fail(t, SG_ERR_NULL, "backward: loss is NULL");
+        return t->err;
+    }
+    if (y->tape != t) {
+        sg_fail(t, SG_ERR_STATE, "backward: the loss is not on this tape");
+        return t->err;
+    }
+    if (!y->requires_grad) {
+        sg_fail(t, SG_ERR_STATE, "backward: the loss does not depend on anything that requires a gradient");
+        return t->err;
+    }
+    return SG_OK;
+}
+
+sg_status sg_backward(sg_tape *t, sg_tensor *loss)
+{
+    sg_status s = backward_check(t, loss);
+    if (s != SG_OK)
+        return s;
+    if (loss->size != 1) {
+        char b[48];
+        sg_fail(t, SG_ERR_STATE, "backward: loss has shape %s; it must have one element (use sg_backward_with)",
+                sg_shape_str(loss, b));
+        return t->err;
+    }
+    if ((s = prepare_grads(t, loss)) != SG_OK)
+        return s;
+    SG_TYPED(loss->dtype, { *(T *)loss->grad = 1; });
+    return run_backward(t, loss);
+}
+
+sg_status sg_backward_with(sg_tape *t, sg_tensor *y, const sg_tensor *dy)
+{
+    sg_status s = backward_check(t, y);
+    if (s != SG_OK)
+        return s;
+    if (!dy || dy->dtype != y->dtype || dy->size != y->size) {
+        char a[48], b[48];
+        sg_fail(t, SG_ERR_SHAPE, "backward: upstream gradient %s %s does not match output %s %s",
+                dy ? sg_shape_str(dy, a) : "NULL", dy ? sg_dtype_name(dy->dtype) : "",
+                sg_shape_str(y, b), sg_dtype_name(y->dtype));
+        return t->err;
+    }
+    if ((s = prepare_grads(t, y)) != SG_OK)
+        return s;
+    memcpy(y->grad, dy->data, y->size * sg_dtype_size(y->dtype));
+    return run_backward(t, y);
+}

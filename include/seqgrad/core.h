@@ -1,0 +1,268 @@
+/*
+ * seqgrad/core.h - tensors, parameters, the tape, errors, random numbers and
+ * gradient checking.
+ *
+ * A tensor is row-major and contiguous, 1 to 4 dimensions, of dtype SG_F32 or
+ * SG_F64 chosen at run time. There are two kinds:
+ *
+ *   - tape tensors: made by an op or by sg_tensor_from()/sg_zeros() on a tape;
+ *     their data and gradient live in the tape's arena and die at
+ *     sg_tape_reset() or sg_tape_free(). Never free them yourself.
+ *   - heap tensors: made by sg_tensor_new() or sg_param_new(); they outlive
+ *     every tape and are freed by sg_tensor_free() (or by the sg_params
+ *     collection that owns them). Parameters are heap tensors that require
+ *     gradients; their gradients accumulate across sg_backward() calls until
+ *     zeroed.
+ *
+ * Quick tour:
+ *
+ *     sg_rng rng;  sg_rng_seed(&rng, 42);
+ *     sg_tensor *W = sg_param_randn(SG_F64, 2, (int[]){3, 4}, 0.5, &rng);
+ *     sg_tape *t = sg_tape_new();
+ *     sg_tensor *x = sg_tensor_from(t, SG_F64, 2, (int[]){2, 3}, xdata);
+ *     sg_tensor *loss = sg_mean_all(t, sg_tanh(t, sg_matmul(t, x, W)));
+ *     if (!loss) puts(sg_tape_errmsg(t));   // the first error, naming the op
+ *     sg_backward(t, loss);                 // W's gradient now holds dloss/dW
+ *     sg_tape_reset(t);                     // arena rewinds; W keeps value+grad
+ *
+ * Errors: an op that is given bad arguments records the first error on its
+ * tape ("matmul: (2,5) @ (4,3): inner dimensions differ") and returns NULL;
+ * an op given NULL returns NULL at once, so a whole expression is checked
+ * once at the end. Set SEQGRAD_ABORT_ON_ERROR=1 in the environment to make
+ * the first error print and abort() (handy under gdb). The library never
+ * calls exit() and never prints unless that variable is set.
+ */
+#ifndef SEQGRAD_CORE_H
+#define SEQGRAD_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SG_MAX_DIMS 4
+
+typedef enum { SG_F32 = 0, SG_F64 = 1 } sg_dtype;
+
+/* Status codes shared by the whole API; 0 is success. */
+typedef enum {
+    SG_OK = 0,
+    SG_ERR_NULL,      /* an argument was NULL (and no earlier error explains it) */
+    SG_ERR_DTYPE,     /* dtypes differ, or the wrong dtype for this call */
+    SG_ERR_SHAPE,     /* shapes do not fit the op */
+    SG_ERR_ARG,       /* a value out of range: axis, index, probability ... */
+    SG_ERR_STATE,     /* wrong state: backward of a non-scalar, tape mismatch */
+    SG_ERR_ANOMALY,   /* anomaly mode found NaN or Inf */
+    SG_ERR_NOMEM,     /* out of memory */
+    SG_ERR_IO,        /* a file could not be read or written */
+    SG_ERR_FORMAT,    /* a file's content is malformed */
+} sg_status;
+
+typedef struct sg_tensor sg_tensor;
+typedef struct sg_tape sg_tape;
+
+/* Name of a dtype: "f32" or "f64". */
+const char *sg_dtype_name(sg_dtype dt);
+/* Bytes per element: 4 or 8. */
+size_t sg_dtype_size(sg_dtype dt);
+
+/* ---- random numbers ---------------------------------------------------- */
+
+/* xoshiro256** seeded through splitmix64: one state per object that needs
+ * randomness, no global state. Same seed, same sequence, on every machine. */
+typedef struct { uint64_t s[4]; } sg_rng;
+
+void     sg_rng_seed(sg_rng *r, uint64_t seed);
+uint64_t sg_rng_u64(sg_rng *r);
+double   sg_rng_uniform(sg_rng *r);                /* [0, 1) */
+double   sg_rng_normal(sg_rng *r);                 /* N(0, 1), Box-Muller */
+int      sg_rng_int(sg_rng *r, int n);             /* uniform in [0, n), n > 0 */
+void     sg_rng_shuffle(sg_rng *r, int *a, int n); /* Fisher-Yates, in place */
+
+/* ---- tensors ----------------------------------------------------------- */
+
+/* Heap tensor of zeros; no gradient. Caller owns it: sg_tensor_free().
+ * Returns NULL on a bad shape (ndim not 1..4, a dimension < 1) or no memory. */
+sg_tensor *sg_tensor_new(sg_dtype dt, int ndim, const int *shape);
+/* Frees a heap tensor (data, gradient and struct). NULL is a no-op; a tape
+ * tensor is left alone (its tape owns it). */
+void sg_tensor_free(sg_tensor *x);
+
+sg_dtype    sg_tensor_dtype(const sg_tensor *x);
+int         sg_tensor_ndim(const sg_tensor *x);
+int         sg_tensor_dim(const sg_tensor *x, int axis);  /* axis < 0 counts from the end */
+const int  *sg_tensor_shape(const sg_tensor *x);
+size_t      sg_tensor_size(const sg_tensor *x);           /* number of elements */
+void       *sg_tensor_data(sg_tensor *x);                 /* float* or double* */
+void       *sg_tensor_grad(sg_tensor *x);                 /* NULL until a backward made it */
+const char *sg_tensor_name(const sg_tensor *x);           /* "" unless named */
+bool        sg_tensor_requires_grad(const sg_tensor *x);
+/* Marks a tape leaf (or a heap tensor) as needing a gradient, so that after
+ * sg_backward() its gradient is readable (dL/dx of an input, for instance). */
+void sg_tensor_set_requires_grad(sg_tensor *x, bool on);
+/* Element i (flat, row-major) as a double, whatever the dtype. */
+double sg_tensor_get(const sg_tensor *x, size_t i);
+void   sg_tensor_set(sg_tensor *x, size_t i, double v);
+/* Gradient element i as a double (0 if no gradient exists yet). */
+double sg_tensor_grad_get(const sg_tensor *x, size_t i);
+/* Copies n values from/to a double array, converting to/from the dtype. */
+void sg_tensor_load(sg_tensor *x, const double *v);
+void sg_tensor_store(const sg_tensor *x, double *v);
+/* Copies src's values into dst (same shape; dtypes may differ). Used to carry
+ * a state across sg_tape_reset() into a heap tensor. Returns SG_OK or
+ * SG_ERR_SHAPE. */
+sg_status sg_tensor_copy(sg_tensor *dst, const sg_tensor *src);
+/* Converts a heap tensor (value and gradient) to dtype dt in place. */
+sg_status sg_tensor_cast(sg_tensor *x, sg_dtype dt);
+/* Writes "(2,3,4)" into buf (at least 48 bytes); returns buf. */
+char *sg_shape_str(const sg_tensor *x, char *buf);
+
+/* ---- parameters -------------------------------------------------------- */
+
+/* A parameter is a heap tensor that requires gradients. Its gradient is
+ * allocated at the first backward that reaches it and accumulates (+=) over
+ * backward calls until sg_param_zero_grad() or sg_params_zero_grad(). */
+sg_tensor *sg_param_new(sg_dtype dt, int ndim, const int *shape);
+/* Parameter of N(0, std^2) draws from rng. */
+sg_tensor *sg_param_randn(sg_dtype dt, int ndim, const int *shape, double std, sg_rng *rng);
+/* Parameter of U(lo, hi) draws from rng. */
+sg_tensor *sg_param_uniform(sg_dtype dt, int ndim, const int *shape, double lo, double hi, sg_rng *rng);
+void sg_param_zero_grad(sg_tensor *p);
+
+/* A named, ordered collection of parameters: what optimizers, checkpoints and
+ * gradcheck iterate over. It owns the tensors added to it. */
+typedef struct sg_params sg_params;
+
+sg_params *sg_params_new(void);
+void       sg_params_free(sg_params *ps);          /* frees every tensor too */
+/* Adds p under name (copied; names must be unique) and takes ownership of p.
+ * Returns p, or NULL (and frees p) if the name is taken or memory ran out. */
+sg_tensor *sg_params_add(sg_params *ps, const char *name, sg_tensor *p);
+int        sg_params_count(const sg_params *ps);
+sg_tensor *sg_params_get(const sg_params *ps, int i);
+const char *sg_params_name(const sg_params *ps, int i);
+sg_tensor *sg_params_find(const sg_params *ps, const char *name);
+size_t     sg_params_numel(const sg_params *ps);    /* total elements */
+void       sg_params_zero_grad(sg_params *ps);
+/* Converts every parameter to dt (f64 for a gradient check, back to f32). */
+sg_status  sg_params_cast(sg_params *ps, sg_dtype dt);
+
+/* ---- the tape ---------------------------------------------------------- */
+
+sg_tape *sg_tape_new(void);
+void     sg_tape_free(sg_tape *t);                /* NULL is a no-op */
+/* Forgets the recording and rewinds the arena: every tape tensor dies, the
+ * error is cleared; parameters keep their values and gradients. Memory is
+ * kept, so recording the same graph again allocates nothing from the heap. */
+void     sg_tape_reset(sg_tape *t);
+
+/* No-grad mode: while off, ops compute but record no backward work
+ * (evaluation, sampling, decoding). Returns the previous setting. */
+bool sg_tape_set_grad(sg_tape *t, bool on);
+/* Anomaly mode: when on, the first op whose output (forward) or whose input
+ * gradient (backward) holds NaN or Inf becomes the tape's error. */
+void sg_tape_set_anomaly(sg_tape *t, bool on);
+
+/* The first error recorded since the last reset, SG_OK if none. */
+sg_status   sg_tape_error(const sg_tape *t);
+const char *sg_tape_errmsg(const sg_tape *t);     /* "" if none */
+/* Records err with a printf-style message unless an error is already
+ * recorded; always returns NULL so ops can `return sg_fail(...)`. */
+sg_tensor *sg_fail(sg_tape *t, sg_status err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Bytes the arena holds (in use or not) and how many blocks it has. */
+size_t sg_tape_arena_bytes(const sg_tape *t);
+
+/* Backward from a scalar (one-element) loss: seeds dloss = 1, fills the
+ * gradients of every recorded tensor that requires one (fresh each call) and
+ * accumulates into parameters. Returns SG_OK or the tape's error code:
+ * SG_ERR_STATE if the tape holds an error, loss is not one element, or it
+ * does not require a gradient. */
+sg_status sg_backward(sg_tape *t, sg_tensor *loss);
+/* Backward from y with an explicit upstream gradient dy (same shape, dtype). */
+sg_status sg_backward_with(sg_tape *t, sg_tensor *y, const sg_tensor *dy);
+
+/* ---- tape leaves ------------------------------------------------------- */
+
+/* A tensor on the tape holding a copy of data (float* for f32, double* for
+ * f64); data may be NULL for zeros. No gradient unless asked for. */
+sg_tensor *sg_tensor_from(sg_tape *t, sg_dtype dt, int ndim, const int *shape, const void *data);
+/* Same, from doubles whatever the dtype. */
+sg_tensor *sg_tensor_from_f64(sg_tape *t, sg_dtype dt, int ndim, const int *shape, const double *v);
+sg_tensor *sg_zeros(sg_tape *t, sg_dtype dt, int ndim, const int *shape);
+sg_tensor *sg_full(sg_tape *t, sg_dtype dt, int ndim, const int *shape, double value);
+sg_tensor *sg_randn(sg_tape *t, sg_dtype dt, int ndim, const int *shape, double std, sg_rng *rng);
+/* A copy of x as a leaf: same values, no history, no gradient (cuts the
+ * graph; truncated BPTT). To carry it across sg_tape_reset(), copy it into a
+ * heap tensor with sg_tensor_copy(). */
+sg_tensor *sg_detach(sg_tape *t, sg_tensor *x);
+
+/* ---- gradient checking ------------------------------------------------- */
+
+/* The function under test: builds an output on t from the inputs. It must be
+ * deterministic (reseed any rng it uses, e.g. for dropout, inside it). */
+typedef sg_tensor *(*sg_gradcheck_fn)(sg_tape *t, sg_tensor **inputs, void *ctx);
+
+typedef struct {
+    double eps;          /* central-difference step; default 1e-6 */
+    double rtol;         /* pass if |a-n| / max(|a|,|n|) <= rtol ...; default 1e-7 */
+    double atol;         /* ... or |a-n| <= atol; default 1e-9 */
+    size_t max_elems;    /* per input; more are sampled (seeded); default 4096 */
+    uint64_t seed;       /* projection vector and sampling; default 1 */
+} sg_gradcheck_opts;
+
+/* Defaults (eps 1e-6, rtol 1e-7, atol 1e-9, max_elems 4096, seed 1). */
+sg_gradcheck_opts sg_gradcheck_defaults(void);
+
+/* Worst element of one input: its flat index, the analytic (tape) and
+ * numeric (or manual) derivative, and their relative error. */
+typedef struct {
+    size_t index;
+    double analytic, numeric, relerr, abserr;
+    size_t checked;      /* elements compared */
+    bool ok;
+} sg_gradcheck_entry;
+
+#define SG_GRADCHECK_MAX 16
+
+typedef struct {
+    int n;                                 /* inputs checked */
+    sg_gradcheck_entry in[SG_GRADCHECK_MAX];
+    double repeat_diff;                    /* max |g1 - g2| of two backward runs */
+    bool ok;                               /* every input passed and repeat_diff == 0 */
+    char msg[256];                         /* why the check could not run, if it could not */
+} sg_gradcheck_report;
+
+/* Checks the tape's gradient of f against central differences in f64.
+ * inputs: n (<= SG_GRADCHECK_MAX) f64 heap tensors requiring gradients
+ * (parameters); their gradients are overwritten. The output y of f (any
+ * shape) is projected on a fixed random vector v: L = sum(v * y), since an
+ * all-ones upstream gradient hides bugs. For each input, every element (or a
+ * seeded sample of max_elems) is perturbed by +-eps. Backward is also run
+ * twice and must agree exactly. Returns SG_OK if the check ran (see r->ok for
+ * the verdict), or an error with r->msg saying why it could not run. */
+sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
+                       const sg_gradcheck_opts *opts, sg_gradcheck_report *r);
+
+/* Compares a hand-written gradient (n doubles) with a tape gradient `tape`
+ * (n doubles), element by element, with the tolerances of opts (NULL:
+ * defaults); the worst element goes to *e. Returns e->ok. */
+bool sg_grad_compare(const double *manual, const double *tape, size_t n,
+                     const sg_gradcheck_opts *opts, sg_gradcheck_entry *e);
+/* Same, against the gradient held by tensor x after a backward. */
+bool sg_grad_compare_tensor(const double *manual, const sg_tensor *x,
+                            const sg_gradcheck_opts *opts, sg_gradcheck_entry *e);
+
+/* Prints a report, one line per input: "name  index  analytic  numeric  relerr
+ * ok|FAIL". names may be NULL. */
+void sg_gradcheck_print(const sg_gradcheck_report *r, const char *const *names, FILE *stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

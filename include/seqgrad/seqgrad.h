@@ -1,0 +1,16 @@
+/*
+ * seqgrad/seqgrad.h - the whole public API of libseqgrad.
+ *
+ *   core.h  tensors, parameters, the tape, errors, rng, gradient checking
+ *   ops.h   the differentiable ops (matmul, element-wise, unary, reductions,
+ *           softmax, losses, shape, dropout, layer norm)
+ *
+ * Start with the tour at the top of core.h; docs/ has the rest.
+ */
+#ifndef SEQGRAD_H
+#define SEQGRAD_H
+
+#include "seqgrad/core.h"
+#include "seqgrad/ops.h"
+
+#endif

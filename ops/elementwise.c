@@ -1,0 +1,133 @@
+/*
+ * elementwise.c - a + b, a - b, a * b, a / b with NumPy broadcasting, and the
+ * affine maps of one tensor (neg, add_scalar, scale, one_minus).
+ * Forward assigns; backward accumulates into each source through the same
+ * broadcast strides, which sums the gradient over stretched dimensions.
+ */
+#include <tgmath.h>
+
+#include "../core/internal.h"
+#include "seqgrad/ops.h"
+
+enum { ADD, SUB, MUL, DIV };
+
+/* ---- binary: y = a (op) b ---------------------------------------------------
+ *   add: da += dy        db += dy
+ *   sub: da += dy        db -= dy
+ *   mul: da += dy b      db += dy a
+ *   div: da += dy / b    db -= dy a / b^2                                      */
+
+static void binary_forward(sg_tensor *out)
+{
+    const sg_tensor *A = out->src[0], *B = out->src[1];
+    sg_bcast g;
+    sg_bcast_init(&g, out, A, B);
+    SG_TYPED(out->dtype, {
+        const T *a = A->data, *b = B->data;
+        T *y = out->data;
+        switch (out->iarg[0]) {
+        case ADD: SG_FOR_BCAST(g, y[o] = a[ia] + b[ib];); break;
+        case SUB: SG_FOR_BCAST(g, y[o] = a[ia] - b[ib];); break;
+        case MUL: SG_FOR_BCAST(g, y[o] = a[ia] * b[ib];); break;
+        case DIV: SG_FOR_BCAST(g, y[o] = a[ia] / b[ib];); break;
+        }
+    });
+}
+
+static void binary_backward(sg_tensor *out)
+{
+    const sg_tensor *A = out->src[0], *B = out->src[1];
+    sg_bcast g;
+    sg_bcast_init(&g, out, A, B);
+    SG_TYPED(out->dtype, {
+        const T *a = A->data, *b = B->data, *dy = out->grad;
+        T *da = A->grad, *db = B->grad;
+        int op = out->iarg[0];
+        if (da) {
+            if (op == ADD || op == SUB) SG_FOR_BCAST(g, da[ia] += dy[o];);
+            else if (op == MUL)         SG_FOR_BCAST(g, da[ia] += dy[o] * b[ib];);
+            else                        SG_FOR_BCAST(g, da[ia] += dy[o] / b[ib];);
+        }
+        if (db) {
+            if (op == ADD)      SG_FOR_BCAST(g, db[ib] += dy[o];);
+            else if (op == SUB) SG_FOR_BCAST(g, db[ib] -= dy[o];);
+            else if (op == MUL) SG_FOR_BCAST(g, db[ib] += dy[o] * a[ia];);
+            else                SG_FOR_BCAST(g, db[ib] -= dy[o] * a[ia] / (b[ib] * b[ib]););
+        }
+    });
+}
+
+static const sg_op binary_ops[] = {
+    [ADD] = {"add", binary_forward, binary_backward},
+    [SUB] = {"sub", binary_forward, binary_backward},
+    [MUL] = {"mul", binary_forward, binary_backward},
+    [DIV] = {"div", binary_forward, binary_backward},
+};
+_Static_assert(sizeof binary_ops / sizeof binary_ops[0] == DIV + 1, "one descriptor per binary op");
+
+static sg_tensor *binary(sg_tape *t, int op, sg_tensor *a, sg_tensor *b)
+{
+    const char *name = binary_ops[op].name;
+    int ndim, shape[SG_MAX_DIMS];
+    if (!sg_check_args(t, name, 2, a, b) || !sg_broadcast_shape(t, name, a, b, &ndim, shape))
+        return NULL;
+    sg_tensor *out = sg_tensor_alloc(t, a->dtype, ndim, shape);
+    if (!out)
+        return NULL;
+    out->src[0] = a, out->src[1] = b, out->nsrc = 2;
+    out->iarg[0] = op;
+    return sg_record(t, &binary_ops[op], out);
+}
+
+sg_tensor *sg_add(sg_tape *t, sg_tensor *a, sg_tensor *b) { return binary(t, ADD, a, b); }
+sg_tensor *sg_sub(sg_tape *t, sg_tensor *a, sg_tensor *b) { return binary(t, SUB, a, b); }
+sg_tensor *sg_mul(sg_tape *t, sg_tensor *a, sg_tensor *b) { return binary(t, MUL, a, b); }
+sg_tensor *sg_div(sg_tape *t, sg_tensor *a, sg_tensor *b) { return binary(t, DIV, a, b); }
+
+/* ---- affine: y = c1 x + c0,  dx += c1 dy --------------------------------------
+ *   neg: c1 = -1, c0 = 0    add_scalar: 1, c    scale: c, 0    one_minus: -1, 1  */
+
+static void affine_forward(sg_tensor *out)
+{
+    SG_TYPED(out->dtype, {
+        const T *x = out->src[0]->data;
+        T *y = out->data;
+        T c1 = (T)out->farg[0], c0 = (T)out->farg[1];
+        for (size_t i = 0; i < out->size; i++)
+            y[i] = c1 * x[i] + c0;
+    });
+}
+
+static void affine_backward(sg_tensor *out)
+{
+    SG_TYPED(out->dtype, {
+        T *dx = out->src[0]->grad;
+        const T *dy = out->grad;
+        T c1 = (T)out->farg[0];
+        if (dx)
+            for (size_t i = 0; i < out->size; i++)
+                dx[i] += c1 * dy[i];
+    });
+}
+
+static const sg_op neg_op = {"neg", affine_forward, affine_backward};
+static const sg_op add_scalar_op = {"add_scalar", affine_forward, affine_backward};
+static const sg_op scale_op = {"scale", affine_forward, affine_backward};
+static const sg_op one_minus_op = {"one_minus", affine_forward, affine_backward};
+
+static sg_tensor *affine(sg_tape *t, const sg_op *op, sg_tensor *x, double c1, double c0)
+{
+    if (!sg_check_args(t, op->name, 1, x))
+        return NULL;
+    sg_tensor *out = sg_tensor_alloc(t, x->dtype, x->ndim, x->shape);
+    if (!out)
+        return NULL;
+    out->src[0] = x, out->nsrc = 1;
+    out->farg[0] = c1, out->farg[1] = c0;
+    return sg_record(t, op, out);
+}
+
+sg_tensor *sg_neg(sg_tape *t, sg_tensor *x) { return affine(t, &neg_op, x, -1.0, 0.0); }
+sg_tensor *sg_add_scalar(sg_tape *t, sg_tensor *x, double c) { return affine(t, &add_scalar_op, x, 1.0, c); }
+sg_tensor *sg_scale(sg_tape *t, sg_tensor *x, double c) { return affine(t, &scale_op, x, c, 0.0); }
+sg_tensor *sg_one_minus(sg_tape *t, sg_tensor *x) { return affine(t, &one_minus_op, x, -1.0, 1.0); }

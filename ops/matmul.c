@@ -1,0 +1,134 @@
+/*
+ * matmul.c - C = op(A) op(B), row-major, via OpenBLAS; batched for attention.
+ *   forward:  C(M,N)  = A'(M,K) @ B'(K,N)      A' = A or A^T, B' = B or B^T
+ *   backward: dA'    += dC @ B'^T             (dA = dA'^T when A was transposed)
+ *             dB'    += A'^T @ dC             (dB = dB'^T when B was transposed)
+ * beta = 1 in the backward GEMMs is what makes them accumulate. No transpose
+ * is ever materialised: the flags go straight to cblas_?gemm.
+ * iarg: [0] trans flags, [1] batch count, [2] M, [3] N, [4] K.
+ */
+#include <cblas.h>
+
+#include "../core/internal.h"
+#include "seqgrad/ops.h"
+
+/* One GEMM in either dtype: C = alpha op(A) op(B) + beta C. */
+static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K,
+                 const void *A, int lda, const void *B, int ldb, double beta, void *C, int ldc)
+{
+    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    if (dt == SG_F32)
+        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, A, lda, B, ldb, (float)beta, C, ldc);
+    else
+        cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void matmul_forward(sg_tensor *out)
+{
+    const sg_tensor *a = out->src[0], *b = out->src[1];
+    bool ta = out->iarg[0] & SG_TRANS_A, tb = out->iarg[0] & SG_TRANS_B;
+    int batch = out->iarg[1], M = out->iarg[2], N = out->iarg[3], K = out->iarg[4];
+    size_t es = sg_dtype_size(out->dtype);
+    /* a plain matmul has batch 1, so B's stride never matters there */
+    size_t sa = (size_t)M * K * es, sb = b->ndim == 2 ? 0 : (size_t)K * N * es, sc = (size_t)M * N * es;
+
+    for (int i = 0; i < batch; i++)
+        gemm(out->dtype, ta, tb, M, N, K,
+             (const char *)a->data + i * sa, ta ? M : K,
+             (const char *)b->data + i * sb, tb ? K : N,
+             0.0, (char *)out->data + i * sc, N);
+}
+
+static void matmul_backward(sg_tensor *out)
+{
+    sg_tensor *a = out->src[0], *b = out->src[1];
+    bool ta = out->iarg[0] & SG_TRANS_A, tb = out->iarg[0] & SG_TRANS_B;
+    int batch = out->iarg[1], M = out->iarg[2], N = out->iarg[3], K = out->iarg[4];
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    size_t es = sg_dtype_size(out->dtype);
+    size_t sa = (size_t)M * K * es, sb = b->ndim == 2 ? 0 : (size_t)K * N * es, sc = (size_t)M * N * es;
+
+    for (int i = 0; i < batch; i++) {
+        const char *A = (const char *)a->data + i * sa, *B = (const char *)b->data + i * sb;
+        const char *dC = (const char *)out->grad + i * sc;
+        if (a->grad) {
+            char *dA = (char *)a->grad + i * sa;
+            if (!ta)  /* dA(M,K) = dC(M,N) @ B'^T */
+                gemm(out->dtype, false, !tb, M, K, N, dC, N, B, ldb, 1.0, dA, K);
+            else      /* dA(K,M) = B'(K,N) @ dC^T */
+                gemm(out->dtype, tb, true, K, M, N, B, ldb, dC, N, 1.0, dA, M);
+        }
+        if (b->grad) {
+            char *dB = (char *)b->grad + i * sb;
+            if (!tb)  /* dB(K,N) = A'^T(K,M) @ dC(M,N) */
+                gemm(out->dtype, !ta, false, K, N, M, A, lda, dC, N, 1.0, dB, N);
+            else      /* dB(N,K) = dC^T(N,M) @ A'(M,K) */
+                gemm(out->dtype, true, ta, N, K, M, dC, N, A, lda, 1.0, dB, K);
+        }
+    }
+}
+
+static const sg_op matmul_op = {"matmul", matmul_forward, matmul_backward};
+static const sg_op bmm_op = {"bmm", matmul_forward, matmul_backward};
+
+static sg_tensor *make(sg_tape *t, const sg_op *op, sg_tensor *a, sg_tensor *b, int trans,
+                       int batch, int M, int N, int K, int ndim, const int *shape)
+{
+    sg_tensor *out = sg_tensor_alloc(t, a->dtype, ndim, shape);
+    if (!out)
+        return NULL;
+    out->src[0] = a, out->src[1] = b, out->nsrc = 2;
+    out->iarg[0] = trans, out->iarg[1] = batch, out->iarg[2] = M, out->iarg[3] = N, out->iarg[4] = K;
+    return sg_record(t, op, out);
+}
+
+sg_tensor *sg_matmul_ex(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans)
+{
+    char sa[48], sb[48];
+    if (!sg_check_args(t, "matmul", 2, a, b))
+        return NULL;
+    bool ta = trans & SG_TRANS_A, tb = trans & SG_TRANS_B;
+    if (b->ndim != 2 || (ta && a->ndim != 2))
+        return sg_fail(t, SG_ERR_SHAPE, "matmul: %s @ %s: %s must be 2-D (use bmm for batches)",
+                       sg_shape_str(a, sa), sg_shape_str(b, sb), b->ndim != 2 ? "B" : "a transposed A");
+    int Ka = ta ? a->shape[0] : a->shape[a->ndim - 1];
+    int M = ta ? a->shape[1] : (int)(a->size / (size_t)Ka);
+    int Kb = tb ? b->shape[1] : b->shape[0], N = tb ? b->shape[0] : b->shape[1];
+    if (Ka != Kb)
+        return sg_fail(t, SG_ERR_SHAPE, "matmul: %s%s @ %s%s: inner dimensions differ",
+                       sg_shape_str(a, sa), ta ? "^T" : "", sg_shape_str(b, sb), tb ? "^T" : "");
+    int shape[SG_MAX_DIMS], ndim = ta ? 2 : a->ndim;
+    memcpy(shape, a->shape, sizeof shape);
+    if (ta)
+        shape[0] = M;
+    shape[ndim - 1] = N;
+    return make(t, &matmul_op, a, b, trans, 1, M, N, Ka, ndim, shape);
+}
+
+sg_tensor *sg_matmul(sg_tape *t, sg_tensor *a, sg_tensor *b) { return sg_matmul_ex(t, a, b, 0); }
+
+sg_tensor *sg_bmm(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans)
+{
+    char sa[48], sb[48];
+    if (!sg_check_args(t, "bmm", 2, a, b))
+        return NULL;
+    int n = a->ndim;
+    if (n < 3 || b->ndim != n)
+        return sg_fail(t, SG_ERR_SHAPE, "bmm: %s @ %s: both must be 3-D or both 4-D",
+                       sg_shape_str(a, sa), sg_shape_str(b, sb));
+    for (int d = 0; d < n - 2; d++)
+        if (a->shape[d] != b->shape[d])
+            return sg_fail(t, SG_ERR_SHAPE, "bmm: %s @ %s: batch dimensions differ",
+                           sg_shape_str(a, sa), sg_shape_str(b, sb));
+    bool ta = trans & SG_TRANS_A, tb = trans & SG_TRANS_B;
+    int M = a->shape[n - (ta ? 1 : 2)], Ka = a->shape[n - (ta ? 2 : 1)];
+    int Kb = b->shape[n - (tb ? 1 : 2)], N = b->shape[n - (tb ? 2 : 1)];
+    if (Ka != Kb)
+        return sg_fail(t, SG_ERR_SHAPE, "bmm: %s%s @ %s%s: inner dimensions differ",
+                       sg_shape_str(a, sa), ta ? "^T" : "", sg_shape_str(b, sb), tb ? "^T" : "");
+    int shape[SG_MAX_DIMS];
+    memcpy(shape, a->shape, sizeof shape);
+    shape[n - 2] = M, shape[n - 1] = N;
+    int batch = (int)(a->size / ((size_t)M * Ka));
+    return make(t, &bmm_op, a, b, trans, batch, M, N, Ka, n, shape);
+}

@@ -1,0 +1,175 @@
+/*
+ * unary.c - element-wise functions of one tensor: sigmoid, tanh, relu,
+ * leaky_relu, gelu, exp, log, sqrt, square, abs, clamp.
+ * Each banner gives y = f(x) and dy/dx; forward assigns y, backward adds
+ * dy * f'(x) into dx when x has a gradient. Kernels are written once for
+ * float and double (SG_TYPED + <tgmath.h>).
+ */
+#include <tgmath.h>
+
+#include "../core/internal.h"
+#include "seqgrad/ops.h"
+
+/* Loops shared by every kernel below: X is the input, Y the output,
+ * DY / DX the gradients, n the element count. */
+#define UNARY_FORWARD(out, EXPR)                                      \
+    SG_TYPED((out)->dtype, {                                          \
+        const T *X = (out)->src[0]->data;                             \
+        T *Y = (out)->data;                                           \
+        for (size_t i = 0; i < (out)->size; i++) {                    \
+            T x = X[i];                                               \
+            Y[i] = (EXPR);                                            \
+        }                                                             \
+    })
+
+#define UNARY_BACKWARD(out, DERIV)                                    \
+    SG_TYPED((out)->dtype, {                                          \
+        const T *X = (out)->src[0]->data, *Y = (out)->data;          \
+        const T *DY = (out)->grad;                                    \
+        T *DX = (out)->src[0]->grad;                                  \
+        if (!DX)                                                      \
+            break;                                                    \
+        for (size_t i = 0; i < (out)->size; i++) {                    \
+            T x = X[i], y = Y[i];                                     \
+            (void)x, (void)y;                                         \
+            DX[i] += DY[i] * (DERIV);                                 \
+        }                                                             \
+    })
+
+/* ---- sigmoid: y = 1 / (1 + e^-x),  dy/dx = y (1 - y) ------------------------
+ * For x < 0 it is computed as e^x / (1 + e^x), so e^-x never overflows. */
+
+static void sigmoid_forward(sg_tensor *out)
+{
+    UNARY_FORWARD(out, x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)));
+}
+
+static void sigmoid_backward(sg_tensor *out) { UNARY_BACKWARD(out, y * (1 - y)); }
+
+/* ---- tanh: y = tanh x,  dy/dx = 1 - y^2 --------------------------------------- */
+
+static void tanh_forward(sg_tensor *out) { UNARY_FORWARD(out, tanh(x)); }
+static void tanh_backward(sg_tensor *out) { UNARY_BACKWARD(out, 1 - y * y); }
+
+/* ---- relu: y = max(x, 0),  dy/dx = [x > 0] ------------------------------------ */
+
+static void relu_forward(sg_tensor *out) { UNARY_FORWARD(out, x > 0 ? x : 0); }
+static void relu_backward(sg_tensor *out) { UNARY_BACKWARD(out, x > 0 ? 1 : 0); }
+
+/* ---- leaky_relu: y = x > 0 ? x : a x,  dy/dx = x > 0 ? 1 : a (a = farg[0]) ---- */
+
+static void leaky_relu_forward(sg_tensor *out)
+{
+    double a = out->farg[0];
+    UNARY_FORWARD(out, x > 0 ? x : (T)a * x);
+}
+
+static void leaky_relu_backward(sg_tensor *out)
+{
+    double a = out->farg[0];
+    UNARY_BACKWARD(out, x > 0 ? 1 : (T)a);
+}
+
+/* ---- gelu: y = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2,
+ *            dy/dx = Phi(x) + x phi(x),  phi(x) = e^(-x^2/2) / sqrt(2 pi) ------- */
+
+#define SG_SQRT1_2   0.70710678118654752440
+#define SG_INV_SQRT_2PI 0.39894228040143267794
+
+static void gelu_forward(sg_tensor *out)
+{
+    UNARY_FORWARD(out, (T)0.5 * x * (1 + erf(x * (T)SG_SQRT1_2)));
+}
+
+static void gelu_backward(sg_tensor *out)
+{
+    UNARY_BACKWARD(out, (T)0.5 * (1 + erf(x * (T)SG_SQRT1_2)) + x * (T)SG_INV_SQRT_2PI * exp((T)-0.5 * x * x));
+}
+
+/* ---- exp: y = e^x,  dy/dx = y ------------------------------------------------- */
+
+static void exp_forward(sg_tensor *out) { UNARY_FORWARD(out, exp(x)); }
+static void exp_backward(sg_tensor *out) { UNARY_BACKWARD(out, y); }
+
+/* ---- log: y = ln x,  dy/dx = 1 / x -------------------------------------------- */
+
+static void log_forward(sg_tensor *out) { UNARY_FORWARD(out, log(x)); }
+static void log_backward(sg_tensor *out) { UNARY_BACKWARD(out, 1 / x); }
+
+/* ---- sqrt: y = sqrt x,  dy/dx = 1 / (2 y) ------------------------------------- */
+
+static void sqrt_forward(sg_tensor *out) { UNARY_FORWARD(out, sqrt(x)); }
+static void sqrt_backward(sg_tensor *out) { UNARY_BACKWARD(out, 1 / (2 * y)); }
+
+/* ---- square: y = x^2,  dy/dx = 2 x -------------------------------------------- */
+
+static void square_forward(sg_tensor *out) { UNARY_FORWARD(out, x * x); }
+static void square_backward(sg_tensor *out) { UNARY_BACKWARD(out, 2 * x); }
+
+/* ---- abs: y = |x|,  dy/dx = sign x (0 at 0, as PyTorch) ----------------------- */
+
+static void abs_forward(sg_tensor *out) { UNARY_FORWARD(out, fabs(x)); }
+static void abs_backward(sg_tensor *out) { UNARY_BACKWARD(out, x > 0 ? 1 : x < 0 ? -1 : 0); }
+
+/* ---- clamp: y = min(max(x, lo), hi),  dy/dx = [lo <= x <= hi] (as PyTorch) ---- */
+
+static void clamp_forward(sg_tensor *out)
+{
+    double lo = out->farg[0], hi = out->farg[1];
+    UNARY_FORWARD(out, x < (T)lo ? (T)lo : x > (T)hi ? (T)hi : x);
+}
+
+static void clamp_backward(sg_tensor *out)
+{
+    double lo = out->farg[0], hi = out->farg[1];
+    UNARY_BACKWARD(out, x >= (T)lo && x <= (T)hi ? 1 : 0);
+}
+
+/* ---- constructors -------------------------------------------------------------- */
+
+enum { SIGMOID, TANH, RELU, LEAKY_RELU, GELU, EXP, LOG, SQRT, SQUARE, ABS, CLAMP, N_UNARY };
+
+static const sg_op unary_ops[] = {
+    [SIGMOID]    = {"sigmoid", sigmoid_forward, sigmoid_backward},
+    [TANH]       = {"tanh", tanh_forward, tanh_backward},
+    [RELU]       = {"relu", relu_forward, relu_backward},
+    [LEAKY_RELU] = {"leaky_relu", leaky_relu_forward, leaky_relu_backward},
+    [GELU]       = {"gelu", gelu_forward, gelu_backward},
+    [EXP]        = {"exp", exp_forward, exp_backward},
+    [LOG]        = {"log", log_forward, log_backward},
+    [SQRT]       = {"sqrt", sqrt_forward, sqrt_backward},
+    [SQUARE]     = {"square", square_forward, square_backward},
+    [ABS]        = {"abs", abs_forward, abs_backward},
+    [CLAMP]      = {"clamp", clamp_forward, clamp_backward},
+};
+_Static_assert(sizeof unary_ops / sizeof unary_ops[0] == N_UNARY, "one descriptor per unary op");
+
+static sg_tensor *unary(sg_tape *t, int op, sg_tensor *x, double f0, double f1)
+{
+    if (!sg_check_args(t, unary_ops[op].name, 1, x))
+        return NULL;
+    sg_tensor *out = sg_tensor_alloc(t, x->dtype, x->ndim, x->shape);
+    if (!out)
+        return NULL;
+    out->src[0] = x, out->nsrc = 1;
+    out->farg[0] = f0, out->farg[1] = f1;
+    return sg_record(t, &unary_ops[op], out);
+}
+
+sg_tensor *sg_sigmoid(sg_tape *t, sg_tensor *x) { return unary(t, SIGMOID, x, 0, 0); }
+sg_tensor *sg_tanh(sg_tape *t, sg_tensor *x) { return unary(t, TANH, x, 0, 0); }
+sg_tensor *sg_relu(sg_tape *t, sg_tensor *x) { return unary(t, RELU, x, 0, 0); }
+sg_tensor *sg_leaky_relu(sg_tape *t, sg_tensor *x, double slope) { return unary(t, LEAKY_RELU, x, slope, 0); }
+sg_tensor *sg_gelu(sg_tape *t, sg_tensor *x) { return unary(t, GELU, x, 0, 0); }
+sg_tensor *sg_exp(sg_tape *t, sg_tensor *x) { return unary(t, EXP, x, 0, 0); }
+sg_tensor *sg_log(sg_tape *t, sg_tensor *x) { return unary(t, LOG, x, 0, 0); }
+sg_tensor *sg_sqrt(sg_tape *t, sg_tensor *x) { return unary(t, SQRT, x, 0, 0); }
+sg_tensor *sg_square(sg_tape *t, sg_tensor *x) { return unary(t, SQUARE, x, 0, 0); }
+sg_tensor *sg_abs(sg_tape *t, sg_tensor *x) { return unary(t, ABS, x, 0, 0); }
+
+sg_tensor *sg_clamp(sg_tape *t, sg_tensor *x, double lo, double hi)
+{
+    if (t && x && lo > hi)
+        return sg_fail(t, SG_ERR_ARG, "clamp: lo %g is greater than hi %g", lo, hi);
+    return unary(t, CLAMP, x, lo, hi);
+}
