@@ -72,6 +72,11 @@ void *sg_malloc(size_t n);
 void *sg_calloc(size_t n);
 void  sg_free(void *p);
 
+/* Back to the first block, keeping every block (sg_tape_reset). */
+void sg_arena_rewind(sg_arena *a);
+/* Frees every block (sg_tape_free). */
+void sg_arena_release(sg_arena *a);
+
 /* Arena memory, 64-byte aligned, zeroed when zero is true. NULL (and an
  * SG_ERR_NOMEM error on t) if the heap refused. */
 void *sg_arena_alloc(sg_tape *t, size_t n, bool zero);

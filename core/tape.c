@@ -4,72 +4,13 @@
  * The tape is a Wengert list threaded through the tensors themselves
  * (t->last, then ->prev): creation order is a topological order, so backward
  * is one reverse loop. Every tape tensor, its data and its gradient come from
- * the arena, a chain of blocks that sg_tape_reset() rewinds but keeps; the
- * same graph recorded again walks the same blocks and never calls malloc.
+ * the tape's arena (arena.c), which sg_tape_reset() rewinds.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "internal.h"
-
-/* ---- heap ---------------------------------------------------------------- */
-
-void *sg_malloc(size_t n) { return malloc(n ? n : 1); }
-void *sg_calloc(size_t n) { return calloc(1, n ? n : 1); }
-void  sg_free(void *p) { free(p); }
-
-/* ---- arena --------------------------------------------------------------- */
-
-#define SG_ALIGN 64
-#define SG_BLOCK_MIN ((size_t)1 << 20)
-
-struct sg_arena_block {
-    struct sg_arena_block *next;
-    size_t cap;
-    _Alignas(SG_ALIGN) unsigned char mem[];
-};
-
-static size_t align_up(size_t n) { return (n + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1); }
-
-void *sg_arena_alloc(sg_tape *t, size_t n, bool zero)
-{
-    sg_arena *a = &t->arena;
-    n = align_up(n ? n : 1);
-
-    /* Walk the kept blocks first: after a reset the same requests find the
-     * same blocks, which is what makes steady-state steps malloc-free. */
-    while (a->cur && a->used + n > a->cur->cap && a->cur->next) {
-        a->cur = a->cur->next;
-        a->used = 0;
-    }
-    if (!a->cur || a->used + n > a->cur->cap) {
-        size_t cap = n > SG_BLOCK_MIN ? n : SG_BLOCK_MIN;
-        struct sg_arena_block *b = sg_malloc(sizeof *b + cap);
-        if (!b) {
-            sg_fail(t, SG_ERR_NOMEM, "arena: out of memory asking for %zu bytes", n);
-            return NULL;
-        }
-        b->cap = cap;
-        b->next = NULL;
-        if (a->cur) {                   /* splice after cur, keep the rest */
-            b->next = a->cur->next;
-            a->cur->next = b;
-        } else {
-            a->first = b;
-        }
-        a->cur = b;
-        a->used = 0;
-        a->total += cap;
-    }
-    void *p = a->cur->mem + a->used;
-    a->used += n;
-    if (zero)
-        memset(p, 0, n);
-    return p;
-}
-
-size_t sg_tape_arena_bytes(const sg_tape *t) { return t->arena.total; }
 
 /* ---- tape lifetime ------------------------------------------------------- */
 
@@ -88,17 +29,13 @@ void sg_tape_free(sg_tape *t)
 {
     if (!t)
         return;
-    for (struct sg_arena_block *b = t->arena.first, *next; b; b = next) {
-        next = b->next;
-        sg_free(b);
-    }
+    sg_arena_release(&t->arena);
     sg_free(t);
 }
 
 void sg_tape_reset(sg_tape *t)
 {
-    t->arena.cur = t->arena.first;
-    t->arena.used = 0;
+    sg_arena_rewind(&t->arena);
     t->last = NULL;
     t->err = SG_OK;
     t->msg[0] = '\0';

@@ -1,0 +1,84 @@
+/*
+ * arena.c - the tape's memory: a chain of blocks handed out by bumping an
+ * offset. sg_tape_reset() rewinds to the first block but keeps them all, so
+ * the same sequence of requests (the same graph recorded again) walks the
+ * same blocks and never calls malloc: after the first step, training is
+ * heap-allocation free. All library heap use goes through sg_malloc/sg_free.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* ---- heap ---------------------------------------------------------------- */
+
+void *sg_malloc(size_t n) { return malloc(n ? n : 1); }
+void *sg_calloc(size_t n) { return calloc(1, n ? n : 1); }
+void  sg_free(void *p) { free(p); }
+
+/* ---- arena --------------------------------------------------------------- */
+
+#define SG_ALIGN 64
+#define SG_BLOCK_MIN ((size_t)1 << 20)
+
+struct sg_arena_block {
+    struct sg_arena_block *next;
+    size_t cap;
+    _Alignas(SG_ALIGN) unsigned char mem[];
+};
+
+static size_t align_up(size_t n) { return (n + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1); }
+
+void *sg_arena_alloc(sg_tape *t, size_t n, bool zero)
+{
+    sg_arena *a = &t->arena;
+    n = align_up(n ? n : 1);
+
+    /* Walk the kept blocks first: after a reset the same requests find the
+     * same blocks, which is what makes steady-state steps malloc-free. */
+    while (a->cur && a->used + n > a->cur->cap && a->cur->next) {
+        a->cur = a->cur->next;
+        a->used = 0;
+    }
+    if (!a->cur || a->used + n > a->cur->cap) {
+        size_t cap = n > SG_BLOCK_MIN ? n : SG_BLOCK_MIN;
+        struct sg_arena_block *b = sg_malloc(sizeof *b + cap);
+        if (!b) {
+            sg_fail(t, SG_ERR_NOMEM, "arena: out of memory asking for %zu bytes", n);
+            return NULL;
+        }
+        b->cap = cap;
+        b->next = NULL;
+        if (a->cur) {                   /* splice after cur, keep the rest */
+            b->next = a->cur->next;
+            a->cur->next = b;
+        } else {
+            a->first = b;
+        }
+        a->cur = b;
+        a->used = 0;
+        a->total += cap;
+    }
+    void *p = a->cur->mem + a->used;
+    a->used += n;
+    if (zero)
+        memset(p, 0, n);
+    return p;
+}
+
+
+void sg_arena_rewind(sg_arena *a)
+{
+    a->cur = a->first;
+    a->used = 0;
+}
+
+void sg_arena_release(sg_arena *a)
+{
+    for (struct sg_arena_block *b = a->first, *next; b; b = next) {
+        next = b->next;
+        sg_free(b);
+    }
+    *a = (sg_arena){0};
+}
+
+size_t sg_tape_arena_bytes(const sg_tape *t) { return t->arena.total; }

@@ -1,0 +1,44 @@
+/*
+ * testutil.h - helpers shared by the check suites: seeded parameters, value
+ * and error assertions, gradient checks that fail with the report, and the
+ * loader of the PyTorch reference files in tests/data (written by
+ * tools/gen_fixtures.py; the tests themselves never run Python).
+ */
+#ifndef SEQGRAD_TESTUTIL_H
+#define SEQGRAD_TESTUTIL_H
+
+#include <check.h>
+
+#include "seqgrad/seqgrad.h"
+
+/* f64 parameter with N(0,1) values drawn from seed. */
+sg_tensor *tu_param(int ndim, const int *shape, uint64_t seed);
+/* Same, then values v with |v| < gap are pushed to +-gap (away from kinks). */
+sg_tensor *tu_param_away(int ndim, const int *shape, uint64_t seed, double gap);
+/* Parameter holding the given values. */
+sg_tensor *tu_param_of(sg_dtype dt, int ndim, const int *shape, const double *v);
+
+/* Fails the test unless x holds expect[0..n) within tol (and has n elements). */
+void tu_assert_values(const sg_tensor *x, const double *expect, size_t n, double tol);
+/* Fails the test unless x's gradient holds expect[0..n) within tol. */
+void tu_assert_grad(const sg_tensor *x, const double *expect, size_t n, double tol);
+/* Fails unless the op returned NULL and the tape holds exactly msg. */
+void tu_assert_error(sg_tape *t, const sg_tensor *y, const char *msg);
+/* Fails unless x has this shape. */
+void tu_assert_shape(const sg_tensor *x, int ndim, const int *shape);
+
+/* Runs sg_gradcheck with default tolerances (or rtol if > 0) and fails the
+ * test, printing the report, unless every input passes. Frees nothing. */
+void tu_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **in, int n, double rtol);
+
+/* Reference files: one tensor per line, "name ndim d0 .. dk v0 v1 ...". */
+typedef struct tu_fixture tu_fixture;
+tu_fixture *tu_fixture_load(const char *file);      /* relative to tests/data */
+void tu_fixture_free(tu_fixture *fx);
+/* The values of name (fails the test if absent); shape/ndim out if not NULL. */
+const double *tu_fixture_get(const tu_fixture *fx, const char *name, int *ndim, int *shape, size_t *n);
+
+/* Runs a suite and returns the process exit code (0 if all passed). */
+int tu_run(Suite *s);
+
+#endif
