@@ -209,14 +209,14 @@ sg_tensor *sg_detach(sg_tape *t, sg_tensor *x);
 typedef sg_tensor *(*sg_gradcheck_fn)(sg_tape *t, sg_tensor **inputs, void *ctx);
 
 typedef struct {
-    double eps;          /* central-difference step; default 1e-6 */
+    double eps;          /* step h of the 4th-order central difference; default 1e-3 */
     double rtol;         /* pass if |a-n| / max(|a|,|n|) <= rtol ...; default 1e-7 */
     double atol;         /* ... or |a-n| <= atol; default 1e-9 */
     size_t max_elems;    /* per input; more are sampled (seeded); default 4096 */
     uint64_t seed;       /* projection vector and sampling; default 1 */
 } sg_gradcheck_opts;
 
-/* Defaults (eps 1e-6, rtol 1e-7, atol 1e-9, max_elems 4096, seed 1). */
+/* Defaults (eps 1e-3, rtol 1e-7, atol 1e-9, max_elems 4096, seed 1). */
 sg_gradcheck_opts sg_gradcheck_defaults(void);
 
 /* Worst element of one input: its flat index, the analytic (tape) and
@@ -243,7 +243,10 @@ typedef struct {
  * (parameters); their gradients are overwritten. The output y of f (any
  * shape) is projected on a fixed random vector v: L = sum(v * y), since an
  * all-ones upstream gradient hides bugs. For each input, every element (or a
- * seeded sample of max_elems) is perturbed by +-eps. Backward is also run
+ * seeded sample of max_elems) is perturbed by +-eps and +-2 eps, and
+ *   numeric = (-L(x+2h) + 8 L(x+h) - 8 L(x-h) + L(x-2h)) / 12h   (error O(h^4)).
+ * Keep inputs more than 2 eps away from kinks (relu at 0, clamp bounds, ties
+ * of max). Backward is also run
  * twice and must agree exactly. Returns SG_OK if the check ran (see r->ok for
  * the verdict), or an error with r->msg saying why it could not run. */
 sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
