@@ -5,6 +5,7 @@
  * same blocks and never calls malloc: after the first step, training is
  * heap-allocation free. All library heap use goes through sg_malloc/sg_free.
  */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -23,7 +24,7 @@ void  sg_free(void *p) { free(p); }
 struct sg_arena_block {
     struct sg_arena_block *next;
     size_t cap;
-    _Alignas(SG_ALIGN) unsigned char mem[];
+    unsigned char *mem;       /* 64-byte aligned start inside this allocation */
 };
 
 static size_t align_up(size_t n) { return (n + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1); }
@@ -41,13 +42,15 @@ void *sg_arena_alloc(sg_tape *t, size_t n, bool zero)
     }
     if (!a->cur || a->used + n > a->cur->cap) {
         size_t cap = n > SG_BLOCK_MIN ? n : SG_BLOCK_MIN;
-        struct sg_arena_block *b = sg_malloc(sizeof *b + cap);
+        /* malloc aligns to 16 only: over-allocate and align mem by hand */
+        struct sg_arena_block *b = sg_malloc(sizeof *b + cap + SG_ALIGN);
         if (!b) {
             sg_fail(t, SG_ERR_NOMEM, "arena: out of memory asking for %zu bytes", n);
             return NULL;
         }
         b->cap = cap;
         b->next = NULL;
+        b->mem = (unsigned char *)align_up((size_t)(uintptr_t)(b + 1));
         if (a->cur) {                   /* splice after cur, keep the rest */
             b->next = a->cur->next;
             a->cur->next = b;
