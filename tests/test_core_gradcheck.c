@@ -1,0 +1,185 @@
+/*
+ * test_core_gradcheck.c - core/gradcheck.c: a right gradient passes; a
+ * planted wrong derivative, a wrong derivative of one element only, and a
+ * backward that differs between runs are all caught; sampling of large
+ * inputs; the hand-written-gradient comparison; refusals with messages.
+ */
+#include <math.h>
+
+#include "../core/internal.h"
+#include "testutil.h"
+
+/* ---- planted bugs: ops with deliberately wrong backward ------------------- */
+
+/* y = x^2 with dy/dx = 3x (should be 2x) */
+static void sq_forward(sg_tensor *out)
+{
+    SG_TYPED(out->dtype, {
+        const T *x = out->src[0]->data;
+        T *y = out->data;
+        for (size_t i = 0; i < out->size; i++)
+            y[i] = x[i] * x[i];
+    });
+}
+
+static void bad_sq_backward(sg_tensor *out)
+{
+    SG_TYPED(out->dtype, {
+        const T *x = out->src[0]->data, *dy = out->grad;
+        T *dx = out->src[0]->grad;
+        for (size_t i = 0; i < out->size; i++)
+            dx[i] += dy[i] * 3 * x[i];
+    });
+}
+
+/* right everywhere except element 5, whose derivative is off by 1e-4 relative */
+static void subtle_sq_backward(sg_tensor *out)
+{
+    SG_TYPED(out->dtype, {
+        const T *x = out->src[0]->data, *dy = out->grad;
+        T *dx = out->src[0]->grad;
+        for (size_t i = 0; i < out->size; i++)
+            dx[i] += dy[i] * 2 * x[i] * (i == 5 ? (T)1.0001 : 1);
+    });
+}
+
+/* right on average, different on each backward run */
+static int calls;
+static void flaky_sq_backward(sg_tensor *out)
+{
+    SG_TYPED(out->dtype, {
+        const T *x = out->src[0]->data, *dy = out->grad;
+        T *dx = out->src[0]->grad;
+        for (size_t i = 0; i < out->size; i++)
+            dx[i] += dy[i] * 2 * x[i] + (T)(calls % 2 ? 1e-12 : 0);
+    });
+    calls++;
+}
+
+static const sg_op bad_sq = {"bad_square", sq_forward, bad_sq_backward};
+static const sg_op subtle_sq = {"subtle_square", sq_forward, subtle_sq_backward};
+static const sg_op flaky_sq = {"flaky_square", sq_forward, flaky_sq_backward};
+
+static sg_tensor *planted(sg_tape *t, sg_tensor **in, void *ctx)
+{
+    sg_tensor *x = sg_tanh(t, in[0]);
+    if (!x)
+        return NULL;
+    sg_tensor *out = sg_tensor_alloc(t, x->dtype, x->ndim, x->shape);
+    out->src[0] = x, out->nsrc = 1;
+    return sg_record(t, ctx, out);
+}
+
+START_TEST(test_gradcheck_catches_wrong_derivative)
+{
+    sg_tensor *x = tu_param(2, (int[]){3, 4}, 5);
+    sg_gradcheck_report r;
+    ck_assert_int_eq(sg_gradcheck(planted, (void *)&bad_sq, &x, 1, NULL, &r), SG_OK);
+    ck_assert(!r.ok);
+    ck_assert(!r.in[0].ok);
+    ck_assert_uint_eq(r.in[0].checked, 12);
+    /* analytic 3x vs numeric 2x: relative error 1/3 */
+    ck_assert_double_eq_tol(r.in[0].relerr, 1.0 / 3, 1e-6);
+    sg_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_gradcheck_catches_one_bad_element)
+{
+    sg_tensor *x = tu_param(2, (int[]){3, 4}, 5);
+    sg_gradcheck_report r;
+    ck_assert_int_eq(sg_gradcheck(planted, (void *)&subtle_sq, &x, 1, NULL, &r), SG_OK);
+    ck_assert(!r.ok);
+    ck_assert_uint_eq(r.in[0].index, 5);
+    ck_assert_double_eq_tol(r.in[0].relerr, 1e-4, 1e-6);
+    sg_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_gradcheck_catches_nondeterministic_backward)
+{
+    sg_tensor *x = tu_param(1, (int[]){4}, 5);
+    sg_gradcheck_report r;
+    ck_assert_int_eq(sg_gradcheck(planted, (void *)&flaky_sq, &x, 1, NULL, &r), SG_OK);
+    ck_assert_double_gt(r.repeat_diff, 0);
+    ck_assert(!r.ok);
+    sg_tensor_free(x);
+}
+END_TEST
+
+static sg_tensor *good(sg_tape *t, sg_tensor **in, void *ctx)
+{
+    (void)ctx;
+    return sg_tanh(t, sg_matmul(t, in[0], in[1]));
+}
+
+START_TEST(test_gradcheck_passes_and_samples)
+{
+    sg_tensor *in[2] = {tu_param(2, (int[]){3, 4}, 1), tu_param(2, (int[]){4, 300}, 2)};
+    sg_gradcheck_opts o = sg_gradcheck_defaults();
+    o.max_elems = 100;
+    sg_gradcheck_report r;
+    ck_assert_int_eq(sg_gradcheck(good, NULL, in, 2, &o, &r), SG_OK);
+    ck_assert_msg(r.ok, "relerr %g %g", r.in[0].relerr, r.in[1].relerr);
+    ck_assert_uint_eq(r.in[0].checked, 12);
+    ck_assert_uint_eq(r.in[1].checked, 100);          /* 1200 elements, 100 sampled */
+    ck_assert_double_eq(r.repeat_diff, 0);
+    /* the inputs are left holding the analytic gradient */
+    ck_assert_double_eq(sg_tensor_grad_get(in[1], r.in[1].index), r.in[1].analytic);
+    sg_tensor_free(in[0]), sg_tensor_free(in[1]);
+}
+END_TEST
+
+START_TEST(test_gradcheck_refusals)
+{
+    sg_gradcheck_report r;
+    sg_tensor *f = sg_param_new(SG_F32, 1, (int[]){3});
+    ck_assert_int_eq(sg_gradcheck(good, NULL, &f, 1, NULL, &r), SG_ERR_DTYPE);
+    ck_assert_str_eq(r.msg, "gradcheck: input 1 is f32; checks run in f64 (sg_params_cast)");
+    sg_tensor *n = sg_tensor_new(SG_F64, 1, (int[]){3});
+    ck_assert_int_eq(sg_gradcheck(good, NULL, &n, 1, NULL, &r), SG_ERR_ARG);
+    ck_assert_str_eq(r.msg, "gradcheck: input 1 must be a parameter (sg_param_new)");
+    sg_tensor *in[2] = {tu_param(2, (int[]){3, 4}, 1), tu_param(2, (int[]){3, 4}, 2)};
+    ck_assert_int_eq(sg_gradcheck(good, NULL, in, 2, NULL, &r), SG_ERR_SHAPE);
+    ck_assert_str_eq(r.msg, "gradcheck: the function failed: matmul: (3,4) @ (3,4): inner dimensions differ");
+    sg_tensor_free(f), sg_tensor_free(n), sg_tensor_free(in[0]), sg_tensor_free(in[1]);
+}
+END_TEST
+
+START_TEST(test_grad_compare)
+{
+    double tape[4] = {1, -2, 3e-12, 0.5}, manual[4] = {1, -2, 0, 0.5};
+    sg_gradcheck_entry e;
+    ck_assert(sg_grad_compare(manual, tape, 4, NULL, &e));    /* 3e-12 is within atol */
+    manual[3] = 0.5000001;                                   /* relative 2e-7 */
+    ck_assert(!sg_grad_compare(manual, tape, 4, NULL, &e));
+    ck_assert_uint_eq(e.index, 3);
+    ck_assert_double_eq_tol(e.relerr, 2e-7, 1e-9);
+    sg_gradcheck_opts o = sg_gradcheck_defaults();
+    o.rtol = 1e-6;
+    ck_assert(sg_grad_compare(manual, tape, 4, &o, &e));
+    /* against a tensor's gradient after a backward */
+    sg_tensor *x = tu_param_of(SG_F64, 1, (int[]){2}, (double[]){1, 2});
+    sg_tape *t = sg_tape_new();
+    ck_assert_int_eq(sg_backward(t, sg_sum_all(t, sg_square(t, x))), SG_OK);
+    ck_assert(sg_grad_compare_tensor((double[]){2, 4}, x, NULL, &e));
+    ck_assert(!sg_grad_compare_tensor((double[]){2, 4.1}, x, NULL, &e));
+    sg_tensor_free(x), sg_tape_free(t);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("core/gradcheck");
+    TCase *tc = tcase_create("planted bugs");
+    tcase_add_test(tc, test_gradcheck_catches_wrong_derivative);
+    tcase_add_test(tc, test_gradcheck_catches_one_bad_element);
+    tcase_add_test(tc, test_gradcheck_catches_nondeterministic_backward);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("gradcheck");
+    tcase_add_test(tc, test_gradcheck_passes_and_samples);
+    tcase_add_test(tc, test_gradcheck_refusals);
+    tcase_add_test(tc, test_grad_compare);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}

@@ -1,0 +1,96 @@
+/*
+ * test_core_tensor.c - core/tensor.c: heap tensors and their accessors,
+ * copy and cast, parameters, and the named parameter collection.
+ */
+#include "testutil.h"
+
+START_TEST(test_heap_tensor_basics)
+{
+    sg_tensor *x = sg_tensor_new(SG_F32, 3, (int[]){2, 3, 4});
+    ck_assert_ptr_nonnull(x);
+    ck_assert_int_eq(sg_tensor_ndim(x), 3);
+    ck_assert_uint_eq(sg_tensor_size(x), 24);
+    ck_assert_int_eq(sg_tensor_dim(x, -1), 4);
+    ck_assert_int_eq(sg_tensor_dim(x, 5), 0);
+    ck_assert_int_eq(sg_tensor_dtype(x), SG_F32);
+    ck_assert_ptr_null(sg_tensor_grad(x));
+    ck_assert(!sg_tensor_requires_grad(x));
+    ck_assert_double_eq(sg_tensor_get(x, 23), 0);
+    sg_tensor_set(x, 23, 1.5);
+    ck_assert_float_eq(((float *)sg_tensor_data(x))[23], 1.5f);
+    char buf[48];
+    ck_assert_str_eq(sg_shape_str(x, buf), "(2,3,4)");
+    ck_assert_str_eq(sg_dtype_name(SG_F64), "f64");
+    ck_assert_uint_eq(sg_dtype_size(SG_F64), 8);
+    sg_tensor_free(x);
+    sg_tensor_free(NULL);
+    ck_assert_ptr_null(sg_tensor_new(SG_F32, 0, (int[]){1}));
+    ck_assert_ptr_null(sg_tensor_new(SG_F32, 5, (int[]){1, 1, 1, 1, 1}));
+    ck_assert_ptr_null(sg_tensor_new(SG_F32, 2, (int[]){2, -1}));
+}
+END_TEST
+
+START_TEST(test_copy_and_cast)
+{
+    sg_tensor *a = tu_param_of(SG_F64, 1, (int[]){3}, (double[]){0.1, 0.2, 1e-30});
+    sg_tensor *b = sg_tensor_new(SG_F32, 1, (int[]){3});
+    ck_assert_int_eq(sg_tensor_copy(b, a), SG_OK);
+    ck_assert_float_eq(((float *)sg_tensor_data(b))[0], 0.1f);
+    sg_tensor *c = sg_tensor_new(SG_F32, 1, (int[]){4});
+    ck_assert_int_eq(sg_tensor_copy(c, a), SG_ERR_SHAPE);
+    ck_assert_int_eq(sg_tensor_cast(a, SG_F32), SG_OK);
+    ck_assert_int_eq(sg_tensor_dtype(a), SG_F32);
+    ck_assert_float_eq(((float *)sg_tensor_data(a))[1], 0.2f);
+    ck_assert_int_eq(sg_tensor_cast(a, SG_F64), SG_OK);
+    ck_assert_double_eq(sg_tensor_get(a, 1), (double)0.2f);
+    sg_tensor_free(a), sg_tensor_free(b), sg_tensor_free(c);
+}
+END_TEST
+
+START_TEST(test_params_collection)
+{
+    sg_rng r;
+    sg_rng_seed(&r, 3);
+    sg_params *ps = sg_params_new();
+    sg_tensor *W = sg_params_add(ps, "weight_ih_l0", sg_param_randn(SG_F32, 2, (int[]){8, 4}, 0.1, &r));
+    sg_tensor *b = sg_params_add(ps, "bias_ih_l0", sg_param_uniform(SG_F32, 1, (int[]){8}, -0.5, 0.5, &r));
+    ck_assert_ptr_nonnull(W);
+    ck_assert_ptr_nonnull(b);
+    ck_assert(sg_tensor_requires_grad(W));
+    for (size_t i = 0; i < 8; i++)
+        ck_assert(sg_tensor_get(b, i) >= -0.5 && sg_tensor_get(b, i) < 0.5);
+    /* a duplicate name is refused and the tensor freed (no leak under valgrind) */
+    ck_assert_ptr_null(sg_params_add(ps, "bias_ih_l0", sg_param_new(SG_F32, 1, (int[]){8})));
+    ck_assert_int_eq(sg_params_count(ps), 2);
+    ck_assert_str_eq(sg_params_name(ps, 1), "bias_ih_l0");
+    ck_assert_str_eq(sg_tensor_name(W), "weight_ih_l0");
+    ck_assert_ptr_eq(sg_params_find(ps, "weight_ih_l0"), W);
+    ck_assert_ptr_null(sg_params_find(ps, "nope"));
+    ck_assert_ptr_null(sg_params_get(ps, 2));
+    ck_assert_uint_eq(sg_params_numel(ps), 40);
+    /* gradients appear at backward, zero in one call, cast as a whole */
+    sg_tape *t = sg_tape_new();
+    sg_tensor *x = sg_full(t, SG_F32, 2, (int[]){1, 4}, 1.0);
+    ck_assert_int_eq(sg_backward(t, sg_sum_all(t, sg_add(t, sg_matmul_ex(t, x, W, SG_TRANS_B), b))), SG_OK);
+    ck_assert_double_eq(sg_tensor_grad_get(b, 0), 1);
+    sg_params_zero_grad(ps);
+    ck_assert_double_eq(sg_tensor_grad_get(b, 0), 0);
+    ck_assert_int_eq(sg_params_cast(ps, SG_F64), SG_OK);
+    ck_assert_int_eq(sg_tensor_dtype(W), SG_F64);
+    sg_tape_free(t);
+    sg_params_free(ps);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("core/tensor");
+    TCase *tc = tcase_create("tensor");
+    tcase_add_test(tc, test_heap_tensor_basics);
+    tcase_add_test(tc, test_copy_and_cast);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("params");
+    tcase_add_test(tc, test_params_collection);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
