@@ -155,19 +155,14 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("ops/elementwise");
-    struct { const char *name; const TTest *known, *grad; } ops[] = {
+    const tu_op_tests ops[] = {
         {"add", test_add_known, test_add_gradcheck},
         {"sub", test_sub_known, test_sub_gradcheck},
         {"mul", test_mul_known, test_mul_gradcheck},
         {"div", test_div_known, test_div_gradcheck},
         {"affine", test_affine_known, test_affine_gradcheck},
     };
-    for (int k = 0; k < 5; k++) {
-        TCase *tc = tcase_create(ops[k].name);
-        tcase_add_loop_test(tc, ops[k].known, SG_F32, SG_F64 + 1);   /* _i is the dtype */
-        tcase_add_loop_test(tc, ops[k].grad, 0, 4);                  /* _i is the shape pair */
-        suite_add_tcase(s, tc);
-    }
+    tu_add_ops(s, ops, 5, 4);
     TCase *tc = tcase_create("errors");
     tcase_add_test(tc, test_elementwise_errors);
     suite_add_tcase(s, tc);

@@ -163,18 +163,13 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("ops/loss");
-    struct { const char *name; const TTest *known, *grad; } ops[] = {
+    const tu_op_tests ops[] = {
         {"cross_entropy", test_cross_entropy_known, test_cross_entropy_gradcheck},
         {"nll_loss", test_nll_loss_known, test_nll_loss_gradcheck},
         {"mse_loss", test_mse_loss_known, test_mse_loss_gradcheck},
         {"bce_with_logits", test_bce_with_logits_known, test_bce_with_logits_gradcheck},
     };
-    for (int k = 0; k < 4; k++) {
-        TCase *tc = tcase_create(ops[k].name);
-        tcase_add_loop_test(tc, ops[k].known, SG_F32, SG_F64 + 1);
-        tcase_add_loop_test(tc, ops[k].grad, 0, N_CASES);
-        suite_add_tcase(s, tc);
-    }
+    tu_add_ops(s, ops, 4, N_CASES);
     TCase *tc = tcase_create("options and errors");
     tcase_add_loop_test(tc, test_cross_entropy_ignore_and_reductions, SG_F32, SG_F64 + 1);
     tcase_add_test(tc, test_loss_errors);

@@ -156,19 +156,14 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("ops/reduce");
-    struct { const char *name; const TTest *known, *grad; } ops[] = {
+    const tu_op_tests ops[] = {
         {"sum", test_sum_known, test_sum_gradcheck},
         {"mean", test_mean_known, test_mean_gradcheck},
         {"max", test_max_known, test_max_gradcheck},
         {"logsumexp", test_logsumexp_known, test_logsumexp_gradcheck},
         {"norm", test_norm_known, test_norm_gradcheck},
     };
-    for (int k = 0; k < 5; k++) {
-        TCase *tc = tcase_create(ops[k].name);
-        tcase_add_loop_test(tc, ops[k].known, SG_F32, SG_F64 + 1);
-        tcase_add_loop_test(tc, ops[k].grad, 0, N_CASES);
-        suite_add_tcase(s, tc);
-    }
+    tu_add_ops(s, ops, 5, N_CASES);
     TCase *tc = tcase_create("all and errors");
     tcase_add_loop_test(tc, test_reduce_all_known, SG_F32, SG_F64 + 1);
     tcase_add_loop_test(tc, test_logsumexp_large_values, SG_F32, SG_F64 + 1);

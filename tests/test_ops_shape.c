@@ -284,7 +284,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("ops/shape");
-    struct { const char *name; const TTest *known, *grad; } ops[] = {
+    const tu_op_tests ops[] = {
         {"reshape", test_reshape_known, test_reshape_gradcheck},
         {"transpose", test_transpose_permute_known, test_transpose_gradcheck},
         {"permute", NULL, test_permute_gradcheck},
@@ -296,13 +296,7 @@ int main(void)
         {"where", test_where_masked_fill_known, test_where_gradcheck},
         {"masked_fill", NULL, test_masked_fill_gradcheck},
     };
-    for (int k = 0; k < 10; k++) {
-        TCase *tc = tcase_create(ops[k].name);
-        if (ops[k].known)
-            tcase_add_loop_test(tc, ops[k].known, SG_F32, SG_F64 + 1);
-        tcase_add_loop_test(tc, ops[k].grad, 0, 4);
-        suite_add_tcase(s, tc);
-    }
+    tu_add_ops(s, ops, 10, 4);
     TCase *tc = tcase_create("many inputs and errors");
     tcase_add_test(tc, test_concat_many_inputs);
     tcase_add_test(tc, test_shape_errors);

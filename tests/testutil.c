@@ -154,6 +154,17 @@ const double *tu_fixture_get(const tu_fixture *fx, const char *name, int *ndim, 
     return NULL;
 }
 
+void tu_add_ops(Suite *s, const tu_op_tests *ops, int n, int n_grad)
+{
+    for (int k = 0; k < n; k++) {
+        TCase *tc = tcase_create(ops[k].name);
+        if (ops[k].known)
+            tcase_add_loop_test(tc, ops[k].known, SG_F32, SG_F64 + 1);
+        tcase_add_loop_test(tc, ops[k].grad, 0, n_grad);
+        suite_add_tcase(s, tc);
+    }
+}
+
 int tu_run(Suite *s)
 {
     SRunner *sr = srunner_create(s);

@@ -38,6 +38,11 @@ void tu_fixture_free(tu_fixture *fx);
 /* The values of name (fails the test if absent); shape/ndim out if not NULL. */
 const double *tu_fixture_get(const tu_fixture *fx, const char *name, int *ndim, int *shape, size_t *n);
 
+/* One TCase per op: `known` looped over both dtypes (_i is the sg_dtype;
+ * skipped if NULL) and `grad` looped over n_grad cases (_i is the case). */
+typedef struct { const char *name; const TTest *known, *grad; } tu_op_tests;
+void tu_add_ops(Suite *s, const tu_op_tests *ops, int n, int n_grad);
+
 /* Runs a suite and returns the process exit code (0 if all passed). */
 int tu_run(Suite *s);
 
