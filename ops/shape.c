@@ -1,6 +1,7 @@
 /*
  * shape.c - ops that move elements without arithmetic: reshape, transpose,
- * permute, concat, stack, narrow, split, index_select, where, masked_fill.
+ * permute, concat, stack, narrow, select, split, index_select, where,
+ * masked_fill.
  * Each output owns a copy (no views), so every backward is an accumulate
  * into the one gradient buffer of its source: a per-step narrow of a large
  * tensor costs its own size in backward, never the whole tensor's.
@@ -314,6 +315,28 @@ sg_tensor *sg_narrow(sg_tape *t, sg_tensor *x, int axis, int start, int len)
         return sg_fail(t, SG_ERR_ARG, "narrow: [%d, %d) is outside axis %d of %s",
                        start, start + len, a, sg_shape_str(x, s));
     return select_rows(t, &narrow_op, x, a, NULL, len, start);
+}
+
+/* select: narrow of length 1 whose output drops the axis (one time step). */
+static const sg_op select_op = {"select", select_forward, select_backward};
+
+sg_tensor *sg_select(sg_tape *t, sg_tensor *x, int axis, int index)
+{
+    char s[48];
+    if (!sg_check_args(t, "select", 1, x))
+        return NULL;
+    int a = sg_axis(t, "select", x, axis);
+    if (a < 0)
+        return NULL;
+    if (index < 0 || index >= x->shape[a])
+        return sg_fail(t, SG_ERR_ARG, "select: index %d is outside axis %d of %s", index, a, sg_shape_str(x, s));
+    sg_tensor *out = select_rows(t, &select_op, x, a, NULL, 1, index);
+    if (out && x->ndim > 1) {      /* same elements, the axis of 1 removed */
+        for (int d = a; d < x->ndim - 1; d++)
+            out->shape[d] = out->shape[d + 1];
+        out->shape[--out->ndim] = 1;
+    }
+    return out;
 }
 
 sg_tensor *sg_index_select(sg_tape *t, sg_tensor *x, int axis, const int *idx, int n)

@@ -1,6 +1,6 @@
 /*
  * test_ops_shape.c - ops/shape.c: reshape, transpose, permute, concat, stack,
- * narrow, split, index_select, where, masked_fill. Known values are index
+ * narrow, select, split, index_select, where, masked_fill. Known values are index
  * bookkeeping worked by hand; f64 gradient checks over shapes; the O(T)
  * backward of per-step narrows; error messages.
  */
@@ -83,6 +83,21 @@ START_TEST(test_narrow_split_known)
     sg_tensor *l = sg_add(t, sg_sum_all(t, n), sg_sum_all(t, sg_scale(t, parts[0], 2)));
     ck_assert_int_eq(sg_backward(t, l), SG_OK);
     tu_assert_grad(x, (double[]){2, 1, 1, 2, 1, 1}, 6, 0);
+    sg_tensor_free(x), sg_tape_free(t);
+}
+END_TEST
+
+START_TEST(test_select_known)
+{   /* x (2,3): column 2 is [2 5], row 1 is [3 4 5] */
+    sg_tape *t = sg_tape_new();
+    sg_tensor *x = tu_param_of(_i, 2, (int[]){2, 3}, X6);
+    sg_tensor *c = sg_select(t, x, 1, 2), *r = sg_select(t, x, 0, 1);
+    tu_assert_shape(c, 1, (int[]){2});
+    tu_assert_values(c, (double[]){2, 5}, 2, 0);
+    tu_assert_shape(r, 1, (int[]){3});
+    tu_assert_values(r, (double[]){3, 4, 5}, 3, 0);
+    ck_assert_int_eq(sg_backward(t, sg_add(t, sg_sum_all(t, c), sg_sum_all(t, r))), SG_OK);
+    tu_assert_grad(x, (double[]){0, 0, 1, 1, 1, 2}, 6, 0);
     sg_tensor_free(x), sg_tape_free(t);
 }
 END_TEST
@@ -171,6 +186,12 @@ static sg_tensor *g_split(sg_tape *t, sg_tensor **in, int s)
         return NULL;
     return sg_concat(t, (sg_tensor *[]){sg_tanh(t, p[1]), sg_square(t, p[0])}, 2, 0);
 }
+static sg_tensor *g_select(sg_tape *t, sg_tensor **in, int s)
+{
+    (void)s;
+    int n = sg_tensor_dim(in[0], 0);
+    return sg_mul(t, sg_select(t, in[0], 0, n - 1), sg_select(t, in[0], 0, 0));
+}
 static sg_tensor *g_index_select(sg_tape *t, sg_tensor **in, int s)
 {
     (void)s;
@@ -223,6 +244,8 @@ START_TEST(test_narrow_gradcheck) { grad(g_narrow, _i); }
 END_TEST
 START_TEST(test_split_gradcheck) { grad(g_split, _i); }
 END_TEST
+START_TEST(test_select_gradcheck) { grad(g_select, _i); }
+END_TEST
 START_TEST(test_index_select_gradcheck) { grad(g_index_select, _i); }
 END_TEST
 START_TEST(test_where_gradcheck) { grad(g_where, _i); }
@@ -267,6 +290,8 @@ START_TEST(test_shape_errors)
     FRESH();
     tu_assert_error(t, sg_narrow(t, x, 1, 2, 2), "narrow: [2, 4) is outside axis 1 of (2,3)");
     FRESH();
+    tu_assert_error(t, sg_select(t, x, 0, 2), "select: index 2 is outside axis 0 of (2,3)");
+    FRESH();
     sg_tensor *parts[2];
     ck_assert_int_eq(sg_split(t, x, 1, (int[]){1, 1}, 2, parts), SG_ERR_SHAPE);
     ck_assert_str_eq(sg_tape_errmsg(t), "split: sizes add up to 2 but axis 1 of (2,3) has 3");
@@ -292,11 +317,12 @@ int main(void)
         {"stack", NULL, test_stack_gradcheck},
         {"narrow", test_narrow_split_known, test_narrow_gradcheck},
         {"split", NULL, test_split_gradcheck},
+        {"select", test_select_known, test_select_gradcheck},
         {"index_select", test_index_select_known, test_index_select_gradcheck},
         {"where", test_where_masked_fill_known, test_where_gradcheck},
         {"masked_fill", NULL, test_masked_fill_gradcheck},
     };
-    tu_add_ops(s, ops, 10, 4);
+    tu_add_ops(s, ops, 11, 4);
     TCase *tc = tcase_create("many inputs and errors");
     tcase_add_test(tc, test_concat_many_inputs);
     tcase_add_test(tc, test_shape_errors);

@@ -82,3 +82,90 @@ run("ref_shape.txt",
         dim=0) * W).sum(),
     {"W": torch.randn(2, 4, 4)})
 print("wrote", sorted(f for f in os.listdir(OUT) if f.startswith("ref_")))
+
+
+# ---- recurrent layers: torch.nn.RNN (tanh, relu), LSTM, GRU (= seqgrad's
+# gru_reset_after), and the classic GRU written out by hand ------------------
+B, T, E, H = 3, 5, 4, 3
+LENGTHS = torch.tensor([5, 2, 4])
+
+
+def classic_gru(x, h0, params, layers):
+    """The lecture's GRU: n = tanh(W_in x + b_in + W_hn (r h) + b_hn), h' = (1-z) h + z n."""
+    inp, finals = x, []
+    for l in range(layers):
+        w_ih, w_hh = params[f"weight_ih_l{l}"], params[f"weight_hh_l{l}"]
+        b_ih, b_hh = params[f"bias_ih_l{l}"], params[f"bias_hh_l{l}"]
+        h, outs = h0[l], []
+        for t in range(inp.shape[1]):
+            xp = inp[:, t] @ w_ih.T + b_ih + b_hh
+            rz = torch.sigmoid(xp[:, :2 * H] + h @ w_hh[:2 * H].T)
+            r, z = rz[:, :H], rz[:, H:]
+            n = torch.tanh(xp[:, 2 * H:] + (r * h) @ w_hh[2 * H:].T)
+            h = (1 - z) * h + z * n
+            outs.append(h)
+        inp = torch.stack(outs, 1)
+        finals.append(h)
+    return inp, torch.stack(finals, 0)
+
+
+def gen_rnn(kind, layers, bidir, padded):
+    dirs = 2 if bidir else 1
+    if kind == "gru_classic":
+        ref = torch.nn.GRU(E, H, num_layers=layers, batch_first=True)
+    elif kind == "lstm":
+        ref = torch.nn.LSTM(E, H, num_layers=layers, batch_first=True, bidirectional=bidir)
+    elif kind == "gru":
+        ref = torch.nn.GRU(E, H, num_layers=layers, batch_first=True, bidirectional=bidir)
+    else:
+        ref = torch.nn.RNN(E, H, num_layers=layers, batch_first=True, bidirectional=bidir,
+                           nonlinearity=kind.split("_")[1])
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in ref.named_parameters()}
+    x = torch.randn(B, T, E, requires_grad=True)
+    h0 = torch.randn(layers * dirs, B, H, requires_grad=True)
+    c0 = torch.randn(layers * dirs, B, H, requires_grad=True)
+    with torch.no_grad():
+        for k, v in ref.named_parameters():
+            v.copy_(params[k])
+    # the module's own parameters are the ones autograd sees; copy grads back after
+    if kind == "gru_classic":
+        out, hn = classic_gru(x, h0, params, layers)
+        cn = None
+    else:
+        state = (h0, c0) if kind == "lstm" else h0
+        if padded:
+            packed = torch.nn.utils.rnn.pack_padded_sequence(x, LENGTHS, batch_first=True, enforce_sorted=False)
+            out, st = ref(packed, state)
+            out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=T)
+        else:
+            out, st = ref(x, state)
+        hn, cn = (st[0], st[1]) if kind == "lstm" else (st, None)
+    w_out, w_h, w_c = torch.randn(out.shape), torch.randn(hn.shape), torch.randn(hn.shape)
+    loss = (out * w_out).sum() + (hn * w_h).sum() + ((cn * w_c).sum() if cn is not None else 0)
+    loss.backward()
+    grads = params if kind == "gru_classic" else dict(ref.named_parameters())
+    data = {"x": x, "h0": h0}
+    if kind == "lstm":
+        data["c0"] = c0
+    data.update({k: params[k] for k in params})
+    data.update({"w_out": w_out, "w_h": w_h, "w_c": w_c, "out": out, "h_n": hn, "loss": loss})
+    if cn is not None:
+        data["c_n"] = cn
+    data["lengths"] = LENGTHS.double() if padded else torch.full((B,), float(T))
+    data["dx"], data["dh0"] = x.grad, h0.grad
+    if kind == "lstm":
+        data["dc0"] = c0.grad
+    for k in params:
+        data["d" + k] = grads[k].grad
+    name = f"rnn_{kind}_l{layers}_{'bi' if bidir else 'uni'}_{'pad' if padded else 'full'}.txt"
+    write(name, data)
+
+
+for kind in ("rnn_tanh", "rnn_relu", "lstm", "gru"):
+    for layers in (1, 2):
+        for bidir in (False, True):
+            for padded in (False, True):
+                gen_rnn(kind, layers, bidir, padded)
+for layers in (1, 2):
+    gen_rnn("gru_classic", layers, False, False)
+print("wrote", len([f for f in os.listdir(OUT) if f.startswith("rnn_")]), "recurrent fixtures")

@@ -108,6 +108,7 @@ sg_tensor *sg_permute(sg_tape *t, sg_tensor *x, const int *perm);            /* 
 sg_tensor *sg_concat(sg_tape *t, sg_tensor *const *xs, int n, int axis);     /* join along axis */
 sg_tensor *sg_stack(sg_tape *t, sg_tensor *const *xs, int n, int axis);      /* join along a new axis */
 sg_tensor *sg_narrow(sg_tape *t, sg_tensor *x, int axis, int start, int len);/* x[..., start:start+len, ...] */
+sg_tensor *sg_select(sg_tape *t, sg_tensor *x, int axis, int index);         /* x[..., index, ...], axis removed */
 /* Splits x along axis into n pieces of sizes[i] (summing to the dim); writes
  * the pieces to out[]. Returns SG_OK or the tape's error. Each piece's
  * backward adds into the one gradient of x. */

@@ -4,6 +4,7 @@
  *   core.h  tensors, parameters, the tape, errors, rng, gradient checking
  *   ops.h   the differentiable ops (matmul, element-wise, unary, reductions,
  *           softmax, losses, shape, dropout, layer norm)
+ *   nn.h    linear, embedding, RNN/LSTM/GRU cells, the sequence layer
  *
  * Start with the tour at the top of core.h; docs/ has the rest.
  */
@@ -12,5 +13,6 @@
 
 #include "seqgrad/core.h"
 #include "seqgrad/ops.h"
+#include "seqgrad/nn.h"
 
 #endif

@@ -1,0 +1,119 @@
+/*
+ * rnn.c - the sequence layer: unrolls any cell over time, layer by layer and
+ * direction by direction, in a plain C loop. Each step's ops land on the
+ * tape, so sg_backward is backpropagation through time.
+ *
+ * Per layer and direction:
+ *   xp = x W_ih^T + b (+ b_hh)    one GEMM for all B*T positions   (B,T,G*H)
+ *   for t in 0..T-1 (T-1..0 in reverse):  s_t = step(xp[:,t], s_{t-1})
+ *   with lengths: s_t = m_t ? step(...) : s_{t-1},  out_t = m_t h_t,
+ *   m_t = [t < length_b], so padded steps change nothing and output zeros.
+ */
+#include <stdio.h>
+
+#include "seqgrad/nn.h"
+
+sg_rnn_opts sg_rnn_defaults(void)
+{
+    return (sg_rnn_opts){.layers = 1, .cell = sg_cell_defaults()};
+}
+
+sg_status sg_rnn_init(sg_rnn *r, const sg_cell_def *def, sg_params *ps, const char *prefix,
+                      int input_size, int hidden_size, const sg_rnn_opts *o, sg_dtype dt, sg_rng *rng)
+{
+    sg_rnn_opts opts = o ? *o : sg_rnn_defaults();
+    if (opts.layers < 1 || opts.layers > SG_RNN_MAX_LAYERS || !(opts.dropout >= 0 && opts.dropout < 1))
+        return SG_ERR_ARG;
+    *r = (sg_rnn){.def = def, .input_size = input_size, .hidden_size = hidden_size, .layers = opts.layers,
+                  .dirs = opts.bidirectional ? 2 : 1, .dropout = opts.dropout};
+    for (int l = 0; l < r->layers; l++)
+        for (int d = 0; d < r->dirs; d++) {
+            char suffix[32];
+            snprintf(suffix, sizeof suffix, "_l%d%s", l, d ? "_reverse" : "");
+            int in = l == 0 ? input_size : r->dirs * hidden_size;
+            sg_status s = sg_cell_init(&r->cell[l][d], def, ps, prefix, suffix, in, hidden_size, &opts.cell, dt, rng);
+            if (s != SG_OK)
+                return s;
+        }
+    return SG_OK;
+}
+
+static sg_tensor *fail_null(sg_tape *t) { return sg_tape_error(t) ? NULL : sg_fail(t, SG_ERR_NULL, "rnn: step failed"); }
+
+/* One direction of one layer over the whole sequence; returns (B,T,H) and
+ * leaves the final states in last[]. */
+static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bool reverse, sg_tensor *const *s0,
+                                sg_tensor *const *mask, sg_tensor **last)
+{
+    int T = sg_tensor_dim(inp, 1), ns = c->def->n_state;
+    sg_tensor *xp = sg_cell_project(t, c, inp);
+    sg_cell_run run = {.cell = c};
+    if (!xp || (c->def->begin && c->def->begin(t, &run) != SG_OK))
+        return NULL;
+    sg_tensor *s[2] = {s0[0], ns > 1 ? s0[1] : NULL}, *next[2] = {NULL, NULL};
+    sg_tensor *outs[T];
+    for (int k = 0; k < T; k++) {
+        int tt = reverse ? T - 1 - k : k;
+        if (c->def->step(t, &run, sg_select(t, xp, 1, tt), s, next) != SG_OK)
+            return fail_null(t);
+        sg_tensor *out = next[0];
+        if (mask) {                 /* padded step: keep the state, output 0 */
+            for (int j = 0; j < ns; j++)
+                next[j] = sg_where(t, mask[tt], next[j], s[j]);
+            out = sg_mul(t, out, mask[tt]);
+        }
+        s[0] = next[0], s[1] = next[1];
+        outs[tt] = out;
+    }
+    last[0] = s[0], last[1] = s[1];
+    return sg_stack(t, outs, T, 1);
+}
+
+sg_tensor *sg_rnn_forward(sg_tape *t, const sg_rnn *r, sg_tensor *x, sg_tensor *const *h0,
+                          const int *lengths, sg_rng *rng, sg_tensor **state_out)
+{
+    char sx[48], sh[48];
+    if (!t || !x)
+        return t ? fail_null(t) : NULL;
+    int ns = r->def->n_state, H = r->hidden_size, LD = r->layers * r->dirs;
+    if (sg_tensor_ndim(x) != 3 || sg_tensor_dim(x, 2) != r->input_size)
+        return sg_fail(t, SG_ERR_SHAPE, "rnn: input %s, expected (B,T,%d)", sg_shape_str(x, sx), r->input_size);
+    int B = sg_tensor_dim(x, 0), T = sg_tensor_dim(x, 1);
+    sg_dtype dt = sg_tensor_dtype(x);
+    for (int k = 0; h0 && k < ns; k++)
+        if (!h0[k] || sg_tensor_ndim(h0[k]) != 3 || sg_tensor_dim(h0[k], 0) != LD ||
+            sg_tensor_dim(h0[k], 1) != B || sg_tensor_dim(h0[k], 2) != H)
+            return sg_fail(t, SG_ERR_SHAPE, "rnn: initial state %d is %s, expected (%d,%d,%d)", k,
+                           h0[k] ? sg_shape_str(h0[k], sh) : "NULL", LD, B, H);
+
+    sg_tensor *mask[T];
+    for (int k = 0; lengths && k < T; k++) {
+        mask[k] = sg_zeros(t, dt, 2, (int[]){B, 1});
+        for (int b = 0; mask[k] && b < B; b++) {
+            if (lengths[b] < 1 || lengths[b] > T)
+                return sg_fail(t, SG_ERR_ARG, "rnn: length %d of sequence %d is outside [1,%d]", lengths[b], b, T);
+            sg_tensor_set(mask[k], (size_t)b, k < lengths[b] ? 1.0 : 0.0);
+        }
+    }
+
+    sg_tensor *finals[2][2 * SG_RNN_MAX_LAYERS], *inp = x, *zero = sg_zeros(t, dt, 2, (int[]){B, H});
+    for (int l = 0; l < r->layers; l++) {
+        sg_tensor *dir_out[2];
+        for (int d = 0; d < r->dirs; d++) {
+            int slot = l * r->dirs + d;
+            sg_tensor *s0[2] = {zero, zero}, *last[2] = {NULL, NULL};
+            for (int k = 0; h0 && k < ns; k++)
+                s0[k] = sg_select(t, h0[k], 0, slot);
+            dir_out[d] = run_direction(t, &r->cell[l][d], inp, d == 1, s0, lengths ? mask : NULL, last);
+            if (!dir_out[d])
+                return fail_null(t);
+            finals[0][slot] = last[0], finals[1][slot] = last[1];
+        }
+        inp = r->dirs == 2 ? sg_concat(t, dir_out, 2, 2) : dir_out[0];
+        if (l < r->layers - 1 && r->dropout > 0 && rng)
+            inp = sg_dropout(t, inp, r->dropout, rng);
+    }
+    for (int k = 0; state_out && k < ns; k++)
+        state_out[k] = sg_stack(t, finals[k], LD, 0);
+    return inp;
+}
