@@ -5,6 +5,7 @@
  *   ops.h   the differentiable ops (matmul, element-wise, unary, reductions,
  *           softmax, losses, shape, dropout, layer norm)
  *   nn.h    linear, embedding, RNN/LSTM/GRU cells, the sequence layer
+ *   optim.h SGD, Adam, AdamW, RMSProp, Adagrad; clipping; schedules
  *
  * Start with the tour at the top of core.h; docs/ has the rest.
  */
@@ -14,5 +15,6 @@
 #include "seqgrad/core.h"
 #include "seqgrad/ops.h"
 #include "seqgrad/nn.h"
+#include "seqgrad/optim.h"
 
 #endif
