@@ -81,7 +81,7 @@ void sg_arena_release(sg_arena *a);
  * SG_ERR_NOMEM error on t) if the heap refused. */
 void *sg_arena_alloc(sg_tape *t, size_t n, bool zero);
 
-/* A new tape tensor with room for its data (zeroed) but not yet recorded.
+/* A new tape tensor with room for its data (not zeroed) but not yet recorded.
  * shape has ndim entries. NULL and a recorded error on failure. */
 sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape);
 
@@ -152,6 +152,30 @@ void sg_bcast_init(sg_bcast *g, const sg_tensor *out, const sg_tensor *a, const 
                     }                                                               \
                 }                                                                   \
     } while (0)
+
+/* ---- a vectorisable float exp ---------------------------------------------
+ * e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln2 / 2, e^r by the Cephes
+ * polynomial; relative error below 2e-7 (tests/test_ops_unary.c checks it
+ * against libm). No branches or calls, so loops over it vectorise; f32
+ * kernels use it, f64 kernels keep libm for gradient checks. x is clamped to
+ * [-87, 88], where e^x stays a normal float. */
+static inline float sg_expf(float x)
+{
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    /* round to nearest by truncation (floorf is a call without SSE4.1) */
+    int k = (int)(x * 1.44269504088896341f + (x < 0 ? -0.5f : 0.5f));
+    float n = (float)k;
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { int i; float f; } scale = {.i = (k + 127) << 23};
+    return p * scale.f;
+}
 
 /*
  * SG_TYPED(dtype, body): runs body with `T` defined as float or double to

@@ -148,7 +148,8 @@ sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape)
     sg_tensor *x = sg_arena_alloc(t, sizeof *x, true);
     if (!x)
         return NULL;
-    x->data = sg_arena_alloc(t, size * sg_dtype_size(dt), true);
+    /* not zeroed: an op's forward writes every element */
+    x->data = sg_arena_alloc(t, size * sg_dtype_size(dt), false);
     if (!x->data)
         return NULL;
     x->dtype = dt;
@@ -194,6 +195,8 @@ sg_tensor *sg_tensor_from(sg_tape *t, sg_dtype dt, int ndim, const int *shape, c
         return NULL;
     if (data)
         memcpy(x->data, data, x->size * sg_dtype_size(dt));
+    else
+        memset(x->data, 0, x->size * sg_dtype_size(dt));
     link(t, x);
     return x;
 }

@@ -252,20 +252,23 @@ static void select_walk(sg_tensor *out, bool backward)
     size_t outer = (size_t)out->iarg[0], nx = (size_t)out->iarg[1], inner = (size_t)out->iarg[2];
     size_t cnt = (size_t)out->iarg[3], es = sg_dtype_size(out->dtype);
     const int *idx = out->aux;
+    /* narrow and select read one contiguous block of cnt*inner per outer
+     * index; index_select one block of inner per index */
+    size_t run = idx ? inner : cnt * inner, runs = idx ? cnt : 1;
 
     for (size_t o = 0; o < outer; o++)
-        for (size_t i = 0; i < cnt; i++) {
-            size_t src = (o * nx + (size_t)(idx ? idx[i] : out->iarg[4] + (int)i)) * inner;
+        for (size_t i = 0; i < runs; i++) {
+            size_t src = (o * nx + (size_t)(idx ? idx[i] : out->iarg[4])) * inner;
             size_t dst = (o * cnt + i) * inner;
             if (!backward) {
-                memcpy((char *)out->data + dst * es, (const char *)x->data + src * es, inner * es);
+                memcpy((char *)out->data + dst * es, (const char *)x->data + src * es, run * es);
                 continue;
             }
             SG_TYPED(out->dtype, {
-                T *dx = x->grad;
-                const T *dy = out->grad;
-                for (size_t j = 0; j < inner; j++)
-                    dx[src + j] += dy[dst + j];
+                T *dx = (T *)x->grad + src;
+                const T *dy = (const T *)out->grad + dst;
+                for (size_t j = 0; j < run; j++)
+                    dx[j] += dy[j];
             });
         }
 }

@@ -90,8 +90,10 @@ double *sg_optim_state(sg_optim *o, int i, int slot)
     return slot ? o->v[i] : o->m[i];
 }
 
-/* the update of one element: p and g in, new p out; m, v its state */
-static double update(const sg_optim_opts *o, double lr, long t, double p, double g, double *m, double *v)
+/* the update of one element: p and g in, new p out; m, v its state;
+ * c1, c2 = 1 - beta^t, Adam's bias corrections for this step */
+static inline double update(const sg_optim_opts *o, double lr, long t, double c1, double c2, double p, double g,
+                            double *m, double *v)
 {
     if (o->kind == SG_ADAMW)
         p *= 1 - lr * o->weight_decay;
@@ -108,7 +110,7 @@ static double update(const sg_optim_opts *o, double lr, long t, double p, double
     case SG_ADAMW: {
         *m = o->beta1 * *m + (1 - o->beta1) * g;
         *v = o->beta2 * *v + (1 - o->beta2) * g * g;
-        double mh = *m / (1 - pow(o->beta1, (double)t)), vh = *v / (1 - pow(o->beta2, (double)t));
+        double mh = *m / c1, vh = *v / c2;
         return p - lr * mh / (sqrt(vh) + o->eps);
     }
     case SG_RMSPROP: {
@@ -131,6 +133,7 @@ void sg_optim_step(sg_optim *o, double lr)
     if (lr < 0)
         lr = o->o.lr;
     long t = ++o->steps;
+    double c1 = 1 - pow(o->o.beta1, (double)t), c2 = 1 - pow(o->o.beta2, (double)t);
     for (int i = 0; i < o->n; i++) {
         sg_tensor *p = sg_params_get(o->ps, i);
         void *data = sg_tensor_data(p), *grad = sg_tensor_grad(p);
@@ -142,10 +145,10 @@ void sg_optim_step(sg_optim *o, double lr)
             double *m = o->m[i] ? &o->m[i][j] : &scratch, *v = o->v[i] ? &o->v[i][j] : &scratch;
             if (f32) {
                 float *pd = data;
-                pd[j] = (float)update(&o->o, lr, t, pd[j], ((float *)grad)[j], m, v);
+                pd[j] = (float)update(&o->o, lr, t, c1, c2, pd[j], ((float *)grad)[j], m, v);
             } else {
                 double *pd = data;
-                pd[j] = update(&o->o, lr, t, pd[j], ((double *)grad)[j], m, v);
+                pd[j] = update(&o->o, lr, t, c1, c2, pd[j], ((double *)grad)[j], m, v);
             }
         }
     }

@@ -1,0 +1,43 @@
+#!/usr/bin/python3
+"""The PyTorch side of bench_rnn.c: the same char-LM training workload.
+
+    bench_rnn.py CELL H L B T STEPS THREADS      CELL: lstm | gru | rnn
+
+embedding (V, H) -> nn.LSTM / nn.GRU / nn.RNN(tanh) (L layers, batch_first)
+-> nn.Linear(H, V) -> cross-entropy at every step -> backward -> Adam, on
+random token ids. Prints the same line as the C program.
+"""
+import resource
+import sys
+import time
+
+import torch
+
+V = 65
+
+
+def main():
+    cell, H, L, B, T, steps, threads = sys.argv[1], *map(int, sys.argv[2:8])
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](H, H, num_layers=L, batch_first=True)
+    emb, out = torch.nn.Embedding(V, H), torch.nn.Linear(H, V)
+    params = list(emb.parameters()) + list(rnn.parameters()) + list(out.parameters())
+    opt = torch.optim.Adam(params)
+    x, y = torch.randint(0, V, (B, T)), torch.randint(0, V, (B * T,))
+    warm = max(steps // 10, 2)
+    for s in range(warm + steps):
+        if s == warm:
+            t0 = time.perf_counter()
+        h, _ = rnn(emb(x))
+        loss = torch.nn.functional.cross_entropy(out(h).reshape(B * T, V), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    dt = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"tokens_per_s {steps * B * T / dt:.1f} step_ms {1e3 * dt / steps:.3f} peak_mb {peak:.1f}")
+
+
+if __name__ == "__main__":
+    main()
