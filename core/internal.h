@@ -153,17 +153,26 @@ void sg_bcast_init(sg_bcast *g, const sg_tensor *out, const sg_tensor *a, const 
                 }                                                                   \
     } while (0)
 
+/* SG_HOT: the few element-wise kernels that dominate a training step are
+ * built twice, for AVX2 and for the x86-64 baseline, and the loader picks
+ * one (an ifunc). Results are identical: ISO C mode keeps -ffp-contract=off
+ * (no FMA fusion) and the vectoriser never reassociates. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define SG_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define SG_HOT
+#endif
+
 /* ---- a vectorisable float exp ---------------------------------------------
- * e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln2 / 2, e^r by the Cephes
- * polynomial; relative error below 2e-7 (tests/test_ops_unary.c checks it
- * against libm). No branches or calls, so loops over it vectorise; f32
- * kernels use it, f64 kernels keep libm for gradient checks. x is clamped to
- * [-87, 88], where e^x stays a normal float. */
+ * e^x for x in [-87, 88] (callers clamp first: a clamp in the same loop
+ * stops GCC from vectorising it). e^x = 2^n e^r with n = round(x / ln 2),
+ * |r| <= ln2 / 2, e^r by the Cephes polynomial; relative error below 2e-7
+ * (tests/test_ops_unary.c checks it against libm). f32 kernels use it; f64
+ * kernels keep libm for gradient checks. */
 static inline float sg_expf(float x)
 {
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
     /* round to nearest by truncation (floorf is a call without SSE4.1) */
-    int k = (int)(x * 1.44269504088896341f + (x < 0 ? -0.5f : 0.5f));
+    int k = (int)(x * 1.44269504088896341f + __builtin_copysignf(0.5f, x));
     float n = (float)k;
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;

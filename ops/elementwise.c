@@ -29,7 +29,7 @@ static size_t flat_case(const sg_tensor *out, const sg_tensor *A, const sg_tenso
     return B->shape[B->ndim - 1] == (int)n && out->shape[out->ndim - 1] == (int)n ? n : 0;
 }
 
-static void binary_forward(sg_tensor *out)
+SG_HOT static void binary_forward(sg_tensor *out)
 {
     const sg_tensor *A = out->src[0], *B = out->src[1];
     bool same;
@@ -63,7 +63,7 @@ static void binary_forward(sg_tensor *out)
     });
 }
 
-static void binary_backward(sg_tensor *out)
+SG_HOT static void binary_backward(sg_tensor *out)
 {
     const sg_tensor *A = out->src[0], *B = out->src[1];
     bool same;

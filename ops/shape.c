@@ -246,7 +246,7 @@ sg_tensor *sg_stack(sg_tape *t, sg_tensor *const *xs, int n, int axis) { return 
  * narrow is the case idx = start, start+1, ...: iarg [0] outer [1] n of x
  * [2] inner [3] count; aux: idx (NULL for narrow: iarg[4] start).            */
 
-static void select_walk(sg_tensor *out, bool backward)
+SG_HOT static void select_walk(sg_tensor *out, bool backward)
 {
     const sg_tensor *x = out->src[0];
     size_t outer = (size_t)out->iarg[0], nx = (size_t)out->iarg[1], inner = (size_t)out->iarg[2];

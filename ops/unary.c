@@ -40,13 +40,17 @@
  * With e = e^-|x|: y = 1/(1+e) for x >= 0, e/(1+e) for x < 0, so no exp
  * ever overflows. f32 uses sg_expf, which vectorises. */
 
-static void sigmoid_forward(sg_tensor *out)
+SG_HOT static void sigmoid_forward(sg_tensor *out)
 {
-    if (out->dtype == SG_F32) {
+    if (out->dtype == SG_F32) {      /* two passes: both vectorise */
         const float *X = out->src[0]->data;
         float *Y = out->data;
         for (size_t i = 0; i < out->size; i++) {
-            float e = sg_expf(-fabsf(X[i])), s = 1 / (1 + e);
+            float a = -fabsf(X[i]);
+            Y[i] = a < -87.0f ? -87.0f : a;
+        }
+        for (size_t i = 0; i < out->size; i++) {
+            float e = sg_expf(Y[i]), s = 1 / (1 + e);
             Y[i] = X[i] >= 0 ? s : e * s;
         }
         return;
@@ -54,26 +58,30 @@ static void sigmoid_forward(sg_tensor *out)
     UNARY_FORWARD(out, x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)));
 }
 
-static void sigmoid_backward(sg_tensor *out) { UNARY_BACKWARD(out, y * (1 - y)); }
+SG_HOT static void sigmoid_backward(sg_tensor *out) { UNARY_BACKWARD(out, y * (1 - y)); }
 
 /* ---- tanh: y = tanh x,  dy/dx = 1 - y^2 ---------------------------------------
  * f32: tanh|x| = (1 - e) / (1 + e) with e = e^(-2|x|) by sg_expf (absolute
  * error ~1e-7, vectorises); f64: libm. */
 
-static void tanh_forward(sg_tensor *out)
+SG_HOT static void tanh_forward(sg_tensor *out)
 {
-    if (out->dtype == SG_F32) {
+    if (out->dtype == SG_F32) {      /* two passes: both vectorise */
         const float *X = out->src[0]->data;
         float *Y = out->data;
         for (size_t i = 0; i < out->size; i++) {
-            float e = sg_expf(-2 * fabsf(X[i])), t = (1 - e) / (1 + e);
+            float a = -2 * fabsf(X[i]);
+            Y[i] = a < -87.0f ? -87.0f : a;
+        }
+        for (size_t i = 0; i < out->size; i++) {
+            float e = sg_expf(Y[i]), t = (1 - e) / (1 + e);
             Y[i] = X[i] < 0 ? -t : t;
         }
         return;
     }
     UNARY_FORWARD(out, tanh(x));
 }
-static void tanh_backward(sg_tensor *out) { UNARY_BACKWARD(out, 1 - y * y); }
+SG_HOT static void tanh_backward(sg_tensor *out) { UNARY_BACKWARD(out, 1 - y * y); }
 
 /* ---- relu: y = max(x, 0),  dy/dx = [x > 0] ------------------------------------ */
 

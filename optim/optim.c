@@ -90,66 +90,74 @@ double *sg_optim_state(sg_optim *o, int i, int slot)
     return slot ? o->v[i] : o->m[i];
 }
 
-/* the update of one element: p and g in, new p out; m, v its state;
- * c1, c2 = 1 - beta^t, Adam's bias corrections for this step */
-static inline double update(const sg_optim_opts *o, double lr, long t, double c1, double c2, double p, double g,
-                            double *m, double *v)
-{
-    if (o->kind == SG_ADAMW)
-        p *= 1 - lr * o->weight_decay;
-    else
-        g += o->weight_decay * p;
-    switch (o->kind) {
-    case SG_SGD:
-        if (o->momentum > 0) {
-            *m = t == 1 ? g : o->momentum * *m + g;
-            g = o->nesterov ? g + o->momentum * *m : *m;
-        }
-        return p - lr * g;
-    case SG_ADAM:
-    case SG_ADAMW: {
-        *m = o->beta1 * *m + (1 - o->beta1) * g;
-        *v = o->beta2 * *v + (1 - o->beta2) * g * g;
-        double mh = *m / c1, vh = *v / c2;
-        return p - lr * mh / (sqrt(vh) + o->eps);
-    }
-    case SG_RMSPROP: {
-        *v = o->alpha * *v + (1 - o->alpha) * g * g;
-        double u = g / (sqrt(*v) + o->eps);
-        if (o->momentum > 0)
-            u = *m = o->momentum * *m + u;
-        return p - lr * u;
-    }
-    case SG_ADAGRAD:
-        *v += g * g;
-        return p - lr * g / (sqrt(*v) + o->eps);
-    }
-    return p;
-}
+/* One loop per kind over n elements of parameter P (type T) with gradient
+ * G; m, v its state. c1, c2 = 1 - beta^t are Adam's bias corrections. The
+ * kind is decided once per parameter, so each loop is straight-line code. */
+#define UPDATE_LOOP(T, P, G, n)                                                     \
+    do {                                                                            \
+        T *p_ = (P);                                                                \
+        const T *g_ = (G);                                                          \
+        double wd = o->o.weight_decay, mu = o->o.momentum, eps = o->o.eps;          \
+        switch (o->o.kind) {                                                        \
+        case SG_SGD:                                                                \
+            for (size_t j = 0; j < (n); j++) {                                      \
+                double g = g_[j] + wd * p_[j];                                      \
+                if (m) {                                                            \
+                    m[j] = t == 1 ? g : mu * m[j] + g;                              \
+                    g = o->o.nesterov ? g + mu * m[j] : m[j];                       \
+                }                                                                   \
+                p_[j] = (T)(p_[j] - lr * g);                                        \
+            }                                                                       \
+            break;                                                                  \
+        case SG_ADAM:                                                               \
+        case SG_ADAMW:                                                              \
+            for (size_t j = 0; j < (n); j++) {                                      \
+                double p = p_[j], g = g_[j];                                        \
+                if (o->o.kind == SG_ADAMW)                                          \
+                    p *= 1 - lr * wd;                                               \
+                else                                                                \
+                    g += wd * p;                                                    \
+                m[j] = b1 * m[j] + (1 - b1) * g;                                    \
+                v[j] = b2 * v[j] + (1 - b2) * g * g;                                \
+                p_[j] = (T)(p - lr * (m[j] / c1) / (sqrt(v[j] / c2) + eps));        \
+            }                                                                       \
+            break;                                                                  \
+        case SG_RMSPROP:                                                            \
+            for (size_t j = 0; j < (n); j++) {                                      \
+                double g = g_[j] + wd * p_[j];                                      \
+                v[j] = o->o.alpha * v[j] + (1 - o->o.alpha) * g * g;                \
+                double u = g / (sqrt(v[j]) + eps);                                  \
+                if (m)                                                              \
+                    u = m[j] = mu * m[j] + u;                                       \
+                p_[j] = (T)(p_[j] - lr * u);                                        \
+            }                                                                       \
+            break;                                                                  \
+        case SG_ADAGRAD:                                                            \
+            for (size_t j = 0; j < (n); j++) {                                      \
+                double g = g_[j] + wd * p_[j];                                      \
+                v[j] += g * g;                                                      \
+                p_[j] = (T)(p_[j] - lr * g / (sqrt(v[j]) + eps));                   \
+            }                                                                       \
+            break;                                                                  \
+        }                                                                           \
+    } while (0)
 
 void sg_optim_step(sg_optim *o, double lr)
 {
-    double scratch = 0;
     if (lr < 0)
         lr = o->o.lr;
     long t = ++o->steps;
-    double c1 = 1 - pow(o->o.beta1, (double)t), c2 = 1 - pow(o->o.beta2, (double)t);
+    double b1 = o->o.beta1, b2 = o->o.beta2, c1 = 1 - pow(b1, (double)t), c2 = 1 - pow(b2, (double)t);
     for (int i = 0; i < o->n; i++) {
         sg_tensor *p = sg_params_get(o->ps, i);
-        void *data = sg_tensor_data(p), *grad = sg_tensor_grad(p);
+        void *grad = sg_tensor_grad(p);
+        double *m = o->m[i], *v = o->v[i];
+        size_t size = sg_tensor_size(p);
         if (!grad)
             continue;
-        size_t size = sg_tensor_size(p);
-        bool f32 = sg_tensor_dtype(p) == SG_F32;
-        for (size_t j = 0; j < size; j++) {
-            double *m = o->m[i] ? &o->m[i][j] : &scratch, *v = o->v[i] ? &o->v[i][j] : &scratch;
-            if (f32) {
-                float *pd = data;
-                pd[j] = (float)update(&o->o, lr, t, c1, c2, pd[j], ((float *)grad)[j], m, v);
-            } else {
-                double *pd = data;
-                pd[j] = update(&o->o, lr, t, c1, c2, pd[j], ((double *)grad)[j], m, v);
-            }
-        }
+        if (sg_tensor_dtype(p) == SG_F32)
+            UPDATE_LOOP(float, sg_tensor_data(p), grad, size);
+        else
+            UPDATE_LOOP(double, sg_tensor_data(p), grad, size);
     }
 }
