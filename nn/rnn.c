@@ -117,3 +117,24 @@ sg_tensor *sg_rnn_forward(sg_tape *t, const sg_rnn *r, sg_tensor *x, sg_tensor *
         state_out[k] = sg_stack(t, finals[k], LD, 0);
     return inp;
 }
+
+sg_status sg_rnn_lengths_from_mask(const sg_tensor *mask, int *lengths)
+{
+    if (!mask || !lengths)
+        return SG_ERR_NULL;
+    if (sg_tensor_ndim(mask) != 2)
+        return SG_ERR_SHAPE;
+    int B = sg_tensor_dim(mask, 0), T = sg_tensor_dim(mask, 1);
+    for (int b = 0; b < B; b++) {
+        int len = 0;
+        while (len < T && sg_tensor_get(mask, (size_t)(b * T + len)) != 0)
+            len++;
+        for (int k = len; k < T; k++)
+            if (sg_tensor_get(mask, (size_t)(b * T + k)) != 0)
+                return SG_ERR_ARG;
+        if (len == 0)
+            return SG_ERR_ARG;
+        lengths[b] = len;
+    }
+    return SG_OK;
+}

@@ -201,6 +201,23 @@ START_TEST(test_truncated_bptt_carries_state)
 }
 END_TEST
 
+START_TEST(test_lengths_from_mask)
+{
+    sg_tape *t = sg_tape_new();
+    int len[3];
+    sg_tensor *m = sg_tensor_from_f64(t, SG_F32, 2, (int[]){3, 4}, (double[]){1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0});
+    ck_assert_int_eq(sg_rnn_lengths_from_mask(m, len), SG_OK);
+    ck_assert_int_eq(len[0], 4);
+    ck_assert_int_eq(len[1], 2);
+    ck_assert_int_eq(len[2], 1);
+    sg_tensor *hole = sg_tensor_from_f64(t, SG_F32, 2, (int[]){1, 3}, (double[]){1, 0, 1});
+    ck_assert_int_eq(sg_rnn_lengths_from_mask(hole, len), SG_ERR_ARG);
+    sg_tensor *empty = sg_tensor_from_f64(t, SG_F32, 2, (int[]){1, 2}, (double[]){0, 0});
+    ck_assert_int_eq(sg_rnn_lengths_from_mask(empty, len), SG_ERR_ARG);
+    sg_tape_free(t);
+}
+END_TEST
+
 START_TEST(test_rnn_errors)
 {
     sg_rng rng;
@@ -240,6 +257,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("bptt and errors");
     tcase_add_test(tc, test_truncated_bptt_carries_state);
+    tcase_add_test(tc, test_lengths_from_mask);
     tcase_add_test(tc, test_rnn_errors);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -162,6 +162,12 @@ sg_status sg_rnn_init(sg_rnn *r, const sg_cell_def *def, sg_params *ps, const ch
 sg_tensor *sg_rnn_forward(sg_tape *t, const sg_rnn *r, sg_tensor *x, sg_tensor *const *h0,
                           const int *lengths, sg_rng *rng, sg_tensor **state_out);
 
+/* Lengths from a (B,T) padding mask (nonzero = a real step), for
+ * sg_rnn_forward. Each row must be ones then zeros, at least one one; a row
+ * with a hole (1 0 1) is refused with SG_ERR_ARG, since a recurrent state
+ * cannot skip a step and resume. */
+sg_status sg_rnn_lengths_from_mask(const sg_tensor *mask, int *lengths);
+
 #ifdef __cplusplus
 }
 #endif
