@@ -154,6 +154,48 @@ const double *tu_fixture_get(const tu_fixture *fx, const char *name, int *ndim, 
     return NULL;
 }
 
+void tu_load_params(const tu_fixture *fx, sg_params *ps)
+{
+    for (int k = 0; k < sg_params_count(ps); k++) {
+        size_t n;
+        const double *v = tu_fixture_get(fx, sg_params_name(ps, k), NULL, NULL, &n);
+        ck_assert_msg(n == sg_tensor_size(sg_params_get(ps, k)), "%s: %zu values in the fixture", sg_params_name(ps, k), n);
+        sg_tensor_load(sg_params_get(ps, k), v);
+    }
+}
+
+void tu_check_grad_named(const tu_fixture *fx, const char *name, const sg_tensor *x, double tol)
+{
+    char g[128];
+    size_t n;
+    snprintf(g, sizeof g, "d%s", name);
+    const double *e = tu_fixture_get(fx, g, NULL, NULL, &n);
+    ck_assert_msg(n == sg_tensor_size(x), "%s: size %zu, fixture %zu", g, sg_tensor_size(x), n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(sg_tensor_grad_get(x, i) - e[i]) <= tol * fmax(1, fabs(e[i])),
+                      "%s[%zu] = %.17g, PyTorch %.17g", g, i, sg_tensor_grad_get(x, i), e[i]);
+}
+
+void tu_check_param_grads(const tu_fixture *fx, sg_params *ps, double tol)
+{
+    for (int k = 0; k < sg_params_count(ps); k++)
+        tu_check_grad_named(fx, sg_params_name(ps, k), sg_params_get(ps, k), tol);
+}
+
+sg_tensor *tu_fixture_param(const tu_fixture *fx, const char *name, sg_dtype dt)
+{
+    int ndim, shape[4];
+    const double *v = tu_fixture_get(fx, name, &ndim, shape, NULL);
+    return tu_param_of(dt, ndim, shape, v);
+}
+
+sg_tensor *tu_fixture_const(sg_tape *t, const tu_fixture *fx, const char *name, sg_dtype dt)
+{
+    int ndim, shape[4];
+    const double *v = tu_fixture_get(fx, name, &ndim, shape, NULL);
+    return sg_tensor_from_f64(t, dt, ndim, shape, v);
+}
+
 void tu_add_ops(Suite *s, const tu_op_tests *ops, int n, int n_grad)
 {
     for (int k = 0; k < n; k++) {

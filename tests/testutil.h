@@ -43,6 +43,18 @@ const double *tu_fixture_get(const tu_fixture *fx, const char *name, int *ndim, 
 typedef struct { const char *name; const TTest *known, *grad; } tu_op_tests;
 void tu_add_ops(Suite *s, const tu_op_tests *ops, int n, int n_grad);
 
+/* Loads every parameter of ps from the fixture tensor of the same name. */
+void tu_load_params(const tu_fixture *fx, sg_params *ps);
+/* Fails unless every parameter's gradient matches fixture "d<name>" within
+ * tol (relative to max(1, |expected|)). */
+void tu_check_param_grads(const tu_fixture *fx, sg_params *ps, double tol);
+/* Fails unless x's gradient matches fixture "d<name>". */
+void tu_check_grad_named(const tu_fixture *fx, const char *name, const sg_tensor *x, double tol);
+/* A parameter (requires grad) holding fixture tensor name, in dtype dt. */
+sg_tensor *tu_fixture_param(const tu_fixture *fx, const char *name, sg_dtype dt);
+/* A tape leaf holding fixture tensor name. */
+sg_tensor *tu_fixture_const(sg_tape *t, const tu_fixture *fx, const char *name, sg_dtype dt);
+
 /* Runs a suite and returns the process exit code (0 if all passed). */
 int tu_run(Suite *s);
 

@@ -169,3 +169,103 @@ for kind in ("rnn_tanh", "rnn_relu", "lstm", "gru"):
 for layers in (1, 2):
     gen_rnn("gru_classic", layers, False, False)
 print("wrote", len([f for f in os.listdir(OUT) if f.startswith("rnn_")]), "recurrent fixtures")
+
+
+# ---- attention and transformer layers ----------------------------------------
+def loss_of(outs):
+    """sum of every output times a fixed random weight (written as w<i>)."""
+    ws = [torch.randn(o.shape) for o in outs]
+    return sum((o * w).sum() for o, w in zip(outs, ws)), ws
+
+
+def gen_module(name, module, inputs, call, extra=None):
+    """inputs: dict of leaf tensors (requiring grad); call(module, **inputs) -> list of outputs."""
+    leaves = {k: v.clone().requires_grad_(True) for k, v in inputs.items()}
+    module.zero_grad()         # a module used for two files must not accumulate
+    outs = call(module, **leaves)
+    loss, ws = loss_of(outs)
+    loss.backward()
+    data = dict(inputs)
+    data.update(extra or {})
+    data.update({k: v for k, v in module.named_parameters()})
+    for i, (o, w) in enumerate(zip(outs, ws)):
+        data[f"out{i}"], data[f"w{i}"] = o, w
+    data.update({"d" + k: v.grad for k, v in leaves.items()})
+    data.update({"d" + k: v.grad for k, v in module.named_parameters()})
+    write(name, data)
+
+
+E, NH = 8, 2
+keep_k = torch.tensor([[1.0, 1, 1, 1, 1], [1.0, 1, 1, 0, 0]])      # (B=2, S=5), 1 = keep
+mha = torch.nn.MultiheadAttention(E, NH, batch_first=True)
+with torch.no_grad():
+    mha.in_proj_bias.normal_()
+    mha.out_proj.bias.normal_()
+gen_module("attn_mha_pad.txt", mha,
+           {"query": torch.randn(2, 3, E), "key": torch.randn(2, 5, E), "value": torch.randn(2, 5, E)},
+           lambda m, query, key, value: [m(query, key, value, key_padding_mask=keep_k == 0, need_weights=False)[0]],
+           {"keep": keep_k})
+causal = torch.triu(torch.ones(4, 4, dtype=torch.bool), 1)
+keep4 = torch.tensor([[1.0, 1, 1, 1], [1.0, 1, 1, 0]])
+gen_module("attn_mha_causal.txt", mha, {"x": torch.randn(2, 4, E)},
+           lambda m, x: [m(x, x, x, key_padding_mask=keep4 == 0, attn_mask=causal, need_weights=False)[0]],
+           {"keep": keep4})
+
+ln = torch.nn.LayerNorm(6)
+with torch.no_grad():
+    ln.weight.normal_()
+    ln.bias.normal_()
+gen_module("attn_layernorm.txt", ln, {"x": torch.randn(2, 3, 6)}, lambda m, x: [m(x)])
+
+for nf in (False, True):
+    enc = torch.nn.TransformerEncoderLayer(E, NH, dim_feedforward=16, dropout=0.0, batch_first=True, norm_first=nf)
+    with torch.no_grad():
+        for k, p in enc.named_parameters():
+            if "norm" in k or "bias" in k:
+                p.normal_(0, 0.5)
+    gen_module(f"attn_encoder_{'pre' if nf else 'post'}.txt", enc, {"x": torch.randn(2, 4, E)},
+               lambda m, x: [m(x, src_key_padding_mask=keep4 == 0)], {"keep": keep4})
+    dec = torch.nn.TransformerDecoderLayer(E, NH, dim_feedforward=16, dropout=0.0, batch_first=True, norm_first=nf)
+    with torch.no_grad():
+        for k, p in dec.named_parameters():
+            if "norm" in k or "bias" in k:
+                p.normal_(0, 0.5)
+    gen_module(f"attn_decoder_{'pre' if nf else 'post'}.txt", dec, {"x": torch.randn(2, 4, E), "mem": torch.randn(2, 5, E)},
+               lambda m, x, mem: [m(x, mem, tgt_mask=causal, memory_key_padding_mask=keep_k == 0)],
+               {"keep": keep_k})
+
+
+class Luong(torch.nn.Module):
+    """Additive (Bahdanau) and Luong attention written out, seqgrad's layout."""
+
+    def __init__(self, kind, Q, K, A):
+        super().__init__()
+        self.kind = kind
+        if kind == "general":
+            self.W = torch.nn.Parameter(torch.randn(Q, K) * 0.5)
+        if kind == "concat":
+            self.W = torch.nn.Parameter(torch.randn(A, Q + K) * 0.5)
+        if kind == "additive":
+            self.W = torch.nn.Parameter(torch.randn(A, Q) * 0.5)
+            self.U = torch.nn.Parameter(torch.randn(A, K) * 0.5)
+        if kind in ("concat", "additive"):
+            self.v = torch.nn.Parameter(torch.randn(A) * 0.5)
+
+    def forward(self, s, h, keep):
+        if self.kind == "dot":
+            e = (h @ s.unsqueeze(2)).squeeze(2)
+        elif self.kind == "general":
+            e = (h @ (s @ self.W).unsqueeze(2)).squeeze(2)
+        else:
+            Q = s.shape[1]
+            Ws, Uh = (self.W, h @ self.U.T) if self.kind == "additive" else (self.W[:, :Q], h @ self.W[:, Q:].T)
+            e = torch.tanh(Uh + (s @ Ws.T).unsqueeze(1)) @ self.v
+        a = torch.softmax(e.masked_fill(keep == 0, float("-inf")), dim=1)
+        return [(a.unsqueeze(1) @ h).squeeze(1), a]
+
+
+for kind in ("dot", "general", "concat", "additive"):
+    Q = 6 if kind == "dot" else 4
+    gen_module(f"attn_{kind}.txt", Luong(kind, Q, 6, 5), {"s": torch.randn(2, Q), "h": torch.randn(2, 5, 6)},
+               lambda m, s, h: m(s, h, keep_k), {"keep": keep_k})
+print("wrote", len([f for f in os.listdir(OUT) if f.startswith("attn_")]), "attention fixtures")

@@ -6,6 +6,8 @@
  *           softmax, losses, shape, dropout, layer norm)
  *   nn.h    linear, embedding, RNN/LSTM/GRU cells, the sequence layer
  *   optim.h SGD, Adam, AdamW, RMSProp, Adagrad; clipping; schedules
+ *   attention.h  additive/Luong/multi-head attention, transformer layers,
+ *           seq2seq with attention, greedy and beam decoding
  *
  * Start with the tour at the top of core.h; docs/ has the rest.
  */
@@ -16,5 +18,6 @@
 #include "seqgrad/ops.h"
 #include "seqgrad/nn.h"
 #include "seqgrad/optim.h"
+#include "seqgrad/attention.h"
 
 #endif
