@@ -21,15 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <seqgrad/seqgrad.h>
 
-#ifndef SEQGRAD_DATA_DIR
-#define SEQGRAD_DATA_DIR "data"
-#endif
+#include "text.h"
 
-enum { B = 32, T = 64, MAXV = 256 };
+enum { B = 32, T = 64 };
 
 typedef struct {
     sg_params *ps;
@@ -38,28 +35,6 @@ typedef struct {
     sg_linear out;
     int V, H, L;
 } model;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static char *read_file(const char *path, long *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = ftell(f);
-    rewind(f);
-    char *s = malloc((size_t)*n + 1);
-    if (s && fread(s, 1, (size_t)*n, f) != (size_t)*n)
-        free(s), s = NULL;
-    fclose(f);
-    return s;
-}
 
 /* logits (B,T,V) for ids (B,T), from state[2] (heap, L*1,B,H); the final
  * state is left in next[2] (tape tensors). */
@@ -145,29 +120,14 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    long n;
-    char *text = read_file(path, &n);
-    if (!text || n < 2 * B * (T + 1)) {
-        fprintf(stderr, "char_lm: cannot read enough text from %s\n", path);
+    text tx;
+    if (text_load(&tx, path) != 0 || tx.n < 20L * B * (T + 1)) {
+        fprintf(stderr, "char_lm: not enough text in %s\n", path);
         return 1;
     }
-
-    /* vocabulary: the bytes that occur, sorted; unigram entropy of the text */
-    long count[MAXV] = {0};
-    for (long i = 0; i < n; i++)
-        count[(unsigned char)text[i]]++;
-    unsigned char vocab[MAXV];
-    int id_of[MAXV], V = 0;
-    double unigram = 0;
-    for (int c = 0; c < MAXV; c++)
-        if (count[c]) {
-            id_of[c] = V, vocab[V++] = (unsigned char)c;
-            double p = (double)count[c] / (double)n;
-            unigram -= p * log(p);
-        }
-    int *ids = malloc((size_t)n * sizeof *ids);
-    for (long i = 0; i < n; i++)
-        ids[i] = id_of[(unsigned char)text[i]];
+    long n = tx.n;
+    int V = tx.V, *ids = tx.ids;
+    double unigram = tx.unigram;
     long n_train = n * 9 / 10, per = n_train / B;
 
     sg_rng rng;
@@ -194,7 +154,7 @@ int main(int argc, char **argv)
     sg_tensor *state[2] = {sg_tensor_new(SG_F32, 3, (int[]){L, B, H}), sg_tensor_new(SG_F32, 3, (int[]){L, B, H})};
     static int x[B * T], y[B * T];
     long pos = 0;
-    double t0 = now(), smooth = 0;
+    double t0 = seconds(), smooth = 0;
     for (int step = 0; step < steps; step++) {
         if (pos + T + 1 > per) {            /* wrap around: start the streams again */
             pos = 0;
@@ -223,17 +183,17 @@ int main(int argc, char **argv)
         smooth = step ? 0.9 * smooth + 0.1 * l : l;
         if (step % 50 == 0 || step == steps - 1)
             printf("step %4d  loss %.3f  ppl %6.2f  grad norm %5.2f  %6.0f chars/s\n", step, smooth, exp(smooth),
-                   norm, (double)(step + 1) * B * T / (now() - t0));
+                   norm, (double)(step + 1) * B * T / (seconds() - t0));
         fflush(stdout);
     }
     double val = evaluate(t, &m, ids + n_train, n - n_train);
     printf("validation: %.3f nats/char (perplexity %.2f); unigram entropy %.3f; %.0f s\n", val, exp(val), unigram,
-           now() - t0);
+           seconds() - t0);
     printf("sample (temperature %.2f):\n", temperature);
-    sample(t, &m, vocab, id_of, "And God said", 400, temperature, &rng);
+    sample(t, &m, tx.vocab, tx.id_of, "And God said", 400, temperature, &rng);
 
     sg_tensor_free(state[0]), sg_tensor_free(state[1]);
     sg_optim_free(opt), sg_params_free(m.ps), sg_tape_free(t);
-    free(ids), free(text);
+    free(ids);
     return 0;
 }

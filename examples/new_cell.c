@@ -10,13 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <seqgrad/seqgrad.h>
 
-#ifndef SEQGRAD_DATA_DIR
-#define SEQGRAD_DATA_DIR "data"
-#endif
+#include "text.h"
 
 /* ---- the new cell ----------------------------------------------------------
  *   f  = sigma(W_f x + b_f + U_f h)        the one gate
@@ -81,13 +78,6 @@ static bool gradcheck_cell(void)
 
 enum { B = 32, T = 64, H = 96 };
 
-static double seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Loss of the model on random windows; trains if opt is given. */
 static double run(const sg_cell_def *def, const int *ids, long n, int V, int steps, double *val, size_t *numel)
 {
@@ -149,23 +139,11 @@ int main(int argc, char **argv)
     if (!gradcheck_cell())
         return 1;
 
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "new_cell: cannot open %s\n", path);
+    text tx;
+    if (text_load(&tx, path) != 0)
         return 1;
-    }
-    static unsigned char text[1 << 20];
-    long n = (long)fread(text, 1, sizeof text, f);
-    fclose(f);
-    int id_of[256], V = 0;
-    for (int c = 0; c < 256; c++)
-        id_of[c] = -1;
-    for (long i = 0; i < n; i++)
-        if (id_of[text[i]] < 0)
-            id_of[text[i]] = V++;
-    int *ids = malloc((size_t)n * sizeof *ids);
-    for (long i = 0; i < n; i++)
-        ids[i] = id_of[text[i]];
+    long n = tx.n;
+    int V = tx.V, *ids = tx.ids;
 
     printf("\ncharacter LM on %s: %d steps of batch %d x %d, hidden %d, Adam 3e-3\n", path, steps, B, T, H);
     printf("%-6s %10s %12s %12s %8s\n", "cell", "params", "train loss", "valid loss", "seconds");
