@@ -120,7 +120,7 @@ sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
     fill_defaults(&o, opts);
     *r = (sg_gradcheck_report){.n = n};
     if (!f || !inputs || n < 1 || n > SG_GRADCHECK_MAX)
-        return refuse(r, SG_ERR_ARG, "gradcheck: needs a function and 1 to 32 inputs (%d)", n - 1);
+        return refuse(r, SG_ERR_ARG, "gradcheck: needs a function and 1 to 64 inputs (%d)", n - 1);
     for (int k = 0; k < n; k++) {
         if (!inputs[k])
             return refuse(r, SG_ERR_NULL, "gradcheck: input %d is NULL", k);

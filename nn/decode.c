@@ -31,29 +31,26 @@ static double normalised(double logp, int len, double alpha)
     return alpha > 0 ? logp / pow((double)len, alpha) : logp;
 }
 
-int sg_seq2seq_decode(sg_tape *t, const sg_seq2seq *m, const int *src, int S, const sg_decode_opts *o, int *out)
+/* The model side of a search: logits (n,V) for the next token of n live
+ * hypotheses. Row i continues hypothesis parents[i] of the previous step;
+ * hyp holds the n hypotheses' tokens so far (len each, row stride L), last
+ * their last tokens (the start token at first). */
+typedef sg_tensor *(*step_fn)(sg_tape *t, void *ctx, const int *parents, int n, const int *last, const int *hyp,
+                              int len, int L);
+
+static int search(sg_tape *t, step_fn step_model, void *ctx, int V, const sg_decode_opts *o, int *out)
 {
-    int beam = o->beam < 1 ? 1 : o->beam > MAX_BEAM ? MAX_BEAM : o->beam, V = m->tgt_vocab, L = o->max_len;
-    if (L < 1) {
-        sg_fail(t, SG_ERR_ARG, "decode: max_len %d must be at least 1", L);
-        return -1;
-    }
-    bool was = sg_tape_set_grad(t, false);
-    sg_seq2seq_enc enc;
+    int beam = o->beam < 1 ? 1 : o->beam > MAX_BEAM ? MAX_BEAM : o->beam, L = o->max_len;
     int n = 1, result = -1;
     int *hyp = malloc((size_t)beam * L * sizeof *hyp), *next_hyp = malloc((size_t)beam * L * sizeof *next_hyp);
     int *best = malloc((size_t)L * sizeof *best);
     cand *cands = malloc((size_t)beam * V * sizeof *cands);
     double score[MAX_BEAM] = {0}, best_score = -INFINITY;
-    int prev[MAX_BEAM], parents[MAX_BEAM], best_len = -1;
-    if (!hyp || !next_hyp || !best || !cands || sg_seq2seq_encode(t, m, src, NULL, 1, S, &enc) != SG_OK)
+    int prev[MAX_BEAM] = {o->start}, parents[MAX_BEAM] = {0}, best_len = -1;
+    if (!hyp || !next_hyp || !best || !cands)
         goto out;
-    sg_tensor *keys = enc.keys, *keys_proj = enc.keys_proj;
-    prev[0] = o->start;
-
     for (int step = 0; step < L && n > 0; step++) {
-        sg_tensor *z = sg_seq2seq_step(t, m, &enc, prev, NULL);
-        sg_tensor *logp = sg_log_softmax(t, z, 1, NULL);
+        sg_tensor *logp = sg_log_softmax(t, step_model(t, ctx, parents, n, prev, hyp, step, L), 1, NULL);
         if (!logp)
             goto out;
         int nc = 0;
@@ -64,48 +61,122 @@ int sg_seq2seq_decode(sg_tape *t, const sg_seq2seq *m, const int *src, int S, co
         int kept = 0;
         for (int c = 0; c < nc && kept < beam; c++) {
             const cand *k = &cands[c];
-            if (k->token == o->end || step == L - 1) {     /* finished (or out of room) */
+            bool ended = k->token == o->end;
+            if (ended || step == L - 1) {          /* finished, or out of room */
                 double s = normalised(k->logp, k->len, o->length_penalty);
                 if (s > best_score) {
                     best_score = s;
-                    best_len = k->token == o->end ? step : step + 1;
+                    best_len = ended ? step : step + 1;
                     memcpy(best, hyp + k->parent * L, (size_t)step * sizeof *best);
-                    if (k->token != o->end)
+                    if (!ended)
                         best[step] = k->token;
                 }
-                if (k->token == o->end)
-                    continue;
-                if (step == L - 1)
-                    continue;
+                continue;
             }
             memcpy(next_hyp + kept * L, hyp + k->parent * L, (size_t)step * sizeof *hyp);
             next_hyp[kept * L + step] = k->token;
             score[kept] = k->logp, prev[kept] = k->token, parents[kept] = k->parent;
             kept++;
         }
-        /* stop when no live hypothesis can beat the best finished one */
-        if (kept == 0 || (best_len >= 0 && normalised(score[0], step + 2, o->length_penalty) < best_score &&
-                          o->length_penalty <= 0))
+        /* without length normalisation scores only fall: stop when no live
+         * hypothesis can still beat the best finished one */
+        if (kept == 0 || (best_len >= 0 && o->length_penalty <= 0 && score[0] < best_score))
             break;
         int *tmp = hyp;
         hyp = next_hyp, next_hyp = tmp;
         n = kept;
-        /* every live hypothesis continues its parent's state; keys are shared */
-        int zeros[MAX_BEAM] = {0};
-        for (int j = 0; j < 2 && enc.state[j]; j++)
-            enc.state[j] = sg_index_select(t, enc.state[j], 0, parents, n);
-        enc.keys = sg_index_select(t, keys, 0, zeros, n);
-        enc.keys_proj = keys_proj ? sg_index_select(t, keys_proj, 0, zeros, n) : NULL;
-        enc.B = n;
-        if (sg_tape_error(t))
-            goto out;
     }
     if (best_len >= 0) {
         memcpy(out, best, (size_t)best_len * sizeof *out);
         result = best_len;
     }
 out:
-    sg_tape_set_grad(t, was);
     free(hyp), free(next_hyp), free(best), free(cands);
     return result;
+}
+
+/* ---- the RNN seq2seq: state follows the parents ----------------------------- */
+
+typedef struct {
+    const sg_seq2seq *m;
+    sg_seq2seq_enc enc;
+    sg_tensor *keys, *keys_proj;
+} rnn_ctx;
+
+static sg_tensor *rnn_step(sg_tape *t, void *p, const int *parents, int n, const int *last, const int *hyp, int len,
+                           int L)
+{
+    rnn_ctx *c = p;
+    (void)hyp, (void)L;
+    if (len > 0) {        /* reorder: every live hypothesis continues its parent's state */
+        int zeros[MAX_BEAM] = {0};
+        for (int j = 0; j < 2 && c->enc.state[j]; j++)
+            c->enc.state[j] = sg_index_select(t, c->enc.state[j], 0, parents, n);
+        c->enc.keys = sg_index_select(t, c->keys, 0, zeros, n);
+        c->enc.keys_proj = c->keys_proj ? sg_index_select(t, c->keys_proj, 0, zeros, n) : NULL;
+        c->enc.B = n;
+    }
+    return sg_seq2seq_step(t, c->m, &c->enc, last, NULL);
+}
+
+static bool opts_ok(sg_tape *t, const sg_decode_opts *o)
+{
+    if (o->max_len >= 1)
+        return true;
+    sg_fail(t, SG_ERR_ARG, "decode: max_len %d must be at least 1", o->max_len);
+    return false;
+}
+
+int sg_seq2seq_decode(sg_tape *t, const sg_seq2seq *m, const int *src, int S, const sg_decode_opts *o, int *out)
+{
+    if (!opts_ok(t, o))
+        return -1;
+    bool was = sg_tape_set_grad(t, false);
+    rnn_ctx c = {.m = m};
+    int k = -1;
+    if (sg_seq2seq_encode(t, m, src, NULL, 1, S, &c.enc) == SG_OK) {
+        c.keys = c.enc.keys, c.keys_proj = c.enc.keys_proj;
+        k = search(t, rnn_step, &c, m->tgt_vocab, o, out);
+    }
+    sg_tape_set_grad(t, was);
+    return k;
+}
+
+/* ---- the transformer: the decoder re-reads each prefix ----------------------- */
+
+typedef struct {
+    const sg_transformer_s2s *m;
+    sg_tensor *memory;
+    int start;
+} tf_ctx;
+
+static sg_tensor *tf_step(sg_tape *t, void *p, const int *parents, int n, const int *last, const int *hyp, int len,
+                          int L)
+{
+    tf_ctx *c = p;
+    (void)parents, (void)last;
+    int T = len + 1, zeros[MAX_BEAM] = {0};
+    int *in = malloc((size_t)n * T * sizeof *in);
+    if (!in)
+        return sg_fail(t, SG_ERR_NOMEM, "decode: out of memory");
+    for (int i = 0; i < n; i++) {           /* start token, then the hypothesis */
+        in[i * T] = c->start;
+        memcpy(in + i * T + 1, hyp + i * L, (size_t)len * sizeof *in);
+    }
+    sg_tensor *mem = sg_index_select(t, c->memory, 0, zeros, n);
+    sg_tensor *z = sg_transformer_s2s_decode(t, c->m, mem, NULL, in, n, T, NULL);
+    free(in);
+    return sg_select(t, z, 1, T - 1);       /* the last position's logits (n,V) */
+}
+
+int sg_transformer_s2s_generate(sg_tape *t, const sg_transformer_s2s *m, const int *src, int S,
+                                const sg_decode_opts *o, int *out)
+{
+    if (!opts_ok(t, o))
+        return -1;
+    bool was = sg_tape_set_grad(t, false);
+    tf_ctx c = {.m = m, .memory = sg_transformer_s2s_encode(t, m, src, NULL, 1, S, NULL, NULL), .start = o->start};
+    int k = c.memory ? search(t, tf_step, &c, m->tgt_vocab, o, out) : -1;
+    sg_tape_set_grad(t, was);
+    return k;
 }

@@ -174,3 +174,74 @@ sg_tensor *sg_transformer_lm_forward(sg_tape *t, const sg_transformer_lm *m, con
         x = sg_layer_norm(t, x, m->norm_w, m->norm_b, m->o.eps);
     return sg_linear_forward(t, &m->head, x);
 }
+
+/* ---- encoder-decoder -------------------------------------------------------- */
+
+sg_status sg_transformer_s2s_init(sg_transformer_s2s *m, sg_params *ps, int src_vocab, int tgt_vocab, int layers,
+                                  const sg_transformer_opts *o, sg_dtype dt, sg_rng *rng)
+{
+    if (layers < 1 || layers > SG_MAX_TLAYERS)
+        return SG_ERR_ARG;
+    *m = (sg_transformer_s2s){.src_vocab = src_vocab, .tgt_vocab = tgt_vocab, .layers = layers, .o = *o};
+    int d = o->d_model;
+    if (sg_embedding_init(&m->src_emb, ps, "src_emb.", src_vocab, d, dt, rng) != SG_OK ||
+        sg_embedding_init(&m->tgt_emb, ps, "tgt_emb.", tgt_vocab, d, dt, rng) != SG_OK)
+        return SG_ERR_ARG;
+    for (int k = 0; k < layers; k++) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "encoder.layers.%d.", k);
+        if (sg_tlayer_init(&m->enc[k], ps, prefix, false, o, dt, rng) != SG_OK)
+            return SG_ERR_ARG;
+        snprintf(prefix, sizeof prefix, "decoder.layers.%d.", k);
+        if (sg_tlayer_init(&m->dec[k], ps, prefix, true, o, dt, rng) != SG_OK)
+            return SG_ERR_ARG;
+    }
+    if (o->norm_first && (norm_init(&m->norm_w[0], &m->norm_b[0], ps, "encoder.", "norm", d, dt) != SG_OK ||
+                          norm_init(&m->norm_w[1], &m->norm_b[1], ps, "decoder.", "norm", d, dt) != SG_OK))
+        return SG_ERR_ARG;
+    return sg_linear_init(&m->head, ps, "head.", d, tgt_vocab, true, dt, rng);
+}
+
+/* Embed(ids) + PE */
+static sg_tensor *embed(sg_tape *t, const sg_embedding *e, const int *ids, int B, int T, int d)
+{
+    sg_tensor *x = sg_embedding_forward(t, e, ids, B, T);
+    return sg_add(t, x, sg_sinusoidal_positions(t, sg_tensor_dtype(e->weight), T, d));
+}
+
+sg_tensor *sg_transformer_s2s_encode(sg_tape *t, const sg_transformer_s2s *m, const int *src, const int *src_len,
+                                     int B, int S, sg_tensor **mask, sg_rng *dropout)
+{
+    sg_tensor *keep = NULL;
+    if (src_len) {
+        keep = sg_zeros(t, sg_tensor_dtype(m->head.weight), 2, (int[]){B, S});
+        for (int b = 0; keep && b < B; b++)
+            for (int j = 0; j < src_len[b] && j < S; j++)
+                sg_tensor_set(keep, (size_t)(b * S + j), 1.0);
+    }
+    if (mask)
+        *mask = keep;
+    sg_tensor *x = embed(t, &m->src_emb, src, B, S, m->o.d_model);
+    for (int k = 0; k < m->layers; k++)
+        x = sg_tlayer_encode(t, &m->enc[k], x, keep, false, dropout);
+    return m->o.norm_first ? sg_layer_norm(t, x, m->norm_w[0], m->norm_b[0], m->o.eps) : x;
+}
+
+sg_tensor *sg_transformer_s2s_decode(sg_tape *t, const sg_transformer_s2s *m, sg_tensor *memory, sg_tensor *mask,
+                                     const int *tgt_in, int B, int T, sg_rng *dropout)
+{
+    sg_tensor *x = embed(t, &m->tgt_emb, tgt_in, B, T, m->o.d_model);
+    for (int k = 0; k < m->layers; k++)
+        x = sg_tlayer_decode(t, &m->dec[k], x, memory, NULL, mask, dropout);
+    if (m->o.norm_first)
+        x = sg_layer_norm(t, x, m->norm_w[1], m->norm_b[1], m->o.eps);
+    return sg_linear_forward(t, &m->head, x);
+}
+
+sg_tensor *sg_transformer_s2s_loss(sg_tape *t, const sg_transformer_s2s *m, const int *src, const int *src_len,
+                                   int B, int S, const int *tgt_in, const int *tgt_out, int T, sg_rng *dropout)
+{
+    sg_tensor *mask;
+    sg_tensor *mem = sg_transformer_s2s_encode(t, m, src, src_len, B, S, &mask, dropout);
+    return sg_cross_entropy(t, sg_transformer_s2s_decode(t, m, mem, mask, tgt_in, B, T, dropout), tgt_out, NULL);
+}

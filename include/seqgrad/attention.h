@@ -184,6 +184,33 @@ sg_tensor *sg_seq2seq_step(sg_tape *t, const sg_seq2seq *m, sg_seq2seq_enc *enc,
 sg_tensor *sg_seq2seq_loss(sg_tape *t, const sg_seq2seq *m, const int *src, const int *src_len, int B, int S,
                            const int *tgt_in, const int *tgt_out, int T, double sample_ratio, sg_rng *rng);
 
+/* The transformer encoder-decoder (Vaswani et al.): token embeddings plus
+ * sinusoidal positions, N encoder layers over the source (padding masked),
+ * N decoder layers (causal self-attention, cross-attention to the encoder
+ * output), final layer norms when pre-norm, a linear head. Parameter names:
+ * encoder.layers.{k}.*, decoder.layers.{k}.* as torch.nn.Transformer. */
+typedef struct {
+    int src_vocab, tgt_vocab, layers;
+    sg_embedding src_emb, tgt_emb;
+    sg_tlayer enc[SG_MAX_TLAYERS], dec[SG_MAX_TLAYERS];
+    sg_tensor *norm_w[2], *norm_b[2];     /* final encoder / decoder norms (pre-norm) */
+    sg_linear head;
+    sg_transformer_opts o;
+} sg_transformer_s2s;
+
+sg_status sg_transformer_s2s_init(sg_transformer_s2s *m, sg_params *ps, int src_vocab, int tgt_vocab, int layers,
+                                  const sg_transformer_opts *o, sg_dtype dt, sg_rng *rng);
+/* memory (B,S,d) from src (B*S) ids; *mask (if not NULL) gets the (B,S)
+ * keep mask from src_len (NULL lengths: no mask). */
+sg_tensor *sg_transformer_s2s_encode(sg_tape *t, const sg_transformer_s2s *m, const int *src, const int *src_len,
+                                     int B, int S, sg_tensor **mask, sg_rng *dropout);
+/* logits (B,T,tgt_vocab) for target inputs tgt_in (B*T), attending to memory. */
+sg_tensor *sg_transformer_s2s_decode(sg_tape *t, const sg_transformer_s2s *m, sg_tensor *memory, sg_tensor *mask,
+                                     const int *tgt_in, int B, int T, sg_rng *dropout);
+/* Mean cross-entropy of tgt_out (B*T; -100 = padding) given tgt_in. */
+sg_tensor *sg_transformer_s2s_loss(sg_tape *t, const sg_transformer_s2s *m, const int *src, const int *src_len,
+                                   int B, int S, const int *tgt_in, const int *tgt_out, int T, sg_rng *dropout);
+
 /* ---- decoding (nn/decode.c) --------------------------------------------- */
 
 typedef struct {
@@ -197,6 +224,10 @@ typedef struct {
  * (no-grad); writes at most max_len tokens (the end token excluded) to out
  * and returns how many, or -1 on error (the tape says why). */
 int sg_seq2seq_decode(sg_tape *t, const sg_seq2seq *m, const int *src, int S, const sg_decode_opts *o, int *out);
+/* The same for the transformer encoder-decoder (the decoder re-reads each
+ * hypothesis' prefix at every step). */
+int sg_transformer_s2s_generate(sg_tape *t, const sg_transformer_s2s *m, const int *src, int S,
+                                const sg_decode_opts *o, int *out);
 
 #ifdef __cplusplus
 }

@@ -228,7 +228,7 @@ typedef struct {
     bool ok;
 } sg_gradcheck_entry;
 
-#define SG_GRADCHECK_MAX 32
+#define SG_GRADCHECK_MAX 64
 
 typedef struct {
     int n;                                 /* inputs checked */
