@@ -15,7 +15,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# (name, cell, H, layers, batch, T, steps)
+# (name, program, args): bench_rnn takes CELL H L B T STEPS, bench_attn KIND SIZE STEPS
 WORKLOADS = [
     ("lstm H=128 L=1", "lstm", 128, 1, 32, 64, 30),
     ("lstm H=128 L=2", "lstm", 128, 2, 32, 64, 20),
@@ -28,6 +28,9 @@ WORKLOADS = [
     ("rnn  H=256 L=1", "rnn", 256, 1, 32, 64, 20),
     ("rnn  H=256 L=2", "rnn", 256, 2, 32, 64, 15),
     ("lstm H=32 B=1 T=100 (course)", "lstm", 32, 1, 1, 100, 100),
+    ("transformer LM d=128 (2 layers)", "tlm", 128, 20),
+    ("transformer LM d=256 (2 layers)", "tlm", 256, 8),
+    ("GRU seq2seq + additive attn H=128", "s2s", 128, 20),
 ]
 
 
@@ -48,18 +51,18 @@ def main():
                        stdout=subprocess.DEVNULL)
     subprocess.run(["ninja", "-C", a.build], check=True, stdout=subprocess.DEVNULL)
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(a.threads))
-    work = [w for w in WORKLOADS if not a.quick or w[2] in (32, 128) and w[3] == 1]
+    work = [w for w in WORKLOADS if not a.quick or (len(w) == 7 and w[2] in (32, 128) and w[3] == 1)]
     print(f"threads {a.threads}, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
-          f"best of {a.repeat}, batch 32 x T 64, vocab 65, Adam; tokens/s (higher is better)")
-    print(f"{'workload':30} {'seqgrad':>10} {'pytorch':>10} {'ratio':>7} {'MB ours':>8} {'MB torch':>9}")
-    for name, cell, H, L, B, T, steps in work:
-        args = [cell, str(H), str(L), str(B), str(T), str(steps)]
+          f"best of {a.repeat}, batch 32, Adam; tokens/s (higher is better)")
+    print(f"{'workload':34} {'seqgrad':>10} {'pytorch':>10} {'ratio':>7} {'MB ours':>8} {'MB torch':>9}")
+    for w in work:
+        name, prog, args = w[0], "bench_rnn" if len(w) == 7 else "bench_attn", [str(v) for v in w[1:]]
         ours, theirs = (0.0, 0.0), (0.0, 0.0)
         for _ in range(a.repeat):
-            o = run([os.path.join(a.build, "bench", "bench_rnn")] + args, env)
-            p = run(["/usr/bin/python3", os.path.join(ROOT, "bench", "bench_rnn.py")] + args + [str(a.threads)], env)
+            o = run([os.path.join(a.build, "bench", prog)] + args, env)
+            p = run(["/usr/bin/python3", os.path.join(ROOT, "bench", prog + ".py")] + args + [str(a.threads)], env)
             ours, theirs = max(ours, o), max(theirs, p)
-        print(f"{name:30} {ours[0]:10.0f} {theirs[0]:10.0f} {ours[0] / theirs[0]:6.2f}x {ours[1]:8.0f} {theirs[1]:9.0f}")
+        print(f"{name:34} {ours[0]:10.0f} {theirs[0]:10.0f} {ours[0] / theirs[0]:6.2f}x {ours[1]:8.0f} {theirs[1]:9.0f}")
         sys.stdout.flush()
 
 

@@ -35,6 +35,7 @@ struct sg_tensor {
     void *data;
     void *grad;
     bool requires_grad;
+    bool grad_pending;        /* backward: grad allocated, not yet zeroed (see tape.c) */
     sg_tape *tape;            /* NULL for heap tensors */
     sg_tensor *prev;          /* previous tensor recorded on the tape */
 

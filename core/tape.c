@@ -241,19 +241,18 @@ sg_tensor *sg_detach(sg_tape *t, sg_tensor *x)
 
 /* ---- backward ------------------------------------------------------------ */
 
-/* Makes every gradient that this backward will write: fresh zeros for tape
- * tensors (arena), a lazily made, kept and accumulating buffer for heap
- * tensors (parameters). */
+/* Makes every gradient that this backward will write: arena buffers for
+ * tape tensors (marked pending: zeroed just before the first op writes into
+ * them, while they are about to be hot in cache), a lazily made, kept and
+ * accumulating buffer for heap tensors (parameters). */
 static sg_status prepare_grads(sg_tape *t, sg_tensor *from)
 {
     for (sg_tensor *x = from; x; x = x->prev) {
         if (!x->requires_grad)
             continue;
-        size_t bytes = x->size * sg_dtype_size(x->dtype);
-        if (x->grad)
-            memset(x->grad, 0, bytes);
-        else if (!(x->grad = sg_arena_alloc(t, bytes, true)))
+        if (!x->grad && !(x->grad = sg_arena_alloc(t, x->size * sg_dtype_size(x->dtype), false)))
             return t->err;
+        x->grad_pending = true;
         for (int i = 0; i < x->nsrc; i++) {
             sg_tensor *s = x->src[i];
             if (s && !s->tape && s->requires_grad && !s->grad) {
@@ -268,11 +267,25 @@ static sg_status prepare_grads(sg_tape *t, sg_tensor *from)
     return SG_OK;
 }
 
+static void zero_grad_now(sg_tensor *x)
+{
+    if (x->grad_pending) {
+        memset(x->grad, 0, x->size * sg_dtype_size(x->dtype));
+        x->grad_pending = false;
+    }
+}
+
 static sg_status run_backward(sg_tape *t, sg_tensor *from)
 {
+    sg_status status = SG_OK;
     for (sg_tensor *x = from; x; x = x->prev) {
         if (!x->op || !x->requires_grad || !x->op->backward)
             continue;
+        if (x->grad_pending)       /* nothing reached x: its gradient is 0, skip */
+            continue;
+        for (int i = 0; i < x->nsrc; i++)
+            if (x->src[i] && x->src[i]->grad)
+                zero_grad_now(x->src[i]);
         x->op->backward(x);
         if (!t->anomaly)
             continue;
@@ -283,11 +296,18 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
                 sg_fail(t, SG_ERR_ANOMALY,
                         "anomaly: backward of %s produced a non-finite gradient for argument %d at element %zu",
                         x->op->name, i + 1, at);
-                return t->err;
+                status = t->err;
+                break;
             }
         }
+        if (status != SG_OK)
+            break;
     }
-    return SG_OK;
+    /* gradients no op wrote to are zero, not leftovers */
+    for (sg_tensor *x = from; x; x = x->prev)
+        if (x->requires_grad && x->grad)
+            zero_grad_now(x);
+    return status;
 }
 
 static sg_status backward_check(sg_tape *t, sg_tensor *y)
@@ -324,6 +344,7 @@ sg_status sg_backward(sg_tape *t, sg_tensor *loss)
     }
     if ((s = prepare_grads(t, loss)) != SG_OK)
         return s;
+    loss->grad_pending = false;
     SG_TYPED(loss->dtype, { *(T *)loss->grad = 1; });
     return run_backward(t, loss);
 }
@@ -342,6 +363,7 @@ sg_status sg_backward_with(sg_tape *t, sg_tensor *y, const sg_tensor *dy)
     }
     if ((s = prepare_grads(t, y)) != SG_OK)
         return s;
+    y->grad_pending = false;
     memcpy(y->grad, dy->data, y->size * sg_dtype_size(y->dtype));
     return run_backward(t, y);
 }

@@ -146,13 +146,19 @@ sg_status sg_mha_init(sg_mha *m, sg_params *ps, const char *prefix, int embed_di
     return SG_OK;
 }
 
-/* x W_i^T + b_i for block i of in_proj, split into heads: (B,T,E) -> (B,h,T,d) */
+/* (B,T,E) -> (B,h,T,d) */
+static sg_tensor *heads(sg_tape *t, const sg_mha *m, sg_tensor *y)
+{
+    int E = m->embed_dim, h = m->heads, B = sg_tensor_dim(y, 0), T = sg_tensor_dim(y, 1);
+    return sg_permute(t, sg_reshape(t, y, 4, (int[]){B, T, h, E / h}), (int[]){0, 2, 1, 3});
+}
+
+/* x W_i^T + b_i for block i of in_proj, split into heads */
 static sg_tensor *project(sg_tape *t, const sg_mha *m, sg_tensor *x, int i)
 {
-    int E = m->embed_dim, h = m->heads, B = sg_tensor_dim(x, 0), T = sg_tensor_dim(x, 1);
+    int E = m->embed_dim;
     sg_tensor *W = sg_narrow(t, m->in_w, 0, i * E, E), *b = sg_narrow(t, m->in_b, 0, i * E, E);
-    sg_tensor *y = sg_add(t, sg_matmul_ex(t, x, W, SG_TRANS_B), b);
-    return sg_permute(t, sg_reshape(t, y, 4, (int[]){B, T, h, E / h}), (int[]){0, 2, 1, 3});
+    return heads(t, m, sg_addmm(t, x, W, b, SG_TRANS_B));
 }
 
 sg_tensor *sg_mha_forward(sg_tape *t, const sg_mha *m, sg_tensor *query, sg_tensor *key, sg_tensor *value,
@@ -171,7 +177,17 @@ sg_tensor *sg_mha_forward(sg_tape *t, const sg_mha *m, sg_tensor *query, sg_tens
         sg_tensor *c = sg_causal_mask(t, sg_tensor_dtype(query), Tq, Tk);
         mask = mask ? sg_mul(t, mask, c) : c;
     }
-    sg_tensor *o = sg_sdpa(t, project(t, m, query, 0), project(t, m, key, 1), project(t, m, value, 2), mask, weights);
+    sg_tensor *q, *k, *v;
+    if (query == key && key == value) {    /* self-attention: one GEMM for Q, K and V */
+        int E = m->embed_dim;
+        sg_tensor *qkv = sg_addmm(t, query, m->in_w, m->in_b, SG_TRANS_B);   /* (B,T,3E) */
+        q = heads(t, m, sg_narrow(t, qkv, 2, 0, E));
+        k = heads(t, m, sg_narrow(t, qkv, 2, E, E));
+        v = heads(t, m, sg_narrow(t, qkv, 2, 2 * E, E));
+    } else {
+        q = project(t, m, query, 0), k = project(t, m, key, 1), v = project(t, m, value, 2);
+    }
+    sg_tensor *o = sg_sdpa(t, q, k, v, mask, weights);
     o = sg_reshape(t, sg_permute(t, o, (int[]){0, 2, 1, 3}), 3, (int[]){B, Tq, m->embed_dim});
     return sg_linear_forward(t, &m->out, o);
 }

@@ -29,11 +29,10 @@ sg_status sg_linear_init(sg_linear *l, sg_params *ps, const char *prefix, int in
     return SG_OK;
 }
 
-/* y = x W^T + b */
+/* y = x W^T + b: one addmm (the bias is GEMM's C, beta = 1) */
 sg_tensor *sg_linear_forward(sg_tape *t, const sg_linear *l, sg_tensor *x)
 {
-    sg_tensor *y = sg_matmul_ex(t, x, l->weight, SG_TRANS_B);
-    return l->bias ? sg_add(t, y, l->bias) : y;
+    return l->bias ? sg_addmm(t, x, l->weight, l->bias, SG_TRANS_B) : sg_matmul_ex(t, x, l->weight, SG_TRANS_B);
 }
 
 sg_status sg_embedding_init(sg_embedding *e, sg_params *ps, const char *prefix, int n, int dim,

@@ -5,6 +5,8 @@
  *             dB'    += A'^T @ dC             (dB = dB'^T when B was transposed)
  * beta = 1 in the backward GEMMs is what makes them accumulate. No transpose
  * is ever materialised: the flags go straight to cblas_?gemm.
+ * addmm adds a bias row: C = A' B' + b, C pre-filled with b and beta = 1,
+ * db += column sums of dC (the linear layer in one op, as torch.addmm).
  * iarg: [0] trans flags, [1] batch count, [2] M, [3] N, [4] K.
  */
 #include <cblas.h>
@@ -25,18 +27,21 @@ static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K,
 
 static void matmul_forward(sg_tensor *out)
 {
-    const sg_tensor *a = out->src[0], *b = out->src[1];
+    const sg_tensor *a = out->src[0], *b = out->src[1], *bias = out->nsrc > 2 ? out->src[2] : NULL;
     bool ta = out->iarg[0] & SG_TRANS_A, tb = out->iarg[0] & SG_TRANS_B;
     int batch = out->iarg[1], M = out->iarg[2], N = out->iarg[3], K = out->iarg[4];
     size_t es = sg_dtype_size(out->dtype);
     /* a plain matmul has batch 1, so B's stride never matters there */
     size_t sa = (size_t)M * K * es, sb = b->ndim == 2 ? 0 : (size_t)K * N * es, sc = (size_t)M * N * es;
 
+    if (bias)      /* C = b on every row, then C += A' B' */
+        for (int r = 0; r < batch * M; r++)
+            memcpy((char *)out->data + (size_t)r * N * es, bias->data, (size_t)N * es);
     for (int i = 0; i < batch; i++)
         gemm(out->dtype, ta, tb, M, N, K,
              (const char *)a->data + i * sa, ta ? M : K,
              (const char *)b->data + i * sb, tb ? K : N,
-             0.0, (char *)out->data + i * sc, N);
+             bias ? 1.0 : 0.0, (char *)out->data + i * sc, N);
 }
 
 static void matmul_backward(sg_tensor *out)
@@ -48,6 +53,15 @@ static void matmul_backward(sg_tensor *out)
     size_t es = sg_dtype_size(out->dtype);
     size_t sa = (size_t)M * K * es, sb = b->ndim == 2 ? 0 : (size_t)K * N * es, sc = (size_t)M * N * es;
 
+    sg_tensor *bias = out->nsrc > 2 ? out->src[2] : NULL;
+    if (bias && bias->grad)        /* db += sum over rows of dC */
+        SG_TYPED(out->dtype, {
+            const T *dC = out->grad;
+            T *db = bias->grad;
+            for (size_t r = 0; r < (size_t)batch * M; r++)
+                for (int j = 0; j < N; j++)
+                    db[j] += dC[r * N + j];
+        });
     for (int i = 0; i < batch; i++) {
         const char *A = (const char *)a->data + i * sa, *B = (const char *)b->data + i * sb;
         const char *dC = (const char *)out->grad + i * sc;
@@ -69,43 +83,67 @@ static void matmul_backward(sg_tensor *out)
 }
 
 static const sg_op matmul_op = {"matmul", matmul_forward, matmul_backward};
+static const sg_op addmm_op = {"addmm", matmul_forward, matmul_backward};
 static const sg_op bmm_op = {"bmm", matmul_forward, matmul_backward};
 
-static sg_tensor *make(sg_tape *t, const sg_op *op, sg_tensor *a, sg_tensor *b, int trans,
+static sg_tensor *make(sg_tape *t, const sg_op *op, sg_tensor *a, sg_tensor *b, sg_tensor *bias, int trans,
                        int batch, int M, int N, int K, int ndim, const int *shape)
 {
     sg_tensor *out = sg_tensor_alloc(t, a->dtype, ndim, shape);
     if (!out)
         return NULL;
-    out->src[0] = a, out->src[1] = b, out->nsrc = 2;
+    out->src[0] = a, out->src[1] = b, out->src[2] = bias, out->nsrc = bias ? 3 : 2;
     out->iarg[0] = trans, out->iarg[1] = batch, out->iarg[2] = M, out->iarg[3] = N, out->iarg[4] = K;
     return sg_record(t, op, out);
 }
 
-sg_tensor *sg_matmul_ex(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans)
+/* Shapes of op(A) op(B) for a (...,K) or 2-D transposed A and a 2-D B:
+ * fills M, N, K and the output shape, or records the error naming op. */
+static bool mm_shape(sg_tape *t, const char *op, const sg_tensor *a, const sg_tensor *b, int trans,
+                     int *M, int *N, int *K, int *ndim, int *shape)
 {
     char sa[48], sb[48];
-    if (!sg_check_args(t, "matmul", 2, a, b))
-        return NULL;
     bool ta = trans & SG_TRANS_A, tb = trans & SG_TRANS_B;
-    if (b->ndim != 2 || (ta && a->ndim != 2))
-        return sg_fail(t, SG_ERR_SHAPE, "matmul: %s @ %s: %s must be 2-D (use bmm for batches)",
-                       sg_shape_str(a, sa), sg_shape_str(b, sb), b->ndim != 2 ? "B" : "a transposed A");
-    int Ka = ta ? a->shape[0] : a->shape[a->ndim - 1];
-    int M = ta ? a->shape[1] : (int)(a->size / (size_t)Ka);
-    int Kb = tb ? b->shape[1] : b->shape[0], N = tb ? b->shape[0] : b->shape[1];
-    if (Ka != Kb)
-        return sg_fail(t, SG_ERR_SHAPE, "matmul: %s%s @ %s%s: inner dimensions differ",
-                       sg_shape_str(a, sa), ta ? "^T" : "", sg_shape_str(b, sb), tb ? "^T" : "");
-    int shape[SG_MAX_DIMS], ndim = ta ? 2 : a->ndim;
-    memcpy(shape, a->shape, sizeof shape);
+    if (b->ndim != 2 || (ta && a->ndim != 2)) {
+        sg_fail(t, SG_ERR_SHAPE, "%s: %s @ %s: %s must be 2-D (use bmm for batches)", op,
+                sg_shape_str(a, sa), sg_shape_str(b, sb), b->ndim != 2 ? "B" : "a transposed A");
+        return false;
+    }
+    int Ka = ta ? a->shape[0] : a->shape[a->ndim - 1], Kb = tb ? b->shape[1] : b->shape[0];
+    if (Ka != Kb) {
+        sg_fail(t, SG_ERR_SHAPE, "%s: %s%s @ %s%s: inner dimensions differ", op,
+                sg_shape_str(a, sa), ta ? "^T" : "", sg_shape_str(b, sb), tb ? "^T" : "");
+        return false;
+    }
+    *K = Ka, *M = ta ? a->shape[1] : (int)(a->size / (size_t)Ka), *N = tb ? b->shape[0] : b->shape[1];
+    *ndim = ta ? 2 : a->ndim;
+    memcpy(shape, a->shape, SG_MAX_DIMS * sizeof *shape);
     if (ta)
-        shape[0] = M;
-    shape[ndim - 1] = N;
-    return make(t, &matmul_op, a, b, trans, 1, M, N, Ka, ndim, shape);
+        shape[0] = *M;
+    shape[*ndim - 1] = *N;
+    return true;
+}
+
+sg_tensor *sg_matmul_ex(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans)
+{
+    int M, N, K, ndim, shape[SG_MAX_DIMS];
+    if (!sg_check_args(t, "matmul", 2, a, b) || !mm_shape(t, "matmul", a, b, trans, &M, &N, &K, &ndim, shape))
+        return NULL;
+    return make(t, &matmul_op, a, b, NULL, trans, 1, M, N, K, ndim, shape);
 }
 
 sg_tensor *sg_matmul(sg_tape *t, sg_tensor *a, sg_tensor *b) { return sg_matmul_ex(t, a, b, 0); }
+
+sg_tensor *sg_addmm(sg_tape *t, sg_tensor *x, sg_tensor *w, sg_tensor *bias, int trans)
+{
+    int M, N, K, ndim, shape[SG_MAX_DIMS];
+    char sb[48];
+    if (!sg_check_args(t, "addmm", 3, x, w, bias) || !mm_shape(t, "addmm", x, w, trans, &M, &N, &K, &ndim, shape))
+        return NULL;
+    if (bias->ndim != 1 || bias->shape[0] != N)
+        return sg_fail(t, SG_ERR_SHAPE, "addmm: bias %s, expected (%d)", sg_shape_str(bias, sb), N);
+    return make(t, &addmm_op, x, w, bias, trans, 1, M, N, K, ndim, shape);
+}
 
 sg_tensor *sg_bmm(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans)
 {
@@ -130,5 +168,5 @@ sg_tensor *sg_bmm(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans)
     memcpy(shape, a->shape, sizeof shape);
     shape[n - 2] = M, shape[n - 1] = N;
     int batch = (int)(a->size / ((size_t)M * Ka));
-    return make(t, &bmm_op, a, b, trans, batch, M, N, Ka, n, shape);
+    return make(t, &bmm_op, a, b, NULL, trans, batch, M, N, Ka, n, shape);
 }

@@ -66,7 +66,27 @@ sg_tensor *sg_dropout(sg_tape *t, sg_tensor *x, double p, sg_rng *rng)
 /* ---- layer_norm: src x, gamma, beta (either may be NULL); farg[0] eps;
  *      iarg[0] rows, iarg[1] D; aux: xh (T per element); aux2: r (T per row) ---- */
 
-static void layer_norm_forward(sg_tensor *out)
+/* Sum of n values in 8 interleaved partial sums: a fixed order (so results
+ * are deterministic), which the compiler can vectorise, unlike one running
+ * sum (that would need reassociation). */
+#define SUM8(T, n, EXPR, result)                                                \
+    do {                                                                        \
+        T acc_[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                   \
+        size_t j_ = 0;                                                          \
+        for (; j_ + 8 <= (n); j_ += 8)                                          \
+            for (size_t k_ = 0; k_ < 8; k_++) {                                 \
+                size_t j = j_ + k_;                                             \
+                acc_[k_] += (EXPR);                                             \
+            }                                                                   \
+        for (; j_ < (n); j_++) {                                                \
+            size_t j = j_;                                                      \
+            acc_[0] += (EXPR);                                                  \
+        }                                                                       \
+        result = ((acc_[0] + acc_[4]) + (acc_[1] + acc_[5])) +                  \
+                 ((acc_[2] + acc_[6]) + (acc_[3] + acc_[7]));                   \
+    } while (0)
+
+SG_HOT static void layer_norm_forward(sg_tensor *out)
 {
     size_t R = (size_t)out->iarg[0], D = (size_t)out->iarg[1];
     const sg_tensor *G = out->src[1], *Bt = out->src[2];
@@ -75,12 +95,10 @@ static void layer_norm_forward(sg_tensor *out)
         T *y = out->data, *xh = out->aux, *r = out->aux2, eps = (T)out->farg[0];
         for (size_t i = 0; i < R; i++) {
             const T *xi = x + i * D;
-            T mu = 0, var = 0;
-            for (size_t j = 0; j < D; j++)
-                mu += xi[j];
+            T mu, var;
+            SUM8(T, D, xi[j], mu);
             mu /= (T)D;
-            for (size_t j = 0; j < D; j++)
-                var += (xi[j] - mu) * (xi[j] - mu);
+            SUM8(T, D, (xi[j] - mu) * (xi[j] - mu), var);
             var /= (T)D;
             r[i] = 1 / sqrt(var + eps);
             for (size_t j = 0; j < D; j++) {
@@ -92,7 +110,7 @@ static void layer_norm_forward(sg_tensor *out)
     });
 }
 
-static void layer_norm_backward(sg_tensor *out)
+SG_HOT static void layer_norm_backward(sg_tensor *out)
 {
     size_t R = (size_t)out->iarg[0], D = (size_t)out->iarg[1];
     sg_tensor *X = out->src[0], *G = out->src[1], *Bt = out->src[2];
@@ -108,12 +126,9 @@ static void layer_norm_backward(sg_tensor *out)
                 }
             if (!dx)
                 continue;
-            T m1 = 0, m2 = 0;       /* mean(dxh), mean(dxh xh) */
-            for (size_t j = 0; j < D; j++) {
-                T dh = dyi[j] * (g ? g[j] : 1);
-                m1 += dh;
-                m2 += dh * hi[j];
-            }
+            T m1, m2;               /* mean(dxh), mean(dxh xh) */
+            SUM8(T, D, dyi[j] * (g ? g[j] : 1), m1);
+            SUM8(T, D, dyi[j] * (g ? g[j] : 1) * hi[j], m2);
             m1 /= (T)D, m2 /= (T)D;
             for (size_t j = 0; j < D; j++) {
                 T dh = dyi[j] * (g ? g[j] : 1);

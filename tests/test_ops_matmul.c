@@ -87,6 +87,45 @@ START_TEST(test_bmm_known)
 }
 END_TEST
 
+START_TEST(test_addmm_known)
+{   /* [1 2; 3 4] W^T + b with W = I (2x2), b = [10 20]: [11 22; 13 24]; db = column sums of 1 = 2 */
+    sg_tape *t = sg_tape_new();
+    sg_tensor *x = tu_param_of(_i, 2, (int[]){2, 2}, (double[]){1, 2, 3, 4});
+    sg_tensor *w = tu_param_of(_i, 2, (int[]){2, 2}, (double[]){1, 0, 0, 1});
+    sg_tensor *b = tu_param_of(_i, 1, (int[]){2}, (double[]){10, 20});
+    sg_tensor *y = sg_addmm(t, x, w, b, SG_TRANS_B);
+    tu_assert_values(y, (double[]){11, 22, 13, 24}, 4, 1e-7);
+    ck_assert_int_eq(sg_backward(t, sg_sum_all(t, y)), SG_OK);
+    tu_assert_grad(b, (double[]){2, 2}, 2, 0);
+    tu_assert_grad(x, (double[]){1, 1, 1, 1}, 4, 0);
+    tu_assert_grad(w, (double[]){4, 6, 4, 6}, 4, 0);
+    sg_tensor_free(x), sg_tensor_free(w), sg_tensor_free(b), sg_tape_free(t);
+}
+END_TEST
+
+static const struct { int trans; int x[5], w[5]; } addmm_cases[] = {
+    {0, {2, 3, 4}, {2, 4, 5}},
+    {SG_TRANS_B, {3, 2, 3, 4}, {2, 5, 4}},
+    {SG_TRANS_A, {2, 4, 3}, {2, 4, 2}},
+};
+
+static sg_tensor *addmm_apply(sg_tape *t, sg_tensor **in, void *ctx)
+{
+    return sg_addmm(t, in[0], in[1], in[2], addmm_cases[*(int *)ctx].trans);
+}
+
+START_TEST(test_addmm_gradcheck)
+{
+    int c = _i;
+    int N = addmm_cases[c].trans & SG_TRANS_B ? addmm_cases[c].w[1] : addmm_cases[c].w[2];
+    sg_tensor *in[3] = {tu_param(addmm_cases[c].x[0], addmm_cases[c].x + 1, 7),
+                        tu_param(addmm_cases[c].w[0], addmm_cases[c].w + 1, 8), tu_param(1, &N, 9)};
+    tu_gradcheck(addmm_apply, &c, in, 3, 0);
+    for (int k = 0; k < 3; k++)
+        sg_tensor_free(in[k]);
+}
+END_TEST
+
 START_TEST(test_matmul_errors)
 {
     sg_tape *t = sg_tape_new();
@@ -104,6 +143,14 @@ START_TEST(test_matmul_errors)
     sg_tape_reset(t);
     a = sg_zeros(t, SG_F32, 2, (int[]){2, 5}), b = sg_zeros(t, SG_F64, 2, (int[]){5, 3});
     tu_assert_error(t, sg_matmul(t, a, b), "matmul: dtype mismatch: argument 1 is f32, argument 2 is f64");
+    sg_tape_reset(t);
+    a = sg_zeros(t, SG_F32, 2, (int[]){2, 5}), b = sg_zeros(t, SG_F32, 2, (int[]){5, 3});
+    sg_tensor *bias = sg_zeros(t, SG_F32, 1, (int[]){4});
+    tu_assert_error(t, sg_addmm(t, a, b, bias, 0), "addmm: bias (4), expected (3)");
+    sg_tape_reset(t);
+    a = sg_zeros(t, SG_F32, 2, (int[]){2, 5}), b = sg_zeros(t, SG_F32, 2, (int[]){4, 3});
+    bias = sg_zeros(t, SG_F32, 1, (int[]){3});
+    tu_assert_error(t, sg_addmm(t, a, b, bias, 0), "addmm: (2,5) @ (4,3): inner dimensions differ");
     sg_tape_free(t);
 }
 END_TEST
@@ -116,6 +163,10 @@ int main(void)
     tcase_add_loop_test(tc, test_matmul_trans_flags_match_transpose, 0, 4);
     tcase_add_loop_test(tc, test_matmul_gradcheck, 0, sizeof grad_cases / sizeof grad_cases[0]);
     tcase_add_test(tc, test_matmul_errors);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("addmm");
+    tcase_add_loop_test(tc, test_addmm_known, SG_F32, SG_F64 + 1);
+    tcase_add_loop_test(tc, test_addmm_gradcheck, 0, 3);
     suite_add_tcase(s, tc);
     tc = tcase_create("bmm");
     tcase_add_loop_test(tc, test_bmm_known, SG_F32, SG_F64 + 1);
