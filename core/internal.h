@@ -86,6 +86,11 @@ void *sg_arena_alloc(sg_tape *t, size_t n, bool zero);
  * shape has ndim entries. NULL and a recorded error on failure. */
 sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape);
 
+/* A tape tensor of another shape (same element count) sharing x's data:
+ * for ops whose output is their input rearranged without a copy (reshape).
+ * Safe because no op writes a tensor after making it. */
+sg_tensor *sg_tensor_view(sg_tape *t, sg_tensor *x, int ndim, const int *shape);
+
 /* For an op: makes out, wires it to its sources and records it: runs the
  * forward, checks anomalies, links it on the tape. Returns out or NULL. */
 sg_tensor *sg_record(sg_tape *t, const sg_op *op, sg_tensor *out);

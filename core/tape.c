@@ -163,6 +163,20 @@ sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape)
     return x;
 }
 
+sg_tensor *sg_tensor_view(sg_tape *t, sg_tensor *x, int ndim, const int *shape)
+{
+    sg_tensor *v = sg_arena_alloc(t, sizeof *v, true);
+    if (!v)
+        return NULL;
+    v->dtype = x->dtype, v->ndim = ndim, v->size = x->size, v->data = x->data;
+    memcpy(v->shape, shape, (size_t)ndim * sizeof *shape);
+    for (int d = ndim; d < SG_MAX_DIMS; d++)
+        v->shape[d] = 1;
+    v->tape = t;
+    v->src = v->src_buf;
+    return v;
+}
+
 sg_tensor *sg_record(sg_tape *t, const sg_op *op, sg_tensor *out)
 {
     if (!out)

@@ -17,12 +17,11 @@ static sg_tensor *new_out(sg_tape *t, sg_tensor *x, int ndim, const int *shape)
     return out;
 }
 
-/* ---- reshape: y = x with another shape; dx += dy ------------------------------ */
+/* ---- reshape: y = x with another shape; dx += dy ------------------------------
+ * y shares x's data (no op ever writes a tensor after making it, so sharing
+ * is safe); the gradient is its own buffer. */
 
-static void reshape_forward(sg_tensor *out)
-{
-    memcpy(out->data, out->src[0]->data, out->size * sg_dtype_size(out->dtype));
-}
+static void reshape_forward(sg_tensor *out) { (void)out; }
 
 static void reshape_backward(sg_tensor *out)
 {
@@ -66,14 +65,17 @@ sg_tensor *sg_reshape(sg_tape *t, sg_tensor *x, int ndim, const int *shape)
         return sg_fail(t, SG_ERR_SHAPE, "reshape: cannot view %s (%zu elements) as %s",
                        sg_shape_str(x, sx), x->size, req);
     }
-    sg_tensor *out = new_out(t, x, ndim, s);
-    return out ? sg_record(t, &reshape_op, out) : NULL;
+    sg_tensor *out = sg_tensor_view(t, x, ndim, s);
+    if (!out)
+        return NULL;
+    out->src[0] = x, out->nsrc = 1;
+    return sg_record(t, &reshape_op, out);
 }
 
 /* ---- permute: y[i0,i1,i2,i3] = x[i_perm^-1 ...]; dx += the same walk of dy ----
  * Padded to 4-D; xs[k] is the stride in x of the output's axis k.            */
 
-static void permute_walk(sg_tensor *out, bool backward)
+SG_HOT static void permute_walk(sg_tensor *out, bool backward)
 {
     const sg_tensor *x = out->src[0];
     int pad = SG_MAX_DIMS - out->ndim, n[SG_MAX_DIMS];
@@ -85,18 +87,23 @@ static void permute_walk(sg_tensor *out, bool backward)
         if (k >= pad)
             xs[k] = xstride[out->iarg[k - pad]];
     }
+    /* when the last axis stays last (splitting heads), runs of n[3] are
+     * contiguous on both sides */
+    size_t run = xs[3] == 1 ? (size_t)n[3] : 1;
     SG_TYPED(out->dtype, {
         T *xd = backward ? x->grad : x->data, *yd = backward ? out->grad : out->data;
         size_t o = 0;
         for (int a = 0; a < n[0]; a++)
             for (int b = 0; b < n[1]; b++)
                 for (int c = 0; c < n[2]; c++)
-                    for (int d = 0; d < n[3]; d++, o++) {
-                        size_t i = a * xs[0] + b * xs[1] + c * xs[2] + d * xs[3];
+                    for (int d = 0; d < n[3]; d += (int)run, o += run) {
+                        T *xr = xd + a * xs[0] + b * xs[1] + c * xs[2] + d * xs[3], *yr = yd + o;
                         if (backward)
-                            xd[i] += yd[o];
+                            for (size_t i = 0; i < run; i++)
+                                xr[i] += yr[i];
                         else
-                            yd[o] = xd[i];
+                            for (size_t i = 0; i < run; i++)
+                                yr[i] = xr[i];
                     }
     });
 }

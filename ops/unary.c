@@ -85,8 +85,8 @@ SG_HOT static void tanh_backward(sg_tensor *out) { UNARY_BACKWARD(out, 1 - y * y
 
 /* ---- relu: y = max(x, 0),  dy/dx = [x > 0] ------------------------------------ */
 
-static void relu_forward(sg_tensor *out) { UNARY_FORWARD(out, x > 0 ? x : 0); }
-static void relu_backward(sg_tensor *out) { UNARY_BACKWARD(out, x > 0 ? 1 : 0); }
+SG_HOT static void relu_forward(sg_tensor *out) { UNARY_FORWARD(out, x > 0 ? x : 0); }
+SG_HOT static void relu_backward(sg_tensor *out) { UNARY_BACKWARD(out, x > 0 ? 1 : 0); }
 
 /* ---- leaky_relu: y = x > 0 ? x : a x,  dy/dx = x > 0 ? 1 : a (a = farg[0]) ---- */
 

@@ -103,7 +103,7 @@ sg_tensor *sg_bce_with_logits(sg_tape *t, sg_tensor *logits, sg_tensor *target, 
 
 /* ---- shape (ops/shape.c) ----------------------------------------------- */
 
-sg_tensor *sg_reshape(sg_tape *t, sg_tensor *x, int ndim, const int *shape);   /* same elements; one -1 is inferred */
+sg_tensor *sg_reshape(sg_tape *t, sg_tensor *x, int ndim, const int *shape);   /* same elements (shared, not copied); one -1 is inferred */
 sg_tensor *sg_transpose(sg_tape *t, sg_tensor *x, int a0, int a1);           /* swap two axes (copies) */
 sg_tensor *sg_permute(sg_tape *t, sg_tensor *x, const int *perm);            /* y.shape[i] = x.shape[perm[i]] */
 sg_tensor *sg_concat(sg_tape *t, sg_tensor *const *xs, int n, int axis);     /* join along axis */
