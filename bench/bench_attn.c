@@ -12,17 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #include <seqgrad/seqgrad.h>
 
-static double seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench.h"
 
 int main(int argc, char **argv)
 {
@@ -57,7 +50,7 @@ int main(int argc, char **argv)
         src[i] = sg_rng_int(&rng, V);
 
     double t0 = 0;
-    int warm = steps / 10 > 2 ? steps / 10 : 2;
+    int warm = warmup(steps);
     for (int s = 0; s < warm + steps; s++) {
         if (s == warm)
             t0 = seconds();
@@ -72,10 +65,7 @@ int main(int argc, char **argv)
         sg_params_zero_grad(ps);
     }
     double dt = seconds() - t0;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    printf("tokens_per_s %.1f step_ms %.3f peak_mb %.1f\n", (double)steps * B * T / dt, 1e3 * dt / steps,
-           ru.ru_maxrss / 1024.0);
+    report(steps, (long)B * T, dt);
     sg_optim_free(opt), sg_tape_free(t), sg_params_free(ps);
     free(x), free(y), free(src);
     return 0;

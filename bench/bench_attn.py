@@ -3,13 +3,12 @@
 
     bench_attn.py tlm D STEPS THREADS | s2s H STEPS THREADS
 """
-import math
-import resource
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
+
+from benchlib import run
 
 
 class TLM(torch.nn.Module):
@@ -58,20 +57,9 @@ def main():
     torch.manual_seed(1)
     B, T, V = 32, (64 if kind == "tlm" else 20), (65 if kind == "tlm" else 32)
     model = TLM(V, size, T) if kind == "tlm" else S2S(V, size)
-    opt = torch.optim.Adam(model.parameters())
     x, y, src = torch.randint(0, V, (B, T)), torch.randint(0, V, (B * T,)), torch.randint(0, V, (B, 20))
-    warm = max(steps // 10, 2)
-    for s in range(warm + steps):
-        if s == warm:
-            t0 = time.perf_counter()
-        z = model(x) if kind == "tlm" else model(src, x)
-        loss = F.cross_entropy(z.reshape(B * T, V), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    dt = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"tokens_per_s {steps * B * T / dt:.1f} step_ms {1e3 * dt / steps:.3f} peak_mb {peak:.1f}")
+    forward = (lambda: model(x)) if kind == "tlm" else (lambda: model(src, x))
+    run(lambda: F.cross_entropy(forward().reshape(B * T, V), y), list(model.parameters()), steps, B * T)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,11 @@ embedding (V, H) -> nn.LSTM / nn.GRU / nn.RNN(tanh) (L layers, batch_first)
 -> nn.Linear(H, V) -> cross-entropy at every step -> backward -> Adam, on
 random token ids. Prints the same line as the C program.
 """
-import resource
 import sys
-import time
 
 import torch
+
+from benchlib import run
 
 V = 65
 
@@ -23,20 +23,8 @@ def main():
     rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](H, H, num_layers=L, batch_first=True)
     emb, out = torch.nn.Embedding(V, H), torch.nn.Linear(H, V)
     params = list(emb.parameters()) + list(rnn.parameters()) + list(out.parameters())
-    opt = torch.optim.Adam(params)
     x, y = torch.randint(0, V, (B, T)), torch.randint(0, V, (B * T,))
-    warm = max(steps // 10, 2)
-    for s in range(warm + steps):
-        if s == warm:
-            t0 = time.perf_counter()
-        h, _ = rnn(emb(x))
-        loss = torch.nn.functional.cross_entropy(out(h).reshape(B * T, V), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    dt = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"tokens_per_s {steps * B * T / dt:.1f} step_ms {1e3 * dt / steps:.3f} peak_mb {peak:.1f}")
+    run(lambda: torch.nn.functional.cross_entropy(out(rnn(emb(x))[0]).reshape(B * T, V), y), params, steps, B * T)
 
 
 if __name__ == "__main__":
