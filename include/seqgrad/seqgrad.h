@@ -8,6 +8,7 @@
  *   optim.h SGD, Adam, AdamW, RMSProp, Adagrad; clipping; schedules
  *   attention.h  additive/Luong/multi-head attention, transformer layers,
  *           seq2seq with attention, greedy and beam decoding
+ *   checkpoint.h safetensors files: atomic writes, validated reads
  *
  * Start with the tour at the top of core.h; docs/ has the rest.
  */
@@ -19,5 +20,6 @@
 #include "seqgrad/nn.h"
 #include "seqgrad/optim.h"
 #include "seqgrad/attention.h"
+#include "seqgrad/checkpoint.h"
 
 #endif
