@@ -118,7 +118,7 @@ sg_tensor *sg_sdpa(sg_tape *t, sg_tensor *q, sg_tensor *k, sg_tensor *v, sg_tens
     if (!q)
         return NULL;
     int n = sg_tensor_ndim(q), d = sg_tensor_dim(q, -1);
-    sg_tensor *s = sg_scale(t, sg_bmm(t, q, k, SG_TRANS_B), 1 / sqrt((double)d));
+    sg_tensor *s = sg_bmm_scaled(t, q, k, SG_TRANS_B, 1 / sqrt((double)d));
     sg_tensor *p = sg_softmax(t, s, n - 1, mask);
     if (weights)
         *weights = p;

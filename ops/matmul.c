@@ -1,13 +1,14 @@
 /*
  * matmul.c - C = op(A) op(B), row-major, via OpenBLAS; batched for attention.
- *   forward:  C(M,N)  = A'(M,K) @ B'(K,N)      A' = A or A^T, B' = B or B^T
- *   backward: dA'    += dC @ B'^T             (dA = dA'^T when A was transposed)
- *             dB'    += A'^T @ dC             (dB = dB'^T when B was transposed)
+ *   forward:  C(M,N)  = alpha A'(M,K) @ B'(K,N)   A' = A or A^T, B' = B or B^T
+ *   backward: dA'    += alpha dC @ B'^T          (dA = dA'^T when A was transposed)
+ *             dB'    += alpha A'^T @ dC          (dB = dB'^T when B was transposed)
+ * alpha is 1 except for sg_bmm_scaled (attention's 1/sqrt(d), free in GEMM).
  * beta = 1 in the backward GEMMs is what makes them accumulate. No transpose
  * is ever materialised: the flags go straight to cblas_?gemm.
  * addmm adds a bias row: C = A' B' + b, C pre-filled with b and beta = 1,
  * db += column sums of dC (the linear layer in one op, as torch.addmm).
- * iarg: [0] trans flags, [1] batch count, [2] M, [3] N, [4] K.
+ * iarg: [0] trans flags, [1] batch count, [2] M, [3] N, [4] K; farg[0] alpha.
  */
 #include <cblas.h>
 
@@ -15,14 +16,14 @@
 #include "seqgrad/ops.h"
 
 /* One GEMM in either dtype: C = alpha op(A) op(B) + beta C. */
-static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K,
+static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alpha,
                  const void *A, int lda, const void *B, int ldb, double beta, void *C, int ldc)
 {
     enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     if (dt == SG_F32)
-        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, A, lda, B, ldb, (float)beta, C, ldc);
+        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, (float)alpha, A, lda, B, ldb, (float)beta, C, ldc);
     else
-        cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
+        cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 static void matmul_forward(sg_tensor *out)
@@ -38,7 +39,7 @@ static void matmul_forward(sg_tensor *out)
         for (int r = 0; r < batch * M; r++)
             memcpy((char *)out->data + (size_t)r * N * es, bias->data, (size_t)N * es);
     for (int i = 0; i < batch; i++)
-        gemm(out->dtype, ta, tb, M, N, K,
+        gemm(out->dtype, ta, tb, M, N, K, out->farg[0],
              (const char *)a->data + i * sa, ta ? M : K,
              (const char *)b->data + i * sb, tb ? K : N,
              bias ? 1.0 : 0.0, (char *)out->data + i * sc, N);
@@ -50,6 +51,7 @@ static void matmul_backward(sg_tensor *out)
     bool ta = out->iarg[0] & SG_TRANS_A, tb = out->iarg[0] & SG_TRANS_B;
     int batch = out->iarg[1], M = out->iarg[2], N = out->iarg[3], K = out->iarg[4];
     int lda = ta ? M : K, ldb = tb ? K : N;
+    double alpha = out->farg[0];
     size_t es = sg_dtype_size(out->dtype);
     size_t sa = (size_t)M * K * es, sb = b->ndim == 2 ? 0 : (size_t)K * N * es, sc = (size_t)M * N * es;
 
@@ -67,17 +69,17 @@ static void matmul_backward(sg_tensor *out)
         const char *dC = (const char *)out->grad + i * sc;
         if (a->grad) {
             char *dA = (char *)a->grad + i * sa;
-            if (!ta)  /* dA(M,K) = dC(M,N) @ B'^T */
-                gemm(out->dtype, false, !tb, M, K, N, dC, N, B, ldb, 1.0, dA, K);
-            else      /* dA(K,M) = B'(K,N) @ dC^T */
-                gemm(out->dtype, tb, true, K, M, N, B, ldb, dC, N, 1.0, dA, M);
+            if (!ta)  /* dA(M,K) = alpha dC(M,N) @ B'^T */
+                gemm(out->dtype, false, !tb, M, K, N, alpha, dC, N, B, ldb, 1.0, dA, K);
+            else      /* dA(K,M) = alpha B'(K,N) @ dC^T */
+                gemm(out->dtype, tb, true, K, M, N, alpha, B, ldb, dC, N, 1.0, dA, M);
         }
         if (b->grad) {
             char *dB = (char *)b->grad + i * sb;
-            if (!tb)  /* dB(K,N) = A'^T(K,M) @ dC(M,N) */
-                gemm(out->dtype, !ta, false, K, N, M, A, lda, dC, N, 1.0, dB, N);
-            else      /* dB(N,K) = dC^T(N,M) @ A'(M,K) */
-                gemm(out->dtype, true, ta, N, K, M, dC, N, A, lda, 1.0, dB, K);
+            if (!tb)  /* dB(K,N) = alpha A'^T(K,M) @ dC(M,N) */
+                gemm(out->dtype, !ta, false, K, N, M, alpha, A, lda, dC, N, 1.0, dB, N);
+            else      /* dB(N,K) = alpha dC^T(N,M) @ A'(M,K) */
+                gemm(out->dtype, true, ta, N, K, M, alpha, dC, N, A, lda, 1.0, dB, K);
         }
     }
 }
@@ -87,13 +89,14 @@ static const sg_op addmm_op = {"addmm", matmul_forward, matmul_backward};
 static const sg_op bmm_op = {"bmm", matmul_forward, matmul_backward};
 
 static sg_tensor *make(sg_tape *t, const sg_op *op, sg_tensor *a, sg_tensor *b, sg_tensor *bias, int trans,
-                       int batch, int M, int N, int K, int ndim, const int *shape)
+                       double alpha, int batch, int M, int N, int K, int ndim, const int *shape)
 {
     sg_tensor *out = sg_tensor_alloc(t, a->dtype, ndim, shape);
     if (!out)
         return NULL;
     out->src[0] = a, out->src[1] = b, out->src[2] = bias, out->nsrc = bias ? 3 : 2;
     out->iarg[0] = trans, out->iarg[1] = batch, out->iarg[2] = M, out->iarg[3] = N, out->iarg[4] = K;
+    out->farg[0] = alpha;
     return sg_record(t, op, out);
 }
 
@@ -129,7 +132,7 @@ sg_tensor *sg_matmul_ex(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans)
     int M, N, K, ndim, shape[SG_MAX_DIMS];
     if (!sg_check_args(t, "matmul", 2, a, b) || !mm_shape(t, "matmul", a, b, trans, &M, &N, &K, &ndim, shape))
         return NULL;
-    return make(t, &matmul_op, a, b, NULL, trans, 1, M, N, K, ndim, shape);
+    return make(t, &matmul_op, a, b, NULL, trans, 1.0, 1, M, N, K, ndim, shape);
 }
 
 sg_tensor *sg_matmul(sg_tape *t, sg_tensor *a, sg_tensor *b) { return sg_matmul_ex(t, a, b, 0); }
@@ -142,10 +145,12 @@ sg_tensor *sg_addmm(sg_tape *t, sg_tensor *x, sg_tensor *w, sg_tensor *bias, int
         return NULL;
     if (bias->ndim != 1 || bias->shape[0] != N)
         return sg_fail(t, SG_ERR_SHAPE, "addmm: bias %s, expected (%d)", sg_shape_str(bias, sb), N);
-    return make(t, &addmm_op, x, w, bias, trans, 1, M, N, K, ndim, shape);
+    return make(t, &addmm_op, x, w, bias, trans, 1.0, 1, M, N, K, ndim, shape);
 }
 
-sg_tensor *sg_bmm(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans)
+sg_tensor *sg_bmm(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans) { return sg_bmm_scaled(t, a, b, trans, 1.0); }
+
+sg_tensor *sg_bmm_scaled(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans, double alpha)
 {
     char sa[48], sb[48];
     if (!sg_check_args(t, "bmm", 2, a, b))
@@ -168,5 +173,5 @@ sg_tensor *sg_bmm(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans)
     memcpy(shape, a->shape, sizeof shape);
     shape[n - 2] = M, shape[n - 1] = N;
     int batch = (int)(a->size / ((size_t)M * Ka));
-    return make(t, &bmm_op, a, b, NULL, trans, batch, M, N, Ka, n, shape);
+    return make(t, &bmm_op, a, b, NULL, trans, alpha, batch, M, N, Ka, n, shape);
 }

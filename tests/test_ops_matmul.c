@@ -54,11 +54,14 @@ static const struct mm_case grad_cases[] = {
     {0, 1, {3, 2, 3, 4}, {3, 2, 4, 2}},
     {SG_TRANS_B, 1, {4, 2, 2, 3, 4}, {4, 2, 2, 5, 4}},  /* attention's Q K^T */
     {SG_TRANS_A, 1, {4, 1, 2, 4, 3}, {4, 1, 2, 4, 2}},
+    {SG_TRANS_B, 2, {4, 2, 2, 3, 4}, {4, 2, 2, 5, 4}},  /* bmm_scaled, alpha 0.3 */
 };
 
 static sg_tensor *apply(sg_tape *t, sg_tensor **in, void *ctx)
 {
     const struct mm_case *c = ctx;
+    if (c->bmm == 2)
+        return sg_bmm_scaled(t, in[0], in[1], c->trans, 0.3);
     return c->bmm ? sg_bmm(t, in[0], in[1], c->trans) : sg_matmul_ex(t, in[0], in[1], c->trans);
 }
 
@@ -83,6 +86,11 @@ START_TEST(test_bmm_known)
     ck_assert_int_eq(sg_backward(t, sg_sum_all(t, c)), SG_OK);
     tu_assert_grad(a, (double[]){3, 4, 7, 8}, 4, 1e-7);
     tu_assert_grad(b, (double[]){1, 2, 5, 6}, 4, 1e-7);
+    /* scaled by 0.5: values and both gradients halve (grads accumulate: +half) */
+    sg_tensor *h = sg_bmm_scaled(t, a, b, 0, 0.5);
+    tu_assert_values(h, (double[]){5.5, 41.5}, 2, 1e-7);
+    ck_assert_int_eq(sg_backward(t, sg_sum_all(t, h)), SG_OK);
+    tu_assert_grad(a, (double[]){4.5, 6, 10.5, 12}, 4, 1e-7);
     sg_tensor_free(a), sg_tensor_free(b), sg_tape_free(t);
 }
 END_TEST
@@ -140,6 +148,9 @@ START_TEST(test_matmul_errors)
     sg_tape_reset(t);
     a = sg_zeros(t, SG_F32, 3, (int[]){2, 2, 5}), b = sg_zeros(t, SG_F32, 3, (int[]){3, 5, 3});
     tu_assert_error(t, sg_bmm(t, a, b, 0), "bmm: (2,2,5) @ (3,5,3): batch dimensions differ");
+    sg_tape_reset(t);
+    a = sg_zeros(t, SG_F32, 3, (int[]){2, 2, 5}), b = sg_zeros(t, SG_F32, 3, (int[]){2, 4, 3});
+    tu_assert_error(t, sg_bmm_scaled(t, a, b, 0, 0.5), "bmm: (2,2,5) @ (2,4,3): inner dimensions differ");
     sg_tape_reset(t);
     a = sg_zeros(t, SG_F32, 2, (int[]){2, 5}), b = sg_zeros(t, SG_F64, 2, (int[]){5, 3});
     tu_assert_error(t, sg_matmul(t, a, b), "matmul: dtype mismatch: argument 1 is f32, argument 2 is f64");
