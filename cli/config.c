@@ -1,0 +1,285 @@
+/*
+ * config.c - the schema of experiment configs and its YAML reader (libyaml
+ * events). The reader walks nested mappings keeping the key path; a scalar
+ * in value position is checked against the schema right away, with the
+ * mark (line, column) libyaml gives for it.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "config.h"
+
+#define INF 1e300
+
+const cfg_key cfg_schema[] = {
+    {"model.kind", CFG_STR, NULL, 0, 0, "rnn|lstm|gru|gru_reset_after", "recurrent cell of the language model"},
+    {"model.hidden", CFG_INT, "128", 1, 4096, NULL, "hidden size H (and the embedding size)"},
+    {"model.layers", CFG_INT, "2", 1, 8, NULL, "stacked recurrent layers"},
+    {"model.dropout", CFG_REAL, "0.1", 0, 0.95, NULL, "dropout between layers while training"},
+    {"model.init", CFG_STR, "pytorch", 0, 0, "pytorch|xavier|orthogonal|identity", "weight initialisation"},
+    {"model.forget_bias", CFG_REAL, "0", -10, 10, NULL, "LSTM forget-gate bias (0: as drawn)"},
+    {"data.kind", CFG_STR, NULL, 0, 0, "text", "dataset: character-level text"},
+    {"data.path", CFG_STR, "", 0, 0, NULL, "UTF-8 text file; empty: the bundled data/genesis.txt"},
+    {"data.seq_len", CFG_INT, "64", 2, 4096, NULL, "truncated BPTT length T"},
+    {"data.batch_size", CFG_INT, "32", 1, 4096, NULL, "parallel streams B"},
+    {"data.valid_fraction", CFG_REAL, "0.1", 0.01, 0.5, NULL, "share of the text held out for validation (its end)"},
+    {"optim.kind", CFG_STR, "adam", 0, 0, "sgd|adam|adamw|rmsprop|adagrad", "optimizer"},
+    {"optim.lr", CFG_REAL, "0.003", 1e-9, 10, NULL, "base learning rate"},
+    {"optim.momentum", CFG_REAL, "0", 0, 0.999, NULL, "SGD and RMSProp momentum"},
+    {"optim.weight_decay", CFG_REAL, "0", 0, 1, NULL, "L2 (decoupled for adamw)"},
+    {"schedule.kind", CFG_STR, "cosine", 0, 0, "constant|step|cosine", "learning-rate schedule"},
+    {"schedule.warmup", CFG_INT, "20", 0, 1e9, NULL, "linear warmup steps"},
+    {"schedule.step_size", CFG_INT, "1000", 1, 1e9, NULL, "step schedule: steps between decays"},
+    {"schedule.gamma", CFG_REAL, "0.5", 0, 1, NULL, "step schedule: decay factor"},
+    {"schedule.min_lr", CFG_REAL, "0.0003", 0, 10, NULL, "cosine schedule: final learning rate"},
+    {"clip.norm", CFG_REAL, "1.0", 0, 1e9, NULL, "clip gradients to this global norm (0: off)"},
+    {"train.steps", CFG_INT, "600", 1, 1e9, NULL, "optimizer steps"},
+    {"train.seed", CFG_INT, "1", 0, 1e15, NULL, "seed of initialisation, dropout and sampling"},
+    {"train.eval_every", CFG_INT, "100", 1, 1e9, NULL, "validate every N steps (and at the end)"},
+    {"train.checkpoint_every", CFG_INT, "200", 1, 1e9, NULL, "write the checkpoint every N steps (and at the end)"},
+    {"train.run_dir", CFG_STR, "runs/default", 0, 0, NULL, "folder for config, checkpoint, metrics and plots"},
+};
+const int cfg_schema_len = sizeof cfg_schema / sizeof cfg_schema[0];
+
+static int find(const char *key)
+{
+    for (int i = 0; i < cfg_schema_len; i++)
+        if (strcmp(cfg_schema[i].key, key) == 0)
+            return i;
+    return -1;
+}
+
+/* Checks text against key i; NULL if fine, else the problem. */
+static const char *validate(int i, const char *text, char *why, size_t n)
+{
+    const cfg_key *k = &cfg_schema[i];
+    char *end;
+    errno = 0;
+    switch (k->type) {
+    case CFG_INT: {
+        long long v = strtoll(text, &end, 10);
+        if (!*text || *end || errno)
+            return snprintf(why, n, "expected an integer, got \"%s\"", text), why;
+        if (v < k->lo || v > k->hi)
+            return snprintf(why, n, "%lld is out of range [%.15g, %.15g]", v, k->lo, k->hi), why;
+        return NULL;
+    }
+    case CFG_REAL: {
+        double v = strtod(text, &end);
+        if (!*text || *end || errno || !isfinite(v))
+            return snprintf(why, n, "expected a number, got \"%s\"", text), why;
+        if (v < k->lo || v > k->hi)
+            return snprintf(why, n, "%g is out of range [%g, %g]", v, k->lo, k->hi), why;
+        return NULL;
+    }
+    case CFG_BOOL:
+        if (strcmp(text, "true") && strcmp(text, "false"))
+            return snprintf(why, n, "expected true or false, got \"%s\"", text), why;
+        return NULL;
+    case CFG_STR:
+        if (k->choices) {
+            size_t len = strlen(text);
+            for (const char *p = k->choices; *p;) {
+                const char *bar = strchr(p, '|');
+                size_t l = bar ? (size_t)(bar - p) : strlen(p);
+                if (l == len && strncmp(p, text, l) == 0)
+                    return NULL;
+                p += l + (bar != NULL);
+            }
+            return snprintf(why, n, "\"%s\" is not one of %s", text, k->choices), why;
+        }
+        return NULL;
+    }
+    return NULL;
+}
+
+static void defaults(sg_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < cfg_schema_len; i++)
+        if (cfg_schema[i].def)
+            snprintf(c->v[i].value, sizeof c->v[i].value, "%s", cfg_schema[i].def);
+}
+
+int cfg_load(sg_config *c, const char *file, char *err, size_t n)
+{
+    defaults(c);
+    snprintf(c->file, sizeof c->file, "%s", file);
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        snprintf(err, n, "%s: cannot open: %s", file, strerror(errno));
+        return -1;
+    }
+    yaml_parser_t p;
+    yaml_event_t ev;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_file(&p, f);
+    char path[8][128];             /* key path, one entry per mapping depth */
+    bool at_key[8];
+    int depth = -1, rc = -1;
+    bool have = false, done = false;
+    while (!done) {
+        if (have)
+            yaml_event_delete(&ev);
+        if (!(have = yaml_parser_parse(&p, &ev))) {
+            snprintf(err, n, "%s:%zu:%zu: %s", file, p.problem_mark.line + 1, p.problem_mark.column + 1,
+                     p.problem ? p.problem : "not valid YAML");
+            goto out;
+        }
+        int line = (int)ev.start_mark.line + 1, col = (int)ev.start_mark.column + 1;
+        /* parent: the keys of the enclosing mappings; key: parent + the
+         * current key (set once the current mapping has read its key) */
+        char parent[512] = "", key[512] = "";
+        for (int d = 0; d < depth; d++)
+            snprintf(parent + strlen(parent), sizeof parent - strlen(parent), "%s%s", d ? "." : "", path[d]);
+        if (depth >= 0 && !at_key[depth])
+            snprintf(key, sizeof key, "%s%s%s", parent, parent[0] ? "." : "", path[depth]);
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_MAPPING_START_EVENT:
+            if (depth >= 0 && at_key[depth]) {
+                snprintf(err, n, "%s:%d:%d: a key must be a plain name", file, line, col);
+                goto out;
+            }
+            if (depth >= 0 && find(key) >= 0) {
+                snprintf(err, n, "%s:%d:%d: %s: expected a value, got a mapping", file, line, col, key);
+                goto out;
+            }
+            if (++depth == 8) {
+                snprintf(err, n, "%s:%d:%d: nested too deep", file, line, col);
+                goto out;
+            }
+            at_key[depth] = true;
+            break;
+        case YAML_MAPPING_END_EVENT:
+            if (--depth >= 0)
+                at_key[depth] = true;
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+            snprintf(err, n, "%s:%d:%d: %s: expected a value, got a list", file, line, col, key[0] ? key : "(top)");
+            goto out;
+        case YAML_ALIAS_EVENT:
+            snprintf(err, n, "%s:%d:%d: aliases are not supported", file, line, col);
+            goto out;
+        case YAML_SCALAR_EVENT: {
+            const char *text = (const char *)ev.data.scalar.value;
+            if (depth < 0) {
+                snprintf(err, n, "%s:%d:%d: expected a mapping of keys", file, line, col);
+                goto out;
+            }
+            if (at_key[depth]) {          /* a key: is the path known, or a prefix of one? */
+                snprintf(path[depth], sizeof path[depth], "%s", text);
+                char full[512];
+                snprintf(full, sizeof full, "%s%s%s", parent, parent[0] ? "." : "", text);
+                size_t fl = strlen(full);
+                bool known = false;
+                for (int i = 0; i < cfg_schema_len && !known; i++)
+                    known = strcmp(cfg_schema[i].key, full) == 0 ||
+                            (strncmp(cfg_schema[i].key, full, fl) == 0 && cfg_schema[i].key[fl] == '.');
+                if (!known) {
+                    snprintf(err, n, "%s:%d:%d: %s: unknown key", file, line, col, full);
+                    goto out;
+                }
+                at_key[depth] = false;
+                break;
+            }
+            int i = find(key);
+            if (i < 0) {
+                snprintf(err, n, "%s:%d:%d: %s: expected a mapping, got a value", file, line, col, key);
+                goto out;
+            }
+            char why[256];
+            const char *problem = validate(i, text, why, sizeof why);
+            if (problem) {
+                snprintf(err, n, "%s:%d:%d: %s: %s", file, line, col, key, problem);
+                goto out;
+            }
+            snprintf(c->v[i].value, sizeof c->v[i].value, "%s", text);
+            c->v[i].line = line, c->v[i].col = col, c->v[i].from_file = true;
+            at_key[depth] = true;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    rc = 0;
+out:
+    if (have)
+        yaml_event_delete(&ev);
+    yaml_parser_delete(&p);
+    fclose(f);
+    return rc;
+}
+
+int cfg_set(sg_config *c, const char *assign, char *err, size_t n)
+{
+    const char *eq = strchr(assign, '=');
+    char key[128];
+    if (!eq || eq == assign || (size_t)(eq - assign) >= sizeof key) {
+        snprintf(err, n, "--set %s: expected key.path=value", assign);
+        return -1;
+    }
+    memcpy(key, assign, (size_t)(eq - assign));
+    key[eq - assign] = '\0';
+    int i = find(key);
+    if (i < 0) {
+        snprintf(err, n, "--set %s: unknown key", key);
+        return -1;
+    }
+    char why[256];
+    const char *problem = validate(i, eq + 1, why, sizeof why);
+    if (problem) {
+        snprintf(err, n, "--set %s: %s", key, problem);
+        return -1;
+    }
+    snprintf(c->v[i].value, sizeof c->v[i].value, "%s", eq + 1);
+    c->v[i].line = c->v[i].col = 0, c->v[i].from_file = false;
+    return 0;
+}
+
+int cfg_check(const sg_config *c, char *err, size_t n)
+{
+    for (int i = 0; i < cfg_schema_len; i++)
+        if (!cfg_schema[i].def && !c->v[i].value[0]) {
+            snprintf(err, n, "%s: %s: missing (required; one of %s)", c->file, cfg_schema[i].key,
+                     cfg_schema[i].choices ? cfg_schema[i].choices : "any value");
+            return -1;
+        }
+    return 0;
+}
+
+static const char *value(const sg_config *c, const char *key)
+{
+    int i = find(key);
+    return i >= 0 ? c->v[i].value : "";
+}
+
+long cfg_int(const sg_config *c, const char *key) { return strtol(value(c, key), NULL, 10); }
+double cfg_real(const sg_config *c, const char *key) { return strtod(value(c, key), NULL); }
+const char *cfg_str(const sg_config *c, const char *key) { return value(c, key); }
+bool cfg_bool(const sg_config *c, const char *key) { return strcmp(value(c, key), "true") == 0; }
+
+size_t cfg_dump(const sg_config *c, char *out, size_t n)
+{
+    size_t len = 0;
+    char section[64] = "";
+    for (int i = 0; i < cfg_schema_len && len < n; i++) {
+        const char *k = cfg_schema[i].key, *dot = strchr(k, '.');
+        if (strncmp(section, k, (size_t)(dot - k)) != 0 || section[dot - k] != '\0') {
+            snprintf(section, sizeof section, "%.*s", (int)(dot - k), k);
+            len += (size_t)snprintf(out + len, n - len, "%s:\n", section);
+        }
+        if (len < n)
+            len += (size_t)snprintf(out + len, n - len, "  %s: %s%s%s\n", dot + 1,
+                                    cfg_schema[i].type == CFG_STR ? "\"" : "", c->v[i].value,
+                                    cfg_schema[i].type == CFG_STR ? "\"" : "");
+    }
+    return len < n ? len : n;
+}

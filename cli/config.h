@@ -1,0 +1,57 @@
+/*
+ * config.h - experiment configs: a YAML file of nested mappings whose
+ * leaves are the keys of one schema (config.c's table, also listed in
+ * docs/config.md). Every key has a type, a default and a range; unknown
+ * keys, wrong types, values out of range and missing required keys are
+ * errors that name file:line:column and the key path, and nothing starts.
+ * `--set key.path=value` overrides a key after the file is read.
+ */
+#ifndef SEQGRAD_CLI_CONFIG_H
+#define SEQGRAD_CLI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum { CFG_INT, CFG_REAL, CFG_STR, CFG_BOOL } cfg_type;
+
+typedef struct {
+    const char *key;        /* "model.hidden" */
+    cfg_type type;
+    const char *def;        /* default as text; NULL = required */
+    double lo, hi;          /* range of INT and REAL */
+    const char *choices;    /* STR: "a|b|c", or NULL for any string */
+    const char *doc;
+} cfg_key;
+
+extern const cfg_key cfg_schema[];
+extern const int cfg_schema_len;
+
+typedef struct {
+    char value[512];
+    int line, col;          /* where it was set; 0 if default or --set */
+    bool from_file;
+} cfg_value;
+
+typedef struct {
+    char file[512];
+    cfg_value v[64];
+} sg_config;
+
+/* Defaults everywhere, then the file's values. Returns 0, or -1 with
+ * "file:line:col: key.path: problem" in err. */
+int cfg_load(sg_config *c, const char *file, char *err, size_t n);
+/* "key.path=value"; -1 with "--set key.path: problem" in err. */
+int cfg_set(sg_config *c, const char *assign, char *err, size_t n);
+/* After loads and sets: every required key present. */
+int cfg_check(const sg_config *c, char *err, size_t n);
+
+long cfg_int(const sg_config *c, const char *key);
+double cfg_real(const sg_config *c, const char *key);
+const char *cfg_str(const sg_config *c, const char *key);
+bool cfg_bool(const sg_config *c, const char *key);
+
+/* The effective config as YAML (every key), for the run folder and
+ * checkpoints. Returns the bytes written (truncated to n). */
+size_t cfg_dump(const sg_config *c, char *out, size_t n);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * plot.c - loss curves as SVG: axes with ticks, the training loss as a thin
+ * line, the validation loss as points joined by a thicker line, a legend.
+ * Plain SVG 1.1, so any browser opens it.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plot.h"
+
+enum { W = 720, H = 420, L = 70, R = 20, TOP = 40, BOT = 50 };
+
+static double sx(double x, double x0, double x1) { return L + (x - x0) / (x1 - x0 > 0 ? x1 - x0 : 1) * (W - L - R); }
+static double sy(double y, double y0, double y1) { return TOP + (1 - (y - y0) / (y1 - y0 > 0 ? y1 - y0 : 1)) * (H - TOP - BOT); }
+
+int plot_losses(const char *run_dir)
+{
+    char path[600], line[256];
+    snprintf(path, sizeof path, "%s/metrics.csv", run_dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = 0, cap = 1024;
+    double *step = malloc(cap * sizeof *step), *tr = malloc(cap * sizeof *tr), *va = malloc(cap * sizeof *va);
+    if (!step || !tr || !va || !fgets(line, sizeof line, f)) {      /* header */
+        fclose(f), free(step), free(tr), free(va);
+        return -1;
+    }
+    while (fgets(line, sizeof line, f)) {
+        if (n == cap) {
+            cap *= 2;
+            step = realloc(step, cap * sizeof *step), tr = realloc(tr, cap * sizeof *tr), va = realloc(va, cap * sizeof *va);
+        }
+        char *p = line, *end;
+        step[n] = strtod(p, &end);
+        p = end + 1;
+        tr[n] = strtod(p, &end);
+        p = end + 1;
+        va[n] = *p == ',' ? NAN : strtod(p, &end);
+        n++;
+    }
+    fclose(f);
+    double x0 = n ? step[0] : 0, x1 = n ? step[n - 1] : 1, y0 = INFINITY, y1 = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        y0 = fmin(y0, tr[i]), y1 = fmax(y1, tr[i]);
+        if (!isnan(va[i]))
+            y0 = fmin(y0, va[i]), y1 = fmax(y1, va[i]);
+    }
+    if (!n || !isfinite(y0))
+        y0 = 0, y1 = 1;
+    y0 = floor(y0 * 2) / 2, y1 = ceil(y1 * 2) / 2;
+
+    snprintf(path, sizeof path, "%s/loss.svg", run_dir);
+    FILE *o = fopen(path, "w");
+    if (!o) {
+        free(step), free(tr), free(va);
+        return -1;
+    }
+    fprintf(o, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(o, "<text x=\"%d\" y=\"24\" font-size=\"15\">loss per step: %s</text>\n", L, run_dir);
+    fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, H - BOT, W - R, H - BOT);
+    fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, TOP, L, H - BOT);
+    for (int k = 0; k <= 5; k++) {            /* ticks */
+        double yv = y0 + (y1 - y0) * k / 5, xv = x0 + (x1 - x0) * k / 5;
+        fprintf(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, sy(yv, y0, y1), W - R,
+                sy(yv, y0, y1));
+        fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", L - 6, sy(yv, y0, y1) + 4, yv);
+        fprintf(o, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.0f</text>\n", sx(xv, x0, x1), H - BOT + 18, xv);
+    }
+    fprintf(o, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>\n", (L + W - R) / 2, H - 12);
+    fprintf(o, "<text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" text-anchor=\"middle\">cross-entropy "
+               "(nats/char)</text>\n", (TOP + H - BOT) / 2, (TOP + H - BOT) / 2);
+    fprintf(o, "<polyline fill=\"none\" stroke=\"#4a7fd0\" stroke-width=\"1\" points=\"");
+    for (size_t i = 0; i < n; i++)
+        fprintf(o, "%.1f,%.1f ", sx(step[i], x0, x1), sy(tr[i], y0, y1));
+    fprintf(o, "\"/>\n<polyline fill=\"none\" stroke=\"#d0552a\" stroke-width=\"2.5\" points=\"");
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(va[i]))
+            fprintf(o, "%.1f,%.1f ", sx(step[i], x0, x1), sy(va[i], y0, y1));
+    fprintf(o, "\"/>\n");
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(va[i]))
+            fprintf(o, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#d0552a\"/>\n", sx(step[i], x0, x1),
+                    sy(va[i], y0, y1));
+    fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"150\" height=\"44\" fill=\"white\" stroke=\"#aaa\"/>\n", W - R - 160, TOP + 6);
+    fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#4a7fd0\"/>\n", W - R - 150, TOP + 20, W - R - 125, TOP + 20);
+    fprintf(o, "<text x=\"%d\" y=\"%d\">training</text>\n", W - R - 118, TOP + 24);
+    fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#d0552a\" stroke-width=\"2.5\"/>\n", W - R - 150,
+            TOP + 38, W - R - 125, TOP + 38);
+    fprintf(o, "<text x=\"%d\" y=\"%d\">validation</text>\n</svg>\n", W - R - 118, TOP + 42);
+    fclose(o);
+    free(step), free(tr), free(va);
+    return 0;
+}

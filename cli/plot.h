@@ -1,0 +1,11 @@
+/*
+ * plot.h - SVG plots a person opens in a browser.
+ */
+#ifndef SEQGRAD_CLI_PLOT_H
+#define SEQGRAD_CLI_PLOT_H
+
+/* Reads run_dir/metrics.csv and writes run_dir/loss.svg: training loss per
+ * step and validation loss at each evaluation. Returns 0 or -1. */
+int plot_losses(const char *run_dir);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * test_cli_config.c - cli/config.c: defaults, nested keys, --set, and every
+ * kind of error with its exact text: file:line:col: key.path: problem.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../cli/config.h"
+#include "testutil.h"
+
+static char file[64];
+static char err[1024];
+
+static int load(const char *yaml, sg_config *c)
+{
+    strcpy(file, "/tmp/seqgrad-cfg-XXXXXX");
+    int fd = mkstemp(file);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, yaml, strlen(yaml)), (int)strlen(yaml));
+    close(fd);
+    int rc = cfg_load(c, file, err, sizeof err);
+    unlink(file);
+    return rc;
+}
+
+static void fails(const char *yaml, const char *expect)
+{
+    sg_config c;
+    ck_assert_int_eq(load(yaml, &c), -1);
+    char full[600];
+    snprintf(full, sizeof full, "%s:%s", file, expect);
+    ck_assert_str_eq(err, full);
+}
+
+START_TEST(test_values_and_defaults)
+{
+    sg_config c;
+    ck_assert_int_eq(load("model:\n  kind: gru\n  hidden: 64\ndata:\n  kind: text\n  seq_len: 32\n"
+                          "optim: {kind: sgd, lr: 0.5}\n", &c), 0);
+    ck_assert_int_eq(cfg_check(&c, err, sizeof err), 0);
+    ck_assert_str_eq(cfg_str(&c, "model.kind"), "gru");
+    ck_assert_int_eq(cfg_int(&c, "model.hidden"), 64);
+    ck_assert_int_eq(cfg_int(&c, "model.layers"), 2);            /* default */
+    ck_assert_double_eq(cfg_real(&c, "optim.lr"), 0.5);          /* flow style works too */
+    ck_assert_int_eq(cfg_set(&c, "model.layers=3", err, sizeof err), 0);
+    ck_assert_int_eq(cfg_int(&c, "model.layers"), 3);
+    char dump[8192];
+    cfg_dump(&c, dump, sizeof dump);
+    ck_assert_ptr_nonnull(strstr(dump, "model:\n  kind: \"gru\"\n  hidden: 64\n  layers: 3\n"));
+}
+END_TEST
+
+START_TEST(test_errors_name_file_line_col_and_key)
+{
+    fails("model:\n  kind: lstm\n  hiden: 64\n", "3:3: model.hiden: unknown key");
+    fails("model:\n  hidden: big\n", "2:11: model.hidden: expected an integer, got \"big\"");
+    fails("model:\n  hidden: 0\n", "2:11: model.hidden: 0 is out of range [1, 4096]");
+    fails("model:\n  dropout: 1.5\n", "2:12: model.dropout: 1.5 is out of range [0, 0.95]");
+    fails("optim:\n  kind: adamx\n", "2:9: optim.kind: \"adamx\" is not one of sgd|adam|adamw|rmsprop|adagrad");
+    fails("model:\n  hidden: [1, 2]\n", "2:11: model.hidden: expected a value, got a list");
+    fails("model: lstm\n", "1:8: model: expected a mapping, got a value");
+    fails("model:\n  hidden:\n    deep: 1\n", "3:5: model.hidden: expected a value, got a mapping");
+    sg_config c;
+    ck_assert_int_eq(load("model:\n  kind: lstm\n hidden: 3\n", &c), -1);      /* bad indentation */
+    ck_assert_msg(strncmp(err, file, strlen(file)) == 0 && strstr(err, ":3:"), "%s", err);
+}
+END_TEST
+
+START_TEST(test_missing_and_set_errors)
+{
+    sg_config c;
+    ck_assert_int_eq(load("model:\n  kind: lstm\n", &c), 0);
+    ck_assert_int_eq(cfg_check(&c, err, sizeof err), -1);
+    char expect[300];
+    snprintf(expect, sizeof expect, "%s: data.kind: missing (required; one of text)", file);
+    ck_assert_str_eq(err, expect);
+    ck_assert_int_eq(cfg_set(&c, "model.hiden=3", err, sizeof err), -1);
+    ck_assert_str_eq(err, "--set model.hiden: unknown key");
+    ck_assert_int_eq(cfg_set(&c, "model.hidden=-1", err, sizeof err), -1);
+    ck_assert_str_eq(err, "--set model.hidden: -1 is out of range [1, 4096]");
+    ck_assert_int_eq(cfg_set(&c, "model.hidden", err, sizeof err), -1);
+    ck_assert_str_eq(err, "--set model.hidden: expected key.path=value");
+    ck_assert_int_eq(cfg_load(&c, "/nonexistent.yaml", err, sizeof err), -1);
+    ck_assert_str_eq(err, "/nonexistent.yaml: cannot open: No such file or directory");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cli/config");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, test_values_and_defaults);
+    tcase_add_test(tc, test_errors_name_file_line_col_and_key);
+    tcase_add_test(tc, test_missing_and_set_errors);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}

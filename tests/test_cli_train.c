@@ -1,0 +1,100 @@
+/*
+ * test_cli_train.c - cli/train.c: a run stopped at step 5 and resumed ends,
+ * at step 12, with the same parameters, optimizer state and carried state,
+ * bit for bit, as the same run never stopped; the run folder holds its
+ * files; a corrupt checkpoint stops the resume with a message.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../cli/config.h"
+#include "../cli/train.h"
+#include "testutil.h"
+
+static char dir[64], err[1024];
+
+static void config(sg_config *c, const char *run)
+{
+    char path[200], text[600];
+    snprintf(path, sizeof path, "%s/%s.yaml", dir, run);
+    snprintf(text, sizeof text,
+             "model: {kind: lstm, hidden: 16, layers: 2, dropout: 0.2}\n"
+             "data: {kind: text, seq_len: 16, batch_size: 4, valid_fraction: 0.01}\n"
+             "train: {steps: 12, eval_every: 4, checkpoint_every: 100, run_dir: %s/%s}\n", dir, run);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    ck_assert_msg(cfg_load(c, path, err, sizeof err) == 0 && cfg_check(c, err, sizeof err) == 0, "%s", err);
+}
+
+START_TEST(test_resume_is_bit_exact)
+{
+    strcpy(dir, "/tmp/seqgrad-train-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    sg_config a, b;
+    config(&a, "straight");
+    config(&b, "stopped");
+    train_opts quiet = {.quiet = true}, stop = {.quiet = true, .stop_after = 5};
+    ck_assert_msg(train_run(&a, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_msg(train_run(&b, &stop, err, sizeof err) == EXIT_OK, "%s", err);
+    char run_b[100], ca[200], cb[200];
+    snprintf(run_b, sizeof run_b, "%s/stopped", dir);
+    snprintf(ca, sizeof ca, "%s/straight/checkpoint.safetensors", dir);
+    snprintf(cb, sizeof cb, "%s/stopped/checkpoint.safetensors", dir);
+    sg_ckpt *mid = sg_ckpt_open(cb, err, sizeof err);
+    ck_assert_ptr_nonnull(mid);
+    ck_assert_str_eq(sg_ckpt_meta(mid, "step"), "5");
+    sg_ckpt_close(mid);
+    ck_assert_msg(train_resume(run_b, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
+
+    sg_ckpt *x = sg_ckpt_open(ca, err, sizeof err), *y = sg_ckpt_open(cb, err, sizeof err);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_str_eq(sg_ckpt_meta(x, "step"), "12");
+    ck_assert_str_eq(sg_ckpt_meta(y, "step"), "12");
+    ck_assert_int_eq(sg_ckpt_count(x), sg_ckpt_count(y));
+    for (int i = 0; i < sg_ckpt_count(x); i++) {     /* every tensor, every byte */
+        const sg_ckpt_entry *ex = sg_ckpt_get(x, i), *ey = sg_ckpt_find(y, ex->name);
+        ck_assert_ptr_nonnull(ey);
+        size_t bytes = sg_dtype_size(ex->dtype);
+        for (int d = 0; d < ex->ndim; d++)
+            bytes *= (size_t)ex->shape[d];
+        ck_assert_msg(memcmp(ex->data, ey->data, bytes) == 0, "%s differs after resume", ex->name);
+    }
+    ck_assert_str_eq(sg_ckpt_meta(x, "rng"), sg_ckpt_meta(y, "rng"));
+    sg_ckpt_close(x), sg_ckpt_close(y);
+
+    /* the run folder: config, metrics (a line per step, 12 + header), plot */
+    char path[300], line[256];
+    snprintf(path, sizeof path, "%s/metrics.csv", run_b);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    int lines = 0;
+    while (fgets(line, sizeof line, f))
+        lines++;
+    fclose(f);
+    ck_assert_int_eq(lines, 13);
+    snprintf(path, sizeof path, "%s/loss.svg", run_b);
+    ck_assert_int_eq(access(path, R_OK), 0);
+
+    /* a checkpoint cut short is refused with a message */
+    ck_assert_int_eq(truncate(cb, 100), 0);
+    ck_assert_int_eq(train_resume(run_b, &quiet, err, sizeof err), EXIT_DATA);
+    ck_assert_msg(strstr(err, "truncated or corrupt") != NULL, "%s", err);
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cli/train");
+    TCase *tc = tcase_create("resume");
+    tcase_add_test(tc, test_resume_is_bit_exact);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
