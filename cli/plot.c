@@ -95,3 +95,44 @@ int plot_losses(const char *run_dir)
     free(step), free(tr), free(va);
     return 0;
 }
+
+int plot_grad_norms(const char *path, const double *norms, int n, const char *title)
+{
+    FILE *o = fopen(path, "w");
+    if (!o || n < 1)
+        return o ? fclose(o), -1 : -1;
+    double lo = INFINITY, hi = -INFINITY;
+    for (int t = 0; t < n; t++)
+        if (norms[t] > 0)
+            lo = fmin(lo, log10(norms[t])), hi = fmax(hi, log10(norms[t]));
+    if (!isfinite(lo))
+        lo = -1, hi = 0;
+    lo = floor(lo), hi = ceil(hi);
+    if (hi <= lo)
+        hi = lo + 1;
+    fprintf(o, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(o, "<text x=\"%d\" y=\"24\" font-size=\"15\">||dL/dh_t|| for a loss at the last step: %s</text>\n", L, title);
+    fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, H - BOT, W - R, H - BOT);
+    fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, TOP, L, H - BOT);
+    int every = (int)ceil((hi - lo) / 12);      /* at most ~12 labelled decades */
+    for (double e = lo; e <= hi + 1e-9; e += 1) {  /* a grid line per decade */
+        double y = sy(e, lo, hi);
+        fprintf(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, y, W - R, y);
+        if ((long)(hi - e) % every == 0)
+            fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">1e%+.0f</text>\n", L - 6, y + 4, e);
+    }
+    for (int k = 0; k <= 4; k++) {
+        double t = (n - 1) * k / 4.0;
+        fprintf(o, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.0f</text>\n", sx(t, 0, n - 1), H - BOT + 18, t + 1);
+    }
+    fprintf(o, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">time step t (the loss is at t = %d)</text>\n",
+            (L + W - R) / 2, H - 12, n);
+    fprintf(o, "<polyline fill=\"none\" stroke=\"#2a8a4a\" stroke-width=\"2\" points=\"");
+    for (int t = 0; t < n; t++)
+        if (norms[t] > 0)
+            fprintf(o, "%.1f,%.1f ", sx(t, 0, n - 1), sy(log10(norms[t]), lo, hi));
+    fprintf(o, "\"/>\n</svg>\n");
+    fclose(o);
+    return 0;
+}

@@ -257,7 +257,7 @@ static double validate_loss(run *r, sg_tape *t)
             }
         sg_tape_reset(t);
         bool was = sg_tape_set_grad(t, false);
-        sg_tensor *next[2];
+        sg_tensor *next[2] = {NULL, NULL};
         sg_tensor *h = sg_rnn_forward(t, &r->rnn, sg_embedding_forward(t, &r->emb, x, r->B, r->T), st, NULL, NULL, next);
         sg_tensor *loss = sg_cross_entropy(t, sg_linear_forward(t, &r->out, h), y, NULL);
         sg_tape_set_grad(t, was);
@@ -269,6 +269,45 @@ static double validate_loss(run *r, sg_tape *t)
     sg_tensor_free(st[0]), sg_tensor_free(st[1]);
     free(x), free(y);
     return steps ? total / (double)steps : NAN;
+}
+
+/* ||dL/dh_t|| of the last layer's output for every t, L being the loss at
+ * the last time step of a validation batch: the tape keeps each
+ * intermediate gradient, so the picture is one backward. */
+static void grad_norms(run *r, sg_tape *t)
+{
+    int B = r->B, T = r->T, V = r->V;
+    int *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y);
+    double *norms = calloc((size_t)T, sizeof *norms);
+    long per = (r->n - r->n_train) / B;
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < T; k++) {
+            x[b * T + k] = r->ids[r->n_train + b * per + k];
+            y[b * T + k] = k == T - 1 ? r->ids[r->n_train + b * per + k + 1] : -100;   /* only the last step */
+        }
+    sg_tensor **steps = calloc((size_t)T, sizeof *steps);
+    sg_tape_reset(t);
+    r->rnn.trace = steps;             /* keep h_t of every step */
+    sg_tensor *h = sg_rnn_forward(t, &r->rnn, sg_embedding_forward(t, &r->emb, x, B, T), NULL, NULL, NULL, NULL);
+    r->rnn.trace = NULL;
+    sg_tensor *loss = sg_cross_entropy(t, sg_linear_forward(t, &r->out, h), y, NULL);
+    if (sg_backward(t, loss) == SG_OK) {
+        for (int k = 0; k < T; k++) {
+            double s = 0;
+            for (size_t i = 0; steps[k] && i < sg_tensor_size(steps[k]); i++) {
+                double g = sg_tensor_grad_get(steps[k], i);
+                s += g * g;
+            }
+            norms[k] = sqrt(s);
+        }
+        char path[600], title[128];
+        snprintf(path, sizeof path, "%s/grad_norms.svg", cfg_str(&r->cfg, "train.run_dir"));
+        snprintf(title, sizeof title, "%s, %d layers, step %ld", cfg_str(&r->cfg, "model.kind"), r->L, r->step);
+        plot_grad_norms(path, norms, T, title);
+    }
+    sg_params_zero_grad(r->ps);      /* this backward must not reach the optimizer */
+    (void)V;
+    free(x), free(y), free(norms), free(steps);
 }
 
 static int loop(run *r, const train_opts *o, char *err, size_t n)
@@ -308,7 +347,7 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
             }
         r->pos += r->T;
         sg_tape_reset(t);
-        sg_tensor *next[2];
+        sg_tensor *next[2] = {NULL, NULL};
         sg_tensor *h = sg_rnn_forward(t, &r->rnn, sg_embedding_forward(t, &r->emb, x, r->B, r->T), r->carry, NULL,
                                       &r->rng, next);
         sg_tensor *loss = sg_cross_entropy(t, sg_linear_forward(t, &r->out, h), y, NULL);
@@ -328,6 +367,8 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
         smooth = isnan(smooth) ? l : 0.95 * smooth + 0.05 * l;
         bool eval = r->step % eval_every == 0 || r->step == steps;
         double vl = eval ? validate_loss(r, t) : NAN;
+        if (eval)
+            grad_norms(r, t);
         char vs[32] = "";                /* the valid column is empty between evaluations */
         if (eval)
             snprintf(vs, sizeof vs, "%.6f", vl);
@@ -482,7 +523,7 @@ int train_sample(const char *checkpoint, const char *prompt, int length, double 
     for (int i = 1; i < (int)plen + length; i++) {
         sg_tape_reset(t);
         sg_tape_set_grad(t, false);
-        sg_tensor *next[2];
+        sg_tensor *next[2] = {NULL, NULL};
         sg_tensor *h = sg_rnn_forward(t, &r.rnn, sg_embedding_forward(t, &r.emb, &c, 1, 1), st, NULL, NULL, next);
         sg_tensor *p = sg_softmax(t, sg_scale(t, sg_linear_forward(t, &r.out, h), 1 / temperature), -1, NULL);
         sg_tensor_copy(st[0], next[0]);

@@ -43,7 +43,7 @@ static sg_tensor *fail_null(sg_tape *t) { return sg_tape_error(t) ? NULL : sg_fa
 /* One direction of one layer over the whole sequence; returns (B,T,H) and
  * leaves the final states in last[]. */
 static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bool reverse, sg_tensor *const *s0,
-                                sg_tensor *const *mask, sg_tensor **last)
+                                sg_tensor *const *mask, sg_tensor **last, sg_tensor **trace)
 {
     int T = sg_tensor_dim(inp, 1), ns = c->def->n_state;
     sg_tensor *xp = sg_cell_project(t, c, inp);
@@ -64,6 +64,8 @@ static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bo
         }
         s[0] = next[0], s[1] = next[1];
         outs[tt] = out;
+        if (trace)
+            trace[tt] = s[0];
     }
     last[0] = s[0], last[1] = s[1];
     return sg_stack(t, outs, T, 1);
@@ -104,7 +106,8 @@ sg_tensor *sg_rnn_forward(sg_tape *t, const sg_rnn *r, sg_tensor *x, sg_tensor *
             sg_tensor *s0[2] = {zero, zero}, *last[2] = {NULL, NULL};
             for (int k = 0; h0 && k < ns; k++)
                 s0[k] = sg_select(t, h0[k], 0, slot);
-            dir_out[d] = run_direction(t, &r->cell[l][d], inp, d == 1, s0, lengths ? mask : NULL, last);
+            sg_tensor **trace = l == r->layers - 1 && d == 0 ? r->trace : NULL;
+            dir_out[d] = run_direction(t, &r->cell[l][d], inp, d == 1, s0, lengths ? mask : NULL, last, trace);
             if (!dir_out[d])
                 return fail_null(t);
             finals[0][slot] = last[0], finals[1][slot] = last[1];

@@ -15,19 +15,21 @@
 
 static char dir[64], err[1024];
 
-static void config(sg_config *c, const char *run)
+static void config_kind(sg_config *c, const char *run, const char *kind)
 {
     char path[200], text[600];
     snprintf(path, sizeof path, "%s/%s.yaml", dir, run);
     snprintf(text, sizeof text,
-             "model: {kind: lstm, hidden: 16, layers: 2, dropout: 0.2}\n"
+             "model: {kind: %s, hidden: 16, layers: 2, dropout: 0.2}\n"
              "data: {kind: text, seq_len: 16, batch_size: 4, valid_fraction: 0.01}\n"
-             "train: {steps: 12, eval_every: 4, checkpoint_every: 100, run_dir: %s/%s}\n", dir, run);
+             "train: {steps: 12, eval_every: 4, checkpoint_every: 100, run_dir: %s/%s}\n", kind, dir, run);
     FILE *f = fopen(path, "w");
     fputs(text, f);
     fclose(f);
     ck_assert_msg(cfg_load(c, path, err, sizeof err) == 0 && cfg_check(c, err, sizeof err) == 0, "%s", err);
 }
+
+static void config(sg_config *c, const char *run) { config_kind(c, run, "lstm"); }
 
 START_TEST(test_resume_is_bit_exact)
 {
@@ -89,11 +91,36 @@ START_TEST(test_resume_is_bit_exact)
 }
 END_TEST
 
+/* one-state cells (tanh RNN, GRU) carry one tensor: train, resume, sample */
+START_TEST(test_single_state_cells)
+{
+    strcpy(dir, "/tmp/seqgrad-train-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    static const char *kinds[2] = {"rnn", "gru"};
+    sg_config c;
+    config_kind(&c, kinds[_i], kinds[_i]);
+    train_opts stop = {.quiet = true, .stop_after = 4}, quiet = {.quiet = true};
+    ck_assert_msg(train_run(&c, &stop, err, sizeof err) == EXIT_OK, "%s", err);
+    char run[100], ck[200];
+    snprintf(run, sizeof run, "%s/%s", dir, kinds[_i]);
+    ck_assert_msg(train_resume(run, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", run);
+    FILE *out = tmpfile();
+    ck_assert_msg(train_sample(ck, "And", 20, 0.8, 1, out, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_int_eq((int)ftell(out), 3 + 20 + 1);     /* prompt, 20 characters, newline */
+    fclose(out);
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli/train");
     TCase *tc = tcase_create("resume");
     tcase_add_test(tc, test_resume_is_bit_exact);
+    tcase_add_loop_test(tc, test_single_state_cells, 0, 2);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -133,6 +133,12 @@ typedef struct {
     int input_size, hidden_size, layers, dirs;
     double dropout;                              /* between layers, if given an rng */
     sg_cell cell[SG_RNN_MAX_LAYERS][2];          /* [layer][direction] */
+    /* NULL, or room for T tensors: sg_rnn_forward stores there the last
+     * layer's state h_t (B,H) of every step (forward direction). They are
+     * tape tensors, so after sg_backward their gradients dL/dh_t, which
+     * include everything that flows back through the recurrence, are
+     * readable (the vanishing-gradient picture). */
+    sg_tensor **trace;
 } sg_rnn;
 
 typedef struct {
