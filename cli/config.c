@@ -283,3 +283,23 @@ size_t cfg_dump(const sg_config *c, char *out, size_t n)
     }
     return len < n ? len : n;
 }
+
+size_t cfg_doc(char *out, size_t n)
+{
+    static const char *types[] = {"integer", "number", "string", "boolean"};
+    size_t len = (size_t)snprintf(out, n, "| key | type | default | allowed | meaning |\n| --- | --- | --- | --- | --- |\n");
+    for (int i = 0; i < cfg_schema_len && len < n; i++) {
+        const cfg_key *k = &cfg_schema[i];
+        char allowed[128] = "";
+        if (k->type == CFG_INT || k->type == CFG_REAL)
+            snprintf(allowed, sizeof allowed, "%.15g to %.15g", k->lo, k->hi);
+        else if (k->choices)
+            snprintf(allowed, sizeof allowed, "%s", k->choices);
+        char choices[160] = "";
+        for (size_t a = 0, b = 0; allowed[a] && b + 4 < sizeof choices; a++)   /* | inside a table cell */
+            b += (size_t)snprintf(choices + b, sizeof choices - b, allowed[a] == '|' ? ", " : "%c", allowed[a]);
+        len += (size_t)snprintf(out + len, n - len, "| `%s` | %s | %s | %s | %s |\n", k->key, types[k->type],
+                                k->def ? (k->def[0] ? k->def : "(empty)") : "**required**", choices, k->doc);
+    }
+    return len < n ? len : n;
+}

@@ -54,4 +54,7 @@ bool cfg_bool(const sg_config *c, const char *key);
  * checkpoints. Returns the bytes written (truncated to n). */
 size_t cfg_dump(const sg_config *c, char *out, size_t n);
 
+/* docs/config.md's table of every key: type, default, range, meaning. */
+size_t cfg_doc(char *out, size_t n);
+
 #endif

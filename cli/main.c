@@ -17,6 +17,9 @@ static const char *usage =
     "  resume RUN_DIR                                 continue a run from its last checkpoint\n"
     "  sample CHECKPOINT [--prompt TEXT] [--length N] [--temperature T] [--seed S]\n"
     "                                                 draw text from a trained model\n"
+    "  eval CHECKPOINT TEXTFILE                       loss and perplexity on a text\n"
+    "  gradcheck CONFIG.yaml                          check the model's gradients (tiny, f64)\n"
+    "  config-keys                                    every config key, as docs/config.md lists it\n"
     "\n"
     "seqgrad COMMAND --help describes one command. Config keys: docs/config.md.\n"
     "\n"
@@ -104,6 +107,25 @@ int main(int argc, char **argv)
         if (length < 0 || !(temperature > 0))
             return fprintf(stderr, "seqgrad: --length must be >= 0 and --temperature > 0\n"), EXIT_USAGE;
         rc = train_sample(argv[2], prompt, length, temperature, seed, stdout, err, sizeof err);
+    } else if (!strcmp(cmd, "eval")) {
+        if (wants_help(argc, argv) || argc != 4)
+            return fputs("usage: seqgrad eval CHECKPOINT TEXTFILE\nLoss (nats/char) and perplexity of the model on the whole file.\n",
+                         wants_help(argc, argv) ? stdout : stderr), wants_help(argc, argv) ? EXIT_OK : EXIT_USAGE;
+        rc = train_eval(argv[2], argv[3], stdout, err, sizeof err);
+    } else if (!strcmp(cmd, "gradcheck")) {
+        if (wants_help(argc, argv) || argc != 3)
+            return fputs("usage: seqgrad gradcheck CONFIG.yaml\nBuilds the configured model at a tiny size in f64 and "
+                         "checks the gradient of every parameter\nagainst finite differences; exit 1 if any fails.\n",
+                         wants_help(argc, argv) ? stdout : stderr), wants_help(argc, argv) ? EXIT_OK : EXIT_USAGE;
+        sg_config c;
+        if (cfg_load(&c, argv[2], err, sizeof err) != 0 || cfg_check(&c, err, sizeof err) != 0)
+            return fprintf(stderr, "seqgrad: %s\n", err), EXIT_CONFIG;
+        rc = train_gradcheck(&c, stdout, err, sizeof err);
+    } else if (!strcmp(cmd, "config-keys")) {
+        static char doc[16384];
+        cfg_doc(doc, sizeof doc);
+        fputs(doc, stdout);
+        return EXIT_OK;
     } else {
         fprintf(stderr, "seqgrad: unknown command %s\n%s", cmd, usage);
         return EXIT_USAGE;

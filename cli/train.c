@@ -65,6 +65,7 @@ static void run_free(run *r)
 }
 
 /* the text: ids over the bytes that occur (or over a given vocabulary) */
+static bool eval_whole;      /* eval: the whole file is "validation" (set before load_text) */
 static int load_text(run *r, const char *vocab_hex, char *err, size_t n)
 {
     const char *path = cfg_str(&r->cfg, "data.path");
@@ -109,8 +110,8 @@ static int load_text(run *r, const char *vocab_hex, char *err, size_t n)
     }
     free(s);
     r->n = len;
-    r->n_train = (long)((double)len * (1 - cfg_real(&r->cfg, "data.valid_fraction")));
-    if (r->n_train / r->B < r->T + 2 || r->n - r->n_train < 2 * (r->T + 1))
+    r->n_train = eval_whole ? 0 : (long)((double)len * (1 - cfg_real(&r->cfg, "data.valid_fraction")));
+    if ((!eval_whole && r->n_train / r->B < r->T + 2) || r->n - r->n_train < (long)r->B * (r->T + 1))
         return snprintf(err, n, "%s: %ld characters are too few for batch %d x %d", path, len, r->B, r->T), EXIT_DATA;
     return EXIT_OK;
 }
@@ -453,12 +454,17 @@ int train_run(const sg_config *c, const train_opts *o, char *err, size_t n)
 }
 
 /* the config a run folder holds, plus the checkpoint beside it */
-static int reopen(run *r, const char *run_dir, sg_ckpt **ck, char *err, size_t n)
+static int reopen(run *r, const char *run_dir, const char *data, sg_ckpt **ck, char *err, size_t n)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/config.yaml", run_dir);
     if (cfg_load(&r->cfg, path, err, n) != 0 || cfg_check(&r->cfg, err, n) != 0)
         return EXIT_CONFIG;
+    if (data) {
+        char set[700];
+        snprintf(set, sizeof set, "data.path=%s", data);
+        cfg_set(&r->cfg, set, err, n);
+    }
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", run_dir);
     if (!(*ck = sg_ckpt_open(path, err, n)))
         return EXIT_DATA;
@@ -478,7 +484,7 @@ int train_resume(const char *run_dir, const train_opts *o, char *err, size_t n)
 {
     run r = {0};
     sg_ckpt *ck = NULL;
-    int rc = reopen(&r, run_dir, &ck, err, n);
+    int rc = reopen(&r, run_dir, NULL, &ck, err, n);
     sg_ckpt_close(ck);
     if (rc == EXIT_OK) {
         /* the run folder is where it is now, whatever the config said */
@@ -493,19 +499,25 @@ int train_resume(const char *run_dir, const train_opts *o, char *err, size_t n)
     return rc;
 }
 
-int train_sample(const char *checkpoint, const char *prompt, int length, double temperature, unsigned long seed,
-                 FILE *out, char *err, size_t n)
+/* the folder of a checkpoint path */
+static void folder_of(const char *checkpoint, char *dir, size_t n)
 {
-    char dir[600];
-    snprintf(dir, sizeof dir, "%s", checkpoint);
+    snprintf(dir, n, "%s", checkpoint);
     char *slash = strrchr(dir, '/');
     if (slash)
         *slash = '\0';
     else
-        snprintf(dir, sizeof dir, ".");
+        snprintf(dir, n, ".");
+}
+
+int train_sample(const char *checkpoint, const char *prompt, int length, double temperature, unsigned long seed,
+                 FILE *out, char *err, size_t n)
+{
+    char dir[600];
+    folder_of(checkpoint, dir, sizeof dir);
     run r = {0};
     sg_ckpt *ck = NULL;
-    int rc = reopen(&r, dir, &ck, err, n);
+    int rc = reopen(&r, dir, NULL, &ck, err, n);
     sg_ckpt_close(ck);
     if (rc != EXIT_OK) {
         run_free(&r);
@@ -545,4 +557,75 @@ int train_sample(const char *checkpoint, const char *prompt, int length, double 
     sg_tape_free(t);
     run_free(&r);
     return EXIT_OK;
+}
+
+int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, size_t n)
+{
+    char dir[600];
+    folder_of(checkpoint, dir, sizeof dir);
+    run r = {0};
+    sg_ckpt *ck = NULL;
+    eval_whole = true;
+    int rc = reopen(&r, dir, data, &ck, err, n);
+    eval_whole = false;
+    sg_ckpt_close(ck);
+    if (rc == EXIT_OK) {
+        sg_tape *t = sg_tape_new();
+        double l = validate_loss(&r, t);
+        fprintf(out, "%s: %ld characters, loss %.4f nats/char, perplexity %.3f\n", data, r.n, l, exp(l));
+        sg_tape_free(t);
+    }
+    run_free(&r);
+    return rc;
+}
+
+/* ---- gradcheck: the configured model, tiny, in f64 ---------------------------- */
+
+static sg_tensor *gc_loss(sg_tape *t, sg_tensor **in, void *ctx)
+{
+    (void)in;
+    run *r = ctx;
+    int B = r->B, T = r->T;
+    int x[64], y[64];
+    for (int k = 0; k < B * T; k++)
+        x[k] = r->ids[k], y[k] = r->ids[k + 1];
+    sg_tensor *h = sg_rnn_forward(t, &r->rnn, sg_embedding_forward(t, &r->emb, x, B, T), NULL, NULL, NULL, NULL);
+    return sg_cross_entropy(t, sg_linear_forward(t, &r->out, h), y, NULL);
+}
+
+int train_gradcheck(const sg_config *c, FILE *out, char *err, size_t n)
+{
+    run r = {.cfg = *c};
+    static const char *tiny[] = {"model.hidden=4", "model.dropout=0", "data.batch_size=2", "data.seq_len=5"};
+    for (int i = 0; i < 4; i++)
+        cfg_set(&r.cfg, tiny[i], err, n);
+    r.B = 2, r.T = 5;
+    int rc = load_text(&r, NULL, err, n);
+    if (rc == EXIT_OK)
+        rc = build(&r, err, n);
+    if (rc != EXIT_OK) {
+        run_free(&r);
+        return rc;
+    }
+    sg_params_cast(r.ps, SG_F64);
+    int np = sg_params_count(r.ps);
+    if (np > SG_GRADCHECK_MAX) {
+        run_free(&r);
+        return snprintf(err, n, "%d parameters: more than gradcheck takes (%d)", np, SG_GRADCHECK_MAX), EXIT_FAIL;
+    }
+    sg_tensor *in[SG_GRADCHECK_MAX];
+    const char *names[SG_GRADCHECK_MAX];
+    for (int i = 0; i < np; i++)
+        in[i] = sg_params_get(r.ps, i), names[i] = sg_params_name(r.ps, i);
+    sg_gradcheck_report rep;
+    fprintf(out, "gradient check of %s, %d layers, hidden 4, batch 2 x 5 steps, f64, every parameter:\n",
+            cfg_str(c, "model.kind"), r.L);
+    sg_status s = sg_gradcheck(gc_loss, &r, in, np, NULL, &rep);
+    sg_gradcheck_print(&rep, names, out);
+    rc = s != SG_OK ? (snprintf(err, n, "%s", rep.msg), EXIT_FAIL) : rep.ok ? EXIT_OK : EXIT_FAIL;
+    if (s == SG_OK && !rep.ok)
+        snprintf(err, n, "gradient check failed");
+    fprintf(out, "%s\n", rep.ok ? "all parameters pass" : "FAILED");
+    run_free(&r);
+    return rc;
 }

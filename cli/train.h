@@ -30,4 +30,11 @@ int train_resume(const char *run_dir, const train_opts *o, char *err, size_t n);
 int train_sample(const char *checkpoint, const char *prompt, int length, double temperature, unsigned long seed,
                  FILE *out, char *err, size_t n);
 
+/* Builds the configured model at a tiny size (hidden 4, batch 2, 5 steps,
+ * no dropout) in f64 and gradient-checks every parameter on the first
+ * characters of the data; prints a table. EXIT_OK if all pass. */
+int train_gradcheck(const sg_config *c, FILE *out, char *err, size_t n);
+/* Loss and perplexity of the model in checkpoint on a whole text file. */
+int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, size_t n);
+
 #endif

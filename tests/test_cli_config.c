@@ -87,6 +87,20 @@ START_TEST(test_missing_and_set_errors)
 }
 END_TEST
 
+/* docs/config.md carries the table cfg_doc makes: the docs cannot drift */
+START_TEST(test_docs_list_every_key)
+{
+    static char table[16384], docs[65536];
+    cfg_doc(table, sizeof table);
+    FILE *f = fopen(TEST_DATA_DIR "/../../docs/config.md", "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(docs, 1, sizeof docs - 1, f);
+    fclose(f);
+    docs[n] = '\0';
+    ck_assert_msg(strstr(docs, table) != NULL, "docs/config.md is out of date: ./build/seqgrad config-keys");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli/config");
@@ -94,6 +108,7 @@ int main(void)
     tcase_add_test(tc, test_values_and_defaults);
     tcase_add_test(tc, test_errors_name_file_line_col_and_key);
     tcase_add_test(tc, test_missing_and_set_errors);
+    tcase_add_test(tc, test_docs_list_every_key);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
