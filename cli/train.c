@@ -572,7 +572,7 @@ int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, s
     if (rc == EXIT_OK) {
         sg_tape *t = sg_tape_new();
         double l = validate_loss(&r, t);
-        fprintf(out, "%s: %ld characters, loss %.4f nats/char, perplexity %.3f\n", data, r.n, l, exp(l));
+        fprintf(out, "%s: %ld characters, loss %.6f nats/char, perplexity %.4f\n", data, r.n, l, exp(l));
         sg_tape_free(t);
     }
     run_free(&r);

@@ -6,7 +6,10 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../cli/config.h"
@@ -115,12 +118,51 @@ START_TEST(test_single_state_cells)
 }
 END_TEST
 
+/* Ctrl-C: the tool stops after the current step, writes a checkpoint and
+ * exits with 130; the checkpoint is whole and says which step it holds. */
+START_TEST(test_ctrl_c_writes_a_checkpoint)
+{
+    strcpy(dir, "/tmp/seqgrad-train-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cfg[200], text[400], run[100];
+    snprintf(cfg, sizeof cfg, "%s/long.yaml", dir);
+    snprintf(run, sizeof run, "%s/long", dir);
+    snprintf(text, sizeof text, "model: {kind: lstm, hidden: 16}\ndata: {kind: text, seq_len: 16, batch_size: 4}\n"
+                                "train: {steps: 1000000, eval_every: 1000000, checkpoint_every: 1000000, run_dir: %s}\n", run);
+    FILE *f = fopen(cfg, "w");
+    fputs(text, f);
+    fclose(f);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        freopen("/dev/null", "w", stdout);
+        execl(SEQGRAD_BIN, "seqgrad", "train", cfg, (char *)NULL);
+        _exit(99);
+    }
+    nanosleep(&(struct timespec){.tv_sec = 1, .tv_nsec = 500000000}, NULL);
+    kill(pid, SIGINT);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d", status);
+    char ck[200];
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", run);
+    sg_ckpt *c = sg_ckpt_open(ck, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_int_gt(atol(sg_ckpt_meta(c, "step")), 0);
+    sg_ckpt_close(c);
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli/train");
     TCase *tc = tcase_create("resume");
     tcase_add_test(tc, test_resume_is_bit_exact);
     tcase_add_loop_test(tc, test_single_state_cells, 0, 2);
+    tcase_add_test(tc, test_ctrl_c_writes_a_checkpoint);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);
