@@ -10,6 +10,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <seqgrad/seqgrad.h>
+
 static double seconds(void)
 {
     struct timespec ts;
@@ -26,7 +28,27 @@ static void report(int steps, long tokens, double dt)
            ru.ru_maxrss / 1024.0);
 }
 
-/* the first steps/10 (at least 2) warm up: the arena grows, caches fill */
-static int warmup(int steps) { return steps / 10 > 2 ? steps / 10 : 2; }
+/* Runs step(ctx) for steps/10 (at least 2) warm-up steps (the arena grows,
+ * caches fill), then `steps` timed ones; prints the report line. Returns 0,
+ * or 1 (after printing the tape's error) if a step failed. */
+static int timed(int steps, long tokens, const char *name, bool (*step)(void *ctx, sg_tape *t), void *ctx)
+{
+    sg_tape *t = sg_tape_new();
+    int warm = steps / 10 > 2 ? steps / 10 : 2;
+    double t0 = 0;
+    for (int s = 0; s < warm + steps; s++) {
+        if (s == warm)
+            t0 = seconds();
+        sg_tape_reset(t);
+        if (!step(ctx, t)) {
+            fprintf(stderr, "%s: %s\n", name, sg_tape_errmsg(t));
+            sg_tape_free(t);
+            return 1;
+        }
+    }
+    report(steps, tokens, seconds() - t0);
+    sg_tape_free(t);
+    return 0;
+}
 
 #endif

@@ -18,6 +18,27 @@
 
 enum { V = 65 };
 
+typedef struct {
+    sg_params *ps;
+    sg_embedding emb;
+    sg_rnn rnn;
+    sg_linear out;
+    sg_optim *opt;
+    int *x, *y, B, T;
+} model;
+
+static bool step(void *ctx, sg_tape *t)
+{
+    model *m = ctx;
+    sg_tensor *h = sg_rnn_forward(t, &m->rnn, sg_embedding_forward(t, &m->emb, m->x, m->B, m->T), NULL, NULL, NULL, NULL);
+    sg_tensor *loss = sg_cross_entropy(t, sg_linear_forward(t, &m->out, h), m->y, NULL);
+    if (sg_backward(t, loss) != SG_OK)
+        return false;
+    sg_optim_step(m->opt, -1);
+    sg_params_zero_grad(m->ps);
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 7) {
@@ -27,43 +48,22 @@ int main(int argc, char **argv)
     const sg_cell_def *def = !strcmp(argv[1], "lstm") ? &sg_lstm_cell
                              : !strcmp(argv[1], "gru") ? &sg_gru_reset_after_cell
                                                        : &sg_rnn_tanh_cell;
-    int H = atoi(argv[2]), L = atoi(argv[3]), B = atoi(argv[4]), T = atoi(argv[5]), steps = atoi(argv[6]);
+    int H = atoi(argv[2]), L = atoi(argv[3]), steps = atoi(argv[6]);
+    model m = {.ps = sg_params_new(), .B = atoi(argv[4]), .T = atoi(argv[5])};
     sg_rng rng;
     sg_rng_seed(&rng, 1);
-    sg_params *ps = sg_params_new();
-    sg_embedding emb;
-    sg_rnn rnn;
-    sg_linear out;
     sg_rnn_opts o = sg_rnn_defaults();
     o.layers = L;
-    sg_embedding_init(&emb, ps, "emb.", V, H, SG_F32, &rng);
-    sg_rnn_init(&rnn, def, ps, "rnn.", H, H, &o, SG_F32, &rng);
-    sg_linear_init(&out, ps, "out.", H, V, true, SG_F32, &rng);
+    sg_embedding_init(&m.emb, m.ps, "emb.", V, H, SG_F32, &rng);
+    sg_rnn_init(&m.rnn, def, m.ps, "rnn.", H, H, &o, SG_F32, &rng);
+    sg_linear_init(&m.out, m.ps, "out.", H, V, true, SG_F32, &rng);
     sg_optim_opts oo = sg_optim_defaults(SG_ADAM);
-    sg_optim *opt = sg_optim_new(ps, &oo);
-    sg_tape *t = sg_tape_new();
-    int *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y);
-    for (int i = 0; i < B * T; i++)
-        x[i] = sg_rng_int(&rng, V), y[i] = sg_rng_int(&rng, V);
-
-    double t0 = 0;
-    int warm = warmup(steps);
-    for (int s = 0; s < warm + steps; s++) {
-        if (s == warm)
-            t0 = seconds();
-        sg_tape_reset(t);
-        sg_tensor *h = sg_rnn_forward(t, &rnn, sg_embedding_forward(t, &emb, x, B, T), NULL, NULL, NULL, NULL);
-        sg_tensor *loss = sg_cross_entropy(t, sg_linear_forward(t, &out, h), y, NULL);
-        if (sg_backward(t, loss) != SG_OK) {
-            fprintf(stderr, "bench_rnn: %s\n", sg_tape_errmsg(t));
-            return 1;
-        }
-        sg_optim_step(opt, -1);
-        sg_params_zero_grad(ps);
-    }
-    double dt = seconds() - t0;
-    report(steps, (long)B * T, dt);
-    sg_optim_free(opt), sg_tape_free(t), sg_params_free(ps);
-    free(x), free(y);
-    return 0;
+    m.opt = sg_optim_new(m.ps, &oo);
+    m.x = malloc((size_t)m.B * m.T * sizeof *m.x), m.y = malloc((size_t)m.B * m.T * sizeof *m.y);
+    for (int i = 0; i < m.B * m.T; i++)
+        m.x[i] = sg_rng_int(&rng, V), m.y[i] = sg_rng_int(&rng, V);
+    int rc = timed(steps, (long)m.B * m.T, "bench_rnn", step, &m);
+    sg_optim_free(m.opt), sg_params_free(m.ps);
+    free(m.x), free(m.y);
+    return rc;
 }

@@ -280,6 +280,22 @@ static bool expect(reader *r, yaml_event_type_t type, const char *what)
     return true;
 }
 
+/* Inside an object: 1 when the next event is a key (a scalar), 0 at the
+ * object's end, -1 on an error (the message is set). */
+static int next_key(reader *r, const char *where)
+{
+    if (!next(r))
+        return -1;
+    if (r->ev.type == YAML_MAPPING_END_EVENT)
+        return 0;
+    if (r->ev.type != YAML_SCALAR_EVENT) {
+        fail(r->err, r->errlen, SG_ERR_FORMAT, "%s: header: expected a key in %s at byte %zu", r->path, where,
+             r->ev.start_mark.index);
+        return -1;
+    }
+    return 1;
+}
+
 static char *scalar_copy(const reader *r)
 {
     return strndup((const char *)r->ev.data.scalar.value, r->ev.data.scalar.length);
@@ -374,11 +390,8 @@ sg_ckpt *sg_ckpt_open(const char *path, char *err, size_t errlen)
             free(name);
             if (!expect(&r, YAML_MAPPING_START_EVENT, "the metadata object"))
                 goto out;
-            for (;;) {
-                if (!next(&r))
-                    goto out;
-                if (r.ev.type == YAML_MAPPING_END_EVENT)
-                    break;
+            int more;
+            while ((more = next_key(&r, "the metadata")) == 1) {
                 char *k = scalar_copy(&r);
                 if (!k || !expect(&r, YAML_SCALAR_EVENT, "a metadata string")) {
                     free(k);
@@ -393,6 +406,8 @@ sg_ckpt *sg_ckpt_open(const char *path, char *err, size_t errlen)
                 m[2 * c->n_meta] = k, m[2 * c->n_meta + 1] = scalar_copy(&r);
                 c->n_meta++;
             }
+            if (more < 0)
+                goto out;
             continue;
         }
         if (sg_ckpt_find(c, name)) {
@@ -421,13 +436,10 @@ sg_ckpt *sg_ckpt_open(const char *path, char *err, size_t errlen)
         bool dtype_seen = false;
         if (!expect(&r, YAML_MAPPING_START_EVENT, "a tensor object"))
             goto out;
-        for (;;) {
-            if (!next(&r))
-                goto out;
-            if (r.ev.type == YAML_MAPPING_END_EVENT)
-                break;
+        int more;
+        while ((more = next_key(&r, name)) == 1) {
             const char *key = (const char *)r.ev.data.scalar.value;
-            if (r.ev.type == YAML_SCALAR_EVENT && strcmp(key, "dtype") == 0) {
+            if (strcmp(key, "dtype") == 0) {
                 if (!expect(&r, YAML_SCALAR_EVENT, "a dtype"))
                     goto out;
                 const char *dt = (const char *)r.ev.data.scalar.value;
@@ -438,10 +450,10 @@ sg_ckpt *sg_ckpt_open(const char *path, char *err, size_t errlen)
                 }
                 e->dtype = dt[1] == '3' ? SG_F32 : SG_F64;
                 dtype_seen = true;
-            } else if (r.ev.type == YAML_SCALAR_EVENT && strcmp(key, "shape") == 0) {
+            } else if (strcmp(key, "shape") == 0) {
                 if ((ndim = read_ints(&r, shape, 8, name, "shape")) < 0)
                     goto out;
-            } else if (r.ev.type == YAML_SCALAR_EVENT && strcmp(key, "data_offsets") == 0) {
+            } else if (strcmp(key, "data_offsets") == 0) {
                 if ((noff = read_ints(&r, offs, 2, name, "data_offsets")) < 0)
                     goto out;
             } else {
@@ -450,6 +462,8 @@ sg_ckpt *sg_ckpt_open(const char *path, char *err, size_t errlen)
                 goto out;
             }
         }
+        if (more < 0)
+            goto out;
         if (!dtype_seen || ndim < 0 || noff != 2) {
             fail(err, errlen, SG_ERR_FORMAT, "%s: tensor %s lacks %s", path, name,
                  !dtype_seen ? "dtype" : ndim < 0 ? "shape" : "data_offsets [begin, end]");
