@@ -16,11 +16,14 @@
 #define INF 1e300
 
 const cfg_key cfg_schema[] = {
-    {"model.kind", CFG_STR, NULL, 0, 0, "rnn|lstm|gru|gru_reset_after", "recurrent cell of the language model"},
+    {"model.kind", CFG_STR, NULL, 0, 0, NULL,
+     "transformer, or a registered cell: rnn, rnn_relu, rnn_sigmoid, lstm, gru (classic), gru_reset_after, or your own"},
     {"model.hidden", CFG_INT, "128", 1, 4096, NULL, "hidden size H (and the embedding size)"},
     {"model.layers", CFG_INT, "2", 1, 8, NULL, "stacked recurrent layers"},
     {"model.dropout", CFG_REAL, "0.1", 0, 0.95, NULL, "dropout between layers while training"},
-    {"model.init", CFG_STR, "pytorch", 0, 0, "pytorch|xavier|orthogonal|identity", "weight initialisation"},
+    {"model.init", CFG_STR, "pytorch", 0, 0, "pytorch|xavier|orthogonal|identity", "weight initialisation (recurrent)"},
+    {"model.heads", CFG_INT, "4", 1, 64, NULL, "transformer: attention heads (hidden must divide by it)"},
+    {"model.norm_first", CFG_BOOL, "true", 0, 0, NULL, "transformer: pre-norm layers (false: post-norm)"},
     {"model.forget_bias", CFG_REAL, "0", -10, 10, NULL, "LSTM forget-gate bias (0: as drawn)"},
     {"data.kind", CFG_STR, NULL, 0, 0, "text", "dataset: character-level text"},
     {"data.path", CFG_STR, "", 0, 0, NULL, "UTF-8 text file; empty: the bundled data/genesis.txt"},
@@ -37,7 +40,8 @@ const cfg_key cfg_schema[] = {
     {"schedule.gamma", CFG_REAL, "0.5", 0, 1, NULL, "step schedule: decay factor"},
     {"schedule.min_lr", CFG_REAL, "0.0003", 0, 10, NULL, "cosine schedule: final learning rate"},
     {"clip.norm", CFG_REAL, "1.0", 0, 1e9, NULL, "clip gradients to this global norm (0: off)"},
-    {"train.steps", CFG_INT, "600", 1, 1e9, NULL, "optimizer steps"},
+    {"train.steps", CFG_INT, "600", 1, 1e9, NULL, "optimizer steps (unless epochs is set)"},
+    {"train.epochs", CFG_INT, "0", 0, 1e6, NULL, "if > 0: passes over the training text, instead of steps"},
     {"train.seed", CFG_INT, "1", 0, 1e15, NULL, "seed of initialisation, dropout and sampling"},
     {"train.eval_every", CFG_INT, "100", 1, 1e9, NULL, "validate every N steps (and at the end)"},
     {"train.checkpoint_every", CFG_INT, "200", 1, 1e9, NULL, "write the checkpoint every N steps (and at the end)"},
@@ -248,11 +252,20 @@ int cfg_check(const sg_config *c, char *err, size_t n)
 {
     for (int i = 0; i < cfg_schema_len; i++)
         if (!cfg_schema[i].def && !c->v[i].value[0]) {
-            snprintf(err, n, "%s: %s: missing (required; one of %s)", c->file, cfg_schema[i].key,
-                     cfg_schema[i].choices ? cfg_schema[i].choices : "any value");
+            snprintf(err, n, "%s: %s: missing (required: %s)", c->file, cfg_schema[i].key,
+                     cfg_schema[i].choices ? cfg_schema[i].choices : cfg_schema[i].doc);
             return -1;
         }
     return 0;
+}
+
+void cfg_where(const sg_config *c, const char *key, char *out, size_t n)
+{
+    int i = find(key);
+    if (i >= 0 && c->v[i].from_file)
+        snprintf(out, n, "%s:%d:%d", c->file, c->v[i].line, c->v[i].col);
+    else
+        snprintf(out, n, "%s", i >= 0 && c->v[i].value[0] && !c->v[i].from_file ? "--set" : c->file);
 }
 
 static const char *value(const sg_config *c, const char *key)

@@ -45,6 +45,9 @@ int cfg_set(sg_config *c, const char *assign, char *err, size_t n);
 /* After loads and sets: every required key present. */
 int cfg_check(const sg_config *c, char *err, size_t n);
 
+/* Where key was set: "file:line:col", "--set", or the file (a default). */
+void cfg_where(const sg_config *c, const char *key, char *out, size_t n);
+
 long cfg_int(const sg_config *c, const char *key);
 double cfg_real(const sg_config *c, const char *key);
 const char *cfg_str(const sg_config *c, const char *key);

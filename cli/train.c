@@ -29,6 +29,8 @@ typedef struct {
     unsigned char vocab[256];
     int id_of[256];
     sg_params *ps;
+    bool tlm;                 /* a transformer LM, else a recurrent one */
+    sg_transformer_lm lm;
     sg_embedding emb;
     sg_rnn rnn;
     sg_linear out;
@@ -50,10 +52,15 @@ static double seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static const sg_cell_def *cell_of(const char *kind)
+/* logits (B,T,V): the transformer reads the chunk alone; a recurrent model
+ * starts from state (NULL: zeros) and leaves its final state in next */
+static sg_tensor *logits(run *r, sg_tape *t, const int *x, int B, int T, sg_tensor **state, sg_tensor **next,
+                         sg_rng *rng)
 {
-    return !strcmp(kind, "rnn") ? &sg_rnn_tanh_cell : !strcmp(kind, "gru") ? &sg_gru_cell
-         : !strcmp(kind, "gru_reset_after") ? &sg_gru_reset_after_cell : &sg_lstm_cell;
+    if (r->tlm)
+        return sg_transformer_lm_forward(t, &r->lm, x, B, T, rng);
+    sg_tensor *h = sg_rnn_forward(t, &r->rnn, sg_embedding_forward(t, &r->emb, x, B, T), state, NULL, rng, next);
+    return sg_linear_forward(t, &r->out, h);
 }
 
 static void run_free(run *r)
@@ -116,6 +123,16 @@ static int load_text(run *r, const char *vocab_hex, char *err, size_t n)
     return EXIT_OK;
 }
 
+/* train.steps, or train.epochs passes over the training streams */
+static long total_steps(const run *r)
+{
+    long epochs = cfg_int(&r->cfg, "train.epochs");
+    if (epochs <= 0)
+        return cfg_int(&r->cfg, "train.steps");
+    long per_epoch = (r->n_train / r->B - 1) / r->T;
+    return epochs * (per_epoch > 0 ? per_epoch : 1);
+}
+
 static int build(run *r, char *err, size_t n)
 {
     const sg_config *c = &r->cfg;
@@ -130,10 +147,29 @@ static int build(run *r, char *err, size_t n)
                  : !strcmp(init, "identity") ? SG_INIT_IDENTITY : SG_INIT_PYTORCH;
     ro.cell.forget_bias = cfg_real(c, "model.forget_bias");
     const char *kind = cfg_str(c, "model.kind");
-    if (sg_embedding_init(&r->emb, r->ps, "embedding.", r->V, r->H, SG_F32, &r->rng) != SG_OK ||
-        sg_rnn_init(&r->rnn, cell_of(kind), r->ps, "rnn.", r->H, r->H, &ro, SG_F32, &r->rng) != SG_OK ||
-        sg_linear_init(&r->out, r->ps, "decoder.", r->H, r->V, true, SG_F32, &r->rng) != SG_OK)
+    const sg_cell_def *cell = sg_cell_lookup(kind);
+    char where[600], names[512];
+    cfg_where(c, "model.kind", where, sizeof where);
+    r->tlm = !strcmp(kind, "transformer");
+    if (!r->tlm && !cell) {
+        sg_cell_names(names, sizeof names);
+        return snprintf(err, n, "%s: model.kind: \"%s\" is neither transformer nor a registered cell (%s)", where, kind,
+                        names), EXIT_CONFIG;
+    }
+    if (r->tlm) {
+        sg_transformer_opts to = sg_transformer_defaults(r->H, (int)cfg_int(c, "model.heads"));
+        to.norm_first = cfg_bool(c, "model.norm_first"), to.gelu = true, to.dropout = cfg_real(c, "model.dropout");
+        cfg_where(c, "model.heads", where, sizeof where);
+        if (r->H % to.heads)
+            return snprintf(err, n, "%s: model.heads: %d heads do not divide hidden %d", where, to.heads, r->H),
+                   EXIT_CONFIG;
+        if (sg_transformer_lm_init(&r->lm, r->ps, r->V, r->T, r->L, false, &to, SG_F32, &r->rng) != SG_OK)
+            return snprintf(err, n, "cannot build the transformer"), EXIT_CONFIG;
+    } else if (sg_embedding_init(&r->emb, r->ps, "embedding.", r->V, r->H, SG_F32, &r->rng) != SG_OK ||
+               sg_rnn_init(&r->rnn, cell, r->ps, "rnn.", r->H, r->H, &ro, SG_F32, &r->rng) != SG_OK ||
+               sg_linear_init(&r->out, r->ps, "decoder.", r->H, r->V, true, SG_F32, &r->rng) != SG_OK) {
         return snprintf(err, n, "cannot build the model"), EXIT_CONFIG;
+    }
     static const char *kinds[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
     sg_optim_kind ok = SG_ADAM;
     for (int k = 0; k < 5; k++)
@@ -149,7 +185,7 @@ static int build(run *r, char *err, size_t n)
                                                                                                  : SG_SCHED_CONSTANT,
                              .lr = oo.lr, .warmup = cfg_int(c, "schedule.warmup"),
                              .step_size = cfg_int(c, "schedule.step_size"), .gamma = cfg_real(c, "schedule.gamma"),
-                             .total = cfg_int(c, "train.steps"), .min_lr = cfg_real(c, "schedule.min_lr")};
+                             .total = total_steps(r), .min_lr = cfg_real(c, "schedule.min_lr")};
     r->carry[0] = sg_tensor_new(SG_F32, 3, (int[]){r->L, r->B, r->H});
     r->carry[1] = sg_tensor_new(SG_F32, 3, (int[]){r->L, r->B, r->H});
     return EXIT_OK;
@@ -181,7 +217,7 @@ static int save(run *r, char *err, size_t n)
         }
     }
     static const char *carry_names[2] = {"state.h", "state.c"};
-    for (int j = 0; j < 2; j++)
+    for (int j = 0; j < 2 && !r->tlm; j++)
         e[k++] = (sg_ckpt_entry){.name = carry_names[j], .dtype = SG_F32, .ndim = 3, .shape = {r->L, r->B, r->H},
                                  .data = sg_tensor_data(r->carry[j])};
     char step[32], pos[32], osteps[32], rng[80], vocab[513], config[8192];
@@ -221,7 +257,7 @@ static int restore(run *r, const sg_ckpt *ck, char *err, size_t n)
             memcpy(st, e->data, sg_tensor_size(sg_params_get(r->ps, i)) * sizeof(double));
         }
     static const char *carry_names[2] = {"state.h", "state.c"};
-    for (int j = 0; j < 2; j++) {
+    for (int j = 0; j < 2 && !r->tlm; j++) {
         const sg_ckpt_entry *e = sg_ckpt_find(ck, carry_names[j]);
         if (!e || e->dtype != SG_F32 || e->ndim != 3 || e->shape[0] != r->L || e->shape[1] != r->B || e->shape[2] != r->H)
             return snprintf(err, n, "checkpoint lacks a valid %s", carry_names[j]), EXIT_DATA;
@@ -259,11 +295,11 @@ static double validate_loss(run *r, sg_tape *t)
         sg_tape_reset(t);
         bool was = sg_tape_set_grad(t, false);
         sg_tensor *next[2] = {NULL, NULL};
-        sg_tensor *h = sg_rnn_forward(t, &r->rnn, sg_embedding_forward(t, &r->emb, x, r->B, r->T), st, NULL, NULL, next);
-        sg_tensor *loss = sg_cross_entropy(t, sg_linear_forward(t, &r->out, h), y, NULL);
+        sg_tensor *loss = sg_cross_entropy(t, logits(r, t, x, r->B, r->T, st, next, NULL), y, NULL);
         sg_tape_set_grad(t, was);
         total += sg_tensor_get(loss, 0);
-        sg_tensor_copy(st[0], next[0]);
+        if (next[0])
+            sg_tensor_copy(st[0], next[0]);
         if (next[1])
             sg_tensor_copy(st[1], next[1]);
     }
@@ -314,7 +350,7 @@ static void grad_norms(run *r, sg_tape *t)
 static int loop(run *r, const train_opts *o, char *err, size_t n)
 {
     const char *dir = cfg_str(&r->cfg, "train.run_dir");
-    long steps = cfg_int(&r->cfg, "train.steps"), eval_every = cfg_int(&r->cfg, "train.eval_every");
+    long steps = total_steps(r), eval_every = cfg_int(&r->cfg, "train.eval_every");
     long ckpt_every = cfg_int(&r->cfg, "train.checkpoint_every"), per = r->n_train / r->B;
     double clip = cfg_real(&r->cfg, "clip.norm");
     FILE *log = o->log ? o->log : stdout;
@@ -349,14 +385,13 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
         r->pos += r->T;
         sg_tape_reset(t);
         sg_tensor *next[2] = {NULL, NULL};
-        sg_tensor *h = sg_rnn_forward(t, &r->rnn, sg_embedding_forward(t, &r->emb, x, r->B, r->T), r->carry, NULL,
-                                      &r->rng, next);
-        sg_tensor *loss = sg_cross_entropy(t, sg_linear_forward(t, &r->out, h), y, NULL);
+        sg_tensor *loss = sg_cross_entropy(t, logits(r, t, x, r->B, r->T, r->carry, next, &r->rng), y, NULL);
         if (sg_backward(t, loss) != SG_OK) {
             rc = EXIT_FAIL, snprintf(err, n, "%s", sg_tape_errmsg(t));
             break;
         }
-        sg_tensor_copy(r->carry[0], next[0]);
+        if (next[0])
+            sg_tensor_copy(r->carry[0], next[0]);
         if (next[1])
             sg_tensor_copy(r->carry[1], next[1]);
         double norm = clip > 0 ? sg_clip_grad_norm(r->ps, clip) : sg_clip_grad_norm(r->ps, INFINITY);
@@ -368,7 +403,7 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
         smooth = isnan(smooth) ? l : 0.95 * smooth + 0.05 * l;
         bool eval = r->step % eval_every == 0 || r->step == steps;
         double vl = eval ? validate_loss(r, t) : NAN;
-        if (eval)
+        if (eval && !r->tlm)
             grad_norms(r, t);
         char vs[32] = "";                /* the valid column is empty between evaluations */
         if (eval)
@@ -499,6 +534,40 @@ int train_resume(const char *run_dir, const train_opts *o, char *err, size_t n)
     return rc;
 }
 
+/* Sampling: feed() advances the model by one character and leaves the
+ * distribution of the next one (softmax(z / temperature)) in probs. A
+ * recurrent model carries its state; the transformer re-reads a window of
+ * the last T characters. */
+typedef struct {
+    run *r;
+    sg_tape *t;
+    sg_tensor *st[2];
+    int *ctx, len;
+    double *probs, temperature;
+} sampler;
+
+static void feed(sampler *s, int c)
+{
+    run *r = s->r;
+    sg_tape_reset(s->t);
+    sg_tape_set_grad(s->t, false);
+    if (s->len == r->T)
+        memmove(s->ctx, s->ctx + 1, (size_t)(r->T - 1) * sizeof *s->ctx), s->len--;
+    s->ctx[s->len++] = c;
+    sg_tensor *z, *next[2] = {NULL, NULL};
+    if (r->tlm) {
+        z = sg_select(s->t, sg_select(s->t, logits(r, s->t, s->ctx, 1, s->len, NULL, NULL, NULL), 0, 0), 0, s->len - 1);
+    } else {
+        z = logits(r, s->t, &c, 1, 1, s->st, next, NULL);
+        sg_tensor_copy(s->st[0], next[0]);
+        if (next[1])
+            sg_tensor_copy(s->st[1], next[1]);
+    }
+    sg_tensor *p = sg_softmax(s->t, sg_scale(s->t, z, 1 / s->temperature), -1, NULL);
+    for (int v = 0; v < r->V; v++)
+        s->probs[v] = sg_tensor_get(p, (size_t)v);
+}
+
 /* the folder of a checkpoint path */
 static void folder_of(const char *checkpoint, char *dir, size_t n)
 {
@@ -525,36 +594,29 @@ int train_sample(const char *checkpoint, const char *prompt, int length, double 
     }
     sg_rng rng;
     sg_rng_seed(&rng, seed);
-    sg_tape *t = sg_tape_new();
-    sg_tensor *st[2] = {sg_tensor_new(SG_F32, 3, (int[]){r.L, 1, r.H}), sg_tensor_new(SG_F32, 3, (int[]){r.L, 1, r.H})};
-    size_t plen = strlen(prompt);
-    int c = plen ? r.id_of[(unsigned char)prompt[0]] : 0;
-    if (c < 0)
-        c = 0;
+    sampler sm = {.r = &r, .t = sg_tape_new(), .ctx = malloc((size_t)r.T * sizeof(int)),
+                  .probs = malloc((size_t)r.V * sizeof(double)), .temperature = temperature};
+    sm.st[0] = sg_tensor_new(SG_F32, 3, (int[]){r.L, 1, r.H});
+    sm.st[1] = sg_tensor_new(SG_F32, 3, (int[]){r.L, 1, r.H});
     fputs(prompt, out);
-    for (int i = 1; i < (int)plen + length; i++) {
-        sg_tape_reset(t);
-        sg_tape_set_grad(t, false);
-        sg_tensor *next[2] = {NULL, NULL};
-        sg_tensor *h = sg_rnn_forward(t, &r.rnn, sg_embedding_forward(t, &r.emb, &c, 1, 1), st, NULL, NULL, next);
-        sg_tensor *p = sg_softmax(t, sg_scale(t, sg_linear_forward(t, &r.out, h), 1 / temperature), -1, NULL);
-        sg_tensor_copy(st[0], next[0]);
-        if (next[1])
-            sg_tensor_copy(st[1], next[1]);
-        if (i < (int)plen) {
-            int id = r.id_of[(unsigned char)prompt[i]];
-            c = id >= 0 ? id : c;
-            continue;
-        }
+    for (const char *p = prompt; *p; p++)          /* read the prompt (characters the model knows) */
+        if (r.id_of[(unsigned char)*p] >= 0)
+            feed(&sm, r.id_of[(unsigned char)*p]);
+    if (sm.len == 0)
+        feed(&sm, r.id_of['\n'] >= 0 ? r.id_of['\n'] : 0);
+    for (int i = 0; i < length; i++) {             /* draw, print, read it back */
         double u = sg_rng_uniform(&rng), acc = 0;
-        for (c = 0; c < r.V - 1; c++)
-            if ((acc += sg_tensor_get(p, (size_t)c)) > u)
+        int c = 0;
+        for (; c < r.V - 1; c++)
+            if ((acc += sm.probs[c]) > u)
                 break;
         fputc(r.vocab[c], out);
+        feed(&sm, c);
     }
+    sg_tensor_free(sm.st[0]), sg_tensor_free(sm.st[1]);
+    sg_tape_free(sm.t);
+    free(sm.ctx), free(sm.probs);
     fputc('\n', out);
-    sg_tensor_free(st[0]), sg_tensor_free(st[1]);
-    sg_tape_free(t);
     run_free(&r);
     return EXIT_OK;
 }
@@ -589,15 +651,15 @@ static sg_tensor *gc_loss(sg_tape *t, sg_tensor **in, void *ctx)
     int x[64], y[64];
     for (int k = 0; k < B * T; k++)
         x[k] = r->ids[k], y[k] = r->ids[k + 1];
-    sg_tensor *h = sg_rnn_forward(t, &r->rnn, sg_embedding_forward(t, &r->emb, x, B, T), NULL, NULL, NULL, NULL);
-    return sg_cross_entropy(t, sg_linear_forward(t, &r->out, h), y, NULL);
+    return sg_cross_entropy(t, logits(r, t, x, B, T, NULL, NULL, NULL), y, NULL);
 }
 
 int train_gradcheck(const sg_config *c, FILE *out, char *err, size_t n)
 {
     run r = {.cfg = *c};
-    static const char *tiny[] = {"model.hidden=4", "model.dropout=0", "data.batch_size=2", "data.seq_len=5"};
-    for (int i = 0; i < 4; i++)
+    static const char *tiny[] = {"model.hidden=4", "model.dropout=0", "data.batch_size=2", "data.seq_len=5",
+                                 "model.heads=2"};
+    for (int i = 0; i < 5; i++)
         cfg_set(&r.cfg, tiny[i], err, n);
     r.B = 2, r.T = 5;
     int rc = load_text(&r, NULL, err, n);

@@ -8,6 +8,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "seqgrad/nn.h"
 
@@ -192,4 +193,40 @@ sg_status sg_cell_step(sg_tape *t, const sg_cell *c, sg_tensor *x, sg_tensor *co
     if (!xp)
         return status_of(t, xp);
     return c->def->step(t, &run, xp, state, next);
+}
+
+/* ---- cells by name ------------------------------------------------------------------ */
+
+static struct { const char *name; const sg_cell_def *def; } registry[32] = {
+    {"rnn", &sg_rnn_tanh_cell},      {"rnn_relu", &sg_rnn_relu_cell}, {"rnn_sigmoid", &sg_rnn_sigmoid_cell},
+    {"lstm", &sg_lstm_cell},         {"gru", &sg_gru_cell},           {"gru_reset_after", &sg_gru_reset_after_cell},
+};
+
+sg_status sg_cell_register(const char *name, const sg_cell_def *def)
+{
+    if (!name || !def || sg_cell_lookup(name))
+        return SG_ERR_ARG;
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+        if (!registry[i].name) {
+            registry[i].name = name, registry[i].def = def;
+            return SG_OK;
+        }
+    return SG_ERR_ARG;
+}
+
+const sg_cell_def *sg_cell_lookup(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof registry / sizeof registry[0] && registry[i].name; i++)
+        if (strcmp(registry[i].name, name) == 0)
+            return registry[i].def;
+    return NULL;
+}
+
+void sg_cell_names(char *out, size_t n)
+{
+    size_t len = 0;
+    if (n)
+        out[0] = '\0';
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0] && registry[i].name && len < n; i++)
+        len += (size_t)snprintf(out + len, n - len, "%s%s", i ? "|" : "", registry[i].name);
 }

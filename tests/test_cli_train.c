@@ -94,12 +94,13 @@ START_TEST(test_resume_is_bit_exact)
 }
 END_TEST
 
-/* one-state cells (tanh RNN, GRU) carry one tensor: train, resume, sample */
-START_TEST(test_single_state_cells)
+/* one-state cells (tanh RNN, GRU) carry one tensor, the transformer none:
+ * train, stop, resume, sample */
+START_TEST(test_other_models)
 {
     strcpy(dir, "/tmp/seqgrad-train-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    static const char *kinds[2] = {"rnn", "gru"};
+    static const char *kinds[3] = {"rnn", "gru", "transformer"};
     sg_config c;
     config_kind(&c, kinds[_i], kinds[_i]);
     train_opts stop = {.quiet = true, .stop_after = 4}, quiet = {.quiet = true};
@@ -112,6 +113,38 @@ START_TEST(test_single_state_cells)
     ck_assert_msg(train_sample(ck, "And", 20, 0.8, 1, out, err, sizeof err) == EXIT_OK, "%s", err);
     ck_assert_int_eq((int)ftell(out), 3 + 20 + 1);     /* prompt, 20 characters, newline */
     fclose(out);
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* a cell registered by name trains like a built-in one; an unknown name is
+ * a config error at its line and column */
+static sg_status copy_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, sg_tensor *const *s, sg_tensor **next)
+{   /* h' = tanh(xp + h U^T): the simple RNN, under another name */
+    next[0] = sg_tanh(t, sg_add(t, xp, sg_matmul_ex(t, s[0], run->cell->w_hh, SG_TRANS_B)));
+    return sg_tape_error(t);
+}
+
+static const sg_cell_def my_cell = {"mine", 1, 1, true, NULL, copy_step};
+
+START_TEST(test_registered_cell_and_unknown_kind)
+{
+    strcpy(dir, "/tmp/seqgrad-train-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    sg_config c;
+    config_kind(&c, "nobody", "nobody");
+    train_opts quiet = {.quiet = true};
+    ck_assert_int_eq(train_run(&c, &quiet, err, sizeof err), EXIT_CONFIG);
+    char expect[400];
+    snprintf(expect, sizeof expect, "%s/nobody.yaml:1:15: model.kind: \"nobody\" is neither transformer nor a "
+             "registered cell (rnn|rnn_relu|rnn_sigmoid|lstm|gru|gru_reset_after)", dir);
+    ck_assert_str_eq(err, expect);
+    ck_assert_int_eq(sg_cell_register("mine", &my_cell), SG_OK);
+    ck_assert_int_eq(sg_cell_register("mine", &my_cell), SG_ERR_ARG);      /* taken */
+    config_kind(&c, "mine", "mine");
+    ck_assert_msg(train_run(&c, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
     char cmd[100];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
@@ -161,7 +194,8 @@ int main(void)
     Suite *s = suite_create("cli/train");
     TCase *tc = tcase_create("resume");
     tcase_add_test(tc, test_resume_is_bit_exact);
-    tcase_add_loop_test(tc, test_single_state_cells, 0, 2);
+    tcase_add_loop_test(tc, test_other_models, 0, 3);
+    tcase_add_test(tc, test_registered_cell_and_unknown_kind);
     tcase_add_test(tc, test_ctrl_c_writes_a_checkpoint);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);

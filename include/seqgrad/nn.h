@@ -104,6 +104,17 @@ extern const sg_cell_def sg_gru_cell;
 /* PyTorch's nn.GRU: n = tanh(W_in x + b_in + r (W_hn h + b_hn)); h' = (1 - z) n + z h */
 extern const sg_cell_def sg_gru_reset_after_cell;
 
+/* Cells by name, for configs: "rnn" (tanh), "rnn_relu", "rnn_sigmoid",
+ * "lstm", "gru", "gru_reset_after" are there from the start; a program adds
+ * its own cell before reading a config. Names are not copied (keep them
+ * alive). Returns SG_OK, or SG_ERR_ARG if the name is taken or the table
+ * (32 entries) is full. */
+sg_status sg_cell_register(const char *name, const sg_cell_def *def);
+/* The cell registered under name, or NULL. */
+const sg_cell_def *sg_cell_lookup(const char *name);
+/* Writes the registered names, separated by '|', to out (n bytes). */
+void sg_cell_names(char *out, size_t n);
+
 typedef struct {
     bool bias;              /* default true */
     sg_init init;           /* default SG_INIT_PYTORCH */

@@ -1,0 +1,139 @@
+/*
+ * commands.c - the seqgrad tool's command line: train, resume, sample, eval,
+ * gradcheck, config-keys. seqgrad_main() is all of it, so a program of your
+ * own can register cells (sg_cell_register) and then hand over to it
+ * (examples/custom_tool.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "seqgrad_tool.h"
+#include "train.h"
+
+static const char *usage =
+    "usage: seqgrad COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  train CONFIG.yaml [--set key.path=value ...]   train the model the config describes\n"
+    "  resume RUN_DIR                                 continue a run from its last checkpoint\n"
+    "  sample CHECKPOINT [--prompt TEXT] [--length N] [--temperature T] [--seed S]\n"
+    "                                                 draw text from a trained model\n"
+    "  eval CHECKPOINT TEXTFILE                       loss and perplexity on a text\n"
+    "  gradcheck CONFIG.yaml                          check the model's gradients (tiny, f64)\n"
+    "  config-keys                                    every config key, as docs/config.md lists it\n"
+    "\n"
+    "seqgrad COMMAND --help describes one command. Config keys: docs/config.md.\n"
+    "\n"
+    "exit codes: 0 done, 1 failed, 2 usage, 3 bad config, 4 bad data or checkpoint,\n"
+    "            130 interrupted (Ctrl-C; a checkpoint was written first)\n";
+
+static const char *help_train =
+    "usage: seqgrad train CONFIG.yaml [--set key.path=value ...]\n"
+    "Trains the model of CONFIG.yaml. The run folder (train.run_dir) gets config.yaml\n"
+    "(every key, defaults included), checkpoint.safetensors, metrics.csv and loss.svg.\n"
+    "--set overrides a key after the file is read, e.g. --set model.hidden=256.\n"
+    "Ctrl-C stops after the current step and writes a checkpoint.\n";
+
+static const char *help_resume =
+    "usage: seqgrad resume RUN_DIR\n"
+    "Continues the run in RUN_DIR from checkpoint.safetensors, with its config.yaml.\n"
+    "The parameters reached are the same, bit for bit, as a run never stopped\n"
+    "(same machine and thread count).\n";
+
+static const char *help_sample =
+    "usage: seqgrad sample CHECKPOINT [--prompt TEXT] [--length N] [--temperature T] [--seed S]\n"
+    "Reads the model of CHECKPOINT (its folder's config.yaml tells the sizes),\n"
+    "feeds the prompt (default \"\\n\"), then draws N characters (default 300) from\n"
+    "softmax(logits / T) (default 0.8) with seed S (default 1).\n";
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
+}
+
+int seqgrad_main(int argc, char **argv)
+{
+    char err[1024] = "";
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    const char *cmd = argv[1];
+    train_opts o = {0};
+    int rc;
+    if (!strcmp(cmd, "train")) {
+        if (wants_help(argc, argv))
+            return fputs(help_train, stdout), EXIT_OK;
+        if (argc < 3)
+            return fputs(help_train, stderr), EXIT_USAGE;
+        sg_config c;
+        if (cfg_load(&c, argv[2], err, sizeof err) != 0)
+            return fprintf(stderr, "seqgrad: %s\n", err), EXIT_CONFIG;
+        for (int i = 3; i < argc; i++) {
+            if (strcmp(argv[i], "--set") || i + 1 == argc)
+                return fprintf(stderr, "seqgrad: unexpected argument %s\n%s", argv[i], help_train), EXIT_USAGE;
+            if (cfg_set(&c, argv[++i], err, sizeof err) != 0)
+                return fprintf(stderr, "seqgrad: %s\n", err), EXIT_CONFIG;
+        }
+        if (cfg_check(&c, err, sizeof err) != 0)
+            return fprintf(stderr, "seqgrad: %s\n", err), EXIT_CONFIG;
+        rc = train_run(&c, &o, err, sizeof err);
+    } else if (!strcmp(cmd, "resume")) {
+        if (wants_help(argc, argv))
+            return fputs(help_resume, stdout), EXIT_OK;
+        if (argc != 3)
+            return fputs(help_resume, stderr), EXIT_USAGE;
+        rc = train_resume(argv[2], &o, err, sizeof err);
+    } else if (!strcmp(cmd, "sample")) {
+        if (wants_help(argc, argv))
+            return fputs(help_sample, stdout), EXIT_OK;
+        if (argc < 3)
+            return fputs(help_sample, stderr), EXIT_USAGE;
+        const char *prompt = "\n";
+        int length = 300;
+        double temperature = 0.8;
+        unsigned long seed = 1;
+        for (int i = 3; i < argc; i += 2) {
+            if (i + 1 == argc)
+                return fprintf(stderr, "seqgrad: %s needs a value\n", argv[i]), EXIT_USAGE;
+            if (!strcmp(argv[i], "--prompt")) prompt = argv[i + 1];
+            else if (!strcmp(argv[i], "--length")) length = atoi(argv[i + 1]);
+            else if (!strcmp(argv[i], "--temperature")) temperature = atof(argv[i + 1]);
+            else if (!strcmp(argv[i], "--seed")) seed = strtoul(argv[i + 1], NULL, 10);
+            else return fprintf(stderr, "seqgrad: unknown option %s\n%s", argv[i], help_sample), EXIT_USAGE;
+        }
+        if (length < 0 || !(temperature > 0))
+            return fprintf(stderr, "seqgrad: --length must be >= 0 and --temperature > 0\n"), EXIT_USAGE;
+        rc = train_sample(argv[2], prompt, length, temperature, seed, stdout, err, sizeof err);
+    } else if (!strcmp(cmd, "eval")) {
+        if (wants_help(argc, argv) || argc != 4)
+            return fputs("usage: seqgrad eval CHECKPOINT TEXTFILE\nLoss (nats/char) and perplexity of the model on the whole file.\n",
+                         wants_help(argc, argv) ? stdout : stderr), wants_help(argc, argv) ? EXIT_OK : EXIT_USAGE;
+        rc = train_eval(argv[2], argv[3], stdout, err, sizeof err);
+    } else if (!strcmp(cmd, "gradcheck")) {
+        if (wants_help(argc, argv) || argc != 3)
+            return fputs("usage: seqgrad gradcheck CONFIG.yaml\nBuilds the configured model at a tiny size in f64 and "
+                         "checks the gradient of every parameter\nagainst finite differences; exit 1 if any fails.\n",
+                         wants_help(argc, argv) ? stdout : stderr), wants_help(argc, argv) ? EXIT_OK : EXIT_USAGE;
+        sg_config c;
+        if (cfg_load(&c, argv[2], err, sizeof err) != 0 || cfg_check(&c, err, sizeof err) != 0)
+            return fprintf(stderr, "seqgrad: %s\n", err), EXIT_CONFIG;
+        rc = train_gradcheck(&c, stdout, err, sizeof err);
+    } else if (!strcmp(cmd, "config-keys")) {
+        static char doc[16384];
+        cfg_doc(doc, sizeof doc);
+        fputs(doc, stdout);
+        return EXIT_OK;
+    } else {
+        fprintf(stderr, "seqgrad: unknown command %s\n%s", cmd, usage);
+        return EXIT_USAGE;
+    }
+    if (rc != EXIT_OK && rc != EXIT_INTERRUPTED)
+        fprintf(stderr, "seqgrad: %s\n", err);
+    return rc;
+}
