@@ -355,16 +355,20 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
     double clip = cfg_real(&r->cfg, "clip.norm");
     FILE *log = o->log ? o->log : stdout;
     bool tty = !o->quiet && isatty(fileno(log));
-    char path[600];
-    snprintf(path, sizeof path, "%s/metrics.csv", dir);
-    FILE *metrics = fopen(path, r->step ? "a" : "w");
-    if (!metrics)
-        return snprintf(err, n, "%s: cannot write: %s", path, strerror(errno)), EXIT_FAIL;
-    if (!r->step)
-        fprintf(metrics, "step,train_loss,valid_loss,lr,grad_norm,tokens_per_s\n");
+    /* Ctrl-C is caught from here on (before metrics.csv exists, so a
+     * caller that waits for that file knows the handler is in place) */
     struct sigaction sa = {.sa_handler = on_sigint}, old;
     sigaction(SIGINT, &sa, &old);
     interrupted = 0;
+    char path[600];
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    FILE *metrics = fopen(path, r->step ? "a" : "w");
+    if (!metrics) {
+        sigaction(SIGINT, &old, NULL);
+        return snprintf(err, n, "%s: cannot write: %s", path, strerror(errno)), EXIT_FAIL;
+    }
+    if (!r->step)
+        fprintf(metrics, "step,train_loss,valid_loss,lr,grad_norm,tokens_per_s\n");
 
     sg_tape *t = sg_tape_new();
     int *x = malloc((size_t)r->B * r->T * sizeof *x), *y = malloc((size_t)r->B * r->T * sizeof *y);

@@ -172,7 +172,13 @@ START_TEST(test_ctrl_c_writes_a_checkpoint)
         execl(SEQGRAD_BIN, "seqgrad", "train", cfg, (char *)NULL);
         _exit(99);
     }
-    nanosleep(&(struct timespec){.tv_sec = 1, .tv_nsec = 500000000}, NULL);
+    /* the handler is in place once metrics.csv exists; then let a few steps run */
+    char metrics[200];
+    snprintf(metrics, sizeof metrics, "%s/metrics.csv", run);
+    for (int i = 0; i < 600 && access(metrics, F_OK) != 0; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+    ck_assert_int_eq(access(metrics, F_OK), 0);
+    nanosleep(&(struct timespec){.tv_nsec = 500000000}, NULL);
     kill(pid, SIGINT);
     int status;
     waitpid(pid, &status, 0);
