@@ -71,9 +71,9 @@ static void run_free(run *r)
     free(r->ids);
 }
 
-/* the text: ids over the bytes that occur (or over a given vocabulary) */
-static bool eval_whole;      /* eval: the whole file is "validation" (set before load_text) */
-static int load_text(run *r, const char *vocab_hex, char *err, size_t n)
+/* the text: ids over the bytes that occur (or over a given vocabulary);
+ * whole: all of it is the validation split (eval) */
+static int load_text(run *r, const char *vocab_hex, bool whole, char *err, size_t n)
 {
     const char *path = cfg_str(&r->cfg, "data.path");
     if (!path[0])
@@ -117,8 +117,8 @@ static int load_text(run *r, const char *vocab_hex, char *err, size_t n)
     }
     free(s);
     r->n = len;
-    r->n_train = eval_whole ? 0 : (long)((double)len * (1 - cfg_real(&r->cfg, "data.valid_fraction")));
-    if ((!eval_whole && r->n_train / r->B < r->T + 2) || r->n - r->n_train < (long)r->B * (r->T + 1))
+    r->n_train = whole ? 0 : (long)((double)len * (1 - cfg_real(&r->cfg, "data.valid_fraction")));
+    if ((!whole && r->n_train / r->B < r->T + 2) || r->n - r->n_train < (long)r->B * (r->T + 1))
         return snprintf(err, n, "%s: %ld characters are too few for batch %d x %d", path, len, r->B, r->T), EXIT_DATA;
     return EXIT_OK;
 }
@@ -313,7 +313,7 @@ static double validate_loss(run *r, sg_tape *t)
  * intermediate gradient, so the picture is one backward. */
 static void grad_norms(run *r, sg_tape *t)
 {
-    int B = r->B, T = r->T, V = r->V;
+    int B = r->B, T = r->T;
     int *x = malloc((size_t)B * T * sizeof *x), *y = malloc((size_t)B * T * sizeof *y);
     double *norms = calloc((size_t)T, sizeof *norms);
     long per = (r->n - r->n_train) / B;
@@ -343,7 +343,6 @@ static void grad_norms(run *r, sg_tape *t)
         plot_grad_norms(path, norms, T, title);
     }
     sg_params_zero_grad(r->ps);      /* this backward must not reach the optimizer */
-    (void)V;
     free(x), free(y), free(norms), free(steps);
 }
 
@@ -477,7 +476,7 @@ int train_run(const sg_config *c, const train_opts *o, char *err, size_t n)
 {
     run r = {.cfg = *c};
     r.B = (int)cfg_int(c, "data.batch_size"), r.T = (int)cfg_int(c, "data.seq_len");
-    int rc = load_text(&r, NULL, err, n);
+    int rc = load_text(&r, NULL, false, err, n);
     if (rc == EXIT_OK)
         rc = build(&r, err, n);
     if (rc == EXIT_OK)
@@ -493,7 +492,7 @@ int train_run(const sg_config *c, const train_opts *o, char *err, size_t n)
 }
 
 /* the config a run folder holds, plus the checkpoint beside it */
-static int reopen(run *r, const char *run_dir, const char *data, sg_ckpt **ck, char *err, size_t n)
+static int reopen(run *r, const char *run_dir, const char *data, bool whole, sg_ckpt **ck, char *err, size_t n)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/config.yaml", run_dir);
@@ -511,7 +510,7 @@ static int reopen(run *r, const char *run_dir, const char *data, sg_ckpt **ck, c
     if (!vocab)
         return snprintf(err, n, "%s: no vocabulary in the metadata", path), EXIT_DATA;
     r->B = (int)cfg_int(&r->cfg, "data.batch_size"), r->T = (int)cfg_int(&r->cfg, "data.seq_len");
-    int rc = load_text(r, vocab, err, n);
+    int rc = load_text(r, vocab, whole, err, n);
     if (rc == EXIT_OK)
         rc = build(r, err, n);
     if (rc == EXIT_OK)
@@ -523,7 +522,7 @@ int train_resume(const char *run_dir, const train_opts *o, char *err, size_t n)
 {
     run r = {0};
     sg_ckpt *ck = NULL;
-    int rc = reopen(&r, run_dir, NULL, &ck, err, n);
+    int rc = reopen(&r, run_dir, NULL, false, &ck, err, n);
     sg_ckpt_close(ck);
     if (rc == EXIT_OK) {
         /* the run folder is where it is now, whatever the config said */
@@ -590,7 +589,7 @@ int train_sample(const char *checkpoint, const char *prompt, int length, double 
     folder_of(checkpoint, dir, sizeof dir);
     run r = {0};
     sg_ckpt *ck = NULL;
-    int rc = reopen(&r, dir, NULL, &ck, err, n);
+    int rc = reopen(&r, dir, NULL, false, &ck, err, n);
     sg_ckpt_close(ck);
     if (rc != EXIT_OK) {
         run_free(&r);
@@ -631,9 +630,7 @@ int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, s
     folder_of(checkpoint, dir, sizeof dir);
     run r = {0};
     sg_ckpt *ck = NULL;
-    eval_whole = true;
-    int rc = reopen(&r, dir, data, &ck, err, n);
-    eval_whole = false;
+    int rc = reopen(&r, dir, data, true, &ck, err, n);
     sg_ckpt_close(ck);
     if (rc == EXIT_OK) {
         sg_tape *t = sg_tape_new();
@@ -666,7 +663,7 @@ int train_gradcheck(const sg_config *c, FILE *out, char *err, size_t n)
     for (int i = 0; i < 5; i++)
         cfg_set(&r.cfg, tiny[i], err, n);
     r.B = 2, r.T = 5;
-    int rc = load_text(&r, NULL, err, n);
+    int rc = load_text(&r, NULL, false, err, n);
     if (rc == EXIT_OK)
         rc = build(&r, err, n);
     if (rc != EXIT_OK) {

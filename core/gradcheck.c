@@ -13,6 +13,7 @@
  * worst): the largest min(rel / rtol, abs / atol).
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "internal.h"
@@ -107,9 +108,13 @@ static bool analytic(sg_tape *t, sg_gradcheck_fn f, void *ctx, sg_tensor **in, i
     return dy && sg_backward_with(t, y, dy) == SG_OK;
 }
 
-static sg_status refuse(sg_gradcheck_report *r, sg_status s, const char *why, int k)
+static sg_status refuse(sg_gradcheck_report *r, sg_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static sg_status refuse(sg_gradcheck_report *r, sg_status s, const char *fmt, ...)
 {
-    snprintf(r->msg, sizeof r->msg, why, k + 1);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    va_end(ap);
     return s;
 }
 
@@ -120,14 +125,14 @@ sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
     fill_defaults(&o, opts);
     *r = (sg_gradcheck_report){.n = n};
     if (!f || !inputs || n < 1 || n > SG_GRADCHECK_MAX)
-        return refuse(r, SG_ERR_ARG, "gradcheck: needs a function and 1 to 64 inputs (%d)", n - 1);
+        return refuse(r, SG_ERR_ARG, "gradcheck: needs a function and 1 to 64 inputs (%d)", n);
     for (int k = 0; k < n; k++) {
         if (!inputs[k])
-            return refuse(r, SG_ERR_NULL, "gradcheck: input %d is NULL", k);
+            return refuse(r, SG_ERR_NULL, "gradcheck: input %d is NULL", k + 1);
         if (inputs[k]->tape || !inputs[k]->requires_grad)
-            return refuse(r, SG_ERR_ARG, "gradcheck: input %d must be a parameter (sg_param_new)", k);
+            return refuse(r, SG_ERR_ARG, "gradcheck: input %d must be a parameter (sg_param_new)", k + 1);
         if (inputs[k]->dtype != SG_F64)
-            return refuse(r, SG_ERR_DTYPE, "gradcheck: input %d is f32; checks run in f64 (sg_params_cast)", k);
+            return refuse(r, SG_ERR_DTYPE, "gradcheck: input %d is f32; checks run in f64 (sg_params_cast)", k + 1);
     }
 
     sg_status status = SG_OK;
@@ -135,7 +140,7 @@ sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
     double *v = NULL, *g1 = NULL;
     size_t total = 0, ysize;
     if (!t)
-        return refuse(r, SG_ERR_NOMEM, "gradcheck: out of memory%.0d", 0);
+        return refuse(r, SG_ERR_NOMEM, "gradcheck: out of memory");
 
     /* the output's size fixes the projection vector */
     sg_tensor *y = f(t, inputs, ctx);
@@ -150,7 +155,7 @@ sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
     v = sg_malloc(ysize * sizeof *v);
     g1 = sg_malloc(total * sizeof *g1);
     if (!v || !g1) {
-        status = refuse(r, SG_ERR_NOMEM, "gradcheck: out of memory%.0d", 0);
+        status = refuse(r, SG_ERR_NOMEM, "gradcheck: out of memory");
         goto out;
     }
     sg_rng rng;

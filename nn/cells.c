@@ -183,16 +183,25 @@ sg_tensor *sg_cell_project(sg_tape *t, const sg_cell *c, sg_tensor *x)
     return xp;
 }
 
-sg_status sg_cell_step(sg_tape *t, const sg_cell *c, sg_tensor *x, sg_tensor *const *state, sg_tensor **next)
+sg_status sg_cell_begin(sg_tape *t, const sg_cell *c, sg_cell_run *run)
 {
-    sg_cell_run run = {.cell = c};
-    sg_status s;
-    if (c->def->begin && (s = c->def->begin(t, &run)) != SG_OK)
-        return s;
-    sg_tensor *xp = sg_cell_project(t, c, x);
+    *run = (sg_cell_run){.cell = c};
+    return c->def->begin ? c->def->begin(t, run) : SG_OK;
+}
+
+sg_status sg_cell_step_run(sg_tape *t, const sg_cell_run *run, sg_tensor *x, sg_tensor *const *state, sg_tensor **next)
+{
+    sg_tensor *xp = sg_cell_project(t, run->cell, x);
     if (!xp)
         return status_of(t, xp);
-    return c->def->step(t, &run, xp, state, next);
+    return run->cell->def->step(t, run, xp, state, next);
+}
+
+sg_status sg_cell_step(sg_tape *t, const sg_cell *c, sg_tensor *x, sg_tensor *const *state, sg_tensor **next)
+{
+    sg_cell_run run;
+    sg_status s = sg_cell_begin(t, c, &run);
+    return s != SG_OK ? s : sg_cell_step_run(t, &run, x, state, next);
 }
 
 /* ---- cells by name ------------------------------------------------------------------ */

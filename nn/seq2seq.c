@@ -67,6 +67,8 @@ sg_status sg_seq2seq_encode(sg_tape *t, const sg_seq2seq *m, const int *src, con
     if (m->decoder.def->n_state == 2)
         enc->state[1] = sg_zeros(t, dt, 2, (int[]){B, m->hidden});
     enc->keys_proj = sg_attention_keys(t, &m->attn, enc->keys);
+    if (sg_cell_begin(t, &m->decoder, &enc->run) != SG_OK)
+        return status_of(t, NULL);
     if (src_len) {
         enc->mask = sg_zeros(t, dt, 2, (int[]){B, S});
         for (int b = 0; enc->mask && b < B; b++)
@@ -83,7 +85,7 @@ sg_tensor *sg_seq2seq_step(sg_tape *t, const sg_seq2seq *m, sg_seq2seq_enc *enc,
     /* s_t = cell([emb(y_{t-1}); c_t], s_{t-1}) */
     sg_tensor *e = sg_index_select(t, m->tgt_emb.weight, 0, prev, enc->B);
     sg_tensor *next[2] = {NULL, NULL};
-    if (sg_cell_step(t, &m->decoder, sg_concat(t, (sg_tensor *[]){e, c}, 2, 1), enc->state, next) != SG_OK)
+    if (sg_cell_step_run(t, &enc->run, sg_concat(t, (sg_tensor *[]){e, c}, 2, 1), enc->state, next) != SG_OK)
         return NULL;
     enc->state[0] = next[0], enc->state[1] = next[1];
     enc->pos++;

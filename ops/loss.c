@@ -188,8 +188,11 @@ static void pair_loss_backward(sg_tensor *out)
     SG_TYPED(out->dtype, {
         const T *a = A->data, *b = B->data;
         T *da = A->grad, *db = B->grad;
+        bool each = out->iarg[1] == SG_NONE;     /* else one weight for all */
+        T w = (T)row_weight(out, 0);
         for (size_t i = 0; i < A->size; i++) {
-            T w = (T)row_weight(out, i);
+            if (each)
+                w = (T)row_weight(out, i);
             if (kind == MSE) {
                 T g = 2 * w * (a[i] - b[i]);
                 if (da) da[i] += g;

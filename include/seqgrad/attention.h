@@ -168,6 +168,7 @@ typedef struct {
     sg_tensor *state[2];                  /* decoder state (B,H) (h, and c for LSTM) */
     int B, S;
     int pos;                              /* decoder steps taken (local attention's position) */
+    sg_cell_run run;                      /* the decoder cell, prepared once */
 } sg_seq2seq_enc;
 
 /* src (B*S) ids, src_len (B) lengths (NULL: all S). */

@@ -132,8 +132,15 @@ sg_status sg_cell_init(sg_cell *c, const sg_cell_def *def, sg_params *ps, const 
  * (...,E) -> (...,G*H). sg_rnn_forward does this once for all time steps. */
 sg_tensor *sg_cell_project(sg_tape *t, const sg_cell *c, sg_tensor *x);
 /* One time step outside the sequence layer (decoders, hand-written loops):
- * x (B,E), state[n_state] (B,H) -> next[n_state]. Projects x itself. */
+ * x (B,E), state[n_state] (B,H) -> next[n_state]. Projects x itself, and
+ * runs the cell's begin() each call: for a loop of steps, call
+ * sg_cell_begin once and sg_cell_step_run per step instead. */
 sg_status sg_cell_step(sg_tape *t, const sg_cell *c, sg_tensor *x, sg_tensor *const *state, sg_tensor **next);
+/* What a cell prepares once per sequence (slices of its weights); the run
+ * holds tape tensors, so it lives until the tape's reset. */
+sg_status sg_cell_begin(sg_tape *t, const sg_cell *c, sg_cell_run *run);
+/* sg_cell_step on a prepared run. */
+sg_status sg_cell_step_run(sg_tape *t, const sg_cell_run *run, sg_tensor *x, sg_tensor *const *state, sg_tensor **next);
 
 /* ---- the sequence layer (nn/rnn.c) ------------------------------------- */
 
