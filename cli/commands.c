@@ -1,6 +1,6 @@
 /*
- * commands.c - the seqgrad tool's command line: train, resume, sample, eval,
- * gradcheck, config-keys. seqgrad_main() is all of it, so a program of your
+ * commands.c - the seqgrad tool's command line: train, resume, sample,
+ * translate, eval, gradcheck, config-keys. seqgrad_main() is all of it, so a program of your
  * own can register cells (sg_cell_register) and then hand over to it
  * (examples/custom_tool.c).
  */
@@ -19,8 +19,10 @@ static const char *usage =
     "  train CONFIG.yaml [--set key.path=value ...]   train the model the config describes\n"
     "  resume RUN_DIR                                 continue a run from its last checkpoint\n"
     "  sample CHECKPOINT [--prompt TEXT] [--length N] [--temperature T] [--seed S]\n"
-    "                                                 draw text from a trained model\n"
-    "  eval CHECKPOINT TEXTFILE                       loss and perplexity on a text\n"
+    "                                                 draw text from a language model\n"
+    "  translate CHECKPOINT [--input TEXT] [--beam K] [--attention FILE.svg]\n"
+    "                                                 decode sources with a seq2seq model\n"
+    "  eval CHECKPOINT [FILE]                         loss, perplexity or accuracy\n"
     "  gradcheck CONFIG.yaml                          check the model's gradients (tiny, f64)\n"
     "  config-keys                                    every config key, as docs/config.md lists it\n"
     "\n"
@@ -47,6 +49,23 @@ static const char *help_sample =
     "Reads the model of CHECKPOINT (its folder's config.yaml tells the sizes),\n"
     "feeds the prompt (default \"\\n\"), then draws N characters (default 300) from\n"
     "softmax(logits / T) (default 0.8) with seed S (default 1).\n";
+
+static const char *help_translate =
+    "usage: seqgrad translate CHECKPOINT [--input TEXT] [--beam K] [--length-penalty A]\n"
+    "                         [--max-len N] [--attention FILE.svg]\n"
+    "Decodes each line of standard input (or TEXT) with the seq2seq model of\n"
+    "CHECKPOINT and prints one output line per source: greedy (K = 1, default) or\n"
+    "beam search of width K, scores divided by length^A (default 0.6).\n"
+    "--attention writes the first source's attention heatmap (source along the top,\n"
+    "output down the side) as SVG (RNN seq2seq models).\n";
+
+static const char *help_eval =
+    "usage: seqgrad eval CHECKPOINT [FILE]\n"
+    "Evaluates the model of CHECKPOINT on FILE (text, words, lines or pairs, as the\n"
+    "run was trained on) or, without FILE, on the run's validation split:\n"
+    "language models: loss (nats/char) and perplexity; seq2seq: loss and greedy\n"
+    "exact-match accuracy; the adding problem: mean squared error and accuracy\n"
+    "(|error| < 0.04).\n";
 
 static bool wants_help(int argc, char **argv)
 {
@@ -110,11 +129,32 @@ int seqgrad_main(int argc, char **argv)
         if (length < 0 || !(temperature > 0))
             return fprintf(stderr, "seqgrad: --length must be >= 0 and --temperature > 0\n"), EXIT_USAGE;
         rc = train_sample(argv[2], prompt, length, temperature, seed, stdout, err, sizeof err);
+    } else if (!strcmp(cmd, "translate")) {
+        if (wants_help(argc, argv))
+            return fputs(help_translate, stdout), EXIT_OK;
+        if (argc < 3)
+            return fputs(help_translate, stderr), EXIT_USAGE;
+        translate_opts to = {.beam = 1, .length_penalty = 0.6};
+        for (int i = 3; i < argc; i += 2) {
+            if (i + 1 == argc)
+                return fprintf(stderr, "seqgrad: %s needs a value\n", argv[i]), EXIT_USAGE;
+            if (!strcmp(argv[i], "--input")) to.input = argv[i + 1];
+            else if (!strcmp(argv[i], "--beam")) to.beam = atoi(argv[i + 1]);
+            else if (!strcmp(argv[i], "--length-penalty")) to.length_penalty = atof(argv[i + 1]);
+            else if (!strcmp(argv[i], "--max-len")) to.max_len = atoi(argv[i + 1]);
+            else if (!strcmp(argv[i], "--attention")) to.attention_svg = argv[i + 1];
+            else return fprintf(stderr, "seqgrad: unknown option %s\n%s", argv[i], help_translate), EXIT_USAGE;
+        }
+        if (to.beam < 1 || to.beam > 64 || to.max_len < 0 || to.max_len > 4096 || !(to.length_penalty >= 0))
+            return fprintf(stderr, "seqgrad: --beam must be in 1..64, --max-len in 0..4096, --length-penalty >= 0\n"),
+                   EXIT_USAGE;
+        rc = train_translate(argv[2], &to, stdin, stdout, err, sizeof err);
     } else if (!strcmp(cmd, "eval")) {
-        if (wants_help(argc, argv) || argc != 4)
-            return fputs("usage: seqgrad eval CHECKPOINT TEXTFILE\nLoss (nats/char) and perplexity of the model on the whole file.\n",
-                         wants_help(argc, argv) ? stdout : stderr), wants_help(argc, argv) ? EXIT_OK : EXIT_USAGE;
-        rc = train_eval(argv[2], argv[3], stdout, err, sizeof err);
+        if (wants_help(argc, argv))
+            return fputs(help_eval, stdout), EXIT_OK;
+        if (argc != 3 && argc != 4)
+            return fputs(help_eval, stderr), EXIT_USAGE;
+        rc = train_eval(argv[2], argc == 4 ? argv[3] : NULL, stdout, err, sizeof err);
     } else if (!strcmp(cmd, "gradcheck")) {
         if (wants_help(argc, argv) || argc != 3)
             return fputs("usage: seqgrad gradcheck CONFIG.yaml\nBuilds the configured model at a tiny size in f64 and "

@@ -17,19 +17,35 @@
 
 const cfg_key cfg_schema[] = {
     {"model.kind", CFG_STR, NULL, 0, 0, NULL,
-     "transformer, or a registered cell: rnn, rnn_relu, rnn_sigmoid, lstm, gru (classic), gru_reset_after, or your own"},
-    {"model.hidden", CFG_INT, "128", 1, 4096, NULL, "hidden size H (and the embedding size)"},
+     "a registered cell (rnn, rnn_relu, rnn_sigmoid, lstm, gru (classic), gru_reset_after, or your own), "
+     "transformer, or seq2seq (an RNN encoder-decoder with attention)"},
+    {"model.hidden", CFG_INT, "128", 1, 4096, NULL, "hidden size H (and the embedding size unless model.embedding)"},
+    {"model.embedding", CFG_INT, "0", 0, 4096, NULL, "seq2seq: embedding size (0: hidden)"},
     {"model.layers", CFG_INT, "2", 1, 8, NULL, "stacked recurrent layers"},
     {"model.dropout", CFG_REAL, "0.1", 0, 0.95, NULL, "dropout between layers while training"},
     {"model.init", CFG_STR, "pytorch", 0, 0, "pytorch|xavier|orthogonal|identity", "weight initialisation (recurrent)"},
     {"model.heads", CFG_INT, "4", 1, 64, NULL, "transformer: attention heads (hidden must divide by it)"},
     {"model.norm_first", CFG_BOOL, "true", 0, 0, NULL, "transformer: pre-norm layers (false: post-norm)"},
     {"model.forget_bias", CFG_REAL, "0", -10, 10, NULL, "LSTM forget-gate bias (0: as drawn)"},
-    {"data.kind", CFG_STR, NULL, 0, 0, "text", "dataset: character-level text"},
-    {"data.path", CFG_STR, "", 0, 0, NULL, "UTF-8 text file; empty: the bundled data/genesis.txt"},
-    {"data.seq_len", CFG_INT, "64", 2, 4096, NULL, "truncated BPTT length T"},
-    {"data.batch_size", CFG_INT, "32", 1, 4096, NULL, "parallel streams B"},
-    {"data.valid_fraction", CFG_REAL, "0.1", 0.01, 0.5, NULL, "share of the text held out for validation (its end)"},
+    {"model.cell", CFG_STR, "gru", 0, 0, NULL, "seq2seq: the encoder's and decoder's cell (a registered name)"},
+    {"model.attention", CFG_STR, "additive", 0, 0, "additive|dot|general|concat",
+     "seq2seq: attention score (Bahdanau additive; Luong dot, general, concat)"},
+    {"model.bidirectional", CFG_BOOL, "false", 0, 0, NULL, "seq2seq: bidirectional encoder"},
+    {"data.kind", CFG_STR, NULL, 0, 0, "text|words|lines|pairs|copy|reverse|sort|adding",
+     "dataset: character-level text; words or lines of a file as items; source<TAB>target pairs; "
+     "generated copy, reverse, sort and adding tasks"},
+    {"data.path", CFG_STR, "", 0, 0, NULL, "the file of text, words, lines or pairs; empty: the bundled data/genesis.txt (text)"},
+    {"data.seq_len", CFG_INT, "64", 2, 4096, NULL,
+     "text: truncated BPTT length T; items: longest item read (longer ones are cut); adding: steps T"},
+    {"data.batch_size", CFG_INT, "32", 1, 4096, NULL, "text: parallel streams B; otherwise examples per batch"},
+    {"data.valid_fraction", CFG_REAL, "0.1", 0.01, 0.5, NULL,
+     "text, words, lines, pairs: share held out for validation (text: of 20 blocks)"},
+    {"data.seed", CFG_INT, "1", 0, 1e15, NULL, "seed of the train/validation split, the generated tasks and the batch order"},
+    {"data.symbols", CFG_INT, "10", 2, 36, NULL, "copy, reverse, sort: alphabet size (0-9, then a-z)"},
+    {"data.min_len", CFG_INT, "3", 1, 64, NULL, "copy, reverse, sort: shortest source"},
+    {"data.max_len", CFG_INT, "10", 1, 64, NULL, "copy, reverse, sort: longest source"},
+    {"data.train_size", CFG_INT, "10000", 1, 1e7, NULL, "generated tasks: training examples"},
+    {"data.valid_size", CFG_INT, "1000", 1, 1e7, NULL, "generated tasks: validation examples (never seen in training)"},
     {"optim.kind", CFG_STR, "adam", 0, 0, "sgd|adam|adamw|rmsprop|adagrad", "optimizer"},
     {"optim.lr", CFG_REAL, "0.003", 1e-9, 10, NULL, "base learning rate"},
     {"optim.momentum", CFG_REAL, "0", 0, 0.999, NULL, "SGD and RMSProp momentum"},
@@ -41,8 +57,9 @@ const cfg_key cfg_schema[] = {
     {"schedule.min_lr", CFG_REAL, "0.0003", 0, 10, NULL, "cosine schedule: final learning rate"},
     {"clip.norm", CFG_REAL, "1.0", 0, 1e9, NULL, "clip gradients to this global norm (0: off)"},
     {"train.steps", CFG_INT, "600", 1, 1e9, NULL, "optimizer steps (unless epochs is set)"},
-    {"train.epochs", CFG_INT, "0", 0, 1e6, NULL, "if > 0: passes over the training text, instead of steps"},
+    {"train.epochs", CFG_INT, "0", 0, 1e6, NULL, "if > 0: passes over the training data, instead of steps"},
     {"train.seed", CFG_INT, "1", 0, 1e15, NULL, "seed of initialisation, dropout and sampling"},
+    {"train.sampling", CFG_REAL, "0", 0, 1, NULL, "seq2seq: scheduled sampling, the share of decoder inputs taken from the model's own guess"},
     {"train.eval_every", CFG_INT, "100", 1, 1e9, NULL, "validate every N steps (and at the end)"},
     {"train.checkpoint_every", CFG_INT, "200", 1, 1e9, NULL, "write the checkpoint every N steps (and at the end)"},
     {"train.run_dir", CFG_STR, "runs/default", 0, 0, NULL, "folder for config, checkpoint, metrics and plots"},
@@ -266,6 +283,12 @@ void cfg_where(const sg_config *c, const char *key, char *out, size_t n)
         snprintf(out, n, "%s:%d:%d", c->file, c->v[i].line, c->v[i].col);
     else
         snprintf(out, n, "%s", i >= 0 && c->v[i].value[0] && !c->v[i].from_file ? "--set" : c->file);
+}
+
+bool cfg_is_set(const sg_config *c, const char *key)
+{
+    int i = find(key);
+    return i >= 0 && (c->v[i].from_file || (cfg_schema[i].def && strcmp(c->v[i].value, cfg_schema[i].def) != 0));
 }
 
 static const char *value(const sg_config *c, const char *key)

@@ -12,6 +12,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Exit codes of the tool, documented in `seqgrad --help`. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_CONFIG = 3, EXIT_DATA = 4, EXIT_INTERRUPTED = 130 };
+
 typedef enum { CFG_INT, CFG_REAL, CFG_STR, CFG_BOOL } cfg_type;
 
 typedef struct {
@@ -47,6 +50,9 @@ int cfg_check(const sg_config *c, char *err, size_t n);
 
 /* Where key was set: "file:line:col", "--set", or the file (a default). */
 void cfg_where(const sg_config *c, const char *key, char *out, size_t n);
+
+/* Whether key was given (in the file or by --set) rather than defaulted. */
+bool cfg_is_set(const sg_config *c, const char *key);
 
 long cfg_int(const sg_config *c, const char *key);
 double cfg_real(const sg_config *c, const char *key);

@@ -15,7 +15,7 @@ enum { W = 720, H = 420, L = 70, R = 20, TOP = 40, BOT = 50 };
 static double sx(double x, double x0, double x1) { return L + (x - x0) / (x1 - x0 > 0 ? x1 - x0 : 1) * (W - L - R); }
 static double sy(double y, double y0, double y1) { return TOP + (1 - (y - y0) / (y1 - y0 > 0 ? y1 - y0 : 1)) * (H - TOP - BOT); }
 
-int plot_losses(const char *run_dir)
+int plot_losses(const char *run_dir, const char *ylabel)
 {
     char path[600], line[256];
     snprintf(path, sizeof path, "%s/metrics.csv", run_dir);
@@ -71,8 +71,8 @@ int plot_losses(const char *run_dir)
         fprintf(o, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.0f</text>\n", sx(xv, x0, x1), H - BOT + 18, xv);
     }
     fprintf(o, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>\n", (L + W - R) / 2, H - 12);
-    fprintf(o, "<text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" text-anchor=\"middle\">cross-entropy "
-               "(nats/char)</text>\n", (TOP + H - BOT) / 2, (TOP + H - BOT) / 2);
+    fprintf(o, "<text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" text-anchor=\"middle\">%s</text>\n",
+            (TOP + H - BOT) / 2, (TOP + H - BOT) / 2, ylabel);
     fprintf(o, "<polyline fill=\"none\" stroke=\"#4a7fd0\" stroke-width=\"1\" points=\"");
     for (size_t i = 0; i < n; i++)
         fprintf(o, "%.1f,%.1f ", sx(step[i], x0, x1), sy(tr[i], y0, y1));
@@ -135,4 +135,62 @@ int plot_grad_norms(const char *path, const double *norms, int n, const char *ti
     fprintf(o, "\"/>\n</svg>\n");
     fclose(o);
     return 0;
+}
+
+/* text with <, > and & escaped */
+static void put_text(FILE *o, const char *s)
+{
+    for (; *s; s++)
+        fputs(*s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" : (char[]){*s, 0}, o);
+}
+
+int plot_attention(const char *path, const double *w, int rows, int cols, const char *const *row_labels,
+                   const char *const *col_labels, const char *title)
+{
+    if (rows < 1 || cols < 1)
+        return -1;
+    FILE *o = fopen(path, "w");
+    if (!o)
+        return -1;
+    int cell = 560 / (cols > rows ? cols : rows);
+    cell = cell > 40 ? 40 : cell < 8 ? 8 : cell;
+    int left = 70, top = 90, width = left + cols * cell + 110, height = top + rows * cell + 40;
+    int font = cell < 14 ? cell - 2 : 12;
+    fprintf(o, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"%d\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", width, height, font);
+    fprintf(o, "<text x=\"10\" y=\"22\" font-size=\"15\">");
+    put_text(o, title);
+    fprintf(o, "</text>\n<text x=\"%d\" y=\"%d\" font-size=\"12\">source &#8594;</text>\n", left, top - 28);
+    fprintf(o, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">output &#8595;</text>\n", left - 6,
+            top - 28);
+    for (int j = 0; j < cols; j++) {           /* source tokens along the top */
+        fprintf(o, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", left + (j + 0.5) * cell, top - 6);
+        put_text(o, col_labels[j]);
+        fprintf(o, "</text>\n");
+    }
+    for (int i = 0; i < rows; i++) {           /* output tokens down the side */
+        fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", left - 6, top + (i + 0.5) * cell + font / 3.0);
+        put_text(o, row_labels[i]);
+        fprintf(o, "</text>\n");
+        for (int j = 0; j < cols; j++) {       /* white (0) to dark blue (1) */
+            double v = fmin(1, fmax(0, w[(size_t)i * cols + j]));
+            fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\">"
+                       "<title>%.3f</title></rect>\n", left + j * cell, top + i * cell, cell, cell,
+                    (int)lround(255 - v * 247), (int)lround(255 - v * 207), (int)lround(255 - v * 148), v);
+        }
+    }
+    fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", left, top,
+            cols * cell, rows * cell);
+    int bx = left + cols * cell + 30, bh = rows * cell < 120 ? 120 : rows * cell;   /* the colour scale */
+    for (int k = 0; k < 20; k++) {
+        double v = 1 - k / 19.0;
+        fprintf(o, "<rect x=\"%d\" y=\"%.1f\" width=\"16\" height=\"%.1f\" fill=\"rgb(%d,%d,%d)\"/>\n", bx,
+                top + k * bh / 20.0, bh / 20.0 + 0.5, (int)lround(255 - v * 247), (int)lround(255 - v * 207),
+                (int)lround(255 - v * 148));
+    }
+    fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"16\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", bx, top, bh);
+    fprintf(o, "<text x=\"%d\" y=\"%d\" font-size=\"12\">1</text>\n<text x=\"%d\" y=\"%d\" font-size=\"12\">0</text>\n",
+            bx + 22, top + 10, bx + 22, top + bh);
+    fprintf(o, "</svg>\n");
+    return fclose(o) == 0 ? 0 : -1;
 }

@@ -5,12 +5,20 @@
 #define SEQGRAD_CLI_PLOT_H
 
 /* Reads run_dir/metrics.csv and writes run_dir/loss.svg: training loss per
- * step and validation loss at each evaluation. Returns 0 or -1. */
-int plot_losses(const char *run_dir);
+ * step and validation loss at each evaluation; ylabel names the loss.
+ * Returns 0 or -1. */
+int plot_losses(const char *run_dir, const char *ylabel);
 
 /* Writes path: ||dL/dh_t|| against t (log scale), n points, for a loss on
  * the last time step only: how far back the gradient reaches (vanishing or
  * exploding gradients, as in the lecture). title names the model. */
 int plot_grad_norms(const char *path, const double *norms, int n, const char *title);
+
+/* Writes path: a heatmap of attention weights w (rows, cols), row-major, in
+ * [0, 1], white to dark blue; one row per output token (row_labels, down
+ * the left side), one column per source token (col_labels, along the
+ * top); each cell's weight shows on hover. Labels are escaped. */
+int plot_attention(const char *path, const double *w, int rows, int cols, const char *const *row_labels,
+                   const char *const *col_labels, const char *title);
 
 #endif

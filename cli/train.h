@@ -1,10 +1,10 @@
 /*
- * train.h - the training run behind `seqgrad train` and `seqgrad resume`:
- * a character-level recurrent language model trained with truncated BPTT,
- * with a run folder holding config.yaml, checkpoint.safetensors,
- * metrics.csv and loss.svg. A checkpoint holds everything the next step
- * depends on (parameters, optimizer state, carried hidden state, rng state,
- * data position), so a resumed run continues bit for bit.
+ * train.h - the commands of the seqgrad tool on a run: train and resume
+ * (cli/train.c), sample, translate and eval (cli/infer.c). A run folder
+ * holds config.yaml, checkpoint.safetensors, metrics.csv and the plots. A
+ * checkpoint holds everything the next step depends on (parameters,
+ * optimizer state, carried hidden state, rng state, data position), so a
+ * resumed run continues bit for bit.
  */
 #ifndef SEQGRAD_CLI_TRAIN_H
 #define SEQGRAD_CLI_TRAIN_H
@@ -19,9 +19,6 @@ typedef struct {
     FILE *log;             /* progress output; NULL = stdout */
 } train_opts;
 
-/* Exit codes of the tool, documented in `seqgrad --help`. */
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_CONFIG = 3, EXIT_DATA = 4, EXIT_INTERRUPTED = 130 };
-
 /* A new run from a validated config (run_dir is created). */
 int train_run(const sg_config *c, const train_opts *o, char *err, size_t n);
 /* Continues the run in run_dir from its checkpoint. */
@@ -30,11 +27,25 @@ int train_resume(const char *run_dir, const train_opts *o, char *err, size_t n);
 int train_sample(const char *checkpoint, const char *prompt, int length, double temperature, unsigned long seed,
                  FILE *out, char *err, size_t n);
 
+typedef struct {
+    int beam;                  /* 1: greedy */
+    double length_penalty;     /* beam: score / length^alpha */
+    int max_len;               /* > 0: longest output (default: the data's longest + 2) */
+    const char *input;         /* one source; NULL: each line of the input stream */
+    const char *attention_svg; /* NULL, or where the first source's attention heatmap goes */
+} translate_opts;
+
+/* Decodes sources with the seq2seq model in checkpoint, one output line per
+ * source line. */
+int train_translate(const char *checkpoint, const translate_opts *o, FILE *in, FILE *out, char *err, size_t n);
+
 /* Builds the configured model at a tiny size (hidden 4, batch 2, 5 steps,
  * no dropout) in f64 and gradient-checks every parameter on the first
  * characters of the data; prints a table. EXIT_OK if all pass. */
 int train_gradcheck(const sg_config *c, FILE *out, char *err, size_t n);
-/* Loss and perplexity of the model in checkpoint on a whole text file. */
+/* The model in checkpoint on a whole file of its kind of data (text,
+ * words, lines or pairs), or on its validation split (data NULL): loss and
+ * perplexity, exact-match accuracy (seq2seq) or MSE and accuracy (adding). */
 int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, size_t n);
 
 #endif

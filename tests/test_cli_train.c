@@ -138,7 +138,7 @@ START_TEST(test_registered_cell_and_unknown_kind)
     train_opts quiet = {.quiet = true};
     ck_assert_int_eq(train_run(&c, &quiet, err, sizeof err), EXIT_CONFIG);
     char expect[400];
-    snprintf(expect, sizeof expect, "%s/nobody.yaml:1:15: model.kind: \"nobody\" is neither transformer nor a "
+    snprintf(expect, sizeof expect, "%s/nobody.yaml:1:15: model.kind: \"nobody\" is neither transformer, seq2seq nor a "
              "registered cell (rnn|rnn_relu|rnn_sigmoid|lstm|gru|gru_reset_after)", dir);
     ck_assert_str_eq(err, expect);
     ck_assert_int_eq(sg_cell_register("mine", &my_cell), SG_OK);

@@ -1,0 +1,96 @@
+/*
+ * data.h - the datasets of the seqgrad tool, each split into a training
+ * and a validation part by data.seed:
+ *
+ *   text     one character stream (language model, truncated BPTT). The
+ *            text is cut into 20 equal blocks; round(20 x valid_fraction)
+ *            of them, drawn by the seed, are the validation text.
+ *   words    items: the whitespace-separated words of a file      (item
+ *   lines    items: the non-empty lines of a file                  language
+ *            a seeded shuffle puts valid_fraction of the items in  models)
+ *            validation.
+ *   pairs    source<TAB>target lines of a file (sequence to sequence);
+ *            split as items.
+ *   copy, reverse, sort
+ *            generated sequence-to-sequence tasks over data.symbols
+ *            symbols ("0123456789abc..."), lengths min_len..max_len; the
+ *            target is the source, the source reversed, or sorted.
+ *            train_size + valid_size distinct sources are drawn with the
+ *            seed, so no validation source is seen in training.
+ *   adding   the adding problem (Hochreiter & Schmidhuber 1997; Le et al.
+ *            2015): seq_len steps of (u_t, m_t), u_t uniform in [0,1],
+ *            m_t = 1 at one step of each half, else 0; the target is the
+ *            sum of the two marked u_t. A regression.
+ *
+ * Everything but the adding problem is bytes: ids number the bytes that
+ * occur (or the vocabulary a checkpoint names). Item models see '\n'
+ * before and after each item, which must not occur in an item.
+ */
+#ifndef SEQGRAD_CLI_DATA_H
+#define SEQGRAD_CLI_DATA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef enum { DATA_TEXT, DATA_WORDS, DATA_LINES, DATA_PAIRS, DATA_COPY, DATA_REVERSE, DATA_SORT, DATA_ADDING } data_kind;
+typedef enum { TASK_STREAM, TASK_ITEMS, TASK_S2S, TASK_REGRESS } task_kind;
+
+/* one example: src (an item, or a source), tgt (a target; NULL for items) */
+typedef struct {
+    int *src, *tgt;
+    int src_len, tgt_len;
+} example;
+
+typedef struct {
+    data_kind kind;
+    task_kind task;
+    char path[512];                /* the file read, or "" */
+    int V;                         /* vocabulary (0 for the adding problem) */
+    unsigned char vocab[256];
+    int id_of[256];                /* -1: not in the vocabulary */
+    int boundary;                  /* id of '\n' for items */
+    /* split 0 = train, 1 = validation */
+    int *ids[2];                   /* text: the two streams */
+    long len[2];                   /* text: characters; others: examples */
+    example *ex[2];                /* items and pairs */
+    float *ax[2], *ay[2];          /* adding: inputs (N,T,2) and targets (N) */
+    int T;                         /* adding: steps */
+} dataset;
+
+/* Reads or generates the dataset the config names. vocab_hex: the
+ * vocabulary a checkpoint holds (NULL: make it from the data); path: a file
+ * to use instead of data.path; whole: all of it is the validation split
+ * (evaluating on a file). Returns EXIT_OK, or EXIT_DATA / EXIT_CONFIG with
+ * the reason in err. */
+int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char *path, bool whole, char *err,
+              size_t n);
+void data_free(dataset *d);
+
+task_kind data_task(const char *kind);
+
+/* A permutation of 0..n-1 drawn from (seed, epoch): the order of the
+ * training examples in that epoch. */
+void data_shuffle(int *perm, long n, uint64_t seed, long epoch);
+
+/* Item LM batch from examples idx[0..B): x = '\n' item, y = item '\n',
+ * both (B,T) with T the longest + 1 (at most max_T; longer items are cut);
+ * x is padded with '\n', y with -100. Returns T. */
+int data_lm_batch(const dataset *d, int split, const int *idx, int B, int max_T, int *x, int *y);
+/* Seq2seq batch: src (B,S) padded with 0 and src_len (B); tgt_in = SOS y,
+ * tgt_out = y EOS, (B,T) with -100 padding; SOS = V, EOS = V + 1.
+ * Returns T and sets *S. */
+int data_s2s_batch(const dataset *d, int split, const int *idx, int B, int *src, int *src_len, int *S, int *tin,
+                   int *tout);
+/* Adding problem batch: x (B,T,2), y (B). */
+void data_add_batch(const dataset *d, int split, const int *idx, int B, float *x, float *y);
+
+/* The longest source and target (items: the longest item) of both splits. */
+int data_max_len(const dataset *d);
+
+/* Text to ids; returns the count, or -(1 + offset) of the first byte not
+ * in the vocabulary. */
+long data_encode(const dataset *d, const char *s, long len, int *ids);
+
+#endif

@@ -1,0 +1,206 @@
+/*
+ * infer.c - what the tool does with a trained run: sample from a language
+ * model, translate with a seq2seq model (greedy or beam, with the
+ * attention heatmap), and evaluate on the validation split or a file.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+#include "train.h"
+
+/* Sampling: feed() advances the model by one character and leaves the
+ * distribution of the next one (softmax(z / temperature)) in probs. A
+ * recurrent model carries its state; the transformer re-reads a window of
+ * the last T characters. Item models start afresh at each '\n'. */
+typedef struct {
+    run *r;
+    sg_tape *t;
+    sg_tensor *st[2];
+    int *ctx, len;
+    double *probs, temperature;
+} sampler;
+
+static void feed(sampler *s, int c)
+{
+    run *r = s->r;
+    sg_tape_reset(s->t);
+    sg_tape_set_grad(s->t, false);
+    if (r->d.task == TASK_ITEMS && c == r->d.boundary) {      /* a new item */
+        s->len = 0;
+        memset(sg_tensor_data(s->st[0]), 0, sg_tensor_size(s->st[0]) * sizeof(float));
+        memset(sg_tensor_data(s->st[1]), 0, sg_tensor_size(s->st[1]) * sizeof(float));
+    }
+    if (s->len == r->T)
+        memmove(s->ctx, s->ctx + 1, (size_t)(r->T - 1) * sizeof *s->ctx), s->len--;
+    s->ctx[s->len++] = c;
+    sg_tensor *z, *next[2] = {NULL, NULL};
+    if (r->model == MODEL_TLM) {
+        z = sg_select(s->t, sg_select(s->t, run_lm_logits(r, s->t, s->ctx, 1, s->len, NULL, NULL, NULL), 0, 0), 0,
+                      s->len - 1);
+    } else {
+        z = run_lm_logits(r, s->t, &c, 1, 1, s->st, next, NULL);
+        sg_tensor_copy(s->st[0], next[0]);
+        if (next[1])
+            sg_tensor_copy(s->st[1], next[1]);
+    }
+    sg_tensor *p = sg_softmax(s->t, sg_scale(s->t, z, 1 / s->temperature), -1, NULL);
+    for (int v = 0; v < r->d.V; v++)
+        s->probs[v] = sg_tensor_get(p, (size_t)v);
+}
+
+static int open_checkpoint(run *r, const char *checkpoint, const char *path, char *err, size_t n)
+{
+    char dir[600];
+    folder_of(checkpoint, dir, sizeof dir);
+    return run_open(r, dir, path, path != NULL, err, n);
+}
+
+int train_sample(const char *checkpoint, const char *prompt, int length, double temperature, unsigned long seed,
+                 FILE *out, char *err, size_t n)
+{
+    run r = {0};
+    int rc = open_checkpoint(&r, checkpoint, NULL, err, n);
+    if (rc == EXIT_OK && r.model != MODEL_RNN_LM && r.model != MODEL_TLM)
+        rc = EXIT_USAGE, snprintf(err, n, "%s: a %s model is not a language model (%s)", checkpoint,
+                                  cfg_str(&r.cfg, "data.kind"),
+                                  r.d.task == TASK_S2S ? "use seqgrad translate" : "use seqgrad eval");
+    if (rc != EXIT_OK) {
+        run_free(&r);
+        return rc;
+    }
+    sg_rng rng;
+    sg_rng_seed(&rng, seed);
+    sampler sm = {.r = &r, .t = sg_tape_new(), .ctx = malloc((size_t)r.T * sizeof(int)),
+                  .probs = malloc((size_t)r.d.V * sizeof(double)), .temperature = temperature};
+    sm.st[0] = sg_tensor_new(SG_F32, 3, (int[]){r.L, 1, r.H});
+    sm.st[1] = sg_tensor_new(SG_F32, 3, (int[]){r.L, 1, r.H});
+    const int *id_of = r.d.id_of;
+    fputs(prompt, out);
+    for (const char *p = prompt; *p; p++)          /* read the prompt (characters the model knows) */
+        if (id_of[(unsigned char)*p] >= 0)
+            feed(&sm, id_of[(unsigned char)*p]);
+    if (sm.len == 0)
+        feed(&sm, id_of['\n'] >= 0 ? id_of['\n'] : 0);
+    for (int i = 0; i < length; i++) {             /* draw, print, read it back */
+        double u = sg_rng_uniform(&rng), acc = 0;
+        int c = 0;
+        for (; c < r.d.V - 1; c++)
+            if ((acc += sm.probs[c]) > u)
+                break;
+        fputc(r.d.vocab[c], out);
+        feed(&sm, c);
+    }
+    sg_tensor_free(sm.st[0]), sg_tensor_free(sm.st[1]);
+    sg_tape_free(sm.t);
+    free(sm.ctx), free(sm.probs);
+    fputc('\n', out);
+    run_free(&r);
+    return EXIT_OK;
+}
+
+/* ---- translate ------------------------------------------------------------------ */
+
+/* one source line: decode it, print the output */
+static int translate_line(run *r, sg_tape *t, const char *line, const translate_opts *o, bool first, FILE *out,
+                          char *err, size_t n)
+{
+    long S = (long)strlen(line);
+    if (S == 0)
+        return fputc('\n', out), EXIT_OK;
+    int *src = malloc((size_t)S * sizeof *src), *res = malloc((size_t)r->max_out * sizeof *res), len = 0;
+    int rc = EXIT_OK;
+    long k = data_encode(&r->d, line, S, src);
+    if (k < 0) {
+        rc = EXIT_DATA, snprintf(err, n, "\"%s\": '%c' (byte 0x%02x) is not in the model's vocabulary", line,
+                                 line[-k - 1], (unsigned char)line[-k - 1]);
+    } else if (o->beam <= 1) {
+        int sl = (int)S;
+        run_greedy(r, t, src, &sl, 1, (int)S, res, &len);
+    } else {
+        sg_decode_opts d = {.beam = o->beam, .max_len = r->max_out, .start = r->d.V, .end = r->d.V + 1,
+                            .length_penalty = o->length_penalty};
+        sg_tape_reset(t);
+        len = r->model == MODEL_S2S ? sg_seq2seq_decode(t, &r->s2s, src, (int)S, &d, res)
+                                    : sg_transformer_s2s_generate(t, &r->ts2s, src, (int)S, &d, res);
+        if (len < 0)
+            rc = EXIT_FAIL, snprintf(err, n, "decoding failed: %s", sg_tape_errmsg(t));
+    }
+    if (rc == EXIT_OK) {
+        for (int i = 0; i < len; i++)
+            fputc(r->d.vocab[res[i]], out);
+        fputc('\n', out);
+        if (first && o->attention_svg) {
+            char title[600];
+            snprintf(title, sizeof title, "%s attention: %s", cfg_str(&r->cfg, "model.attention"), line);
+            if (run_attention_svg(r, t, o->attention_svg, src, (int)S, res, len, title) != 0)
+                rc = EXIT_FAIL, snprintf(err, n, "%s: cannot write the heatmap%s", o->attention_svg,
+                                         r->model != MODEL_S2S ? " (only the RNN seq2seq model has one)" : "");
+        }
+    }
+    free(src), free(res);
+    return rc;
+}
+
+int train_translate(const char *checkpoint, const translate_opts *o, FILE *in, FILE *out, char *err, size_t n)
+{
+    run r = {0};
+    int rc = open_checkpoint(&r, checkpoint, NULL, err, n);
+    if (rc == EXIT_OK && r.d.task != TASK_S2S)
+        rc = EXIT_USAGE, snprintf(err, n, "%s: a %s model is not a seq2seq model (%s)", checkpoint,
+                                  cfg_str(&r.cfg, "data.kind"),
+                                  r.d.task == TASK_REGRESS ? "use seqgrad eval" : "use seqgrad sample");
+    if (rc == EXIT_OK && o->max_len > 0)
+        r.max_out = o->max_len;
+    sg_tape *t = sg_tape_new();
+    if (rc == EXIT_OK && o->input) {
+        rc = translate_line(&r, t, o->input, o, true, out, err, n);
+    } else if (rc == EXIT_OK) {
+        char line[4096];
+        for (bool first = true; rc == EXIT_OK && fgets(line, sizeof line, in); first = false) {
+            line[strcspn(line, "\r\n")] = '\0';
+            rc = translate_line(&r, t, line, o, first, out, err, n);
+        }
+    }
+    sg_tape_free(t);
+    run_free(&r);
+    return rc;
+}
+
+/* ---- eval ----------------------------------------------------------------------- */
+
+int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, size_t n)
+{
+    run r = {0};
+    int rc = open_checkpoint(&r, checkpoint, data, err, n);
+    if (rc == EXIT_OK && data && r.d.kind >= DATA_COPY)
+        rc = EXIT_USAGE, snprintf(err, n, "%s data is generated: eval takes no file (it uses the validation split)",
+                                  cfg_str(&r.cfg, "data.kind"));
+    if (rc == EXIT_OK) {
+        sg_tape *t = sg_tape_new();
+        eval_result v = run_evaluate(&r, t);
+        const char *what = data ? data : "validation split";
+        switch (r.d.task) {
+        case TASK_STREAM:
+            fprintf(out, "%s: %ld characters, loss %.6f nats/char, perplexity %.4f\n", what, r.d.len[1], v.loss,
+                    exp(v.loss));
+            break;
+        case TASK_ITEMS:
+            fprintf(out, "%s: %ld items, %ld characters with their ends, loss %.6f nats/char, perplexity %.4f\n", what,
+                    v.examples, v.tokens, v.loss, exp(v.loss));
+            break;
+        case TASK_S2S:
+            fprintf(out, "%s: %ld pairs, loss %.6f nats/token (teacher-forced), exact match %.2f%% (greedy)\n", what,
+                    v.examples, v.loss, 100 * v.accuracy);
+            break;
+        case TASK_REGRESS:
+            fprintf(out, "%s: %ld sequences of %d steps, mean squared error %.6f, accuracy %.2f%% (|error| < 0.04)\n",
+                    what, v.examples, r.d.T, v.loss, 100 * v.accuracy);
+            break;
+        }
+        sg_tape_free(t);
+    }
+    run_free(&r);
+    return rc;
+}

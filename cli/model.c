@@ -1,0 +1,632 @@
+/*
+ * model.c - the run behind the tool's commands (see run.h): the model the
+ * config and the data call for, its losses, its evaluation, greedy
+ * decoding, and the checkpoint that holds everything the next step
+ * depends on (parameters, optimizer state, carried state, rng, step).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plot.h"
+#include "run.h"
+
+void folder_of(const char *checkpoint, char *dir, size_t n)
+{
+    snprintf(dir, n, "%s", checkpoint);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, n, ".");
+}
+
+void run_free(run *r)
+{
+    sg_optim_free(r->opt);
+    sg_params_free(r->ps);
+    sg_tensor_free(r->carry[0]), sg_tensor_free(r->carry[1]);
+    data_free(&r->d);
+    free(r->perm), free(r->bx), free(r->by), free(r->bsrc), free(r->blen), free(r->fx), free(r->fy);
+    r->opt = NULL, r->ps = NULL, r->carry[0] = r->carry[1] = NULL, r->perm = NULL;
+    r->bx = r->by = r->bsrc = r->blen = NULL, r->fx = r->fy = NULL;
+}
+
+long run_total_steps(const run *r)
+{
+    long epochs = cfg_int(&r->cfg, "train.epochs");
+    if (epochs <= 0)
+        return cfg_int(&r->cfg, "train.steps");
+    long per_epoch = r->d.task == TASK_STREAM ? (r->d.len[0] / r->B - 1) / r->T : r->d.len[0] / r->B;
+    return epochs * (per_epoch > 0 ? per_epoch : 1);
+}
+
+/* ---- building ------------------------------------------------------------------ */
+
+static int config_error(const run *r, const char *key, char *err, size_t n, const char *what)
+{
+    char where[600];
+    cfg_where(&r->cfg, key, where, sizeof where);
+    snprintf(err, n, "%s: %s: %s", where, key, what);
+    return EXIT_CONFIG;
+}
+
+static const sg_cell_def *cell_named(const run *r, const char *key, char *err, size_t n)
+{
+    const sg_cell_def *cell = sg_cell_lookup(cfg_str(&r->cfg, key));
+    if (!cell) {
+        char names[512], what[800];
+        sg_cell_names(names, sizeof names);
+        snprintf(what, sizeof what, "\"%s\" is not a registered cell (%s)", cfg_str(&r->cfg, key), names);
+        config_error(r, key, err, n, what);
+    }
+    return cell;
+}
+
+/* which model the data and model.kind call for; EXIT_CONFIG if they don't fit */
+static int choose_model(run *r, char *err, size_t n)
+{
+    const char *kind = cfg_str(&r->cfg, "model.kind"), *data = cfg_str(&r->cfg, "data.kind");
+    bool tf = !strcmp(kind, "transformer"), s2s = !strcmp(kind, "seq2seq");
+    char what[800];
+    if (!tf && !s2s && !sg_cell_lookup(kind)) {
+        char names[512];
+        sg_cell_names(names, sizeof names);
+        snprintf(what, sizeof what, "\"%s\" is neither transformer, seq2seq nor a registered cell (%s)", kind, names);
+        return config_error(r, "model.kind", err, n, what);
+    }
+    switch (r->d.task) {
+    case TASK_STREAM:
+    case TASK_ITEMS:
+        if (s2s) {
+            snprintf(what, sizeof what, "seq2seq needs source-target data (data.kind pairs, copy, reverse or sort), "
+                                        "not %s", data);
+            return config_error(r, "model.kind", err, n, what);
+        }
+        r->model = tf ? MODEL_TLM : MODEL_RNN_LM;
+        return EXIT_OK;
+    case TASK_S2S:
+        if (!tf && !s2s) {
+            snprintf(what, sizeof what, "%s data needs seq2seq (an RNN encoder-decoder; model.cell: %s) or transformer",
+                     data, kind);
+            return config_error(r, "model.kind", err, n, what);
+        }
+        r->model = tf ? MODEL_TS2S : MODEL_S2S;
+        return EXIT_OK;
+    case TASK_REGRESS:
+        if (tf || s2s) {
+            snprintf(what, sizeof what, "the adding problem takes a recurrent cell (rnn, lstm, gru, ...), not %s", kind);
+            return config_error(r, "model.kind", err, n, what);
+        }
+        r->model = MODEL_REGRESS;
+        return EXIT_OK;
+    }
+    return EXIT_OK;
+}
+
+static int build_model(run *r, char *err, size_t n)
+{
+    sg_config *c = &r->cfg;
+    int V = r->d.V;
+    sg_rnn_opts ro = sg_rnn_defaults();
+    ro.layers = r->L, ro.dropout = cfg_real(c, "model.dropout");
+    const char *init = cfg_str(c, "model.init");
+    ro.cell.init = !strcmp(init, "xavier") ? SG_INIT_XAVIER : !strcmp(init, "orthogonal") ? SG_INIT_ORTHOGONAL
+                 : !strcmp(init, "identity") ? SG_INIT_IDENTITY : SG_INIT_PYTORCH;
+    ro.cell.forget_bias = cfg_real(c, "model.forget_bias");
+    sg_transformer_opts to = sg_transformer_defaults(r->H, (int)cfg_int(c, "model.heads"));
+    to.norm_first = cfg_bool(c, "model.norm_first"), to.gelu = true, to.dropout = cfg_real(c, "model.dropout");
+    if ((r->model == MODEL_TLM || r->model == MODEL_TS2S) && r->H % to.heads) {
+        char what[128];
+        snprintf(what, sizeof what, "%d heads do not divide hidden %d", to.heads, r->H);
+        return config_error(r, "model.heads", err, n, what);
+    }
+    if ((r->model == MODEL_TLM || r->model == MODEL_TS2S) && r->L > SG_MAX_TLAYERS) {
+        char what[128];
+        snprintf(what, sizeof what, "a transformer takes at most %d layers", SG_MAX_TLAYERS);
+        return config_error(r, "model.layers", err, n, what);
+    }
+    const sg_cell_def *cell = NULL;
+    sg_status s = SG_OK;
+    switch (r->model) {
+    case MODEL_TLM:
+        s = sg_transformer_lm_init(&r->lm, r->ps, V, r->T, r->L, false, &to, SG_F32, &r->rng);
+        break;
+    case MODEL_RNN_LM:
+        if ((s = sg_embedding_init(&r->emb, r->ps, "embedding.", V, r->H, SG_F32, &r->rng)) == SG_OK &&
+            (s = sg_rnn_init(&r->rnn, sg_cell_lookup(cfg_str(c, "model.kind")), r->ps, "rnn.", r->H, r->H, &ro, SG_F32,
+                             &r->rng)) == SG_OK)
+            s = sg_linear_init(&r->out, r->ps, "decoder.", r->H, V, true, SG_F32, &r->rng);
+        break;
+    case MODEL_REGRESS:
+        if ((s = sg_rnn_init(&r->rnn, sg_cell_lookup(cfg_str(c, "model.kind")), r->ps, "rnn.", 2, r->H, &ro, SG_F32,
+                             &r->rng)) == SG_OK)
+            s = sg_linear_init(&r->out, r->ps, "head.", r->H, 1, true, SG_F32, &r->rng);
+        break;
+    case MODEL_TS2S:
+        s = sg_transformer_s2s_init(&r->ts2s, r->ps, V, V + 2, r->L, &to, SG_F32, &r->rng);
+        break;
+    case MODEL_S2S: {
+        if (!(cell = cell_named(r, "model.cell", err, n)))
+            return EXIT_CONFIG;
+        sg_seq2seq_opts so = sg_seq2seq_defaults();
+        static const char *attn[] = {"dot", "general", "concat", "additive"};
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(cfg_str(c, "model.attention"), attn[k]))
+                so.attention = (sg_attn_kind)k;
+        so.cell = cell, so.bidirectional = cfg_bool(c, "model.bidirectional");
+        if (so.attention == SG_ATTN_DOT && so.bidirectional)
+            return config_error(r, "model.attention", err, n,
+                                "dot scores need keys of the query's size; a bidirectional encoder doubles them "
+                                "(take general, concat or additive)");
+        if (r->L != 1 && cfg_is_set(c, "model.layers"))
+            return config_error(r, "model.layers", err, n, "seq2seq has one encoder and one decoder layer; set 1");
+        cfg_set(&r->cfg, "model.layers=1", err, n), r->L = 1;    /* as the run folder's config will say */
+        int E = (int)cfg_int(c, "model.embedding");
+        s = sg_seq2seq_init(&r->s2s, r->ps, V, V + 2, E > 0 ? E : r->H, r->H, &so, SG_F32, &r->rng);
+        break;
+    }
+    }
+    if (s != SG_OK)
+        return snprintf(err, n, "cannot build the model (status %d)", (int)s), EXIT_CONFIG;
+    return EXIT_OK;
+}
+
+static int build_optim(run *r, char *err, size_t n)
+{
+    const sg_config *c = &r->cfg;
+    static const char *kinds[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
+    sg_optim_kind ok = SG_ADAM;
+    for (int k = 0; k < 5; k++)
+        if (!strcmp(cfg_str(c, "optim.kind"), kinds[k]))
+            ok = (sg_optim_kind)k;
+    sg_optim_opts oo = sg_optim_defaults(ok);
+    oo.lr = cfg_real(c, "optim.lr"), oo.momentum = cfg_real(c, "optim.momentum");
+    oo.weight_decay = cfg_real(c, "optim.weight_decay");
+    if (!(r->opt = sg_optim_new(r->ps, &oo)))
+        return snprintf(err, n, "optim: these settings are not valid together"), EXIT_CONFIG;
+    const char *sk = cfg_str(c, "schedule.kind");
+    r->sched = (sg_schedule){.kind = !strcmp(sk, "step") ? SG_SCHED_STEP : !strcmp(sk, "cosine") ? SG_SCHED_COSINE
+                                                                                                 : SG_SCHED_CONSTANT,
+                             .lr = oo.lr, .warmup = cfg_int(c, "schedule.warmup"),
+                             .step_size = cfg_int(c, "schedule.step_size"), .gamma = cfg_real(c, "schedule.gamma"),
+                             .total = run_total_steps(r), .min_lr = cfg_real(c, "schedule.min_lr")};
+    return EXIT_OK;
+}
+
+/* enough data for the batches this run takes */
+static int check_sizes(run *r, bool whole, char *err, size_t n)
+{
+    const dataset *d = &r->d;
+    const char *name = d->path[0] ? d->path : cfg_str(&r->cfg, "data.kind");
+    if (d->task == TASK_STREAM) {
+        if ((!whole && d->len[0] / r->B < r->T + 2) || d->len[1] < (long)r->B * (r->T + 1))
+            return snprintf(err, n, "%s: %ld characters are too few for batch %d x %d", name, d->len[0] + d->len[1],
+                            r->B, r->T), EXIT_DATA;
+    } else if (!whole && d->len[0] < r->B) {
+        return snprintf(err, n, "%s: %ld training examples are fewer than a batch (%d)", name, d->len[0], r->B),
+               EXIT_DATA;
+    }
+    return EXIT_OK;
+}
+
+int run_build(run *r, const char *vocab_hex, const char *path, bool whole, char *err, size_t n)
+{
+    const sg_config *c = &r->cfg;
+    r->B = (int)cfg_int(c, "data.batch_size"), r->T = (int)cfg_int(c, "data.seq_len");
+    r->H = (int)cfg_int(c, "model.hidden"), r->L = (int)cfg_int(c, "model.layers");
+    int rc = data_load(&r->d, c, vocab_hex, path, whole, err, n);
+    if (rc == EXIT_OK)
+        rc = check_sizes(r, whole, err, n);
+    if (rc == EXIT_OK)
+        rc = choose_model(r, err, n);
+    if (rc != EXIT_OK)
+        return rc;
+    sg_rng_seed(&r->rng, (uint64_t)cfg_int(c, "train.seed"));
+    r->ps = sg_params_new();
+    if ((rc = build_model(r, err, n)) != EXIT_OK || (rc = build_optim(r, err, n)) != EXIT_OK)
+        return rc;
+    r->max_out = data_max_len(&r->d) + 2;
+    size_t per = (size_t)r->B * (size_t)(r->T > r->max_out ? r->T : r->max_out);
+    r->bx = malloc(per * sizeof *r->bx), r->by = malloc(per * sizeof *r->by);
+    r->bsrc = malloc(per * sizeof *r->bsrc), r->blen = malloc((size_t)r->B * sizeof *r->blen);
+    r->fx = malloc(per * 2 * sizeof *r->fx), r->fy = malloc((size_t)r->B * sizeof *r->fy);
+    r->perm = malloc(((size_t)r->d.len[0] + 1) * sizeof *r->perm), r->perm_epoch = -1;
+    if (r->d.task == TASK_STREAM) {
+        r->carry[0] = sg_tensor_new(SG_F32, 3, (int[]){r->L, r->B, r->H});
+        r->carry[1] = sg_tensor_new(SG_F32, 3, (int[]){r->L, r->B, r->H});
+    }
+    if (!r->bx || !r->by || !r->bsrc || !r->blen || !r->fx || !r->fy || !r->perm)
+        return snprintf(err, n, "out of memory"), EXIT_FAIL;
+    return EXIT_OK;
+}
+
+/* ---- losses -------------------------------------------------------------------- */
+
+sg_tensor *run_lm_logits(run *r, sg_tape *t, const int *x, int B, int T, sg_tensor **state, sg_tensor **next,
+                         sg_rng *rng)
+{
+    if (r->model == MODEL_TLM)
+        return sg_transformer_lm_forward(t, &r->lm, x, B, T, rng);
+    sg_tensor *h = sg_rnn_forward(t, &r->rnn, sg_embedding_forward(t, &r->emb, x, B, T), state, NULL, rng, next);
+    return sg_linear_forward(t, &r->out, h);
+}
+
+static long count_targets(const int *y, long n)
+{
+    long k = 0;
+    for (long i = 0; i < n; i++)
+        k += y[i] != -100;
+    return k;
+}
+
+/* the adding problem's prediction (B,1) for inputs x (B,T,2) */
+static sg_tensor *regress(run *r, sg_tape *t, const float *x, int B, sg_rng *rng)
+{
+    int T = r->d.T;
+    sg_tensor *h = sg_rnn_forward(t, &r->rnn, sg_tensor_from(t, SG_F32, 3, (int[]){B, T, 2}, x), NULL, NULL, rng, NULL);
+    return sg_linear_forward(t, &r->out, sg_select(t, h, 1, T - 1));
+}
+
+/* loss of examples idx (item LM, seq2seq or adding); *tokens: targets */
+static sg_tensor *examples_loss(run *r, sg_tape *t, int split, const int *idx, int B, sg_rng *rng, double sampling,
+                                long *tokens)
+{
+    const dataset *d = &r->d;
+    int S, T;
+    switch (r->d.task) {
+    case TASK_ITEMS:
+        T = data_lm_batch(d, split, idx, B, r->T, r->bx, r->by);
+        *tokens = count_targets(r->by, (long)B * T);
+        return sg_cross_entropy(t, run_lm_logits(r, t, r->bx, B, T, NULL, NULL, rng), r->by, NULL);
+    case TASK_S2S:
+        T = data_s2s_batch(d, split, idx, B, r->bsrc, r->blen, &S, r->bx, r->by);
+        *tokens = count_targets(r->by, (long)B * T);
+        if (r->model == MODEL_TS2S)
+            return sg_transformer_s2s_loss(t, &r->ts2s, r->bsrc, r->blen, B, S, r->bx, r->by, T, rng);
+        return sg_seq2seq_loss(t, &r->s2s, r->bsrc, r->blen, B, S, r->bx, r->by, T, sampling, rng);
+    case TASK_REGRESS:
+        data_add_batch(d, split, idx, B, r->fx, r->fy);
+        *tokens = (long)B * d->T;
+        return sg_mse_loss(t, regress(r, t, r->fx, B, rng), sg_tensor_from(t, SG_F32, 2, (int[]){B, 1}, r->fy),
+                           SG_MEAN);
+    case TASK_STREAM:
+        break;
+    }
+    return NULL;
+}
+
+sg_tensor *run_examples_loss(run *r, sg_tape *t, int split, const int *idx, int B, sg_rng *rng)
+{
+    long tokens;
+    return examples_loss(r, t, split, idx, B, rng, 0, &tokens);
+}
+
+sg_tensor *run_batch_loss(run *r, sg_tape *t, long *tokens, sg_tensor **next)
+{
+    int B = r->B, T = r->T;
+    if (r->d.task != TASK_STREAM) {
+        long per = r->d.len[0] / B, epoch = r->step / per, k = r->step % per;
+        if (epoch != r->perm_epoch)          /* each epoch its own order, drawn from the seed */
+            data_shuffle(r->perm, r->d.len[0], (uint64_t)cfg_int(&r->cfg, "data.seed"), epoch), r->perm_epoch = epoch;
+        return examples_loss(r, t, 0, r->perm + k * B, B, &r->rng, cfg_real(&r->cfg, "train.sampling"), tokens);
+    }
+    long per = r->d.len[0] / B;
+    if (r->pos + T + 1 > per) {                /* an epoch ends: streams start again, state cleared */
+        r->pos = 0;
+        memset(sg_tensor_data(r->carry[0]), 0, sg_tensor_size(r->carry[0]) * sizeof(float));
+        memset(sg_tensor_data(r->carry[1]), 0, sg_tensor_size(r->carry[1]) * sizeof(float));
+    }
+    const int *ids = r->d.ids[0];
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < T; k++) {
+            r->bx[b * T + k] = ids[b * per + r->pos + k];
+            r->by[b * T + k] = ids[b * per + r->pos + k + 1];
+        }
+    r->pos += T;
+    *tokens = (long)B * T;
+    return sg_cross_entropy(t, run_lm_logits(r, t, r->bx, B, T, r->carry, next, &r->rng), r->by, NULL);
+}
+
+/* ---- evaluation ------------------------------------------------------------------ */
+
+/* the text's validation streams, state carried from chunk to chunk */
+static eval_result eval_stream(run *r, sg_tape *t)
+{
+    int B = r->B, T = r->T;
+    long per = r->d.len[1] / B, steps = (per - 1) / T;
+    const int *ids = r->d.ids[1];
+    sg_tensor *st[2] = {sg_tensor_new(SG_F32, 3, (int[]){r->L, B, r->H}), sg_tensor_new(SG_F32, 3, (int[]){r->L, B, r->H})};
+    double total = 0;
+    for (long s = 0; s < steps; s++) {
+        for (int b = 0; b < B; b++)
+            for (int k = 0; k < T; k++) {
+                r->bx[b * T + k] = ids[b * per + s * T + k];
+                r->by[b * T + k] = ids[b * per + s * T + k + 1];
+            }
+        sg_tape_reset(t);
+        sg_tensor *next[2] = {NULL, NULL};
+        total += sg_tensor_get(sg_cross_entropy(t, run_lm_logits(r, t, r->bx, B, T, st, next, NULL), r->by, NULL), 0);
+        for (int j = 0; j < 2; j++)
+            if (next[j])
+                sg_tensor_copy(st[j], next[j]);
+    }
+    sg_tensor_free(st[0]), sg_tensor_free(st[1]);
+    return (eval_result){.loss = steps ? total / (double)steps : NAN, .accuracy = NAN, .examples = 0,
+                         .tokens = steps * B * T};
+}
+
+/* exact-match accuracy of greedy outputs on examples idx */
+static long count_exact(run *r, sg_tape *t, const int *idx, int B)
+{
+    int S, right = 0;
+    int *out = malloc((size_t)B * (size_t)r->max_out * sizeof *out), *len = malloc((size_t)B * sizeof *len);
+    data_s2s_batch(&r->d, 1, idx, B, r->bsrc, r->blen, &S, r->bx, r->by);
+    run_greedy(r, t, r->bsrc, r->blen, B, S, out, len);
+    for (int b = 0; b < B; b++) {
+        const example *e = &r->d.ex[1][idx[b]];
+        bool ok = len[b] == e->tgt_len;
+        for (int k = 0; ok && k < e->tgt_len; k++)
+            ok = out[b * r->max_out + k] == e->tgt[k];
+        right += ok;
+    }
+    free(out), free(len);
+    return right;
+}
+
+eval_result run_evaluate(run *r, sg_tape *t)
+{
+    if (r->d.task == TASK_STREAM)
+        return eval_stream(r, t);
+    bool was = sg_tape_set_grad(t, false);
+    long N = r->d.len[1], tokens = 0, right = 0;
+    double total = 0;
+    int *idx = malloc((size_t)r->B * sizeof *idx);
+    for (long i = 0; i < N; i += r->B) {
+        int B = (int)(N - i < r->B ? N - i : r->B);
+        for (int b = 0; b < B; b++)
+            idx[b] = (int)(i + b);
+        long k = B;
+        double l = 0;
+        sg_tape_reset(t);
+        if (r->d.task == TASK_REGRESS) {      /* MSE and hits are means over examples */
+            data_add_batch(&r->d, 1, idx, B, r->fx, r->fy);
+            sg_tensor *pred = regress(r, t, r->fx, B, NULL);
+            for (int b = 0; b < B; b++) {
+                double e = sg_tensor_get(pred, (size_t)b) - r->fy[b];
+                l += e * e / B, right += fabs(e) < 0.04;
+            }
+        } else {
+            sg_tensor *loss = examples_loss(r, t, 1, idx, B, NULL, 0, &k);
+            l = loss ? sg_tensor_get(loss, 0) : NAN;
+            if (r->d.task == TASK_S2S)
+                right += count_exact(r, t, idx, B);
+        }
+        total += l * (double)k, tokens += k;
+    }
+    free(idx);
+    sg_tape_set_grad(t, was);
+    return (eval_result){.loss = total / (double)(tokens ? tokens : 1),
+                         .accuracy = r->d.task == TASK_ITEMS ? NAN : (double)right / (double)(N ? N : 1),
+                         .examples = N, .tokens = tokens};
+}
+
+/* ---- decoding ------------------------------------------------------------------- */
+
+static int argmax_row(const sg_tensor *z, size_t row, int V)
+{
+    int best = 0;
+    for (int v = 1; v < V; v++)
+        if (sg_tensor_get(z, row * (size_t)V + (size_t)v) > sg_tensor_get(z, row * (size_t)V + (size_t)best))
+            best = v;
+    return best;
+}
+
+void run_greedy(run *r, sg_tape *t, const int *src, const int *src_len, int B, int S, int *out, int *out_len)
+{
+    int V = r->d.V + 2, SOS = r->d.V, EOS = r->d.V + 1, M = r->max_out;
+    bool was = sg_tape_set_grad(t, false);
+    sg_tape_reset(t);
+    int *prev = malloc((size_t)B * (size_t)(M + 1) * sizeof *prev);   /* (B, M+1): SOS, then the outputs */
+    bool *done = calloc((size_t)B, sizeof *done);
+    sg_seq2seq_enc enc;
+    sg_tensor *memory = NULL, *mask = NULL;
+    if (r->model == MODEL_S2S)
+        sg_seq2seq_encode(t, &r->s2s, src, src_len, B, S, &enc);
+    else
+        memory = sg_transformer_s2s_encode(t, &r->ts2s, src, src_len, B, S, &mask, NULL);
+    for (int b = 0; b < B; b++)
+        out_len[b] = 0, prev[b * (M + 1)] = SOS;
+    int left = B;
+    for (int k = 0; k < M && left > 0; k++) {
+        sg_tensor *z;
+        if (r->model == MODEL_S2S) {
+            int step_in[B];
+            for (int b = 0; b < B; b++)
+                step_in[b] = prev[b * (M + 1) + k];
+            z = sg_seq2seq_step(t, &r->s2s, &enc, step_in, NULL);
+        } else {                       /* the decoder re-reads the prefix; the last position's logits */
+            int *tin = r->bx;
+            for (int b = 0; b < B; b++)
+                memcpy(tin + b * (k + 1), prev + b * (M + 1), (size_t)(k + 1) * sizeof *tin);
+            z = sg_select(t, sg_transformer_s2s_decode(t, &r->ts2s, memory, mask, tin, B, k + 1, NULL), 1, k);
+        }
+        if (!z)
+            break;
+        for (int b = 0; b < B; b++) {
+            int tok = argmax_row(z, (size_t)b, V);
+            prev[b * (M + 1) + k + 1] = tok == EOS ? SOS : tok;
+            if (done[b])
+                continue;
+            if (tok == EOS || tok == SOS)
+                done[b] = true, left--;
+            else
+                out[b * M + out_len[b]++] = tok;
+        }
+    }
+    free(prev), free(done);
+    sg_tape_set_grad(t, was);
+}
+
+double *run_attention(run *r, sg_tape *t, const int *src, int S, const int *out, int out_len)
+{
+    if (r->model != MODEL_S2S)
+        return NULL;
+    bool was = sg_tape_set_grad(t, false);
+    sg_tape_reset(t);
+    double *w = calloc((size_t)(out_len + 1) * (size_t)S, sizeof *w);
+    sg_seq2seq_enc enc;
+    int prev = r->d.V;                       /* SOS */
+    if (w && sg_seq2seq_encode(t, &r->s2s, src, NULL, 1, S, &enc) == SG_OK)
+        for (int k = 0; k <= out_len; k++) {
+            sg_tensor *a = NULL;
+            if (!sg_seq2seq_step(t, &r->s2s, &enc, &prev, &a) || !a)
+                break;
+            for (int j = 0; j < S; j++)
+                w[k * S + j] = sg_tensor_get(a, (size_t)j);
+            prev = k < out_len ? out[k] : prev;
+        }
+    sg_tape_set_grad(t, was);
+    return w;
+}
+
+const char *run_token_text(const run *r, int id, char buf[8])
+{
+    if (id == r->d.V)
+        return "<s>";
+    if (id == r->d.V + 1)
+        return "</s>";
+    unsigned char c = id >= 0 && id < r->d.V ? r->d.vocab[id] : '?';
+    if (c == '\n')
+        return "\\n";
+    if (c == ' ')
+        return "\u2423";                   /* open box */
+    if (c < 32 || c == 127)
+        return snprintf(buf, 8, "\\x%02x", c), buf;
+    return snprintf(buf, 8, "%c", c), buf;
+}
+
+int run_attention_svg(run *r, sg_tape *t, const char *path, const int *src, int S, const int *out, int out_len,
+                      const char *title)
+{
+    double *w = run_attention(r, t, src, S, out, out_len);
+    const char **rows = malloc((size_t)(out_len + 1) * sizeof *rows), **cols = malloc((size_t)S * sizeof *cols);
+    char (*buf)[8] = malloc((size_t)(out_len + 1 + S) * sizeof *buf);
+    int rc = -1;
+    if (w && rows && cols && buf) {
+        for (int j = 0; j < S; j++)
+            cols[j] = run_token_text(r, src[j], buf[j]);
+        for (int k = 0; k <= out_len; k++)
+            rows[k] = run_token_text(r, k < out_len ? out[k] : r->d.V + 1, buf[S + k]);
+        rc = plot_attention(path, w, out_len + 1, S, rows, cols, title);
+    }
+    free(w), free(rows), free(cols), free(buf);
+    return rc;
+}
+
+/* ---- checkpoints: params, optimizer moments, carried state; the rest as metadata ---- */
+
+static const char *carry_names[2] = {"state.h", "state.c"};
+
+int run_save(run *r, char *err, size_t n)
+{
+    int np = sg_params_count(r->ps), k = 0;
+    sg_ckpt_entry *e = calloc((size_t)(3 * np + 2), sizeof *e);
+    char (*names)[160] = calloc((size_t)(3 * np), sizeof *names);   /* model.X, optim.m.X, optim.v.X */
+    if (!e || !names)
+        return free(e), free(names), snprintf(err, n, "out of memory"), EXIT_FAIL;
+    for (int i = 0; i < np; i++) {
+        sg_tensor *p = sg_params_get(r->ps, i);
+        snprintf(names[3 * i], sizeof names[0], "model.%s", sg_params_name(r->ps, i));
+        sg_ckpt_entry pe = {.name = names[3 * i], .dtype = SG_F32, .ndim = sg_tensor_ndim(p), .data = sg_tensor_data(p)};
+        memcpy(pe.shape, sg_tensor_shape(p), sizeof pe.shape);
+        e[k++] = pe;
+        for (int slot = 0; slot < 2; slot++) {
+            double *st = sg_optim_state(r->opt, i, slot);
+            if (!st)
+                continue;
+            snprintf(names[3 * i + 1 + slot], sizeof names[0], "optim.%s.%s", slot ? "v" : "m", sg_params_name(r->ps, i));
+            e[k] = pe;
+            e[k].name = names[3 * i + 1 + slot], e[k].dtype = SG_F64, e[k].data = st;
+            k++;
+        }
+    }
+    for (int j = 0; j < 2 && r->carry[j]; j++)
+        e[k++] = (sg_ckpt_entry){.name = carry_names[j], .dtype = SG_F32, .ndim = 3, .shape = {r->L, r->B, r->H},
+                                 .data = sg_tensor_data(r->carry[j])};
+    char step[32], pos[32], osteps[32], rng[80], vocab[513], config[8192];
+    snprintf(step, sizeof step, "%ld", r->step);
+    snprintf(pos, sizeof pos, "%ld", r->pos);
+    snprintf(osteps, sizeof osteps, "%ld", sg_optim_steps(r->opt));
+    snprintf(rng, sizeof rng, "%016llx%016llx%016llx%016llx", (unsigned long long)r->rng.s[0],
+             (unsigned long long)r->rng.s[1], (unsigned long long)r->rng.s[2], (unsigned long long)r->rng.s[3]);
+    for (int i = 0; i < r->d.V; i++)
+        sprintf(vocab + 2 * i, "%02x", r->d.vocab[i]);
+    vocab[2 * r->d.V] = '\0';
+    cfg_dump(&r->cfg, config, sizeof config);
+    const char *meta[] = {"format", "seqgrad-run-1", "data", cfg_str(&r->cfg, "data.kind"), "step", step,
+                          "data_pos", pos, "optim_steps", osteps, "rng", rng, "vocab", vocab, "config", config};
+    char path[600];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", cfg_str(&r->cfg, "train.run_dir"));
+    sg_status s = sg_ckpt_write(path, e, k, meta, 8, err, n);
+    free(e), free(names);
+    return s == SG_OK ? EXIT_OK : EXIT_FAIL;
+}
+
+static int restore(run *r, const sg_ckpt *ck, char *err, size_t n)
+{
+    if (sg_ckpt_load_params(ck, r->ps, "model.", err, n) != SG_OK)
+        return EXIT_DATA;
+    for (int i = 0; i < sg_params_count(r->ps); i++)
+        for (int slot = 0; slot < 2; slot++) {
+            double *st = sg_optim_state(r->opt, i, slot);
+            char name[160];
+            snprintf(name, sizeof name, "optim.%s.%s", slot ? "v" : "m", sg_params_name(r->ps, i));
+            const sg_ckpt_entry *e = sg_ckpt_find(ck, name);
+            if (!st)
+                continue;
+            if (!e || e->dtype != SG_F64 || (size_t)e->shape[0] * (e->ndim > 1 ? (size_t)e->shape[1] : 1) !=
+                                                  sg_tensor_size(sg_params_get(r->ps, i)))
+                return snprintf(err, n, "checkpoint lacks a valid %s", name), EXIT_DATA;
+            memcpy(st, e->data, sg_tensor_size(sg_params_get(r->ps, i)) * sizeof(double));
+        }
+    for (int j = 0; j < 2 && r->carry[j]; j++) {
+        const sg_ckpt_entry *e = sg_ckpt_find(ck, carry_names[j]);
+        if (!e || e->dtype != SG_F32 || e->ndim != 3 || e->shape[0] != r->L || e->shape[1] != r->B || e->shape[2] != r->H)
+            return snprintf(err, n, "checkpoint lacks a valid %s", carry_names[j]), EXIT_DATA;
+        memcpy(sg_tensor_data(r->carry[j]), e->data, sg_tensor_size(r->carry[j]) * sizeof(float));
+    }
+    const char *rng = sg_ckpt_meta(ck, "rng"), *step = sg_ckpt_meta(ck, "step"), *pos = sg_ckpt_meta(ck, "data_pos");
+    const char *os = sg_ckpt_meta(ck, "optim_steps");
+    if (!rng || strlen(rng) != 64 || !step || !pos || !os)
+        return snprintf(err, n, "checkpoint metadata is incomplete"), EXIT_DATA;
+    for (int i = 0; i < 4; i++) {
+        char part[17];
+        memcpy(part, rng + 16 * i, 16), part[16] = '\0';
+        r->rng.s[i] = strtoull(part, NULL, 16);
+    }
+    r->step = atol(step), r->pos = atol(pos);
+    sg_optim_set_steps(r->opt, atol(os));
+    return EXIT_OK;
+}
+
+int run_open(run *r, const char *run_dir, const char *path, bool whole, char *err, size_t n)
+{
+    char file[600];
+    snprintf(file, sizeof file, "%s/config.yaml", run_dir);
+    if (cfg_load(&r->cfg, file, err, n) != 0 || cfg_check(&r->cfg, err, n) != 0)
+        return EXIT_CONFIG;
+    snprintf(file, sizeof file, "%s/checkpoint.safetensors", run_dir);
+    sg_ckpt *ck = sg_ckpt_open(file, err, n);
+    if (!ck)
+        return EXIT_DATA;
+    const char *vocab = sg_ckpt_meta(ck, "vocab");
+    int rc = vocab ? run_build(r, vocab, path, whole, err, n)
+                   : (snprintf(err, n, "%s: no vocabulary in the metadata", file), EXIT_DATA);
+    if (rc == EXIT_OK)
+        rc = restore(r, ck, err, n);
+    sg_ckpt_close(ck);
+    return rc;
+}

@@ -1,0 +1,96 @@
+/*
+ * run.h - one run of the seqgrad tool, shared by its commands: the config,
+ * the dataset, the model the two call for, the optimizer, and the
+ * checkpoint that holds all of it (cli/model.c).
+ *
+ *   data (data.h)          model.kind            model
+ *   text, words, lines     a cell                embedding -> recurrent stack -> linear (LM)
+ *                          transformer           decoder-only transformer LM
+ *   pairs, copy, reverse,  seq2seq               RNN encoder-decoder with attention
+ *   sort                   transformer           transformer encoder-decoder
+ *   adding                 a cell                recurrent stack -> linear on the last h_T
+ */
+#ifndef SEQGRAD_CLI_RUN_H
+#define SEQGRAD_CLI_RUN_H
+
+#include <seqgrad/seqgrad.h>
+
+#include "config.h"
+#include "data.h"
+
+typedef enum { MODEL_RNN_LM, MODEL_TLM, MODEL_S2S, MODEL_TS2S, MODEL_REGRESS } model_kind;
+
+typedef struct {
+    sg_config cfg;
+    dataset d;
+    model_kind model;
+    sg_params *ps;
+    sg_transformer_lm lm;
+    sg_embedding emb;
+    sg_rnn rnn;
+    sg_linear out;
+    sg_seq2seq s2s;
+    sg_transformer_s2s ts2s;
+    sg_optim *opt;
+    sg_schedule sched;
+    sg_tensor *carry[2];      /* text: hidden state carried across batches (L,B,H) */
+    sg_rng rng;
+    long step, pos;           /* pos: text position of the streams */
+    int B, T, H, L;
+    int max_out;              /* seq2seq: longest output decoded */
+    int *perm;                /* the order of this epoch's training examples */
+    long perm_epoch;
+    int *bx, *by, *bsrc, *blen;  /* batch buffers */
+    float *fx, *fy;
+} run;
+
+/* What evaluation measured: loss (mean per target token, or MSE), and
+ * accuracy (seq2seq: share of exactly right greedy outputs; adding: share
+ * within 0.04 of the target); NAN where it does not apply. */
+typedef struct {
+    double loss, accuracy;
+    long examples, tokens;
+} eval_result;
+
+/* Reads the data and builds the model, the optimizer and the schedule
+ * from r->cfg (vocab_hex, path, whole: as data_load). */
+int run_build(run *r, const char *vocab_hex, const char *path, bool whole, char *err, size_t n);
+void run_free(run *r);
+/* A finished build of the run in run_dir (config.yaml + checkpoint), with
+ * data from path instead of data.path if not NULL. */
+int run_open(run *r, const char *run_dir, const char *path, bool whole, char *err, size_t n);
+int run_save(run *r, char *err, size_t n);
+
+/* Training steps of the run (train.steps, or train.epochs passes). */
+long run_total_steps(const run *r);
+/* The loss of training batch r->step (advances the text position; next
+ * gets a recurrent LM's final state); *tokens: target tokens in it. */
+sg_tensor *run_batch_loss(run *r, sg_tape *t, long *tokens, sg_tensor **next);
+/* The loss of examples idx[0..B) of split, without dropout (gradcheck). */
+sg_tensor *run_examples_loss(run *r, sg_tape *t, int split, const int *idx, int B, sg_rng *rng);
+/* Loss and accuracy on the validation split. */
+eval_result run_evaluate(run *r, sg_tape *t);
+
+/* LM logits (B,T,V) of ids x; a recurrent LM starts from state (NULL:
+ * zeros) and leaves its final state in next (may be NULL). */
+sg_tensor *run_lm_logits(run *r, sg_tape *t, const int *x, int B, int T, sg_tensor **state, sg_tensor **next,
+                         sg_rng *rng);
+/* Greedy decoding of B sources at once (src (B,S), src_len): out (B,max_out)
+ * gets each output without its end token, out_len its length. */
+void run_greedy(run *r, sg_tape *t, const int *src, const int *src_len, int B, int S, int *out, int *out_len);
+/* Attention weights (out_len+1, S) of the RNN seq2seq reading src and
+ * teacher-forced on out (its end token last); NULL for other models.
+ * The caller frees the result. */
+double *run_attention(run *r, sg_tape *t, const int *src, int S, const int *out, int out_len);
+/* The same drawn as a heatmap (plot_attention) at path; -1 if the model
+ * has no such attention or the file cannot be written. */
+int run_attention_svg(run *r, sg_tape *t, const char *path, const int *src, int S, const int *out, int out_len,
+                      const char *title);
+/* How token id shows in a picture or on a terminal: the byte, or a name
+ * for '\n', ' ', the start and the end token. */
+const char *run_token_text(const run *r, int id, char buf[8]);
+
+/* The folder of a checkpoint path. */
+void folder_of(const char *checkpoint, char *dir, size_t n);
+
+#endif
