@@ -89,7 +89,7 @@ static int choose_model(run *r, char *err, size_t n)
         return EXIT_OK;
     case TASK_S2S:
         if (!tf && !s2s) {
-            snprintf(what, sizeof what, "%s data needs seq2seq (an RNN encoder-decoder; model.cell: %s) or transformer",
+            snprintf(what, sizeof what, "%s data needs seq2seq (an RNN encoder-decoder, with model.cell: %s) or transformer",
                      data, kind);
             return config_error(r, "model.kind", err, n, what);
         }
@@ -262,11 +262,25 @@ static long count_targets(const int *y, long n)
     return k;
 }
 
+/* floats as a tape leaf of the model's dtype (f64 in gradcheck) */
+static sg_tensor *leaf(run *r, sg_tape *t, int ndim, const int *shape, const float *v, size_t n)
+{
+    if (sg_tensor_dtype(r->out.weight) == SG_F32)
+        return sg_tensor_from(t, SG_F32, ndim, shape, v);
+    double *d = malloc(n * sizeof *d);
+    for (size_t i = 0; d && i < n; i++)
+        d[i] = v[i];
+    sg_tensor *x = d ? sg_tensor_from_f64(t, SG_F64, ndim, shape, d) : NULL;
+    free(d);
+    return x;
+}
+
 /* the adding problem's prediction (B,1) for inputs x (B,T,2) */
 static sg_tensor *regress(run *r, sg_tape *t, const float *x, int B, sg_rng *rng)
 {
     int T = r->d.T;
-    sg_tensor *h = sg_rnn_forward(t, &r->rnn, sg_tensor_from(t, SG_F32, 3, (int[]){B, T, 2}, x), NULL, NULL, rng, NULL);
+    sg_tensor *in = leaf(r, t, 3, (int[]){B, T, 2}, x, (size_t)B * T * 2);
+    sg_tensor *h = sg_rnn_forward(t, &r->rnn, in, NULL, NULL, rng, NULL);
     return sg_linear_forward(t, &r->out, sg_select(t, h, 1, T - 1));
 }
 
@@ -290,8 +304,7 @@ static sg_tensor *examples_loss(run *r, sg_tape *t, int split, const int *idx, i
     case TASK_REGRESS:
         data_add_batch(d, split, idx, B, r->fx, r->fy);
         *tokens = (long)B * d->T;
-        return sg_mse_loss(t, regress(r, t, r->fx, B, rng), sg_tensor_from(t, SG_F32, 2, (int[]){B, 1}, r->fy),
-                           SG_MEAN);
+        return sg_mse_loss(t, regress(r, t, r->fx, B, rng), leaf(r, t, 2, (int[]){B, 1}, r->fy, (size_t)B), SG_MEAN);
     case TASK_STREAM:
         break;
     }

@@ -92,7 +92,7 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
     long ckpt_every = cfg_int(&r->cfg, "train.checkpoint_every");
     long per_epoch = r->d.task == TASK_STREAM ? (r->d.len[0] / r->B - 1) / r->T : r->d.len[0] / r->B;
     double clip = cfg_real(&r->cfg, "clip.norm");
-    bool regress = r->d.task == TASK_REGRESS, recurrent = r->model == MODEL_RNN_LM || regress;
+    bool regress = r->d.task == TASK_REGRESS, recurrent = (r->model == MODEL_RNN_LM && r->d.task == TASK_STREAM) || regress;
     FILE *log = o->log ? o->log : stdout;
     bool tty = !o->quiet && isatty(fileno(log));
     /* Ctrl-C is caught from here on (before metrics.csv exists, so a

@@ -1,8 +1,9 @@
 /*
  * test_cli_train.c - cli/train.c: a run stopped at step 5 and resumed ends,
  * at step 12, with the same parameters, optimizer state and carried state,
- * bit for bit, as the same run never stopped; the run folder holds its
- * files; a corrupt checkpoint stops the resume with a message.
+ * bit for bit, as the same run never stopped, for every kind of data and
+ * model; the run folder holds its files; a corrupt checkpoint stops the
+ * resume with a message; `seqgrad gradcheck` passes every kind of model.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,21 +19,109 @@
 
 static char dir[64], err[1024];
 
-static void config_kind(sg_config *c, const char *run, const char *kind)
+/* dir/run.yaml holding body plus the run folder dir/run, loaded into c */
+static void config_text(sg_config *c, const char *run, const char *body)
 {
-    char path[200], text[600];
+    char path[200], text[1200];
     snprintf(path, sizeof path, "%s/%s.yaml", dir, run);
-    snprintf(text, sizeof text,
-             "model: {kind: %s, hidden: 16, layers: 2, dropout: 0.2}\n"
-             "data: {kind: text, seq_len: 16, batch_size: 4, valid_fraction: 0.01}\n"
-             "train: {steps: 12, eval_every: 4, checkpoint_every: 100, run_dir: %s/%s}\n", kind, dir, run);
+    snprintf(text, sizeof text, "%strain: {steps: 12, eval_every: 4, checkpoint_every: 100, run_dir: %s/%s}\n", body,
+             dir, run);
     FILE *f = fopen(path, "w");
     fputs(text, f);
     fclose(f);
     ck_assert_msg(cfg_load(c, path, err, sizeof err) == 0 && cfg_check(c, err, sizeof err) == 0, "%s", err);
 }
 
+static void config_kind(sg_config *c, const char *run, const char *kind)
+{
+    char body[600];
+    snprintf(body, sizeof body, "model: {kind: %s, hidden: 16, layers: 2, dropout: 0.2}\n"
+                                "data: {kind: text, seq_len: 16, batch_size: 4, valid_fraction: 0.05}\n", kind);
+    config_text(c, run, body);
+}
+
 static void config(sg_config *c, const char *run) { config_kind(c, run, "lstm"); }
+
+/* every kind of data with a model for it; dropout and scheduled sampling
+ * draw from the run's rng, so resume must restore it */
+static const char *kinds[][2] = {
+    {"words", "model: {kind: gru, hidden: 16, layers: 2, dropout: 0.3}\n"
+              "data: {kind: words, path: WORDS, batch_size: 8}\n"},
+    {"lines", "model: {kind: transformer, hidden: 16, heads: 2, layers: 1, dropout: 0.1}\n"
+              "data: {kind: lines, path: WORDS, batch_size: 8, seq_len: 16}\n"},
+    {"reverse", "model: {kind: seq2seq, hidden: 16, embedding: 8, cell: lstm, attention: general, bidirectional: true}\n"
+                "data: {kind: reverse, batch_size: 8, train_size: 200, valid_size: 20}\ntrain: {sampling: 0.3}\n"},
+    {"sort", "model: {kind: transformer, hidden: 16, heads: 2, layers: 1, dropout: 0.1}\n"
+             "data: {kind: sort, batch_size: 8, train_size: 200, valid_size: 20}\n"},
+    {"pairs", "model: {kind: seq2seq, hidden: 16, attention: concat}\n"
+              "data: {kind: pairs, path: PAIRS, batch_size: 4}\n"},
+    {"adding", "model: {kind: lstm, hidden: 8, layers: 2, dropout: 0.2}\n"
+               "data: {kind: adding, seq_len: 10, batch_size: 8, train_size: 64, valid_size: 16}\n"},
+};
+
+/* kinds[k]'s config with WORDS and PAIRS replaced by files written in dir */
+static void config_of_kind(sg_config *c, int k, const char *run)
+{
+    char words[200], pairs[200], body[1000];
+    snprintf(words, sizeof words, "%s/words.txt", dir);
+    snprintf(pairs, sizeof pairs, "%s/pairs.tsv", dir);
+    FILE *f = fopen(words, "w");
+    for (int i = 0; i < 60; i++)
+        fprintf(f, "%s%c", (const char *[]){"abel", "cain", "seth", "enos", "lamech", "noah"}[i % 6], i % 7 ? ' ' : '\n');
+    fclose(f);
+    f = fopen(pairs, "w");
+    for (int i = 0; i < 40; i++)
+        fprintf(f, "%d\t%d\n", i * 37 % 1000, i * 37 % 1000 + 1);
+    fclose(f);
+    const char *src = kinds[k][1];
+    size_t len = 0;
+    for (const char *p = src; *p && len + 200 < sizeof body;) {
+        const char *w = strstr(p, "WORDS") == p ? words : strstr(p, "PAIRS") == p ? pairs : NULL;
+        if (w)
+            len += (size_t)snprintf(body + len, sizeof body - len, "%s", w), p += 5;
+        else
+            body[len++] = *p++;
+    }
+    body[len] = '\0';
+    /* two train keys would be two mappings: fold the test's own into it */
+    char *tr = strstr(body, "train: {");
+    if (tr) {
+        char extra[200];
+        snprintf(extra, sizeof extra, "%s", tr + 8);
+        *tr = '\0';
+        char path[200], text[1600];
+        snprintf(path, sizeof path, "%s/%s.yaml", dir, run);
+        snprintf(text, sizeof text, "%strain: {steps: 12, eval_every: 4, checkpoint_every: 100, run_dir: %s/%s, %s",
+                 body, dir, run, extra);
+        f = fopen(path, "w");
+        fputs(text, f);
+        fclose(f);
+        ck_assert_msg(cfg_load(c, path, err, sizeof err) == 0 && cfg_check(c, err, sizeof err) == 0, "%s", err);
+        return;
+    }
+    config_text(c, run, body);
+}
+
+/* the two checkpoints hold the same tensors, byte for byte, and the same rng */
+static void assert_same_checkpoints(const char *a, const char *b)
+{
+    sg_ckpt *x = sg_ckpt_open(a, err, sizeof err), *y = sg_ckpt_open(b, err, sizeof err);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_str_eq(sg_ckpt_meta(x, "step"), "12");
+    ck_assert_str_eq(sg_ckpt_meta(y, "step"), "12");
+    ck_assert_int_eq(sg_ckpt_count(x), sg_ckpt_count(y));
+    for (int i = 0; i < sg_ckpt_count(x); i++) {     /* every tensor, every byte */
+        const sg_ckpt_entry *ex = sg_ckpt_get(x, i), *ey = sg_ckpt_find(y, ex->name);
+        ck_assert_ptr_nonnull(ey);
+        size_t bytes = sg_dtype_size(ex->dtype);
+        for (int d = 0; d < ex->ndim; d++)
+            bytes *= (size_t)ex->shape[d];
+        ck_assert_msg(memcmp(ex->data, ey->data, bytes) == 0, "%s differs after resume", ex->name);
+    }
+    ck_assert_str_eq(sg_ckpt_meta(x, "rng"), sg_ckpt_meta(y, "rng"));
+    sg_ckpt_close(x), sg_ckpt_close(y);
+}
 
 START_TEST(test_resume_is_bit_exact)
 {
@@ -54,22 +143,7 @@ START_TEST(test_resume_is_bit_exact)
     sg_ckpt_close(mid);
     ck_assert_msg(train_resume(run_b, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
 
-    sg_ckpt *x = sg_ckpt_open(ca, err, sizeof err), *y = sg_ckpt_open(cb, err, sizeof err);
-    ck_assert_ptr_nonnull(x);
-    ck_assert_ptr_nonnull(y);
-    ck_assert_str_eq(sg_ckpt_meta(x, "step"), "12");
-    ck_assert_str_eq(sg_ckpt_meta(y, "step"), "12");
-    ck_assert_int_eq(sg_ckpt_count(x), sg_ckpt_count(y));
-    for (int i = 0; i < sg_ckpt_count(x); i++) {     /* every tensor, every byte */
-        const sg_ckpt_entry *ex = sg_ckpt_get(x, i), *ey = sg_ckpt_find(y, ex->name);
-        ck_assert_ptr_nonnull(ey);
-        size_t bytes = sg_dtype_size(ex->dtype);
-        for (int d = 0; d < ex->ndim; d++)
-            bytes *= (size_t)ex->shape[d];
-        ck_assert_msg(memcmp(ex->data, ey->data, bytes) == 0, "%s differs after resume", ex->name);
-    }
-    ck_assert_str_eq(sg_ckpt_meta(x, "rng"), sg_ckpt_meta(y, "rng"));
-    sg_ckpt_close(x), sg_ckpt_close(y);
+    assert_same_checkpoints(ca, cb);
 
     /* the run folder: config, metrics (a line per step, 12 + header), plot */
     char path[300], line[256];
@@ -113,6 +187,69 @@ START_TEST(test_other_models)
     ck_assert_msg(train_sample(ck, "And", 20, 0.8, 1, out, err, sizeof err) == EXIT_OK, "%s", err);
     ck_assert_int_eq((int)ftell(out), 3 + 20 + 1);     /* prompt, 20 characters, newline */
     fclose(out);
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* each kind of data: 12 straight steps equal 5 steps, stop, resume */
+START_TEST(test_resume_every_kind)
+{
+    strcpy(dir, "/tmp/seqgrad-train-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    sg_config a, b;
+    config_of_kind(&a, _i, "straight");
+    config_of_kind(&b, _i, "stopped");
+    train_opts quiet = {.quiet = true}, stop = {.quiet = true, .stop_after = 5};
+    ck_assert_msg(train_run(&a, &quiet, err, sizeof err) == EXIT_OK, "%s: %s", kinds[_i][0], err);
+    ck_assert_msg(train_run(&b, &stop, err, sizeof err) == EXIT_OK, "%s: %s", kinds[_i][0], err);
+    char run_b[100], ca[200], cb[200];
+    snprintf(run_b, sizeof run_b, "%s/stopped", dir);
+    ck_assert_msg(train_resume(run_b, &quiet, err, sizeof err) == EXIT_OK, "%s: %s", kinds[_i][0], err);
+    snprintf(ca, sizeof ca, "%s/straight/checkpoint.safetensors", dir);
+    snprintf(cb, sizeof cb, "%s/stopped/checkpoint.safetensors", dir);
+    assert_same_checkpoints(ca, cb);
+    /* the last line of metrics.csv has the validation loss, and an accuracy
+     * for seq2seq and the adding problem */
+    char path[300], line[256], last[256] = "";
+    snprintf(path, sizeof path, "%s/metrics.csv", run_b);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof line, f))
+        strcpy(last, line);
+    fclose(f);
+    char *cols[8] = {0}, *save = NULL;
+    int ncol = 0;
+    for (char *p = strtok_r(last, ",\n", &save); p && ncol < 8; p = strtok_r(NULL, ",\n", &save))
+        cols[ncol++] = p;
+    bool accuracy = strcmp(kinds[_i][0], "words") && strcmp(kinds[_i][0], "lines");
+    ck_assert_int_eq(ncol, accuracy ? 7 : 6);
+    ck_assert_str_eq(cols[0], "12");
+    ck_assert(atof(cols[2]) > 0);
+    if (accuracy)
+        ck_assert(atof(cols[6]) >= 0 && atof(cols[6]) <= 1);
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* seqgrad gradcheck: every parameter of every kind of model passes */
+START_TEST(test_gradcheck_every_kind)
+{
+    strcpy(dir, "/tmp/seqgrad-train-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    sg_config c;
+    config_of_kind(&c, _i, "gc");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    int rc = train_gradcheck(&c, out, err, sizeof err);
+    fclose(out);
+    ck_assert_msg(rc == EXIT_OK, "%s: %s\n%s", kinds[_i][0], err, text);
+    ck_assert_ptr_nonnull(strstr(text, "all parameters pass"));
+    free(text);
     char cmd[100];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
@@ -201,6 +338,8 @@ int main(void)
     TCase *tc = tcase_create("resume");
     tcase_add_test(tc, test_resume_is_bit_exact);
     tcase_add_loop_test(tc, test_other_models, 0, 3);
+    tcase_add_loop_test(tc, test_resume_every_kind, 0, sizeof kinds / sizeof kinds[0]);
+    tcase_add_loop_test(tc, test_gradcheck_every_kind, 0, sizeof kinds / sizeof kinds[0]);
     tcase_add_test(tc, test_registered_cell_and_unknown_kind);
     tcase_add_test(tc, test_ctrl_c_writes_a_checkpoint);
     tcase_set_timeout(tc, 120);
