@@ -210,9 +210,6 @@ static int load_items(dataset *d, const unsigned char *s, long len, const sg_con
             for (end = start; end < len && s[end] != '\n';)
                 end++;
             next = end + 1;
-            if (d->kind == DATA_LINES)
-                while (end > start && s[end - 1] == '\r')
-                    end--;
         }
         i = next;
         if (end <= start) {
@@ -368,13 +365,20 @@ int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char 
     unsigned char *s = read_all(path, &len, err, n);
     if (!s)
         return EXIT_DATA;
+    if (d->kind != DATA_TEXT) {            /* items and pairs: CRLF line ends read as LF */
+        long k = 0;
+        for (long i = 0; i < len; i++)
+            if (!(s[i] == '\r' && i + 1 < len && s[i + 1] == '\n'))
+                s[k++] = s[i];
+        len = k;
+    }
     bool seen[256] = {false};
     for (long i = 0; i < len; i++)
         seen[s[i]] = true;
     if (d->kind == DATA_WORDS)
         seen[' '] = seen['\t'] = seen['\r'] = seen['\f'] = seen['\v'] = false;
     if (d->kind == DATA_PAIRS)
-        seen['\t'] = seen['\r'] = false;
+        seen['\t'] = false;
     if (d->kind != DATA_TEXT)
         seen['\n'] = d->kind != DATA_PAIRS;     /* items: '\n' marks their ends */
     make_vocab(d, vocab_hex, seen);

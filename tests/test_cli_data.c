@@ -1,0 +1,327 @@
+/*
+ * test_cli_data.c - cli/data.c: the generated tasks hold what they claim
+ * (targets, lengths, markers, sums), every split is disjoint and a
+ * function of the seed, items and pairs are read as written, batches are
+ * laid out as the models expect, and bad data gets an exact message.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../cli/config.h"
+#include "../cli/data.h"
+#include "testutil.h"
+
+static char err[1024], dir[64];
+
+/* a config from YAML text (written to dir/cfg.yaml) */
+static void config(sg_config *c, const char *yaml)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/cfg.yaml", dir);
+    FILE *f = fopen(path, "w");
+    fputs(yaml, f);
+    fclose(f);
+    ck_assert_msg(cfg_load(c, path, err, sizeof err) == 0 && cfg_check(c, err, sizeof err) == 0, "%s", err);
+}
+
+static void write_file(const char *name, const char *text, char *path, size_t n)
+{
+    snprintf(path, n, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/seqgrad-data-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static bool same_seq(const int *a, int na, const int *b, int nb)
+{
+    return na == nb && memcmp(a, b, (size_t)na * sizeof *a) == 0;
+}
+
+/* copy, reverse and sort: the target is what the task says, lengths and
+ * symbols in range, no source twice, and the seed decides everything */
+START_TEST(test_generated_tasks)
+{
+    static const char *task[3] = {"copy", "reverse", "sort"};
+    char yaml[300];
+    snprintf(yaml, sizeof yaml, "model: {kind: seq2seq}\ndata: {kind: %s, symbols: 5, min_len: 2, max_len: 6, "
+                                "train_size: 300, valid_size: 50, seed: 7}\n", task[_i]);
+    sg_config c;
+    config(&c, yaml);
+    dataset d, e;
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, false, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_int_eq(d.task, TASK_S2S);
+    ck_assert_int_eq(d.V, 5);
+    ck_assert_int_eq(d.vocab[4], '4');
+    ck_assert_int_eq(d.len[0], 300);
+    ck_assert_int_eq(d.len[1], 50);
+    for (int s = 0; s < 2; s++)
+        for (long i = 0; i < d.len[s]; i++) {
+            const example *x = &d.ex[s][i];
+            ck_assert(x->src_len >= 2 && x->src_len <= 6 && x->tgt_len == x->src_len);
+            int count[5] = {0};
+            for (int k = 0; k < x->src_len; k++) {
+                ck_assert(x->src[k] >= 0 && x->src[k] < 5);
+                count[x->src[k]]++;
+                if (_i == 0)
+                    ck_assert_int_eq(x->tgt[k], x->src[k]);
+                if (_i == 1)
+                    ck_assert_int_eq(x->tgt[k], x->src[x->src_len - 1 - k]);
+                if (_i == 2 && k > 0)
+                    ck_assert_int_le(x->tgt[k - 1], x->tgt[k]);
+            }
+            for (int k = 0; k < x->tgt_len; k++)        /* sorting keeps every symbol */
+                count[x->tgt[k]]--;
+            for (int v = 0; v < 5; v++)
+                ck_assert_int_eq(count[v], 0);
+        }
+    for (long i = 0; i < d.len[1]; i++)              /* no validation source is a training source */
+        for (long j = 0; j < d.len[0]; j++)
+            ck_assert(!same_seq(d.ex[1][i].src, d.ex[1][i].src_len, d.ex[0][j].src, d.ex[0][j].src_len));
+    ck_assert_int_eq(data_load(&e, &c, NULL, NULL, false, err, sizeof err), EXIT_OK);   /* same seed, same data */
+    for (long i = 0; i < d.len[0]; i++)
+        ck_assert(same_seq(d.ex[0][i].src, d.ex[0][i].src_len, e.ex[0][i].src, e.ex[0][i].src_len));
+    data_free(&e);
+    ck_assert_int_eq(cfg_set(&c, "data.seed=8", err, sizeof err), 0);                  /* another seed, other data */
+    ck_assert_int_eq(data_load(&e, &c, NULL, NULL, false, err, sizeof err), EXIT_OK);
+    int differ = 0;
+    for (long i = 0; i < d.len[0]; i++)
+        differ += !same_seq(d.ex[0][i].src, d.ex[0][i].src_len, e.ex[0][i].src, e.ex[0][i].src_len);
+    ck_assert_int_gt(differ, 250);
+    data_free(&e);
+    data_free(&d);
+}
+END_TEST
+
+START_TEST(test_generated_task_errors)
+{
+    sg_config c;
+    dataset d;
+    char expect[400];
+    config(&c, "model: {kind: seq2seq}\ndata: {kind: copy, symbols: 2, min_len: 1, max_len: 3, train_size: 10,\n"
+               "       valid_size: 5}\n");
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_CONFIG);
+    snprintf(expect, sizeof expect, "%s/cfg.yaml:2:68: data.train_size: 10 + 5 distinct sources need at least twice "
+             "as many possible ones; 2 symbols and lengths 1-3 give 14", dir);
+    ck_assert_str_eq(err, expect);
+    data_free(&d);
+    config(&c, "model: {kind: seq2seq}\ndata: {kind: sort, min_len: 5, max_len: 4}\n");
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_CONFIG);
+    snprintf(expect, sizeof expect, "%s/cfg.yaml:2:29: data.min_len: 5 is more than data.max_len 4", dir);
+    ck_assert_str_eq(err, expect);
+    data_free(&d);
+}
+END_TEST
+
+/* the adding problem: one marker in each half, the target is the sum of
+ * the two marked numbers, every number in [0, 1) */
+START_TEST(test_adding_problem)
+{
+    sg_config c;
+    config(&c, "model: {kind: lstm}\ndata: {kind: adding, seq_len: 9, train_size: 200, valid_size: 30}\n");
+    dataset d;
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_OK);
+    ck_assert_int_eq(d.task, TASK_REGRESS);
+    ck_assert_int_eq(d.T, 9);
+    for (int s = 0; s < 2; s++)
+        for (long i = 0; i < d.len[s]; i++) {
+            const float *x = d.ax[s] + i * 9 * 2;
+            int first = 0, second = 0;
+            double sum = 0;
+            for (int t = 0; t < 9; t++) {
+                ck_assert(x[2 * t] >= 0 && x[2 * t] < 1);
+                ck_assert(x[2 * t + 1] == 0 || x[2 * t + 1] == 1);
+                if (x[2 * t + 1] == 1) {
+                    *(t < 4 ? &first : &second) += 1;
+                    sum += x[2 * t];
+                }
+            }
+            ck_assert_int_eq(first, 1);
+            ck_assert_int_eq(second, 1);
+            ck_assert_float_eq_tol(d.ay[s][i], sum, 1e-6);
+        }
+    int idx[3] = {2, 0, 1};
+    float x[3 * 9 * 2], y[3];
+    data_add_batch(&d, 1, idx, 3, x, y);
+    ck_assert(memcmp(x, d.ax[1] + 2 * 18, 18 * sizeof(float)) == 0);
+    ck_assert_float_eq(y[1], d.ay[1][0]);
+    data_free(&d);
+}
+END_TEST
+
+/* words and lines: items as written, split by the seed into disjoint parts */
+START_TEST(test_items_split_by_seed)
+{
+    char path[200], yaml[400];
+    write_file("names.txt", "Adam\nSeth Enos\r\n\n  Cainan \nMahalaleel\nJared\nEnoch\nMethuselah\nLamech\nNoah\n", path,
+               sizeof path);
+    snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: %s, path: %s, valid_fraction: 0.2, seed: 3}\n",
+             _i ? "lines" : "words", path);
+    sg_config c;
+    config(&c, yaml);
+    dataset d;
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, false, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_int_eq(d.task, TASK_ITEMS);
+    long n = _i ? 9 : 10;         /* lines: "Seth Enos" is one item and "  Cainan " keeps its spaces */
+    ck_assert_int_eq(d.len[0] + d.len[1], n);
+    ck_assert_int_eq(d.len[1], _i ? 2 : 2);
+    ck_assert_int_ge(d.boundary, 0);
+    ck_assert_int_eq(d.vocab[d.boundary], '\n');
+    ck_assert_int_eq(d.id_of['\r'], -1);
+    if (!_i)
+        ck_assert_int_eq(d.id_of[' '], -1);
+    /* every item once, in one split or the other */
+    const char *want[] = {"Adam", "Seth", "Enos", "Cainan", "Mahalaleel", "Jared", "Enoch", "Methuselah", "Lamech", "Noah"};
+    const char *want_lines[] = {"Adam", "Seth Enos", "  Cainan ", "Mahalaleel", "Jared", "Enoch", "Methuselah", "Lamech",
+                                "Noah"};
+    for (long w = 0; w < n; w++) {
+        const char *item = _i ? want_lines[w] : want[w];
+        int ids[32], found = 0;
+        long len = data_encode(&d, item, (long)strlen(item), ids);
+        ck_assert_int_eq(len, (long)strlen(item));
+        for (int s = 0; s < 2; s++)
+            for (long i = 0; i < d.len[s]; i++)
+                found += same_seq(ids, (int)len, d.ex[s][i].src, d.ex[s][i].src_len);
+        ck_assert_msg(found == 1, "%s found %d times", item, found);
+    }
+    /* x = '\n' item, y = item '\n', padding -100 */
+    int idx[2] = {0, 1}, x[64], y[64];
+    int T = data_lm_batch(&d, 0, idx, 2, 64, x, y);
+    const example *a = &d.ex[0][0];
+    ck_assert_int_eq(x[0], d.boundary);
+    ck_assert_int_eq(x[1], a->src[0]);
+    ck_assert_int_eq(y[a->src_len - 1], a->src[a->src_len - 1]);
+    ck_assert_int_eq(y[a->src_len], d.boundary);
+    for (int k = a->src_len + 1; k < T; k++)
+        ck_assert_int_eq(y[k], -100);
+    ck_assert_int_eq(T, 1 + (a->src_len > d.ex[0][1].src_len ? a->src_len : d.ex[0][1].src_len));
+    data_free(&d);
+}
+END_TEST
+
+/* pairs: source<TAB>target lines; a line without one is refused at its number */
+START_TEST(test_pairs)
+{
+    char path[200], yaml[400], expect[400];
+    write_file("p.tsv", "abc\tcba\nhello\tolleh\nxy\tyx\nq\tq\n", path, sizeof path);
+    snprintf(yaml, sizeof yaml, "model: {kind: seq2seq}\ndata: {kind: pairs, path: %s, valid_fraction: 0.25}\n", path);
+    sg_config c;
+    config(&c, yaml);
+    dataset d;
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, false, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_int_eq(d.len[0], 3);
+    ck_assert_int_eq(d.len[1], 1);
+    ck_assert_int_eq(d.id_of['\t'], -1);
+    /* SOS y / y EOS, sources padded with 0, lengths kept */
+    int idx[2] = {0, 1}, src[16], len[2], S, tin[16], tout[16];
+    int T = data_s2s_batch(&d, 0, idx, 2, src, len, &S, tin, tout);
+    const example *a = &d.ex[0][0], *b = &d.ex[0][1];
+    ck_assert_int_eq(len[0], a->src_len);
+    ck_assert_int_eq(S, a->src_len > b->src_len ? a->src_len : b->src_len);
+    ck_assert_int_eq(T, 1 + (a->tgt_len > b->tgt_len ? a->tgt_len : b->tgt_len));
+    ck_assert_int_eq(tin[0], d.V);                 /* SOS */
+    ck_assert_int_eq(tin[1], a->tgt[0]);
+    ck_assert_int_eq(tout[0], a->tgt[0]);
+    ck_assert_int_eq(tout[a->tgt_len], d.V + 1);   /* EOS */
+    for (int k = a->tgt_len + 1; k < T; k++)
+        ck_assert_int_eq(tout[k], -100);
+    data_free(&d);
+
+    write_file("bad.tsv", "abc\tcba\n\nno tab here\n", path, sizeof path);
+    snprintf(yaml, sizeof yaml, "model: {kind: seq2seq}\ndata: {kind: pairs, path: %s}\n", path);
+    config(&c, yaml);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_DATA);
+    snprintf(expect, sizeof expect, "%s:3: expected source<TAB>target, each not empty", path);
+    ck_assert_str_eq(err, expect);
+    data_free(&d);
+}
+END_TEST
+
+/* text: 20 blocks, round(20 x fraction) of them for validation, drawn by the seed */
+START_TEST(test_text_blocks)
+{
+    char path[200], yaml[400], text[2001];
+    for (int i = 0; i < 2000; i++)
+        text[i] = (char)('a' + i / 100);              /* block b is all one letter */
+    text[2000] = '\0';
+    write_file("t.txt", text, path, sizeof path);
+    snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: text, path: %s, valid_fraction: 0.1, seed: 5}\n", path);
+    sg_config c;
+    config(&c, yaml);
+    dataset d;
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_OK);
+    ck_assert_int_eq(d.len[0], 1800);
+    ck_assert_int_eq(d.len[1], 200);
+    int first = d.vocab[d.ids[1][0]], second = d.vocab[d.ids[1][100]];
+    ck_assert_int_ne(first, second);
+    for (long i = 0; i < 1800; i++)                   /* those letters are not in training */
+        ck_assert(d.vocab[d.ids[0][i]] != first && d.vocab[d.ids[0][i]] != second);
+    data_free(&d);
+    ck_assert_int_eq(cfg_set(&c, "data.seed=6", err, sizeof err), 0);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_OK);
+    ck_assert(d.vocab[d.ids[1][0]] != first || d.vocab[d.ids[1][100]] != second);
+    data_free(&d);
+    /* whole: every character is validation (eval on a file) */
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, true, err, sizeof err), EXIT_OK);
+    ck_assert_int_eq(d.len[1], 2000);
+    data_free(&d);
+    /* a checkpoint's vocabulary without 'z': refused at the byte's offset */
+    char expect[300];
+    ck_assert_int_eq(data_load(&d, &c, "616263", path, true, err, sizeof err), EXIT_DATA);
+    snprintf(expect, sizeof expect, "%s: byte 0x64 at offset 300 is not in the checkpoint's vocabulary", path);
+    ck_assert_str_eq(err, expect);
+    data_free(&d);
+    snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: words}\n");
+    config(&c, yaml);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_CONFIG);
+    snprintf(expect, sizeof expect, "%s/cfg.yaml:2:14: data.path: words data needs a file", dir);
+    ck_assert_str_eq(err, expect);
+    data_free(&d);
+}
+END_TEST
+
+START_TEST(test_shuffle_is_a_permutation)
+{
+    int p[100], q[100], seen[100] = {0};
+    data_shuffle(p, 100, 1, 0);
+    data_shuffle(q, 100, 1, 0);
+    ck_assert(memcmp(p, q, sizeof p) == 0);           /* a function of (seed, epoch) */
+    for (int i = 0; i < 100; i++)
+        seen[p[i]]++;
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(seen[i], 1);
+    data_shuffle(q, 100, 1, 1);                       /* the next epoch, another order */
+    ck_assert(memcmp(p, q, sizeof p) != 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cli/data");
+    TCase *tc = tcase_create("data");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, test_generated_tasks, 0, 3);
+    tcase_add_test(tc, test_generated_task_errors);
+    tcase_add_test(tc, test_adding_problem);
+    tcase_add_loop_test(tc, test_items_split_by_seed, 0, 2);
+    tcase_add_test(tc, test_pairs);
+    tcase_add_test(tc, test_text_blocks);
+    tcase_add_test(tc, test_shuffle_is_a_permutation);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
