@@ -1,0 +1,219 @@
+/*
+ * test_cli_infer.c - cli/infer.c on trained runs: translate reverses
+ * strings after the reversal task is learnt (greedy and beam), writes the
+ * attention heatmap, eval reports the accuracy that translate shows,
+ * sample draws whole items from an item model, and each command refuses a
+ * model of the wrong kind with a message.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../cli/config.h"
+#include "../cli/train.h"
+#include "testutil.h"
+
+static char dir[64], err[1024];
+
+/* trains dir/name from body for steps; runs in the unchecked fixture,
+ * before the tests fork, so every test reads the same two runs */
+static void train(const char *name, const char *body, int steps)
+{
+    char path[200], text[1000];
+    snprintf(path, sizeof path, "%s/%s.yaml", dir, name);
+    snprintf(text, sizeof text, "%strain: {steps: %d, eval_every: 1000, run_dir: %s/%s}\n", body, steps, dir, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    sg_config c;
+    train_opts quiet = {.quiet = true};
+    if (cfg_load(&c, path, err, sizeof err) != 0 || cfg_check(&c, err, sizeof err) != 0 ||
+        train_run(&c, &quiet, err, sizeof err) != EXIT_OK) {
+        fprintf(stderr, "test_cli_infer: training %s: %s\n", name, err);
+        exit(1);
+    }
+}
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/seqgrad-infer-XXXXXX");
+    if (!mkdtemp(dir))
+        exit(1);
+    train("reverse", "model: {kind: seq2seq, hidden: 32, embedding: 16, bidirectional: true}\n"
+                     "data: {kind: reverse, symbols: 6, min_len: 2, max_len: 6, train_size: 3000, valid_size: 200,"
+                     " batch_size: 32}\noptim: {lr: 0.005}\n", 400);
+    char body[400], words[200];
+    snprintf(words, sizeof words, "%s/names.txt", dir);
+    FILE *f = fopen(words, "w");
+    for (int i = 0; i < 200; i++)
+        fprintf(f, "%s\n", (const char *[]){"abel", "cain", "seth", "enos", "lamech", "noah", "shem", "ham"}[i % 8]);
+    fclose(f);
+    snprintf(body, sizeof body, "model: {kind: lstm, hidden: 32, layers: 1}\ndata: {kind: lines, path: %s, "
+                                "batch_size: 16}\n", words);
+    train("names", body, 200);
+}
+
+static void teardown(void)
+{
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_cli_infer: could not remove %s\n", dir);
+}
+
+static void checkpoint(const char *name, char *path, size_t n)
+{
+    snprintf(path, n, "%s/%s/checkpoint.safetensors", dir, name);
+}
+
+/* translate on the text in; returns what it printed (the caller frees) */
+static char *translate(const char *name, const translate_opts *o, const char *in, int *rc)
+{
+    char ck[200], *text = NULL;
+    size_t len = 0;
+    checkpoint(name, ck, sizeof ck);
+    FILE *src = fmemopen((void *)in, strlen(in), "r"), *out = open_memstream(&text, &len);
+    *rc = train_translate(ck, o, src, out, err, sizeof err);
+    fclose(src), fclose(out);
+    return text;
+}
+
+static char *eval(const char *name, const char *data, int *rc)
+{
+    char ck[200], *text = NULL;
+    size_t len = 0;
+    checkpoint(name, ck, sizeof ck);
+    FILE *out = open_memstream(&text, &len);
+    *rc = train_eval(ck, data, out, err, sizeof err);
+    fclose(out);
+    return text;
+}
+
+/* after 400 steps the strings come back reversed, greedy and beam alike,
+ * and eval's exact match says so too */
+START_TEST(test_translate_reverses)
+{
+    static const char *src[] = {"01", "345", "5021", "12345", "543210", "0000", "4411"};
+    char in[200] = "", want[200] = "";
+    for (int i = 0; i < 7; i++) {
+        strcat(in, src[i]), strcat(in, "\n");
+        for (int k = (int)strlen(src[i]) - 1; k >= 0; k--)
+            strncat(want, src[i] + k, 1);
+        strcat(want, "\n");
+    }
+    int rc;
+    translate_opts greedy = {.beam = 1}, beam = {.beam = 4, .length_penalty = 0.6};
+    char *a = translate("reverse", &greedy, in, &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
+    ck_assert_str_eq(a, want);
+    char *b = translate("reverse", &beam, in, &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
+    ck_assert_str_eq(b, want);
+    free(a), free(b);
+    char *e = eval("reverse", NULL, &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
+    double loss, acc;
+    ck_assert_msg(sscanf(e, "validation split: 200 pairs, loss %lf nats/token (teacher-forced), exact match %lf%%",
+                         &loss, &acc) == 2, "%s", e);
+    ck_assert(loss < 0.05 && acc >= 95);
+    free(e);
+}
+END_TEST
+
+/* --attention: a heatmap with one cell per (output + end, source) pair,
+ * labelled with the tokens */
+START_TEST(test_attention_heatmap)
+{
+    char svg[200];
+    snprintf(svg, sizeof svg, "%s/att.svg", dir);
+    translate_opts o = {.beam = 1, .input = "0123", .attention_svg = svg};
+    int rc;
+    char *out = translate("reverse", &o, "", &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
+    ck_assert_str_eq(out, "3210\n");
+    free(out);
+    FILE *f = fopen(svg, "r");
+    ck_assert_ptr_nonnull(f);
+    static char text[65536];
+    text[fread(text, 1, sizeof text - 1, f)] = '\0';
+    fclose(f);
+    int cells = 0;
+    double first_row = 0;
+    for (const char *p = text; (p = strstr(p, "<title>")); p++, cells++)
+        if (cells < 4)
+            first_row += atof(p + 7);
+    ck_assert_int_eq(cells, 5 * 4);                   /* 3 2 1 0 </s>, by 0 1 2 3 */
+    ck_assert_double_eq_tol(first_row, 1.0, 0.01);    /* a row is a distribution */
+    ck_assert_ptr_nonnull(strstr(text, "&lt;/s&gt;"));
+    ck_assert_ptr_nonnull(strstr(text, "additive attention: 0123"));
+}
+END_TEST
+
+/* an item model samples whole items, one per line, from its vocabulary */
+START_TEST(test_sample_items)
+{
+    char ck[200], *text = NULL;
+    size_t len = 0;
+    checkpoint("names", ck, sizeof ck);
+    FILE *out = open_memstream(&text, &len);
+    ck_assert_msg(train_sample(ck, "\n", 200, 0.5, 3, out, err, sizeof err) == EXIT_OK, "%s", err);
+    fclose(out);
+    int lines = 0, known = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(text, "\n", &save); w; w = strtok_r(NULL, "\n", &save), lines++)
+        for (int k = 0; k < 8; k++)
+            known += !strcmp(w, (const char *[]){"abel", "cain", "seth", "enos", "lamech", "noah", "shem", "ham"}[k]);
+    ck_assert_int_gt(lines, 20);
+    ck_assert_int_ge(known * 10, lines * 8);          /* the 8 names it saw, nearly always */
+    free(text);
+    int rc;
+    char *e = eval("names", NULL, &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
+    ck_assert_msg(strstr(e, "validation split: 20 items, ") == e, "%s", e);
+    free(e);
+}
+END_TEST
+
+/* each command refuses a model of the wrong kind, and bad input, with a message */
+START_TEST(test_wrong_kind_and_bad_input)
+{
+    char ck[200], expect[400];
+    int rc;
+    translate_opts o = {.beam = 1};
+    char *out = translate("names", &o, "abc\n", &rc);
+    ck_assert_int_eq(rc, EXIT_USAGE);
+    snprintf(expect, sizeof expect, "%s/names/checkpoint.safetensors: a lines model is not a seq2seq model "
+             "(use seqgrad sample)", dir);
+    ck_assert_str_eq(err, expect);
+    free(out);
+    checkpoint("reverse", ck, sizeof ck);
+    FILE *devnull = fopen("/dev/null", "w");
+    ck_assert_int_eq(train_sample(ck, "\n", 10, 1, 1, devnull, err, sizeof err), EXIT_USAGE);
+    snprintf(expect, sizeof expect, "%s: a reverse model is not a language model (use seqgrad translate)", ck);
+    ck_assert_str_eq(err, expect);
+    fclose(devnull);
+    out = translate("reverse", &o, "0129\n", &rc);
+    ck_assert_int_eq(rc, EXIT_DATA);
+    ck_assert_str_eq(err, "\"0129\": '9' (byte 0x39) is not in the model's vocabulary");
+    free(out);
+    out = eval("reverse", "/etc/hostname", &rc);
+    ck_assert_int_eq(rc, EXIT_USAGE);
+    ck_assert_str_eq(err, "reverse data is generated: eval takes no file (it uses the validation split)");
+    free(out);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cli/infer");
+    TCase *tc = tcase_create("infer");
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_translate_reverses);
+    tcase_add_test(tc, test_attention_heatmap);
+    tcase_add_test(tc, test_sample_items);
+    tcase_add_test(tc, test_wrong_kind_and_bad_input);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}

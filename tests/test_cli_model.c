@@ -1,0 +1,154 @@
+/*
+ * test_cli_model.c - cli/model.c: which model the data and model.kind
+ * make (and the exact message when they don't fit), batched greedy
+ * decoding equal to the library's one-at-a-time decoder, attention rows
+ * that are distributions, and a checkpoint that does not fit its config
+ * refused with a message.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../cli/run.h"
+#include "../cli/train.h"
+#include "testutil.h"
+
+static char dir[64], err[1024];
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/seqgrad-model-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void config(sg_config *c, const char *yaml)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/cfg.yaml", dir);
+    FILE *f = fopen(path, "w");
+    fputs(yaml, f);
+    fclose(f);
+    ck_assert_msg(cfg_load(c, path, err, sizeof err) == 0 && cfg_check(c, err, sizeof err) == 0, "%s", err);
+}
+
+/* data and model that do not fit: the message names the key where it was set */
+START_TEST(test_model_must_fit_the_data)
+{
+    static const char *cases[][2] = {
+        {"model: {kind: seq2seq}\ndata: {kind: text}\n",
+         "cfg.yaml:1:15: model.kind: seq2seq needs source-target data (data.kind pairs, copy, reverse or sort), not text"},
+        {"model: {kind: lstm}\ndata: {kind: reverse}\n",
+         "cfg.yaml:1:15: model.kind: reverse data needs seq2seq (an RNN encoder-decoder, with model.cell: lstm) or "
+         "transformer"},
+        {"model: {kind: transformer}\ndata: {kind: adding}\n",
+         "cfg.yaml:1:15: model.kind: the adding problem takes a recurrent cell (rnn, lstm, gru, ...), not transformer"},
+        {"model: {kind: seq2seq, attention: dot, bidirectional: true}\ndata: {kind: copy}\n",
+         "cfg.yaml:1:35: model.attention: dot scores need keys of the query's size; a bidirectional encoder doubles "
+         "them (take general, concat or additive)"},
+        {"model: {kind: seq2seq, layers: 2}\ndata: {kind: copy}\n",
+         "cfg.yaml:1:32: model.layers: seq2seq has one encoder and one decoder layer; set 1"},
+        {"model: {kind: seq2seq, cell: mgu}\ndata: {kind: copy}\n",
+         "cfg.yaml:1:30: model.cell: \"mgu\" is not a registered cell (rnn|rnn_relu|rnn_sigmoid|lstm|gru|gru_reset_after)"},
+        {"model: {kind: transformer, hidden: 30, heads: 4}\ndata: {kind: sort}\n",
+         "cfg.yaml:1:47: model.heads: 4 heads do not divide hidden 30"},
+    };
+    sg_config c;
+    config(&c, cases[_i][0]);
+    run r = {.cfg = c};
+    ck_assert_int_eq(run_build(&r, NULL, NULL, false, err, sizeof err), EXIT_CONFIG);
+    char expect[400];
+    snprintf(expect, sizeof expect, "%s/%s", dir, cases[_i][1]);
+    ck_assert_str_eq(err, expect);
+    run_free(&r);
+}
+END_TEST
+
+/* batched greedy decoding (padding masked) gives, for every source, what
+ * the library's decoder gives one source at a time; RNN and transformer */
+START_TEST(test_greedy_batched_equals_one_at_a_time)
+{
+    sg_config c;
+    config(&c, _i ? "model: {kind: transformer, hidden: 16, heads: 2, layers: 1, dropout: 0}\n"
+                    "data: {kind: reverse, symbols: 5, train_size: 50, valid_size: 12}\n"
+                  : "model: {kind: seq2seq, hidden: 16, bidirectional: true, attention: concat}\n"
+                    "data: {kind: reverse, symbols: 5, train_size: 50, valid_size: 12}\n");
+    run r = {.cfg = c};
+    ck_assert_msg(run_build(&r, NULL, NULL, false, err, sizeof err) == EXIT_OK, "%s", err);
+    sg_tape *t = sg_tape_new();
+    int B = 12, idx[12], src[12 * 64], len[12], S, tin[12 * 64], tout[12 * 64];
+    for (int b = 0; b < B; b++)
+        idx[b] = b;
+    data_s2s_batch(&r.d, 1, idx, B, src, len, &S, tin, tout);
+    int *out = malloc((size_t)B * r.max_out * sizeof *out), *out_len = malloc((size_t)B * sizeof *out_len);
+    run_greedy(&r, t, src, len, B, S, out, out_len);
+    sg_decode_opts g = {.beam = 1, .max_len = r.max_out, .start = r.d.V, .end = r.d.V + 1};
+    int one[64];
+    for (int b = 0; b < B; b++) {
+        sg_tape_reset(t);
+        int k = _i ? sg_transformer_s2s_generate(t, &r.ts2s, src + b * S, len[b], &g, one)
+                   : sg_seq2seq_decode(t, &r.s2s, src + b * S, len[b], &g, one);
+        ck_assert_int_eq(k, out_len[b]);
+        ck_assert(memcmp(one, out + b * r.max_out, (size_t)k * sizeof *one) == 0);
+    }
+    /* the RNN's attention: one distribution over the source per output step */
+    if (!_i) {
+        double *w = run_attention(&r, t, src, len[0], out, out_len[0]);
+        ck_assert_ptr_nonnull(w);
+        for (int k = 0; k <= out_len[0]; k++) {
+            double sum = 0;
+            for (int j = 0; j < len[0]; j++)
+                sum += w[k * len[0] + j];
+            ck_assert_double_eq_tol(sum, 1.0, 1e-5);
+        }
+        free(w);
+    } else {
+        ck_assert_ptr_null(run_attention(&r, t, src, len[0], out, out_len[0]));
+    }
+    free(out), free(out_len);
+    sg_tape_free(t);
+    run_free(&r);
+}
+END_TEST
+
+/* a run folder whose config no longer fits its checkpoint is refused */
+START_TEST(test_checkpoint_must_fit_the_config)
+{
+    char yaml[300], run_dir[128], path[200];
+    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+    snprintf(yaml, sizeof yaml, "model: {kind: seq2seq, hidden: 8}\ndata: {kind: copy, train_size: 40, valid_size: 8, "
+                                "batch_size: 8}\ntrain: {steps: 2, run_dir: %s}\n", run_dir);
+    sg_config c;
+    config(&c, yaml);
+    train_opts quiet = {.quiet = true};
+    ck_assert_msg(train_run(&c, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/config.yaml", run_dir);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "sed -i 's/  hidden: 8/  hidden: 9/' %s", path);
+    ck_assert_int_eq(system(cmd), 0);
+    run r = {0};
+    ck_assert_int_eq(run_open(&r, run_dir, NULL, false, err, sizeof err), EXIT_DATA);
+    ck_assert_str_eq(err, "checkpoint tensor model.src_emb.weight has shape (10,8), the model expects (10,9)");
+    run_free(&r);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cli/model");
+    TCase *tc = tcase_create("model");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, test_model_must_fit_the_data, 0, 7);
+    tcase_add_loop_test(tc, test_greedy_batched_equals_one_at_a_time, 0, 2);
+    tcase_add_test(tc, test_checkpoint_must_fit_the_config);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
