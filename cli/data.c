@@ -338,9 +338,10 @@ static int generate_adding(dataset *d, const sg_config *c, char *err, size_t n)
     return EXIT_OK;
 }
 
-int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char *path, bool whole, char *err,
+int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char *path, data_use use, char *err,
               size_t n)
 {
+    bool whole = use == USE_ALL_VALID;
     memset(d, 0, sizeof *d);
     memset(d->id_of, -1, sizeof d->id_of);
     d->kind = kind_of(cfg_str(c, "data.kind"));
@@ -361,6 +362,11 @@ int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char 
         path = SEQGRAD_DATA_DIR "/genesis.txt";
     }
     snprintf(d->path, sizeof d->path, "%s", path);
+    if (use == USE_VOCAB && vocab_hex) {
+        make_vocab(d, vocab_hex, NULL);
+        d->boundary = d->kind == DATA_PAIRS || d->kind == DATA_TEXT ? -1 : d->id_of['\n'];
+        return EXIT_OK;
+    }
     long len;
     unsigned char *s = read_all(path, &len, err, n);
     if (!s)

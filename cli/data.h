@@ -37,6 +37,11 @@
 typedef enum { DATA_TEXT, DATA_WORDS, DATA_LINES, DATA_PAIRS, DATA_COPY, DATA_REVERSE, DATA_SORT, DATA_ADDING } data_kind;
 typedef enum { TASK_STREAM, TASK_ITEMS, TASK_S2S, TASK_REGRESS } task_kind;
 
+/* What is read: both splits (training), everything as the validation split
+ * (evaluating a file), or only the vocabulary (sampling, translating: the
+ * file need not be there any more; generated tasks are generated anyway). */
+typedef enum { USE_SPLITS, USE_ALL_VALID, USE_VOCAB } data_use;
+
 /* one example: src (an item, or a source), tgt (a target; NULL for items) */
 typedef struct {
     int *src, *tgt;
@@ -60,11 +65,10 @@ typedef struct {
 } dataset;
 
 /* Reads or generates the dataset the config names. vocab_hex: the
- * vocabulary a checkpoint holds (NULL: make it from the data); path: a file
- * to use instead of data.path; whole: all of it is the validation split
- * (evaluating on a file). Returns EXIT_OK, or EXIT_DATA / EXIT_CONFIG with
- * the reason in err. */
-int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char *path, bool whole, char *err,
+ * vocabulary a checkpoint holds (NULL: make it from the data; USE_VOCAB
+ * needs it); path: a file to use instead of data.path. Returns EXIT_OK, or
+ * EXIT_DATA / EXIT_CONFIG with the reason in err. */
+int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char *path, data_use use, char *err,
               size_t n);
 void data_free(dataset *d);
 

@@ -50,18 +50,18 @@ static void feed(sampler *s, int c)
         s->probs[v] = sg_tensor_get(p, (size_t)v);
 }
 
-static int open_checkpoint(run *r, const char *checkpoint, const char *path, char *err, size_t n)
+static int open_checkpoint(run *r, const char *checkpoint, const char *path, data_use use, char *err, size_t n)
 {
     char dir[600];
     folder_of(checkpoint, dir, sizeof dir);
-    return run_open(r, dir, path, path != NULL, err, n);
+    return run_open(r, dir, path, use, err, n);
 }
 
 int train_sample(const char *checkpoint, const char *prompt, int length, double temperature, unsigned long seed,
                  FILE *out, char *err, size_t n)
 {
     run r = {0};
-    int rc = open_checkpoint(&r, checkpoint, NULL, err, n);
+    int rc = open_checkpoint(&r, checkpoint, NULL, USE_VOCAB, err, n);
     if (rc == EXIT_OK && r.model != MODEL_RNN_LM && r.model != MODEL_TLM)
         rc = EXIT_USAGE, snprintf(err, n, "%s: a %s model is not a language model (%s)", checkpoint,
                                   cfg_str(&r.cfg, "data.kind"),
@@ -146,7 +146,7 @@ static int translate_line(run *r, sg_tape *t, const char *line, const translate_
 int train_translate(const char *checkpoint, const translate_opts *o, FILE *in, FILE *out, char *err, size_t n)
 {
     run r = {0};
-    int rc = open_checkpoint(&r, checkpoint, NULL, err, n);
+    int rc = open_checkpoint(&r, checkpoint, NULL, USE_VOCAB, err, n);
     if (rc == EXIT_OK && r.d.task != TASK_S2S)
         rc = EXIT_USAGE, snprintf(err, n, "%s: a %s model is not a seq2seq model (%s)", checkpoint,
                                   cfg_str(&r.cfg, "data.kind"),
@@ -173,7 +173,7 @@ int train_translate(const char *checkpoint, const translate_opts *o, FILE *in, F
 int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, size_t n)
 {
     run r = {0};
-    int rc = open_checkpoint(&r, checkpoint, data, err, n);
+    int rc = open_checkpoint(&r, checkpoint, data, data ? USE_ALL_VALID : USE_SPLITS, err, n);
     if (rc == EXIT_OK && data && r.d.kind >= DATA_COPY)
         rc = EXIT_USAGE, snprintf(err, n, "%s data is generated: eval takes no file (it uses the validation split)",
                                   cfg_str(&r.cfg, "data.kind"));

@@ -197,8 +197,11 @@ static int build_optim(run *r, char *err, size_t n)
 }
 
 /* enough data for the batches this run takes */
-static int check_sizes(run *r, bool whole, char *err, size_t n)
+static int check_sizes(run *r, data_use use, char *err, size_t n)
 {
+    bool whole = use == USE_ALL_VALID;
+    if (use == USE_VOCAB)
+        return EXIT_OK;
     const dataset *d = &r->d;
     const char *name = d->path[0] ? d->path : cfg_str(&r->cfg, "data.kind");
     if (d->task == TASK_STREAM) {
@@ -212,14 +215,14 @@ static int check_sizes(run *r, bool whole, char *err, size_t n)
     return EXIT_OK;
 }
 
-int run_build(run *r, const char *vocab_hex, const char *path, bool whole, char *err, size_t n)
+int run_build(run *r, const char *vocab_hex, const char *path, data_use use, char *err, size_t n)
 {
     const sg_config *c = &r->cfg;
     r->B = (int)cfg_int(c, "data.batch_size"), r->T = (int)cfg_int(c, "data.seq_len");
     r->H = (int)cfg_int(c, "model.hidden"), r->L = (int)cfg_int(c, "model.layers");
-    int rc = data_load(&r->d, c, vocab_hex, path, whole, err, n);
+    int rc = data_load(&r->d, c, vocab_hex, path, use, err, n);
     if (rc == EXIT_OK)
-        rc = check_sizes(r, whole, err, n);
+        rc = check_sizes(r, use, err, n);
     if (rc == EXIT_OK)
         rc = choose_model(r, err, n);
     if (rc != EXIT_OK)
@@ -569,7 +572,8 @@ int run_save(run *r, char *err, size_t n)
     for (int j = 0; j < 2 && r->carry[j]; j++)
         e[k++] = (sg_ckpt_entry){.name = carry_names[j], .dtype = SG_F32, .ndim = 3, .shape = {r->L, r->B, r->H},
                                  .data = sg_tensor_data(r->carry[j])};
-    char step[32], pos[32], osteps[32], rng[80], vocab[513], config[8192];
+    char step[32], pos[32], osteps[32], rng[80], vocab[513], config[8192], max_len[32];
+    snprintf(max_len, sizeof max_len, "%d", r->max_out - 2);
     snprintf(step, sizeof step, "%ld", r->step);
     snprintf(pos, sizeof pos, "%ld", r->pos);
     snprintf(osteps, sizeof osteps, "%ld", sg_optim_steps(r->opt));
@@ -580,10 +584,11 @@ int run_save(run *r, char *err, size_t n)
     vocab[2 * r->d.V] = '\0';
     cfg_dump(&r->cfg, config, sizeof config);
     const char *meta[] = {"format", "seqgrad-run-1", "data", cfg_str(&r->cfg, "data.kind"), "step", step,
-                          "data_pos", pos, "optim_steps", osteps, "rng", rng, "vocab", vocab, "config", config};
+                          "data_pos", pos, "optim_steps", osteps, "rng", rng, "vocab", vocab, "max_len", max_len,
+                          "config", config};
     char path[600];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", cfg_str(&r->cfg, "train.run_dir"));
-    sg_status s = sg_ckpt_write(path, e, k, meta, 8, err, n);
+    sg_status s = sg_ckpt_write(path, e, k, meta, 9, err, n);
     free(e), free(names);
     return s == SG_OK ? EXIT_OK : EXIT_FAIL;
 }
@@ -625,7 +630,7 @@ static int restore(run *r, const sg_ckpt *ck, char *err, size_t n)
     return EXIT_OK;
 }
 
-int run_open(run *r, const char *run_dir, const char *path, bool whole, char *err, size_t n)
+int run_open(run *r, const char *run_dir, const char *path, data_use use, char *err, size_t n)
 {
     char file[600];
     snprintf(file, sizeof file, "%s/config.yaml", run_dir);
@@ -636,10 +641,13 @@ int run_open(run *r, const char *run_dir, const char *path, bool whole, char *er
     if (!ck)
         return EXIT_DATA;
     const char *vocab = sg_ckpt_meta(ck, "vocab");
-    int rc = vocab ? run_build(r, vocab, path, whole, err, n)
+    int rc = vocab ? run_build(r, vocab, path, use, err, n)
                    : (snprintf(err, n, "%s: no vocabulary in the metadata", file), EXIT_DATA);
     if (rc == EXIT_OK)
         rc = restore(r, ck, err, n);
+    const char *max_len = sg_ckpt_meta(ck, "max_len");     /* the longest sequence in training */
+    if (rc == EXIT_OK && max_len && atoi(max_len) + 2 > r->max_out)
+        r->max_out = atoi(max_len) + 2;
     sg_ckpt_close(ck);
     return rc;
 }

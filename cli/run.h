@@ -53,12 +53,12 @@ typedef struct {
 } eval_result;
 
 /* Reads the data and builds the model, the optimizer and the schedule
- * from r->cfg (vocab_hex, path, whole: as data_load). */
-int run_build(run *r, const char *vocab_hex, const char *path, bool whole, char *err, size_t n);
+ * from r->cfg (vocab_hex, path, use: as data_load). */
+int run_build(run *r, const char *vocab_hex, const char *path, data_use use, char *err, size_t n);
 void run_free(run *r);
 /* A finished build of the run in run_dir (config.yaml + checkpoint), with
  * data from path instead of data.path if not NULL. */
-int run_open(run *r, const char *run_dir, const char *path, bool whole, char *err, size_t n);
+int run_open(run *r, const char *run_dir, const char *path, data_use use, char *err, size_t n);
 int run_save(run *r, char *err, size_t n);
 
 /* Training steps of the run (train.steps, or train.epochs passes). */

@@ -3,7 +3,9 @@
  * from the run (cli/model.c), backward, clipping, the optimizer step,
  * evaluation at an interval, metrics.csv, the plots, checkpoints, Ctrl-C.
  */
+#define _XOPEN_SOURCE 700     /* realpath */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -238,7 +240,12 @@ static void describe(const run *r, FILE *f)
 int train_run(const sg_config *c, const train_opts *o, char *err, size_t n)
 {
     run r = {.cfg = *c};
-    int rc = run_build(&r, NULL, NULL, false, err, n);
+    int rc = run_build(&r, NULL, NULL, USE_SPLITS, err, n);
+    char abs[PATH_MAX], set[PATH_MAX + 16];
+    if (rc == EXIT_OK && cfg_str(c, "data.path")[0] && realpath(cfg_str(c, "data.path"), abs)) {
+        snprintf(set, sizeof set, "data.path=%s", abs);   /* resume and eval from any folder */
+        cfg_set(&r.cfg, set, err, n);
+    }
     if (rc == EXIT_OK)
         rc = write_config(&r, err, n);
     if (rc == EXIT_OK && !o->quiet)
@@ -252,7 +259,7 @@ int train_run(const sg_config *c, const train_opts *o, char *err, size_t n)
 int train_resume(const char *run_dir, const train_opts *o, char *err, size_t n)
 {
     run r = {0};
-    int rc = run_open(&r, run_dir, NULL, false, err, n);
+    int rc = run_open(&r, run_dir, NULL, USE_SPLITS, err, n);
     if (rc == EXIT_OK) {
         /* the run folder is where it is now, whatever the config said */
         char set[700];
@@ -288,7 +295,7 @@ int train_gradcheck(const sg_config *c, FILE *out, char *err, size_t n)
                                  "data.train_size=8", "data.valid_size=2", "data.symbols=4"};
     for (int i = 0; i < 11; i++)
         cfg_set(&r.cfg, tiny[i], err, n);
-    int rc = run_build(&r, NULL, NULL, false, err, n);
+    int rc = run_build(&r, NULL, NULL, USE_SPLITS, err, n);
     if (rc != EXIT_OK) {
         run_free(&r);
         return rc;

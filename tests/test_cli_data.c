@@ -64,7 +64,7 @@ START_TEST(test_generated_tasks)
     sg_config c;
     config(&c, yaml);
     dataset d, e;
-    ck_assert_msg(data_load(&d, &c, NULL, NULL, false, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err) == EXIT_OK, "%s", err);
     ck_assert_int_eq(d.task, TASK_S2S);
     ck_assert_int_eq(d.V, 5);
     ck_assert_int_eq(d.vocab[4], '4');
@@ -93,12 +93,12 @@ START_TEST(test_generated_tasks)
     for (long i = 0; i < d.len[1]; i++)              /* no validation source is a training source */
         for (long j = 0; j < d.len[0]; j++)
             ck_assert(!same_seq(d.ex[1][i].src, d.ex[1][i].src_len, d.ex[0][j].src, d.ex[0][j].src_len));
-    ck_assert_int_eq(data_load(&e, &c, NULL, NULL, false, err, sizeof err), EXIT_OK);   /* same seed, same data */
+    ck_assert_int_eq(data_load(&e, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_OK);   /* same seed, same data */
     for (long i = 0; i < d.len[0]; i++)
         ck_assert(same_seq(d.ex[0][i].src, d.ex[0][i].src_len, e.ex[0][i].src, e.ex[0][i].src_len));
     data_free(&e);
     ck_assert_int_eq(cfg_set(&c, "data.seed=8", err, sizeof err), 0);                  /* another seed, other data */
-    ck_assert_int_eq(data_load(&e, &c, NULL, NULL, false, err, sizeof err), EXIT_OK);
+    ck_assert_int_eq(data_load(&e, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_OK);
     int differ = 0;
     for (long i = 0; i < d.len[0]; i++)
         differ += !same_seq(d.ex[0][i].src, d.ex[0][i].src_len, e.ex[0][i].src, e.ex[0][i].src_len);
@@ -115,13 +115,13 @@ START_TEST(test_generated_task_errors)
     char expect[400];
     config(&c, "model: {kind: seq2seq}\ndata: {kind: copy, symbols: 2, min_len: 1, max_len: 3, train_size: 10,\n"
                "       valid_size: 5}\n");
-    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_CONFIG);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_CONFIG);
     snprintf(expect, sizeof expect, "%s/cfg.yaml:2:68: data.train_size: 10 + 5 distinct sources need at least twice "
              "as many possible ones; 2 symbols and lengths 1-3 give 14", dir);
     ck_assert_str_eq(err, expect);
     data_free(&d);
     config(&c, "model: {kind: seq2seq}\ndata: {kind: sort, min_len: 5, max_len: 4}\n");
-    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_CONFIG);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_CONFIG);
     snprintf(expect, sizeof expect, "%s/cfg.yaml:2:29: data.min_len: 5 is more than data.max_len 4", dir);
     ck_assert_str_eq(err, expect);
     data_free(&d);
@@ -135,7 +135,7 @@ START_TEST(test_adding_problem)
     sg_config c;
     config(&c, "model: {kind: lstm}\ndata: {kind: adding, seq_len: 9, train_size: 200, valid_size: 30}\n");
     dataset d;
-    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_OK);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_OK);
     ck_assert_int_eq(d.task, TASK_REGRESS);
     ck_assert_int_eq(d.T, 9);
     for (int s = 0; s < 2; s++)
@@ -175,7 +175,7 @@ START_TEST(test_items_split_by_seed)
     sg_config c;
     config(&c, yaml);
     dataset d;
-    ck_assert_msg(data_load(&d, &c, NULL, NULL, false, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err) == EXIT_OK, "%s", err);
     ck_assert_int_eq(d.task, TASK_ITEMS);
     long n = _i ? 9 : 10;         /* lines: "Seth Enos" is one item and "  Cainan " keeps its spaces */
     ck_assert_int_eq(d.len[0] + d.len[1], n);
@@ -223,7 +223,7 @@ START_TEST(test_pairs)
     sg_config c;
     config(&c, yaml);
     dataset d;
-    ck_assert_msg(data_load(&d, &c, NULL, NULL, false, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err) == EXIT_OK, "%s", err);
     ck_assert_int_eq(d.len[0], 3);
     ck_assert_int_eq(d.len[1], 1);
     ck_assert_int_eq(d.id_of['\t'], -1);
@@ -245,7 +245,7 @@ START_TEST(test_pairs)
     write_file("bad.tsv", "abc\tcba\n\nno tab here\n", path, sizeof path);
     snprintf(yaml, sizeof yaml, "model: {kind: seq2seq}\ndata: {kind: pairs, path: %s}\n", path);
     config(&c, yaml);
-    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_DATA);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
     snprintf(expect, sizeof expect, "%s:3: expected source<TAB>target, each not empty", path);
     ck_assert_str_eq(err, expect);
     data_free(&d);
@@ -264,7 +264,7 @@ START_TEST(test_text_blocks)
     sg_config c;
     config(&c, yaml);
     dataset d;
-    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_OK);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_OK);
     ck_assert_int_eq(d.len[0], 1800);
     ck_assert_int_eq(d.len[1], 200);
     int first = d.vocab[d.ids[1][0]], second = d.vocab[d.ids[1][100]];
@@ -273,22 +273,22 @@ START_TEST(test_text_blocks)
         ck_assert(d.vocab[d.ids[0][i]] != first && d.vocab[d.ids[0][i]] != second);
     data_free(&d);
     ck_assert_int_eq(cfg_set(&c, "data.seed=6", err, sizeof err), 0);
-    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_OK);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_OK);
     ck_assert(d.vocab[d.ids[1][0]] != first || d.vocab[d.ids[1][100]] != second);
     data_free(&d);
     /* whole: every character is validation (eval on a file) */
-    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, true, err, sizeof err), EXIT_OK);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_ALL_VALID, err, sizeof err), EXIT_OK);
     ck_assert_int_eq(d.len[1], 2000);
     data_free(&d);
     /* a checkpoint's vocabulary without 'z': refused at the byte's offset */
     char expect[300];
-    ck_assert_int_eq(data_load(&d, &c, "616263", path, true, err, sizeof err), EXIT_DATA);
+    ck_assert_int_eq(data_load(&d, &c, "616263", path, USE_ALL_VALID, err, sizeof err), EXIT_DATA);
     snprintf(expect, sizeof expect, "%s: byte 0x64 at offset 300 is not in the checkpoint's vocabulary", path);
     ck_assert_str_eq(err, expect);
     data_free(&d);
     snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: words}\n");
     config(&c, yaml);
-    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, false, err, sizeof err), EXIT_CONFIG);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_CONFIG);
     snprintf(expect, sizeof expect, "%s/cfg.yaml:2:14: data.path: words data needs a file", dir);
     ck_assert_str_eq(err, expect);
     data_free(&d);

@@ -64,7 +64,7 @@ START_TEST(test_model_must_fit_the_data)
     sg_config c;
     config(&c, cases[_i][0]);
     run r = {.cfg = c};
-    ck_assert_int_eq(run_build(&r, NULL, NULL, false, err, sizeof err), EXIT_CONFIG);
+    ck_assert_int_eq(run_build(&r, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_CONFIG);
     char expect[400];
     snprintf(expect, sizeof expect, "%s/%s", dir, cases[_i][1]);
     ck_assert_str_eq(err, expect);
@@ -82,7 +82,7 @@ START_TEST(test_greedy_batched_equals_one_at_a_time)
                   : "model: {kind: seq2seq, hidden: 16, bidirectional: true, attention: concat}\n"
                     "data: {kind: reverse, symbols: 5, train_size: 50, valid_size: 12}\n");
     run r = {.cfg = c};
-    ck_assert_msg(run_build(&r, NULL, NULL, false, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_msg(run_build(&r, NULL, NULL, USE_SPLITS, err, sizeof err) == EXIT_OK, "%s", err);
     sg_tape *t = sg_tape_new();
     int B = 12, idx[12], src[12 * 64], len[12], S, tin[12 * 64], tout[12 * 64];
     for (int b = 0; b < B; b++)
@@ -135,7 +135,7 @@ START_TEST(test_checkpoint_must_fit_the_config)
     snprintf(cmd, sizeof cmd, "sed -i 's/  hidden: 8/  hidden: 9/' %s", path);
     ck_assert_int_eq(system(cmd), 0);
     run r = {0};
-    ck_assert_int_eq(run_open(&r, run_dir, NULL, false, err, sizeof err), EXIT_DATA);
+    ck_assert_int_eq(run_open(&r, run_dir, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
     ck_assert_str_eq(err, "checkpoint tensor model.src_emb.weight has shape (10,8), the model expects (10,9)");
     run_free(&r);
 }

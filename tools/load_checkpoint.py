@@ -67,6 +67,8 @@ def main():
     B, T = int(cfg["data.batch_size"]), int(cfg["data.seq_len"])
     vocab = bytes.fromhex(meta["vocab"])
     V = len(vocab)
+    if cfg.get("data.kind", "text") != "text":
+        sys.exit(f"data.kind {cfg['data.kind']}: this script checks character-level text models only")
     modules = {"lstm": torch.nn.LSTM, "gru_reset_after": torch.nn.GRU, "rnn": torch.nn.RNN}
     if kind not in modules:
         sys.exit(f"{kind}: no PyTorch module computes this cell (the classic GRU is seqgrad's own)")
