@@ -34,7 +34,9 @@ static const char *usage =
 static const char *help_train =
     "usage: seqgrad train CONFIG.yaml [--set key.path=value ...]\n"
     "Trains the model of CONFIG.yaml. The run folder (train.run_dir) gets config.yaml\n"
-    "(every key, defaults included), checkpoint.safetensors, metrics.csv and loss.svg.\n"
+    "(every key, defaults included), checkpoint.safetensors, metrics.csv, loss.svg,\n"
+    "and grad_norms.svg (recurrent models of text or the adding problem) or\n"
+    "attention.svg (seq2seq). Data kinds, models and keys: docs/config.md.\n"
     "--set overrides a key after the file is read, e.g. --set model.hidden=256.\n"
     "Ctrl-C stops after the current step and writes a checkpoint.\n";
 
@@ -48,7 +50,8 @@ static const char *help_sample =
     "usage: seqgrad sample CHECKPOINT [--prompt TEXT] [--length N] [--temperature T] [--seed S]\n"
     "Reads the model of CHECKPOINT (its folder's config.yaml tells the sizes),\n"
     "feeds the prompt (default \"\\n\"), then draws N characters (default 300) from\n"
-    "softmax(logits / T) (default 0.8) with seed S (default 1).\n";
+    "softmax(logits / T) (default 0.8) with seed S (default 1). A model of words\n"
+    "or lines starts afresh at each newline: it draws whole items, one per line.\n";
 
 static const char *help_translate =
     "usage: seqgrad translate CHECKPOINT [--input TEXT] [--beam K] [--length-penalty A]\n"

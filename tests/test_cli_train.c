@@ -256,6 +256,24 @@ START_TEST(test_gradcheck_every_kind)
 }
 END_TEST
 
+/* seqgrad gradcheck on the example configs themselves (their layers and heads) */
+START_TEST(test_gradcheck_example_configs)
+{
+    static const char *configs[] = {"char_lstm", "char_transformer", "seq2seq_reverse", "sort_transformer", "adding_lstm"};
+    char path[300];
+    snprintf(path, sizeof path, "%s/../../examples/configs/%s.yaml", TEST_DATA_DIR, configs[_i]);
+    sg_config c;
+    ck_assert_msg(cfg_load(&c, path, err, sizeof err) == 0 && cfg_check(&c, err, sizeof err) == 0, "%s", err);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    int rc = train_gradcheck(&c, out, err, sizeof err);
+    fclose(out);
+    ck_assert_msg(rc == EXIT_OK, "%s: %s\n%s", configs[_i], err, text);
+    free(text);
+}
+END_TEST
+
 /* a cell registered by name trains like a built-in one; an unknown name is
  * a config error at its line and column */
 static sg_status copy_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, sg_tensor *const *s, sg_tensor **next)
@@ -340,6 +358,7 @@ int main(void)
     tcase_add_loop_test(tc, test_other_models, 0, 3);
     tcase_add_loop_test(tc, test_resume_every_kind, 0, sizeof kinds / sizeof kinds[0]);
     tcase_add_loop_test(tc, test_gradcheck_every_kind, 0, sizeof kinds / sizeof kinds[0]);
+    tcase_add_loop_test(tc, test_gradcheck_example_configs, 0, 5);
     tcase_add_test(tc, test_registered_cell_and_unknown_kind);
     tcase_add_test(tc, test_ctrl_c_writes_a_checkpoint);
     tcase_set_timeout(tc, 120);
