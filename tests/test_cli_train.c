@@ -235,6 +235,19 @@ START_TEST(test_resume_every_kind)
 }
 END_TEST
 
+/* train_gradcheck passes every parameter of c's model */
+static void assert_gradcheck_passes(sg_config *c, const char *label)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    int rc = train_gradcheck(c, out, err, sizeof err);
+    fclose(out);
+    ck_assert_msg(rc == EXIT_OK, "%s: %s\n%s", label, err, text);
+    ck_assert_ptr_nonnull(strstr(text, "all parameters pass"));
+    free(text);
+}
+
 /* seqgrad gradcheck: every parameter of every kind of model passes */
 START_TEST(test_gradcheck_every_kind)
 {
@@ -242,14 +255,7 @@ START_TEST(test_gradcheck_every_kind)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     sg_config c;
     config_of_kind(&c, _i, "gc");
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    int rc = train_gradcheck(&c, out, err, sizeof err);
-    fclose(out);
-    ck_assert_msg(rc == EXIT_OK, "%s: %s\n%s", kinds[_i][0], err, text);
-    ck_assert_ptr_nonnull(strstr(text, "all parameters pass"));
-    free(text);
+    assert_gradcheck_passes(&c, kinds[_i][0]);
     char cmd[100];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
@@ -264,13 +270,7 @@ START_TEST(test_gradcheck_example_configs)
     snprintf(path, sizeof path, "%s/../../examples/configs/%s.yaml", TEST_DATA_DIR, configs[_i]);
     sg_config c;
     ck_assert_msg(cfg_load(&c, path, err, sizeof err) == 0 && cfg_check(&c, err, sizeof err) == 0, "%s", err);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    int rc = train_gradcheck(&c, out, err, sizeof err);
-    fclose(out);
-    ck_assert_msg(rc == EXIT_OK, "%s: %s\n%s", configs[_i], err, text);
-    free(text);
+    assert_gradcheck_passes(&c, configs[_i]);
 }
 END_TEST
 
