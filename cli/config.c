@@ -35,6 +35,9 @@ const cfg_key cfg_schema[] = {
      "dataset: character-level text; words or lines of a file as items; source<TAB>target pairs; "
      "generated copy, reverse, sort and adding tasks"},
     {"data.path", CFG_STR, "", 0, 0, NULL, "the file of text, words, lines or pairs; empty: the bundled data/genesis.txt (text)"},
+    {"data.vocab", CFG_STR, "", 0, 0, NULL,
+     "text, words, lines, pairs: the characters a model knows, in order (empty: every byte that occurs); "
+     "other bytes are an error"},
     {"data.seq_len", CFG_INT, "64", 2, 4096, NULL,
      "text: truncated BPTT length T; items: longest item read (longer ones are cut); adding: steps T"},
     {"data.batch_size", CFG_INT, "32", 1, 4096, NULL, "text: parallel streams B; otherwise examples per batch"},

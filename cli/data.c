@@ -111,8 +111,8 @@ static int *encode_or_fail(const dataset *d, const unsigned char *s, long len, l
     long k = ids ? data_encode(d, (const char *)s, len, ids) : -1;
     if (k < 0) {
         if (ids)
-            snprintf(err, n, "%s: byte 0x%02x at offset %ld is not in the checkpoint's vocabulary", d->path,
-                     s[-k - 1], offset - k - 1);
+            snprintf(err, n, "%s: byte 0x%02x at offset %ld is not in %s", d->path, s[-k - 1], offset - k - 1,
+                     d->vocab_from);
         else
             snprintf(err, n, "out of memory");
         free(ids);
@@ -344,7 +344,17 @@ int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char 
     bool whole = use == USE_ALL_VALID;
     memset(d, 0, sizeof *d);
     memset(d->id_of, -1, sizeof d->id_of);
+    d->vocab_from = vocab_hex ? "the checkpoint's vocabulary" : "data.vocab";
     d->kind = kind_of(cfg_str(c, "data.kind"));
+    char hex[515];                        /* data.vocab, as the checkpoint would hold it */
+    const char *given = cfg_str(c, "data.vocab");
+    if (!vocab_hex && given[0]) {
+        size_t k = 0;
+        for (const unsigned char *p = (const unsigned char *)given; *p && k < 512; p++, k += 2)
+            snprintf(hex + k, 3, "%02x", *p);
+        snprintf(hex + k, 3, "%s", d->kind == DATA_WORDS || d->kind == DATA_LINES ? "0a" : "");   /* items' boundary */
+        vocab_hex = hex;
+    }
     d->task = data_task(cfg_str(c, "data.kind"));
     err[0] = '\0';
     if (d->kind == DATA_ADDING)

@@ -56,6 +56,7 @@ typedef struct {
     unsigned char vocab[256];
     int id_of[256];                /* -1: not in the vocabulary */
     int boundary;                  /* id of '\n' for items */
+    const char *vocab_from;        /* where a given vocabulary came from, for messages */
     /* split 0 = train, 1 = validation */
     int *ids[2];                   /* text: the two streams */
     long len[2];                   /* text: characters; others: examples */

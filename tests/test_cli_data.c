@@ -286,6 +286,18 @@ START_TEST(test_text_blocks)
     snprintf(expect, sizeof expect, "%s: byte 0x64 at offset 300 is not in the checkpoint's vocabulary", path);
     ck_assert_str_eq(err, expect);
     data_free(&d);
+    /* data.vocab: the same refusal, naming the key */
+    snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: text, path: %s, vocab: cba}\n", path);
+    config(&c, yaml);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
+    snprintf(expect, sizeof expect, "%s: byte 0x64 at offset 300 is not in data.vocab", path);
+    ck_assert_str_eq(err, expect);
+    data_free(&d);
+    ck_assert_int_eq(cfg_set(&c, "data.vocab=tsrqponmlkjihgfedcba", err, sizeof err), 0);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_OK);
+    ck_assert_int_eq(d.V, 20);                     /* in the given order */
+    ck_assert_int_eq(d.vocab[0], 't');
+    data_free(&d);
     snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: words}\n");
     config(&c, yaml);
     ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_CONFIG);
