@@ -65,7 +65,8 @@ static void grad_norms(run *r, sg_tape *t)
         }
         char path[600], title[128];
         snprintf(path, sizeof path, "%s/grad_norms.svg", cfg_str(&r->cfg, "train.run_dir"));
-        snprintf(title, sizeof title, "%s, %d layers, step %ld", cfg_str(&r->cfg, "model.kind"), r->L, r->step);
+        snprintf(title, sizeof title, "%s, %d layer%s, step %ld", cfg_str(&r->cfg, "model.kind"), r->L, r->L > 1 ? "s" : "",
+                 r->step);
         plot_grad_norms(path, norms, T, title);
     }
     sg_params_zero_grad(r->ps);      /* this backward must not reach the optimizer */
