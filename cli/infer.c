@@ -50,6 +50,17 @@ static void feed(sampler *s, int c)
         s->probs[v] = sg_tensor_get(p, (size_t)v);
 }
 
+/* the folder of a checkpoint path */
+static void folder_of(const char *checkpoint, char *dir, size_t n)
+{
+    snprintf(dir, n, "%s", checkpoint);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, n, ".");
+}
+
 static int open_checkpoint(run *r, const char *checkpoint, const char *path, data_use use, char *err, size_t n)
 {
     char dir[600];

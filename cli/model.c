@@ -13,16 +13,6 @@
 #include "plot.h"
 #include "run.h"
 
-void folder_of(const char *checkpoint, char *dir, size_t n)
-{
-    snprintf(dir, n, "%s", checkpoint);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, n, ".");
-}
-
 void run_free(run *r)
 {
     sg_optim_free(r->opt);
@@ -34,13 +24,16 @@ void run_free(run *r)
     r->bx = r->by = r->bsrc = r->blen = NULL, r->fx = r->fy = NULL;
 }
 
+long run_steps_per_epoch(const run *r)
+{
+    long per = r->d.task == TASK_STREAM ? (r->d.len[0] / r->B - 1) / r->T : r->d.len[0] / r->B;
+    return per > 0 ? per : 1;
+}
+
 long run_total_steps(const run *r)
 {
     long epochs = cfg_int(&r->cfg, "train.epochs");
-    if (epochs <= 0)
-        return cfg_int(&r->cfg, "train.steps");
-    long per_epoch = r->d.task == TASK_STREAM ? (r->d.len[0] / r->B - 1) / r->T : r->d.len[0] / r->B;
-    return epochs * (per_epoch > 0 ? per_epoch : 1);
+    return epochs > 0 ? epochs * run_steps_per_epoch(r) : cfg_int(&r->cfg, "train.steps");
 }
 
 /* ---- building ------------------------------------------------------------------ */

@@ -137,6 +137,12 @@ int plot_grad_norms(const char *path, const double *norms, int n, const char *ti
     return 0;
 }
 
+/* a weight in [0, 1] as a colour from white (0) to dark blue (1) */
+static void put_shade(FILE *o, double v)
+{
+    fprintf(o, "rgb(%d,%d,%d)", (int)lround(255 - v * 247), (int)lround(255 - v * 207), (int)lround(255 - v * 148));
+}
+
 /* text with <, > and & escaped */
 static void put_text(FILE *o, const char *s)
 {
@@ -172,21 +178,22 @@ int plot_attention(const char *path, const double *w, int rows, int cols, const 
         fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", left - 6, top + (i + 0.5) * cell + font / 3.0);
         put_text(o, row_labels[i]);
         fprintf(o, "</text>\n");
-        for (int j = 0; j < cols; j++) {       /* white (0) to dark blue (1) */
+        for (int j = 0; j < cols; j++) {
             double v = fmin(1, fmax(0, w[(size_t)i * cols + j]));
-            fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\">"
-                       "<title>%.3f</title></rect>\n", left + j * cell, top + i * cell, cell, cell,
-                    (int)lround(255 - v * 247), (int)lround(255 - v * 207), (int)lround(255 - v * 148), v);
+            fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"", left + j * cell, top + i * cell,
+                    cell, cell);
+            put_shade(o, v);
+            fprintf(o, "\"><title>%.3f</title></rect>\n", v);
         }
     }
     fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", left, top,
             cols * cell, rows * cell);
     int bx = left + cols * cell + 30, bh = rows * cell < 120 ? 120 : rows * cell;   /* the colour scale */
     for (int k = 0; k < 20; k++) {
-        double v = 1 - k / 19.0;
-        fprintf(o, "<rect x=\"%d\" y=\"%.1f\" width=\"16\" height=\"%.1f\" fill=\"rgb(%d,%d,%d)\"/>\n", bx,
-                top + k * bh / 20.0, bh / 20.0 + 0.5, (int)lround(255 - v * 247), (int)lround(255 - v * 207),
-                (int)lround(255 - v * 148));
+        fprintf(o, "<rect x=\"%d\" y=\"%.1f\" width=\"16\" height=\"%.1f\" fill=\"", bx, top + k * bh / 20.0,
+                bh / 20.0 + 0.5);
+        put_shade(o, 1 - k / 19.0);
+        fprintf(o, "\"/>\n");
     }
     fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"16\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", bx, top, bh);
     fprintf(o, "<text x=\"%d\" y=\"%d\" font-size=\"12\">1</text>\n<text x=\"%d\" y=\"%d\" font-size=\"12\">0</text>\n",

@@ -61,6 +61,8 @@ void run_free(run *r);
 int run_open(run *r, const char *run_dir, const char *path, data_use use, char *err, size_t n);
 int run_save(run *r, char *err, size_t n);
 
+/* Batches in one pass over the training split (at least 1). */
+long run_steps_per_epoch(const run *r);
 /* Training steps of the run (train.steps, or train.epochs passes). */
 long run_total_steps(const run *r);
 /* The loss of training batch r->step (advances the text position; next
@@ -89,8 +91,5 @@ int run_attention_svg(run *r, sg_tape *t, const char *path, const int *src, int 
 /* How token id shows in a picture or on a terminal: the byte, or a name
  * for '\n', ' ', the start and the end token. */
 const char *run_token_text(const run *r, int id, char buf[8]);
-
-/* The folder of a checkpoint path. */
-void folder_of(const char *checkpoint, char *dir, size_t n);
 
 #endif

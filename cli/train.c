@@ -93,7 +93,7 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
     const char *dir = cfg_str(&r->cfg, "train.run_dir");
     long steps = run_total_steps(r), eval_every = cfg_int(&r->cfg, "train.eval_every");
     long ckpt_every = cfg_int(&r->cfg, "train.checkpoint_every");
-    long per_epoch = r->d.task == TASK_STREAM ? (r->d.len[0] / r->B - 1) / r->T : r->d.len[0] / r->B;
+    long per_epoch = run_steps_per_epoch(r);
     double clip = cfg_real(&r->cfg, "clip.norm");
     bool regress = r->d.task == TASK_REGRESS, recurrent = (r->model == MODEL_RNN_LM && r->d.task == TASK_STREAM) || regress;
     FILE *log = o->log ? o->log : stdout;
@@ -155,7 +155,7 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
         double left = (double)(steps - r->step) * (tokens / (double)(r->step ? r->step : 1)) / (tps > 0 ? tps : 1);
         if (tty)
             fprintf(log, "\rstep %ld/%ld  epoch %.2f  loss %.3f  %.0f tok/s  %02d:%02d left%s", r->step, steps,
-                    (double)r->step / (double)(per_epoch > 0 ? per_epoch : 1), smooth, tps, (int)left / 60,
+                    (double)r->step / (double)per_epoch, smooth, tps, (int)left / 60,
                     (int)left % 60, eval ? "\n" : "");
         if (!o->quiet && eval) {
             fprintf(log, "step %ld  train loss %.4f  valid loss %.4f", r->step, smooth, v.loss);
