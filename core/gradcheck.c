@@ -1,17 +1,21 @@
 /*
- * gradcheck.c - the tape's gradient against central differences, in f64.
+ * gradcheck.c - the tape's gradient against central differences, in f64, and
+ * a hand-written gradient against the tape's; the reports of both.
  *
  * L = sum_i v_i y_i with v a fixed, seeded N(0,1) vector (an all-ones v would
- * hide a backward that mixes up elements). The analytic gradient is the
- * tape's dL/dx; the numeric one is the fourth-order central difference
+ * hide a backward that mixes up elements). The tape gives dL/dx; the numeric
+ * derivative is the fourth-order central difference
  *   (-L(x + 2h e_k) + 8 L(x + h e_k) - 8 L(x - h e_k) + L(x - 2h e_k)) / 12h
- * whose error is O(h^4): with h = 1e-3 both truncation (~1e-13) and
- * roundoff (~1e-12 |L|) sit far below the 1e-7 tolerance, where the plain
- * two-point formula at h = 1e-6 loses ~1e-9 to roundoff on a summed loss.
+ * whose error is O(h^4). One step policy for the library and the tool:
+ * h = 1e-4 (truncation ~1e-16 f^(5), roundoff ~1e-12 |L|), and an element
+ * that fails is measured again at h/10 and counts as failing only if it
+ * fails there too: a step that crossed a kink (relu, abs, max, clamp) shows
+ * as a numeric value that changes with h, which the report says.
  * An element passes if |a - n| / max(|a|, |n|) <= rtol or |a - n| <= atol;
- * the element reported per input is the one closest to failing (or failing
+ * the element reported per tensor is the one closest to failing (or failing
  * worst): the largest min(rel / rtol, abs / atol).
  */
+#include <string.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,7 +24,7 @@
 
 sg_gradcheck_opts sg_gradcheck_defaults(void)
 {
-    return (sg_gradcheck_opts){.eps = 1e-3, .rtol = 1e-7, .atol = 1e-9, .max_elems = 4096, .seed = 1};
+    return (sg_gradcheck_opts){.eps = 1e-4, .rtol = 1e-7, .atol = 1e-9, .max_elems = 4096, .seed = 1};
 }
 
 static void fill_defaults(sg_gradcheck_opts *o, const sg_gradcheck_opts *given)
@@ -41,41 +45,80 @@ static double badness(const sg_gradcheck_opts *o, double rel, double abserr)
     return fmin(rel / o->rtol, o->atol > 0 ? abserr / o->atol : INFINITY);
 }
 
-/* Scores one comparison into e, keeping the worst element seen so far. */
-static void judge(sg_gradcheck_entry *e, const sg_gradcheck_opts *o, size_t index, double a, double n)
+typedef struct { double rel, abserr, bad; } verdict;
+
+static verdict measure(const sg_gradcheck_opts *o, double a, double n)
 {
     double abserr = fabs(a - n), scale = fmax(fabs(a), fabs(n));
     double rel = scale > 0 ? abserr / scale : 0;
-    double bad = badness(o, rel, abserr);
+    if (isnan(a) || isnan(n))
+        rel = abserr = NAN;
+    return (verdict){rel, abserr, badness(o, rel, abserr)};
+}
 
-    if (!e->checked || bad > badness(o, e->relerr, e->abserr)) {
-        e->index = index, e->analytic = a, e->numeric = n;
-        e->relerr = rel, e->abserr = abserr;
+/* Scores one comparison into e, keeping the worst element seen so far. */
+static void judge(sg_gradcheck_entry *e, const sg_gradcheck_opts *o, size_t index, double a, double n)
+{
+    verdict v = measure(o, a, n);
+
+    if (!e->checked || v.bad > badness(o, e->relerr, e->abserr)) {
+        e->index = index, e->tape = a, e->other = n;
+        e->relerr = v.rel, e->abserr = v.abserr;
+        e->decided = v.bad > 1 ? SG_DECIDED_NEITHER : v.rel <= o->rtol ? SG_DECIDED_RTOL : SG_DECIDED_ATOL;
     }
-    if (bad > 1)
-        e->ok = false;
+    if (v.bad > 1)
+        e->failed++, e->ok = false;
     e->checked++;
 }
 
-bool sg_grad_compare(const double *manual, const double *tape, size_t n,
+static bool entry_start(sg_gradcheck_entry *e, int ndim, const int *shape)
+{
+    *e = (sg_gradcheck_entry){.ok = true, .ndim = ndim};
+    if (ndim < 1 || ndim > SG_MAX_DIMS || !shape)
+        return false;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 1)
+            return false;
+        e->shape[d] = shape[d];
+    }
+    return true;
+}
+
+static size_t shape_size(int ndim, const int *shape)
+{
+    size_t n = 1;
+    for (int d = 0; d < ndim; d++)
+        n *= (size_t)shape[d];
+    return n;
+}
+
+bool sg_grad_compare(const double *yours, const double *tape, int ndim, const int *shape,
                      const sg_gradcheck_opts *opts, sg_gradcheck_entry *e)
 {
+    sg_gradcheck_entry dummy;
     sg_gradcheck_opts o;
+    if (!e)
+        e = &dummy;
     fill_defaults(&o, opts);
-    *e = (sg_gradcheck_entry){.ok = true};
-    for (size_t i = 0; i < n; i++)
-        judge(e, &o, i, tape[i], manual[i]);
+    if (!entry_start(e, ndim, shape) || !yours || !tape)
+        return e->ok = false;
+    for (size_t i = 0, n = shape_size(ndim, shape); i < n; i++)
+        judge(e, &o, i, tape[i], yours[i]);
     return e->ok;
 }
 
-bool sg_grad_compare_tensor(const double *manual, const sg_tensor *x,
+bool sg_grad_compare_tensor(const double *yours, const sg_tensor *x,
                             const sg_gradcheck_opts *opts, sg_gradcheck_entry *e)
 {
+    sg_gradcheck_entry dummy;
     sg_gradcheck_opts o;
+    if (!e)
+        e = &dummy;
     fill_defaults(&o, opts);
-    *e = (sg_gradcheck_entry){.ok = true};
+    if (!x || !entry_start(e, x->ndim, x->shape) || !yours)
+        return e->ok = false;
     for (size_t i = 0; i < x->size; i++)
-        judge(e, &o, i, sg_tensor_grad_get(x, i), manual[i]);
+        judge(e, &o, i, sg_tensor_grad_get(x, i), yours[i]);
     return e->ok;
 }
 
@@ -118,12 +161,49 @@ static sg_status refuse(sg_gradcheck_report *r, sg_status s, const char *fmt, ..
     return s;
 }
 
+/* The numeric derivative of element i of x at step h. */
+static bool numeric_at(sg_tape *t, sg_gradcheck_fn f, void *ctx, sg_tensor **in, const double *v, sg_tensor *x,
+                       size_t i, double h, double *num)
+{
+    static const double step[4] = {2, 1, -1, -2}, weight[4] = {-1, 8, -8, 1};
+    double *xd = x->data, orig = xd[i], L = 0, sum = 0;
+    bool ok = true;
+    for (int s = 0; s < 4 && ok; s++) {
+        xd[i] = orig + step[s] * h;
+        ok = projected(t, f, ctx, in, v, &L);
+        sum += weight[s] * L;
+    }
+    xd[i] = orig;
+    *num = sum / (12 * h);
+    return ok;
+}
+
+/* Names the ops with kinks (derivative jumps) that f recorded on t. */
+static void find_kinks(const sg_tape *t, char *buf, size_t n)
+{
+    static const char *kinked[] = {"relu", "leaky_relu", "abs", "clamp", "max"};
+    bool seen[5] = {false};
+    buf[0] = '\0';
+    for (const sg_tensor *x = t->last; x; x = x->prev)
+        for (int k = 0; k < 5; k++)
+            if (x->op && !strcmp(x->op->name, kinked[k]))
+                seen[k] = true;
+    for (int k = 0; k < 5; k++)
+        if (seen[k]) {
+            size_t len = strlen(buf);
+            snprintf(buf + len, n - len, "%s%s", len ? ", " : "", kinked[k]);
+        }
+}
+
 sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
                        const sg_gradcheck_opts *opts, sg_gradcheck_report *r)
 {
     sg_gradcheck_opts o;
+    sg_gradcheck_report dummy;
+    if (!r)
+        r = &dummy;
     fill_defaults(&o, opts);
-    *r = (sg_gradcheck_report){.n = n};
+    *r = (sg_gradcheck_report){.n = n, .eps = o.eps, .rtol = o.rtol, .atol = o.atol};
     if (!f || !inputs || n < 1 || n > SG_GRADCHECK_MAX)
         return refuse(r, SG_ERR_ARG, "gradcheck: needs a function and 1 to 64 inputs (%d)", n);
     for (int k = 0; k < n; k++) {
@@ -149,6 +229,7 @@ sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
         status = sg_tape_error(t) ? sg_tape_error(t) : SG_ERR_NULL;
         goto out;
     }
+    find_kinks(t, r->kinks, sizeof r->kinks);
     ysize = y->size;
     for (int k = 0; k < n; k++)
         total += inputs[k]->size;
@@ -163,14 +244,14 @@ sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
     for (size_t i = 0; i < ysize; i++)
         v[i] = sg_rng_normal(&rng);
 
-    /* analytic gradient, twice: the two must agree exactly */
+    /* the tape's gradient, twice: the two must agree exactly */
     for (int pass = 0; pass < 2; pass++) {
         if (!analytic(t, f, ctx, inputs, n, v)) {
             snprintf(r->msg, sizeof r->msg, "gradcheck: backward failed: %s", sg_tape_errmsg(t));
             status = sg_tape_error(t);
             goto out;
         }
-        for (int k = 0, off = 0; k < n; off += (int)inputs[k++]->size)
+        for (size_t k = 0, off = 0; k < (size_t)n; off += inputs[k++]->size)
             for (size_t i = 0; i < inputs[k]->size; i++) {
                 double g = sg_tensor_grad_get(inputs[k], i);
                 if (pass == 0)
@@ -179,37 +260,38 @@ sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
                     r->repeat_diff = fmax(r->repeat_diff, fabs(g - g1[off + i]));
             }
     }
+    r->repeat_checked = true;
 
-    /* numeric gradient, element by element (or a seeded sample) */
+    /* numeric gradient, element by element (or a seeded sample); a failure
+     * at h is measured again at h/10 before it counts */
     r->ok = r->repeat_diff == 0;
-    for (int k = 0, off = 0; k < n; off += (int)inputs[k++]->size) {
+    for (size_t k = 0, off = 0; k < (size_t)n; off += inputs[k++]->size) {
         sg_tensor *x = inputs[k];
-        double *xd = x->data;
         sg_gradcheck_entry *e = &r->in[k];
         size_t count = x->size <= o.max_elems ? x->size : o.max_elems;
-        *e = (sg_gradcheck_entry){.ok = true};
+        entry_start(e, x->ndim, x->shape);
         for (size_t c = 0; c < count; c++) {
             size_t i = x->size <= o.max_elems ? c : (size_t)sg_rng_int(&rng, (int)x->size);
-            static const double step[4] = {2, 1, -1, -2}, weight[4] = {-1, 8, -8, 1};
-            double orig = xd[i], L, num = 0;
-            bool ok = true;
-            for (int s = 0; s < 4 && ok; s++) {
-                xd[i] = orig + step[s] * o.eps;
-                ok = projected(t, f, ctx, inputs, v, &L);
-                num += weight[s] * L;
+            double num, small;
+            bool ran = numeric_at(t, f, ctx, inputs, v, x, i, o.eps, &num);
+            if (ran && measure(&o, g1[off + i], num).bad > 1) {
+                ran = numeric_at(t, f, ctx, inputs, v, x, i, o.eps / 10, &small);
+                if (ran && measure(&o, g1[off + i], small).bad <= 1)
+                    num = small;                       /* the first step crossed something */
+                else if (ran && measure(&o, num, small).bad > 1 && !e->kink)
+                    e->kink = true, e->other_small = small;
             }
-            xd[i] = orig;
-            if (!ok) {
+            if (!ran) {
                 snprintf(r->msg, sizeof r->msg, "gradcheck: the function failed: %s", sg_tape_errmsg(t));
                 status = sg_tape_error(t);
                 goto out;
             }
-            judge(e, &o, i, g1[off + i], num / (12 * o.eps));
+            judge(e, &o, i, g1[off + i], num);
         }
         r->ok = r->ok && e->ok;
     }
-    /* leave the analytic gradient in the inputs */
-    for (int k = 0, off = 0; k < n; off += (int)inputs[k++]->size)
+    /* leave the tape's gradient in the inputs */
+    for (size_t k = 0, off = 0; k < (size_t)n; off += inputs[k++]->size)
         if (inputs[k]->grad)
             memcpy(inputs[k]->grad, g1 + off, inputs[k]->size * sizeof *g1);
 out:
@@ -219,19 +301,145 @@ out:
     return status;
 }
 
+/* ---- reports ---------------------------------------------------------------- */
+
+char *sg_index_str(char *buf, size_t n, int ndim, const int *shape, size_t index, const char *axes)
+{
+    int idx[SG_MAX_DIMS] = {0};
+    size_t len = 0;
+    if (!buf || !n)
+        return buf;
+    buf[0] = '\0';
+    if (!shape || ndim < 1 || ndim > SG_MAX_DIMS) {
+        snprintf(buf, n, "[%zu]", index);
+        return buf;
+    }
+    for (int d = ndim - 1; d >= 0; d--) {
+        size_t dim = shape[d] > 0 ? (size_t)shape[d] : 1;
+        idx[d] = (int)(index % dim);
+        index /= dim;
+    }
+    const char *a = axes;
+    for (int d = 0; d < ndim && len < n; d++) {
+        char name[16] = "";
+        if (a && *a) {                                  /* the next comma-separated name */
+            size_t w = strcspn(a, ",");
+            snprintf(name, sizeof name, "%.*s=", (int)(w < 14 ? w : 14), a);
+            a += w + (a[w] == ',');
+        }
+        len += (size_t)snprintf(buf + len, n - len, "%s%s%d", d ? (axes ? ", " : ",") : "[", name, idx[d]);
+    }
+    if (len < n)
+        snprintf(buf + len, n - len, "]");
+    return buf;
+}
+
+static const char *decided_str(sg_decided d)
+{
+    return d == SG_DECIDED_RTOL ? "rtol" : d == SG_DECIDED_ATOL ? "atol" : "neither";
+}
+
+static void shape_of(const sg_gradcheck_entry *e, char *buf, size_t n)
+{
+    size_t len = 0;
+    for (int d = 0; d < e->ndim && len < n; d++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%d", d ? "," : "(", e->shape[d]);
+    if (len < n)
+        snprintf(buf + len, n - len, e->ndim ? ")" : "()");
+}
+
+static void entry_line(FILE *fp, int width, const char *name, const sg_gradcheck_entry *e, const char *axes)
+{
+    char shape[48], at[96], failed[32];
+    shape_of(e, shape, sizeof shape);
+    sg_index_str(at, sizeof at, e->ndim, e->shape, e->index, axes);
+    snprintf(failed, sizeof failed, e->failed ? "%zu (%.0f%%)" : "0",
+             e->failed, e->checked ? 100.0 * (double)e->failed / (double)e->checked : 0.0);
+    fprintf(fp, "%-*s %-12s %7zu %10s  %-16s %14.6e %14.6e %9.2e  %-8s %s\n", width, name, shape, e->checked, failed,
+            e->checked ? at : "-", e->tape, e->other, e->relerr, decided_str(e->decided), e->ok ? "ok" : "FAIL");
+}
+
+static void header_line(FILE *fp, int width, const char *first, const char *other)
+{
+    fprintf(fp, "%-*s %-12s %7s %10s  %-16s %14s %14s %9s  %-8s %s\n", width, first, "shape", "checked", "failed",
+            "worst at", "tape", other, "relerr", "decided", "verdict");
+}
+
 void sg_gradcheck_print(const sg_gradcheck_report *r, const char *const *names, FILE *stream)
 {
     FILE *fp = stream ? stream : stdout;
+    if (!r)
+        return;
     if (r->msg[0])
         fprintf(fp, "%s\n", r->msg);
-    fprintf(fp, "%-16s %8s %8s %14s %14s %10s  %s\n", "input", "checked", "index", "analytic", "numeric",
-            "relerr", "verdict");
-    for (int k = 0; k < r->n && k < SG_GRADCHECK_MAX; k++) {
-        const sg_gradcheck_entry *e = &r->in[k];
-        char name[32];
-        snprintf(name, sizeof name, "%d", k + 1);
-        fprintf(fp, "%-16s %8zu %8zu %14.6e %14.6e %10.2e  %s\n", names ? names[k] : name, e->checked,
-                e->index, e->analytic, e->numeric, e->relerr, e->ok ? "ok" : "FAIL");
+    int n = r->n < 0 ? 0 : r->n > SG_GRADCHECK_MAX ? SG_GRADCHECK_MAX : r->n, width = 12;
+    char label[SG_GRADCHECK_MAX][16];
+    for (int k = 0; k < n; k++) {
+        snprintf(label[k], sizeof label[k], "input %d", k + 1);
+        const char *name = names && names[k] ? names[k] : label[k];
+        width = (int)strlen(name) > width ? (int)strlen(name) : width;
     }
-    fprintf(fp, "backward twice: max difference %.3g (%s)\n", r->repeat_diff, r->repeat_diff == 0 ? "ok" : "FAIL");
+    fprintf(fp, "tape against 4th-order central differences at h = %.0e (a failure is measured again at h = %.0e); "
+            "an element passes if relerr <= %.0e (rtol) or |tape - numeric| <= %.0e (atol)\n",
+            r->eps, r->eps / 10, r->rtol, r->atol);
+    header_line(fp, width, "input", "numeric");
+    for (int k = 0; k < n; k++)
+        entry_line(fp, width, names && names[k] ? names[k] : label[k], &r->in[k], NULL);
+    for (int k = 0; k < n; k++) {
+        const sg_gradcheck_entry *e = &r->in[k];
+        if (e->ok || !e->kink)
+            continue;
+        fprintf(fp, "note: %s: the numeric derivative changes with the step (%.6e at h, %.6e at h/10): the function "
+                "is not smooth near this point%s%s%s; a failure there may be the step crossing a kink, not a wrong "
+                "gradient: move the inputs away from it\n",
+                names && names[k] ? names[k] : label[k], e->other, e->other_small,
+                r->kinks[0] ? " (it has " : "", r->kinks, r->kinks[0] ? ")" : "");
+    }
+    if (r->repeat_checked)
+        fprintf(fp, "backward twice: max difference %.3g (%s)\n", r->repeat_diff,
+                r->repeat_diff == 0 ? "ok" : "FAIL: backward is not deterministic");
+}
+
+void sg_grad_compare_header(FILE *stream)
+{
+    header_line(stream ? stream : stdout, 12, "what", "yours");
+}
+
+void sg_grad_compare_print(const char *name, const sg_gradcheck_entry *e, const char *axes, FILE *stream)
+{
+    if (e)
+        entry_line(stream ? stream : stdout, 12, name ? name : "", e, axes);
+}
+
+int sg_grad_compare_steps_print(const char *name, const sg_gradcheck_entry *e, int T, int first,
+                                const char *axes, FILE *stream)
+{
+    FILE *fp = stream ? stream : stdout;
+    int bad = 0, worst = -1;
+    char label[64], list[160] = "", at[96];
+    size_t len = 0;
+    if (!e || T < 1)
+        return 0;
+    sg_gradcheck_opts o = sg_gradcheck_defaults();
+    for (int k = 0; k < T; k++) {
+        snprintf(label, sizeof label, "%s[t=%d]", name ? name : "", first + k);
+        entry_line(fp, 12, label, &e[k], axes);
+        if (!e[k].ok) {
+            if (len < sizeof list - 16)
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%d", bad ? ", " : "", first + k);
+            else if (len < sizeof list - 4)
+                len += (size_t)snprintf(list + len, sizeof list - len, ", ...");
+            bad++;
+        }
+        if (worst < 0 || badness(&o, e[k].relerr, e[k].abserr) > badness(&o, e[worst].relerr, e[worst].abserr))
+            worst = k;
+    }
+    sg_index_str(at, sizeof at, e[worst].ndim, e[worst].shape, e[worst].index, axes);
+    if (bad)
+        fprintf(fp, "%s: %d of %d steps fail (t = %s); the worst is t = %d, %s: tape %.6e, yours %.6e\n",
+                name ? name : "", bad, T, list, first + worst, at, e[worst].tape, e[worst].other);
+    else
+        fprintf(fp, "%s: all %d steps agree (worst relerr %.2e at t = %d)\n", name ? name : "", T, e[worst].relerr,
+                first + worst);
+    return bad;
 }

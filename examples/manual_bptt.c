@@ -102,22 +102,16 @@ int main(void)
 
     /* ---- compare: per parameter, then dJ/dh_t per time step ----------------- */
     int bad = 0;
-    sg_gradcheck_entry e;
-    printf("%-8s %6s %14s %14s %10s  %s\n", "what", "worst", "tape", "manual", "relerr", "verdict");
+    sg_gradcheck_entry e, steps[T];
+    sg_grad_compare_header(stdout);
     struct { const char *name; const sg_tensor *p; const double *g; } params[] = {{"dW", W, dW}, {"dU", U, dU}, {"dV", V, dV}};
     for (int k = 0; k < 3; k++) {
-        bool ok = sg_grad_compare_tensor(params[k].g, params[k].p, NULL, &e);
-        printf("%-8s %6zu %14.6e %14.6e %10.2e  %s\n", params[k].name, e.index, e.analytic, e.numeric, e.relerr,
-               ok ? "ok" : "FAIL");
-        bad += !ok;
+        bad += !sg_grad_compare_tensor(params[k].g, params[k].p, NULL, &e);
+        sg_grad_compare_print(params[k].name, &e, "i,j", stdout);
     }
-    for (int s = 0; s < T; s++) {
-        char name[16];
-        snprintf(name, sizeof name, "dh_%d", s + 1);
-        bool ok = sg_grad_compare_tensor(dh[s], h[s + 1], NULL, &e);   /* the tape keeps dJ/dh_t */
-        printf("%-8s %6zu %14.6e %14.6e %10.2e  %s\n", name, e.index, e.analytic, e.numeric, e.relerr, ok ? "ok" : "FAIL");
-        bad += !ok;
-    }
+    for (int s = 0; s < T; s++)
+        sg_grad_compare_tensor(dh[s], h[s + 1], NULL, &steps[s]);   /* the tape keeps dJ/dh_t */
+    bad += sg_grad_compare_steps_print("dh", steps, T, 1, "b,i", stdout);
     printf("%s\n", bad ? "the hand-written gradient disagrees with the tape" : "every gradient agrees with the tape");
     sg_tape_free(t);
     sg_tensor_free(W), sg_tensor_free(U), sg_tensor_free(V);

@@ -209,23 +209,43 @@ sg_tensor *sg_detach(sg_tape *t, sg_tensor *x);
 typedef sg_tensor *(*sg_gradcheck_fn)(sg_tape *t, sg_tensor **inputs, void *ctx);
 
 typedef struct {
-    double eps;          /* step h of the 4th-order central difference; default 1e-3 */
+    double eps;          /* step h of the 4th-order central difference; default 1e-4.
+                          * An element that fails at h is measured again at h/10
+                          * and reported only if it fails there too. */
     double rtol;         /* pass if |a-n| / max(|a|,|n|) <= rtol ...; default 1e-7 */
     double atol;         /* ... or |a-n| <= atol; default 1e-9 */
     size_t max_elems;    /* per input; more are sampled (seeded); default 4096 */
     uint64_t seed;       /* projection vector and sampling; default 1 */
 } sg_gradcheck_opts;
 
-/* Defaults (eps 1e-3, rtol 1e-7, atol 1e-9, max_elems 4096, seed 1). */
+/* Defaults (eps 1e-4, rtol 1e-7, atol 1e-9, max_elems 4096, seed 1). The
+ * tool's `seqgrad gradcheck` uses the same. */
 sg_gradcheck_opts sg_gradcheck_defaults(void);
 
-/* Worst element of one input: its flat index, the analytic (tape) and
- * numeric (or manual) derivative, and their relative error. */
+/* Which tolerance decided the verdict of an element. */
+typedef enum {
+    SG_DECIDED_RTOL,     /* passed on the relative error */
+    SG_DECIDED_ATOL,     /* relative error too large, passed on the absolute one */
+    SG_DECIDED_NEITHER   /* failed both */
+} sg_decided;
+
+/* One compared tensor: how many elements were compared and failed, and its
+ * worst element (the one closest to failing, or failing worst): its flat
+ * index, the tape's derivative, the other one (finite differences in
+ * sg_gradcheck, yours in sg_grad_compare), both errors, which tolerance
+ * decided. ndim/shape give the index as [i,j,...] when printed. */
 typedef struct {
-    size_t index;
-    double analytic, numeric, relerr, abserr;
     size_t checked;      /* elements compared */
-    bool ok;
+    size_t failed;       /* elements beyond both tolerances */
+    size_t index;        /* flat (row-major) index of the worst element */
+    int ndim, shape[SG_MAX_DIMS];
+    double tape, other;  /* at index: the tape's value, and numeric or yours */
+    double relerr, abserr;
+    sg_decided decided;  /* for the worst element */
+    bool kink;           /* sg_gradcheck: the numeric derivative of a failing
+                          * element changed with the step (h against h/10) */
+    double other_small;  /* sg_gradcheck: the numeric derivative at h/10, when kink */
+    bool ok;             /* failed == 0 */
 } sg_gradcheck_entry;
 
 #define SG_GRADCHECK_MAX 64
@@ -233,37 +253,65 @@ typedef struct {
 typedef struct {
     int n;                                 /* inputs checked */
     sg_gradcheck_entry in[SG_GRADCHECK_MAX];
-    double repeat_diff;                    /* max |g1 - g2| of two backward runs */
+    double eps, rtol, atol;                /* as used */
+    bool repeat_checked;                   /* backward ran twice ... */
+    double repeat_diff;                    /* ... and max |g1 - g2| of the two runs */
+    char kinks[64];                        /* kinked ops f recorded ("relu, max"), or "" */
     bool ok;                               /* every input passed and repeat_diff == 0 */
     char msg[256];                         /* why the check could not run, if it could not */
 } sg_gradcheck_report;
 
 /* Checks the tape's gradient of f against central differences in f64.
  * inputs: n (<= SG_GRADCHECK_MAX) f64 heap tensors requiring gradients
- * (parameters); their gradients are overwritten. The output y of f (any
- * shape) is projected on a fixed random vector v: L = sum(v * y), since an
- * all-ones upstream gradient hides bugs. For each input, every element (or a
- * seeded sample of max_elems) is perturbed by +-eps and +-2 eps, and
+ * (parameters); their gradients are overwritten and left holding the tape's
+ * gradient. The output y of f (any shape) is projected on a fixed random
+ * vector v: L = sum(v * y), since an all-ones upstream gradient hides bugs.
+ * For each input, every element (or a seeded sample of max_elems) is
+ * perturbed by +-h and +-2h, and
  *   numeric = (-L(x+2h) + 8 L(x+h) - 8 L(x-h) + L(x-2h)) / 12h   (error O(h^4)).
- * Keep inputs more than 2 eps away from kinks (relu at 0, clamp bounds, ties
- * of max). Backward is also run
- * twice and must agree exactly. Returns SG_OK if the check ran (see r->ok for
- * the verdict), or an error with r->msg saying why it could not run. */
+ * An element that fails is measured again at h/10: a failure is reported
+ * only when it fails at both steps, and when the two numeric values differ,
+ * the entry says so (kink): a step crossed a kink (relu, abs, max, clamp).
+ * Backward is also run twice and must agree exactly. Returns SG_OK if the
+ * check ran (see r->ok for the verdict), or an error with r->msg saying why
+ * it could not run. */
 sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
                        const sg_gradcheck_opts *opts, sg_gradcheck_report *r);
 
-/* Compares a hand-written gradient (n doubles) with a tape gradient `tape`
- * (n doubles), element by element, with the tolerances of opts (NULL:
- * defaults); the worst element goes to *e. Returns e->ok. */
-bool sg_grad_compare(const double *manual, const double *tape, size_t n,
+/* Compares your gradient (or any values) with the tape's, element by
+ * element, with the tolerances of opts (NULL: defaults). Both arrays hold
+ * the elements of a tensor of shape (ndim, shape), row-major. The result,
+ * with the worst element, goes to *e. Returns e->ok; false (and e->checked
+ * 0) when an argument is NULL or the shape is not 1..4 positive sizes. */
+bool sg_grad_compare(const double *yours, const double *tape, int ndim, const int *shape,
                      const sg_gradcheck_opts *opts, sg_gradcheck_entry *e);
 /* Same, against the gradient held by tensor x after a backward. */
-bool sg_grad_compare_tensor(const double *manual, const sg_tensor *x,
+bool sg_grad_compare_tensor(const double *yours, const sg_tensor *x,
                             const sg_gradcheck_opts *opts, sg_gradcheck_entry *e);
 
-/* Prints a report, one line per input: "name  index  analytic  numeric  relerr
- * ok|FAIL". names may be NULL. */
+/* Prints a report of sg_gradcheck: the method and tolerances, one line per
+ * input (name, shape, checked, failed with their share, worst element as
+ * [i,j], tape, numeric, relerr, the tolerance that decided, ok|FAIL), a note
+ * per failure with a kink, and the backward-twice line. names may be NULL;
+ * stream NULL is stdout. */
 void sg_gradcheck_print(const sg_gradcheck_report *r, const char *const *names, FILE *stream);
+
+/* Prints the header of the lines below ("tape" and "yours" columns). */
+void sg_grad_compare_header(FILE *stream);
+/* One line for a result of sg_grad_compare: name, shape, checked, failed,
+ * worst element, tape, yours, relerr, decided by, verdict. axes names the
+ * tensor's axes, comma-separated ("b,i": the worst element prints as
+ * [b=1, i=4]); NULL prints [1,4]. */
+void sg_grad_compare_print(const char *name, const sg_gradcheck_entry *e, const char *axes, FILE *stream);
+/* A sequence quantity compared per time step (e[0..T-1], step k labelled
+ * t = first + k): a line per step, then one summary line naming the failing
+ * steps and the worst element over all steps. Returns the number of failing
+ * steps. */
+int sg_grad_compare_steps_print(const char *name, const sg_gradcheck_entry *e, int T, int first,
+                                const char *axes, FILE *stream);
+/* Writes the multi-index of flat element `index` of a tensor of shape (ndim,
+ * shape) into buf: "[1,4]", or "[b=1, i=4]" with axes "b,i". Returns buf. */
+char *sg_index_str(char *buf, size_t n, int ndim, const int *shape, size_t index, const char *axes);
 
 #ifdef __cplusplus
 }
