@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "course.h"
 #include "seqgrad_tool.h"
 #include "train.h"
 
@@ -25,6 +26,8 @@ static const char *usage =
     "  eval CHECKPOINT [FILE]                         loss, perplexity or accuracy\n"
     "  gradcheck CONFIG.yaml                          check the model's gradients (tiny, f64)\n"
     "  config-keys                                    every config key, as docs/config.md lists it\n"
+    "  course list | course check EXERCISE FILE.c     grade a hand-written forward and backward pass\n"
+    "  figure gradients|gates [OPTIONS]               the lecture's pictures, as SVG\n"
     "\n"
     "seqgrad COMMAND --help describes one command. Config keys: docs/config.md.\n"
     "\n"
@@ -69,6 +72,31 @@ static const char *help_eval =
     "language models: loss (nats/char) and perplexity; seq2seq: loss and greedy\n"
     "exact-match accuracy; the adding problem: mean squared error and accuracy\n"
     "(|error| < 0.04).\n";
+
+static const char *help_course =
+    "usage: seqgrad course list\n"
+    "       seqgrad course check EXERCISE FILE.c\n"
+    "       seqgrad course prototypes EXERCISE\n"
+    "Compiles FILE.c (your solution of EXERCISE, started from docs/course/EXERCISE.c)\n"
+    "with the system's C compiler ($CC, default cc), runs its functions on fixed\n"
+    "inputs in f64 and compares every output, every gradient and every time step\n"
+    "with the tape. Each compared quantity is a point; the last line is\n"
+    "\"score: P/N\". Exit 0 when all pass, 1 when some fail, 4 when FILE does not\n"
+    "compile. The exercises and their formulas: docs/course/README.md.\n";
+
+static int course_command(int argc, char **argv, char *err, size_t n)
+{
+    if (argc == 3 && !strcmp(argv[2], "list"))
+        return course_list(stdout), EXIT_OK;
+    if (argc == 4 && !strcmp(argv[2], "prototypes") && course_prototypes(argv[3]))
+        return fputs(course_prototypes(argv[3]), stdout), EXIT_OK;
+    if (argc == 5 && !strcmp(argv[2], "check"))
+        return course_check(argv[3], argv[4], stdout, err, n);
+    if (argc == 4 && !strcmp(argv[2], "prototypes"))
+        return snprintf(err, n, "course: no exercise %s (seqgrad course list)", argv[3]), EXIT_USAGE;
+    fputs(help_course, stderr);
+    return EXIT_USAGE;
+}
 
 static bool wants_help(int argc, char **argv)
 {
@@ -167,6 +195,12 @@ int seqgrad_main(int argc, char **argv)
         if (cfg_load(&c, argv[2], err, sizeof err) != 0 || cfg_check(&c, err, sizeof err) != 0)
             return fprintf(stderr, "seqgrad: %s\n", err), EXIT_CONFIG;
         rc = train_gradcheck(&c, stdout, err, sizeof err);
+    } else if (!strcmp(cmd, "course")) {
+        if (wants_help(argc, argv))
+            return fputs(help_course, stdout), EXIT_OK;
+        rc = course_command(argc, argv, err, sizeof err);
+        if (rc == EXIT_USAGE && !err[0])
+            return rc;
     } else if (!strcmp(cmd, "config-keys")) {
         static char doc[16384];
         cfg_doc(doc, sizeof doc);
