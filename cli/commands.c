@@ -4,12 +4,14 @@
  * own can register cells (sg_cell_register) and then hand over to it
  * (examples/custom_tool.c).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "course.h"
+#include "figure.h"
 #include "seqgrad_tool.h"
 #include "train.h"
 
@@ -96,6 +98,89 @@ static int course_command(int argc, char **argv, char *err, size_t n)
         return snprintf(err, n, "course: no exercise %s (seqgrad course list)", argv[3]), EXIT_USAGE;
     fputs(help_course, stderr);
     return EXIT_USAGE;
+}
+
+static const char *help_figure =
+    "usage: seqgrad figure gradients [--out FILE.svg] [--steps T] [--hidden H] [--batch B]\n"
+    "                                [--seed S] [--gains SMALL,LARGE] [--forget-bias F]\n"
+    "       seqgrad figure gates CHECKPOINT [--out FILE.svg] [--text TEXT]\n"
+    "gradients: the norm of dL/dh_k against t - k for a loss at the last step t\n"
+    "(default T = 100, H = 32, B = 16, seed 1), for a tanh RNN whose recurrent\n"
+    "weight is a random orthogonal matrix times each gain (default 0.5 and 3:\n"
+    "vanishing and exploding), an LSTM as PyTorch initialises it, an LSTM whose\n"
+    "forget gate's bias is F (default 3), and a GRU; one log axis (default\n"
+    "gradients.svg), and a table.\n"
+    "gates: the share of saturated units (below 0.1 or above 0.9) of each sigmoid\n"
+    "gate at each character of TEXT, in the first layer of the LSTM or GRU\n"
+    "language model of CHECKPOINT (default gates.svg), and a table.\n";
+
+/* One checked number parser for every option: the whole text must be a
+ * number within [lo, hi]. */
+static bool parse_long(const char *opt, const char *text, long lo, long hi, long *v, char *err, size_t n)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(text, &end, 10);
+    if (end == text || *end || errno || x < lo || x > hi)
+        return snprintf(err, n, "%s: expected a whole number from %ld to %ld, got \"%s\"", opt, lo, hi, text), false;
+    *v = x;
+    return true;
+}
+
+static bool parse_double(const char *opt, const char *text, double lo, double hi, double *v, char *err, size_t n)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(text, &end);
+    if (end == text || *end || errno || !(x >= lo && x <= hi))
+        return snprintf(err, n, "%s: expected a number from %g to %g, got \"%s\"", opt, lo, hi, text), false;
+    *v = x;
+    return true;
+}
+
+static int figure_command(int argc, char **argv, char *err, size_t n)
+{
+    bool gates = argc >= 4 && !strcmp(argv[2], "gates");
+    if (argc < 3 || (!gates && strcmp(argv[2], "gradients")))
+        return fputs(help_figure, stderr), EXIT_USAGE;
+    figure_opts o = {.out = gates ? "gates.svg" : "gradients.svg", .steps = 100, .hidden = 32, .batch = 16,
+                     .seed = 1, .gain_small = 0.5, .gain_large = 3, .forget_bias = 3,
+                     .text = "In the beginning God created the heaven and the earth. And the earth was without "
+                             "form, and void; and darkness was upon the face of the deep."};
+    for (int i = gates ? 4 : 3; i < argc; i += 2) {
+        const char *opt = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long x = 0;
+        bool ok = true;
+        if (!v)
+            return snprintf(err, n, "%s needs a value", opt), EXIT_USAGE;
+        if (!strcmp(opt, "--out"))
+            o.out = v;
+        else if (gates && !strcmp(opt, "--text"))
+            o.text = v;
+        else if (!gates && !strcmp(opt, "--steps"))
+            ok = parse_long(opt, v, 2, 10000, &x, err, n), o.steps = (int)x;
+        else if (!gates && !strcmp(opt, "--hidden"))
+            ok = parse_long(opt, v, 1, 4096, &x, err, n), o.hidden = (int)x;
+        else if (!gates && !strcmp(opt, "--batch"))
+            ok = parse_long(opt, v, 1, 4096, &x, err, n), o.batch = (int)x;
+        else if (!gates && !strcmp(opt, "--seed"))
+            ok = parse_long(opt, v, 0, 2147483647, &x, err, n), o.seed = (unsigned long)x;
+        else if (!gates && !strcmp(opt, "--forget-bias"))
+            ok = parse_double(opt, v, -100, 100, &o.forget_bias, err, n);
+        else if (!gates && !strcmp(opt, "--gains")) {
+            char a[64] = "", *comma;
+            snprintf(a, sizeof a, "%s", v);
+            if (!(comma = strchr(a, ',')))
+                return snprintf(err, n, "--gains: expected SMALL,LARGE, got \"%s\"", v), EXIT_USAGE;
+            *comma = '\0';
+            ok = parse_double(opt, a, 1e-3, 100, &o.gain_small, err, n) &&
+                 parse_double(opt, comma + 1, 1e-3, 100, &o.gain_large, err, n);
+        } else
+            return snprintf(err, n, "figure %s: unknown option %s", argv[2], opt), EXIT_USAGE;
+        if (!ok)
+            return EXIT_USAGE;
+    }
+    return gates ? figure_gates(argv[3], &o, stdout, err, n) : figure_gradients(&o, stdout, err, n);
 }
 
 static bool wants_help(int argc, char **argv)
@@ -199,6 +284,12 @@ int seqgrad_main(int argc, char **argv)
         if (wants_help(argc, argv))
             return fputs(help_course, stdout), EXIT_OK;
         rc = course_command(argc, argv, err, sizeof err);
+        if (rc == EXIT_USAGE && !err[0])
+            return rc;
+    } else if (!strcmp(cmd, "figure")) {
+        if (wants_help(argc, argv))
+            return fputs(help_figure, stdout), EXIT_OK;
+        rc = figure_command(argc, argv, err, sizeof err);
         if (rc == EXIT_USAGE && !err[0])
             return rc;
     } else if (!strcmp(cmd, "config-keys")) {

@@ -61,7 +61,7 @@ static void folder_of(const char *checkpoint, char *dir, size_t n)
         snprintf(dir, n, ".");
 }
 
-static int open_checkpoint(run *r, const char *checkpoint, const char *path, data_use use, char *err, size_t n)
+int run_open_checkpoint(run *r, const char *checkpoint, const char *path, data_use use, char *err, size_t n)
 {
     char dir[600];
     folder_of(checkpoint, dir, sizeof dir);
@@ -72,7 +72,7 @@ int train_sample(const char *checkpoint, const char *prompt, int length, double 
                  FILE *out, char *err, size_t n)
 {
     run r = {0};
-    int rc = open_checkpoint(&r, checkpoint, NULL, USE_VOCAB, err, n);
+    int rc = run_open_checkpoint(&r, checkpoint, NULL, USE_VOCAB, err, n);
     if (rc == EXIT_OK && r.model != MODEL_RNN_LM && r.model != MODEL_TLM)
         rc = EXIT_USAGE, snprintf(err, n, "%s: a %s model is not a language model (%s)", checkpoint,
                                   cfg_str(&r.cfg, "data.kind"),
@@ -157,7 +157,7 @@ static int translate_line(run *r, sg_tape *t, const char *line, const translate_
 int train_translate(const char *checkpoint, const translate_opts *o, FILE *in, FILE *out, char *err, size_t n)
 {
     run r = {0};
-    int rc = open_checkpoint(&r, checkpoint, NULL, USE_VOCAB, err, n);
+    int rc = run_open_checkpoint(&r, checkpoint, NULL, USE_VOCAB, err, n);
     if (rc == EXIT_OK && r.d.task != TASK_S2S)
         rc = EXIT_USAGE, snprintf(err, n, "%s: a %s model is not a seq2seq model (%s)", checkpoint,
                                   cfg_str(&r.cfg, "data.kind"),
@@ -184,7 +184,7 @@ int train_translate(const char *checkpoint, const translate_opts *o, FILE *in, F
 int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, size_t n)
 {
     run r = {0};
-    int rc = open_checkpoint(&r, checkpoint, data, data ? USE_ALL_VALID : USE_SPLITS, err, n);
+    int rc = run_open_checkpoint(&r, checkpoint, data, data ? USE_ALL_VALID : USE_SPLITS, err, n);
     if (rc == EXIT_OK && data && r.d.kind >= DATA_COPY)
         rc = EXIT_USAGE, snprintf(err, n, "%s data is generated: eval takes no file (it uses the validation split)",
                                   cfg_str(&r.cfg, "data.kind"));

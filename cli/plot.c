@@ -201,3 +201,101 @@ int plot_attention(const char *path, const double *w, int rows, int cols, const 
     fprintf(o, "</svg>\n");
     return fclose(o) == 0 ? 0 : -1;
 }
+
+/* Round tick spacing: 1, 2 or 5 times a power of ten, about n ticks over span. */
+static double tick_step(double span, int n)
+{
+    double raw = span / n, p = pow(10, floor(log10(raw))), m = raw / p;
+    return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+}
+
+int plot_lines(const char *path, const plot_series *s, int ns, const plot_axes *ax)
+{
+    static const char *colour[] = {"#4a7fd0", "#d0552a", "#2a8a4a", "#8a4ac0", "#c09a20", "#404040"};
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int k = 0; k < ns; k++)
+        for (int i = 0; i < s[k].n; i++) {
+            double y = s[k].y[i];
+            if (isnan(y) || (ax->log_y && !(y > 0)))
+                continue;
+            y = ax->log_y ? log10(y) : y;
+            x0 = fmin(x0, s[k].x[i]), x1 = fmax(x1, s[k].x[i]);
+            y0 = fmin(y0, y), y1 = fmax(y1, y);
+        }
+    if (!isfinite(x0))
+        x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+    if (ax->y_max > ax->y_min)
+        y0 = ax->y_min, y1 = ax->y_max;
+    double ys = ax->log_y ? ceil((y1 - y0) / 8 + 1e-9) : tick_step(y1 - y0 > 0 ? y1 - y0 : 1, 5);
+    double xs = tick_step(x1 - x0 > 0 ? x1 - x0 : 1, 6);
+    y0 = floor(y0 / ys) * ys, y1 = ceil(y1 / ys) * ys;
+    if (y1 <= y0)
+        y1 = y0 + ys;
+    FILE *o = fopen(path, "w");
+    if (!o)
+        return -1;
+    fprintf(o, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(o, "<text x=\"%d\" y=\"24\" font-size=\"15\">", L);
+    put_text(o, ax->title);
+    fprintf(o, "</text>\n");
+    for (double v = y0; v <= y1 + ys * 1e-6; v += ys) {        /* y grid and labels */
+        double y = sy(v, y0, y1);
+        fprintf(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, y, W - R, y);
+        if (ax->log_y && lround(v) == 0)
+            fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">1</text>\n", L - 6, y + 4);
+        else if (ax->log_y)
+            fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">1e%ld</text>\n", L - 6, y + 4, lround(v));
+        else
+            fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", L - 6, y + 4,
+                    fabs(v) < ys * 1e-6 ? 0 : v);
+    }
+    for (double v = ceil(x0 / xs) * xs; v <= x1 + xs * 1e-6; v += xs)      /* x ticks */
+        fprintf(o, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n", sx(v, x0, x1), H - BOT + 18, v);
+    fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, H - BOT, W - R, H - BOT);
+    fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, TOP, L, H - BOT);
+    fprintf(o, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (L + W - R) / 2, H - 12);
+    put_text(o, ax->xlabel);
+    fprintf(o, "</text>\n<text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" text-anchor=\"middle\">",
+            (TOP + H - BOT) / 2, (TOP + H - BOT) / 2);
+    put_text(o, ax->ylabel);
+    fprintf(o, "</text>\n");
+    for (int k = 0; k < ns; k++) {
+        fprintf(o, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colour[k % 6]);
+        for (int i = 0; i < s[k].n; i++) {
+            double y = s[k].y[i];
+            if (isnan(y) || (ax->log_y && !(y > 0)))
+                continue;
+            y = ax->log_y ? log10(y) : y;
+            fprintf(o, "%.1f,%.1f ", sx(s[k].x[i], x0, x1), sy(fmin(y1, fmax(y0, y)), y0, y1));
+        }
+        fprintf(o, "\"/>\n");
+    }
+    /* the legend, in the corner where the fewest points of the lines fall */
+    int lw = 230, lh = 8 + 18 * ns, best = -1, lx = 0, ly = 0;
+    for (int corner = 0; corner < 4; corner++) {
+        int cx = corner & 1 ? L + 8 : W - R - lw - 8, cy = corner & 2 ? H - BOT - lh - 6 : TOP + 6, hits = 0;
+        for (int k = 0; k < ns; k++)
+            for (int i = 0; i < s[k].n; i++) {
+                double y = s[k].y[i];
+                if (isnan(y) || (ax->log_y && !(y > 0)))
+                    continue;
+                double px = sx(s[k].x[i], x0, x1), py = sy(fmin(y1, fmax(y0, ax->log_y ? log10(y) : y)), y0, y1);
+                hits += px >= cx && px <= cx + lw && py >= cy && py <= cy + lh;
+            }
+        if (best < 0 || hits < best)
+            best = hits, lx = cx, ly = cy;
+    }
+    fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"white\" fill-opacity=\"0.85\" "
+               "stroke=\"#aaa\"/>\n", lx, ly, lw, lh);
+    for (int k = 0; k < ns; k++) {
+        int y = ly + 16 + 18 * k;
+        fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"/>\n", lx + 8,
+                y - 4, lx + 32, y - 4, colour[k % 6]);
+        fprintf(o, "<text x=\"%d\" y=\"%d\">", lx + 38, y);
+        put_text(o, s[k].label);
+        fprintf(o, "</text>\n");
+    }
+    fprintf(o, "</svg>\n");
+    return fclose(o) == 0 ? 0 : -1;
+}

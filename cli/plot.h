@@ -4,6 +4,8 @@
 #ifndef SEQGRAD_CLI_PLOT_H
 #define SEQGRAD_CLI_PLOT_H
 
+#include <stdbool.h>
+
 /* Reads run_dir/metrics.csv and writes run_dir/loss.svg: training loss per
  * step and validation loss at each evaluation; ylabel names the loss.
  * Returns 0 or -1. */
@@ -20,5 +22,23 @@ int plot_grad_norms(const char *path, const double *norms, int n, const char *ti
  * top); each cell's weight shows on hover. Labels are escaped. */
 int plot_attention(const char *path, const double *w, int rows, int cols, const char *const *row_labels,
                    const char *const *col_labels, const char *title);
+
+/* One line of plot_lines: n points (x[i], y[i]); points with y <= 0 are
+ * left out on a log axis, NaN ones always. */
+typedef struct {
+    const char *label;
+    const double *x, *y;
+    int n;
+} plot_series;
+
+typedef struct {
+    const char *title, *xlabel, *ylabel;
+    bool log_y;                  /* decades of y, ticks at powers of ten */
+    double y_min, y_max;         /* a fixed linear range when y_max > y_min; else from the data */
+} plot_axes;
+
+/* Writes path: the series as coloured lines on shared, labelled axes, with
+ * ticks at round numbers and a legend. Labels are escaped. Returns 0 or -1. */
+int plot_lines(const char *path, const plot_series *s, int ns, const plot_axes *ax);
 
 #endif

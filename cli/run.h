@@ -59,6 +59,8 @@ void run_free(run *r);
 /* A finished build of the run in run_dir (config.yaml + checkpoint), with
  * data from path instead of data.path if not NULL. */
 int run_open(run *r, const char *run_dir, const char *path, data_use use, char *err, size_t n);
+/* Same, from a checkpoint file (the run folder is its folder). */
+int run_open_checkpoint(run *r, const char *checkpoint, const char *path, data_use use, char *err, size_t n);
 int run_save(run *r, char *err, size_t n);
 
 /* Batches in one pass over the training split (at least 1). */
