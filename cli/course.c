@@ -219,10 +219,6 @@ typedef void rnn_step_forward_fn(int, int, int, const double *, const double *, 
                                  const double *, double *);
 typedef void rnn_step_backward_fn(int, int, int, const double *, const double *, const double *, const double *,
                                   const double *, const double *, double *, double *, double *, double *, double *);
-typedef void rnn_forward_fn(int, int, int, int, const double *, const double *, const double *, const double *,
-                            const double *, double *);
-typedef void rnn_backward_fn(int, int, int, int, const double *, const double *, const double *, const double *,
-                             const double *, const double *, double *, double *, double *, double *, double *);
 
 static sg_tensor *rnn_cell(sg_tape *t, sg_tensor *x, sg_tensor *h, sg_tensor *Wx, sg_tensor *Wh, sg_tensor *b)
 {
@@ -238,6 +234,54 @@ static sg_tensor *unroll(sg_tape *t, step_fn *step, sg_tensor *x, sg_tensor **st
     for (int s = 0; s < T; s++)
         hs[s] = step(t, sg_select(t, x, 1, s), state, w);
     return sg_stack(t, hs, T, 1);
+}
+
+/* The sequence functions of a cell with G gate blocks, the same signature
+ * for every cell: <cell>_forward (x, h0, Wx, Wh, b -> h (B,T,H)) and
+ * <cell>_backward (..., h, dh -> dx, dh0, dWx, dWh, db). 6 points. */
+typedef void seq_forward_fn(int, int, int, int, const double *, const double *, const double *, const double *,
+                            const double *, double *);
+typedef void seq_backward_fn(int, int, int, int, const double *, const double *, const double *, const double *,
+                             const double *, const double *, const double *, double *, double *, double *, double *,
+                             double *);
+
+typedef struct { double *h, *dWh, *dx; } seq_refs;
+
+static seq_refs check_sequence(ck *c, const char *cell, int G, step_fn *step, int n_state, const double *xs,
+                               const double *h0, const double *Wx, const double *Wh, const double *b, double *dh)
+{
+    sg_tape *t = c->t;
+    char name[32];
+    sg_tape_reset(t);
+    sg_tensor *tX = leaf(c, 3, (int[]){B, T, E}, xs), *tH0 = leaf(c, 2, (int[]){B, H}, h0);
+    sg_tensor *w[3] = {leaf(c, 2, (int[]){E, G * H}, Wx), leaf(c, 2, (int[]){H, G * H}, Wh),
+                       leaf(c, 1, (int[]){G * H}, b)};
+    sg_tensor *state[2] = {tH0, n_state > 1 ? sg_zeros(t, SG_F64, 2, (int[]){B, H}) : NULL};
+    sg_tensor *hseq = unroll(t, step, tX, state, w);
+    backward(c, &hseq, &dh, 1);
+    seq_refs ref = {values(c, hseq), grads(c, w[1]), grads(c, tX)};
+    snprintf(name, sizeof name, "%s_forward", cell);
+    seq_forward_fn *f = (seq_forward_fn *)fn(c, name);
+    if (f) {
+        double *y = nans(c, B * T * H);
+        f(B, T, E, H, xs, h0, Wx, Wh, b, y);
+        grade_steps(c, "h", y, ref.h, B, T, H, "b,i");
+    } else
+        missing(c, 1);
+    snprintf(name, sizeof name, "%s_backward", cell);
+    seq_backward_fn *bw = (seq_backward_fn *)fn(c, name);
+    if (bw) {
+        double *dx = nans(c, B * T * E), *dh0 = nans(c, B * H), *dWx = nans(c, E * G * H);
+        double *dWh = nans(c, H * G * H), *db = nans(c, G * H);
+        bw(B, T, E, H, xs, h0, Wx, Wh, b, ref.h, dh, dx, dh0, dWx, dWh, db);
+        grade_steps(c, "dx", dx, ref.dx, B, T, E, "b,i");
+        grade(c, "dh0", dh0, grads(c, tH0), 2, (int[]){B, H}, "b,i");
+        grade(c, "dWx", dWx, grads(c, w[0]), 2, (int[]){E, G * H}, "i,j");
+        grade(c, "dWh", dWh, ref.dWh, 2, (int[]){H, G * H}, "i,j");
+        grade(c, "db", db, grads(c, w[2]), 1, (int[]){G * H}, "j");
+    } else
+        missing(c, 5);
+    return ref;
 }
 
 static sg_tensor *rnn_step(sg_tape *t, sg_tensor *x, sg_tensor **state, sg_tensor **w)
@@ -278,35 +322,9 @@ static void check_rnn(ck *c)
     } else
         missing(c, 5);
 
-    /* the sequence */
-    sg_tape_reset(t);
-    sg_tensor *tX = leaf(c, 3, (int[]){B, T, E}, xs), *tH0 = leaf(c, 2, (int[]){B, H}, h0);
-    sg_tensor *w[3] = {leaf(c, 2, (int[]){E, H}, Wx), leaf(c, 2, (int[]){H, H}, Wh), leaf(c, 1, (int[]){H}, b)};
-    sg_tensor *state[1] = {tH0};
-    sg_tensor *hseq = unroll(t, rnn_step, tX, state, w);
-    backward(c, &hseq, &dh, 1);
-    double *ref_seq = values(c, hseq);
-    rnn_forward_fn *f = (rnn_forward_fn *)fn(c, "rnn_forward");
-    if (f) {
-        double *y = nans(c, B * T * H);
-        f(B, T, E, H, xs, h0, Wx, Wh, b, y);
-        grade_steps(c, "h", y, ref_seq, B, T, H, "b,i");
-    } else
-        missing(c, 1);
-    rnn_backward_fn *bw = (rnn_backward_fn *)fn(c, "rnn_backward");
-    if (bw) {
-        double *dx = nans(c, B * T * E), *dh0 = nans(c, B * H), *dWx = nans(c, E * H), *dWh = nans(c, H * H);
-        double *db = nans(c, H);
-        bw(B, T, E, H, xs, h0, Wx, Wh, ref_seq, dh, dx, dh0, dWx, dWh, db);
-        grade_steps(c, "dx", dx, grads(c, tX), B, T, E, "b,i");
-        grade(c, "dh0", dh0, grads(c, tH0), 2, (int[]){B, H}, "b,i");
-        grade(c, "dWx", dWx, grads(c, w[0]), 2, (int[]){E, H}, "i,j");
-        grade(c, "dWh", dWh, grads(c, w[1]), 2, (int[]){H, H}, "i,j");
-        grade(c, "db", db, grads(c, w[2]), 1, (int[]){H}, "j");
-    } else
-        missing(c, 5);
+    seq_refs seq = check_sequence(c, "rnn", 1, rnn_step, 1, xs, h0, Wx, Wh, b, dh);
     fprintf(c->out, "reference values: sum h_next = %.6g, sum h = %.6g, sum dWh = %.6g, sum dx = %.6g\n",
-            sum(ref_h, B * H), sum(ref_seq, B * T * H), sum(grads(c, w[1]), H * H), sum(grads(c, tX), B * T * E));
+            sum(ref_h, B * H), sum(seq.h, B * T * H), sum(seq.dWh, H * H), sum(seq.dx, B * T * E));
 }
 
 /* ---- lstm: gates i, f, g, o; c' = f c + i g; h' = o tanh(c') -------------------- */
@@ -316,10 +334,6 @@ typedef void lstm_step_forward_fn(int, int, int, const double *, const double *,
 typedef void lstm_step_backward_fn(int, int, int, const double *, const double *, const double *, const double *,
                                    const double *, const double *, const double *, const double *, double *,
                                    double *, double *, double *, double *, double *);
-typedef void lstm_forward_fn(int, int, int, int, const double *, const double *, const double *, const double *,
-                             const double *, double *);
-typedef void lstm_backward_fn(int, int, int, int, const double *, const double *, const double *, const double *,
-                              const double *, const double *, double *, double *, double *, double *, double *);
 
 /* h and c after one step; *c_out gets c' */
 static sg_tensor *lstm_cell(sg_tape *t, sg_tensor *x, sg_tensor *h, sg_tensor *cp, sg_tensor **w, sg_tensor **c_out)
@@ -376,35 +390,9 @@ static void check_lstm(ck *c)
     } else
         missing(c, 6);
 
-    sg_tape_reset(t);
-    sg_tensor *tX = leaf(c, 3, (int[]){B, T, E}, xs), *tH0 = leaf(c, 2, (int[]){B, H}, h0);
-    sg_tensor *ws[3] = {leaf(c, 2, (int[]){E, 4 * H}, Wx), leaf(c, 2, (int[]){H, 4 * H}, Wh),
-                        leaf(c, 1, (int[]){4 * H}, b)};
-    sg_tensor *state[2] = {tH0, sg_zeros(t, SG_F64, 2, (int[]){B, H})};
-    sg_tensor *hseq = unroll(t, lstm_step, tX, state, ws);
-    backward(c, &hseq, &dh, 1);
-    double *ref_seq = values(c, hseq);
-    lstm_forward_fn *f = (lstm_forward_fn *)fn(c, "lstm_forward");
-    if (f) {
-        double *y = nans(c, B * T * H);
-        f(B, T, E, H, xs, h0, Wx, Wh, b, y);
-        grade_steps(c, "h", y, ref_seq, B, T, H, "b,i");
-    } else
-        missing(c, 1);
-    lstm_backward_fn *bw = (lstm_backward_fn *)fn(c, "lstm_backward");
-    if (bw) {
-        double *dx = nans(c, B * T * E), *dh0 = nans(c, B * H), *dWx = nans(c, E * 4 * H);
-        double *dWh = nans(c, H * 4 * H), *db = nans(c, 4 * H);
-        bw(B, T, E, H, xs, h0, Wx, Wh, b, dh, dx, dh0, dWx, dWh, db);
-        grade_steps(c, "dx", dx, grads(c, tX), B, T, E, "b,i");
-        grade(c, "dh0", dh0, grads(c, tH0), 2, (int[]){B, H}, "b,i");
-        grade(c, "dWx", dWx, grads(c, ws[0]), 2, (int[]){E, 4 * H}, "i,j");
-        grade(c, "dWh", dWh, grads(c, ws[1]), 2, (int[]){H, 4 * H}, "i,j");
-        grade(c, "db", db, grads(c, ws[2]), 1, (int[]){4 * H}, "j");
-    } else
-        missing(c, 5);
+    seq_refs seq = check_sequence(c, "lstm", 4, lstm_step, 2, xs, h0, Wx, Wh, b, dh);
     fprintf(c->out, "reference values: sum h_next = %.6g, sum c_next = %.6g, sum h = %.6g, sum dWh = %.6g\n",
-            sum(ref_h, B * H), sum(ref_c, B * H), sum(ref_seq, B * T * H), sum(grads(c, ws[1]), H * 4 * H));
+            sum(ref_h, B * H), sum(ref_c, B * H), sum(seq.h, B * T * H), sum(seq.dWh, H * 4 * H));
 }
 
 /* ---- gru (the lecture's form): h' = (1 - z) h + z n --------------------------- */
@@ -557,7 +545,7 @@ static const exercise exercises[] = {
      "void rnn_forward(int B, int T, int E, int H, const double *x, const double *h0,\n"
      "    const double *Wx, const double *Wh, const double *b, double *h);\n"
      "void rnn_backward(int B, int T, int E, int H, const double *x, const double *h0,\n"
-     "    const double *Wx, const double *Wh, const double *h, const double *dh,\n"
+     "    const double *Wx, const double *Wh, const double *b, const double *h, const double *dh,\n"
      "    double *dx, double *dh0, double *dWx, double *dWh, double *db);\n"},
     {"lstm", "LSTM step and backward, forward over time and BPTT", 14, check_lstm,
      "void lstm_step_forward(int B, int E, int H, const double *x, const double *h_prev, const double *c_prev,\n"
@@ -568,7 +556,7 @@ static const exercise exercises[] = {
      "void lstm_forward(int B, int T, int E, int H, const double *x, const double *h0,\n"
      "    const double *Wx, const double *Wh, const double *b, double *h);\n"
      "void lstm_backward(int B, int T, int E, int H, const double *x, const double *h0,\n"
-     "    const double *Wx, const double *Wh, const double *b, const double *dh,\n"
+     "    const double *Wx, const double *Wh, const double *b, const double *h, const double *dh,\n"
      "    double *dx, double *dh0, double *dWx, double *dWh, double *db);\n"},
     {"gru", "GRU step (the lecture's form, reset before the product) and its backward", 6, check_gru,
      "void gru_step_forward(int B, int E, int H, const double *x, const double *h_prev,\n"

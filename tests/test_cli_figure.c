@@ -16,35 +16,19 @@
 #include "../cli/figure.h"
 #include "../cli/run.h"
 #include "../cli/train.h"
+#include "cliutil.h"
 #include "testutil.h"
 
 static char dir[64], err[1024], out[16384];
-
-static void train(const char *name, const char *body, int steps)
-{
-    char path[200], text[1000];
-    snprintf(path, sizeof path, "%s/%s.yaml", dir, name);
-    snprintf(text, sizeof text, "%strain: {steps: %d, eval_every: 1000, run_dir: %s/%s}\n", body, steps, dir, name);
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-    sg_config c;
-    train_opts quiet = {.quiet = true};
-    if (cfg_load(&c, path, err, sizeof err) != 0 || cfg_check(&c, err, sizeof err) != 0 ||
-        train_run(&c, &quiet, err, sizeof err) != EXIT_OK) {
-        fprintf(stderr, "test_cli_figure: training %s: %s\n", name, err);
-        exit(1);
-    }
-}
 
 static void setup(void)
 {
     strcpy(dir, "/tmp/seqgrad-figure-XXXXXX");
     if (!mkdtemp(dir))
         exit(1);
-    train("lstm", "model: {kind: lstm, hidden: 16, layers: 2}\ndata: {kind: text, seq_len: 16, batch_size: 4}\n", 5);
-    train("gru", "model: {kind: gru, hidden: 8, layers: 1}\ndata: {kind: text, seq_len: 16, batch_size: 4}\n", 5);
-    train("tlm", "model: {kind: transformer, hidden: 8, layers: 1, heads: 2}\n"
+    cu_train(dir, "lstm", "model: {kind: lstm, hidden: 16, layers: 2}\ndata: {kind: text, seq_len: 16, batch_size: 4}\n", 5);
+    cu_train(dir, "gru", "model: {kind: gru, hidden: 8, layers: 1}\ndata: {kind: text, seq_len: 16, batch_size: 4}\n", 5);
+    cu_train(dir, "tlm", "model: {kind: transformer, hidden: 8, layers: 1, heads: 2}\n"
                  "data: {kind: text, seq_len: 16, batch_size: 4}\n", 2);
 }
 

@@ -12,35 +12,17 @@
 
 #include "../cli/config.h"
 #include "../cli/train.h"
+#include "cliutil.h"
 #include "testutil.h"
 
 static char dir[64], err[1024];
-
-/* trains dir/name from body for steps; runs in the unchecked fixture,
- * before the tests fork, so every test reads the same two runs */
-static void train(const char *name, const char *body, int steps)
-{
-    char path[200], text[1000];
-    snprintf(path, sizeof path, "%s/%s.yaml", dir, name);
-    snprintf(text, sizeof text, "%strain: {steps: %d, eval_every: 1000, run_dir: %s/%s}\n", body, steps, dir, name);
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-    sg_config c;
-    train_opts quiet = {.quiet = true};
-    if (cfg_load(&c, path, err, sizeof err) != 0 || cfg_check(&c, err, sizeof err) != 0 ||
-        train_run(&c, &quiet, err, sizeof err) != EXIT_OK) {
-        fprintf(stderr, "test_cli_infer: training %s: %s\n", name, err);
-        exit(1);
-    }
-}
 
 static void setup(void)
 {
     strcpy(dir, "/tmp/seqgrad-infer-XXXXXX");
     if (!mkdtemp(dir))
         exit(1);
-    train("reverse", "model: {kind: seq2seq, hidden: 32, embedding: 16, bidirectional: true}\n"
+    cu_train(dir, "reverse", "model: {kind: seq2seq, hidden: 32, embedding: 16, bidirectional: true}\n"
                      "data: {kind: reverse, symbols: 6, min_len: 2, max_len: 6, train_size: 3000, valid_size: 200,"
                      " batch_size: 32}\noptim: {lr: 0.005}\n", 400);
     char body[400], words[200];
@@ -51,7 +33,7 @@ static void setup(void)
     fclose(f);
     snprintf(body, sizeof body, "model: {kind: lstm, hidden: 32, layers: 1}\ndata: {kind: lines, path: %s, "
                                 "batch_size: 16}\n", words);
-    train("names", body, 200);
+    cu_train(dir, "names", body, 200);
 }
 
 static void teardown(void)

@@ -54,9 +54,11 @@ void lstm_forward(int B, int T, int E, int H, const double *x, const double *h0,
     /* TODO */
 }
 
-/* BPTT: write dx (B,T,E), dh0 (B,H), dWx, dWh, db. */
+/* BPTT. h is lstm_forward's output (the cell states you recompute), dh
+ * (B,T,H) the loss's gradient on each h_t. Write dx (B,T,E), dh0 (B,H),
+ * dWx, dWh, db. */
 void lstm_backward(int B, int T, int E, int H, const double *x, const double *h0,
-    const double *Wx, const double *Wh, const double *b, const double *dh,
+    const double *Wx, const double *Wh, const double *b, const double *h, const double *dh,
     double *dx, double *dh0, double *dWx, double *dWh, double *db)
 {
     /* TODO */

@@ -52,9 +52,10 @@ void rnn_forward(int B, int T, int E, int H, const double *x, const double *h0,
 }
 
 /* BPTT. h is rnn_forward's output, dh (B,T,H) the loss's gradient on each
- * h_t. Write dx (B,T,E), dh0 (B,H), dWx, dWh, db. */
+ * h_t. Write dx (B,T,E), dh0 (B,H), dWx, dWh, db. (b is there so that
+ * every cell's backward has the same signature; the RNN's does not need it.) */
 void rnn_backward(int B, int T, int E, int H, const double *x, const double *h0,
-    const double *Wx, const double *Wh, const double *h, const double *dh,
+    const double *Wx, const double *Wh, const double *b, const double *h, const double *dh,
     double *dx, double *dh0, double *dWx, double *dWh, double *db)
 {
     /* TODO */

@@ -137,23 +137,23 @@ void lstm_forward(int B, int T, int E, int H, const double *x, const double *h0,
 /* BPTT: two gradients travel back in time, dh (plus each step's own dh_t)
  * and dc; the weight gradients add up over the steps. */
 void lstm_backward(int B, int T, int E, int H, const double *x, const double *h0,
-    const double *Wx, const double *Wh, const double *b, const double *dh,
+    const double *Wx, const double *Wh, const double *b, const double *h, const double *dh,
     double *dx, double *dh0, double *dWx, double *dWh, double *db)
 {
     int G = 4 * H;
-    double *h = malloc(sizeof *h * B * T * H), *cs = malloc(sizeof *cs * B * T * H);
+    double *hs = malloc(sizeof *hs * B * T * H), *cs = malloc(sizeof *cs * B * T * H);
     double *xt = malloc(sizeof *xt * B * E), *hp = malloc(sizeof *hp * B * H), *cp = malloc(sizeof *cp * B * H);
     double *gh = calloc((size_t)B * H, sizeof *gh), *gc = calloc((size_t)B * H, sizeof *gc);
     double *dxt = malloc(sizeof *dxt * B * E), *dhp = malloc(sizeof *dhp * B * H), *dcp = malloc(sizeof *dcp * B * H);
     double *sWx = malloc(sizeof *sWx * E * G), *sWh = malloc(sizeof *sWh * H * G), *sb = malloc(sizeof *sb * G);
-    run(B, T, E, H, x, h0, Wx, Wh, b, h, cs);
+    run(B, T, E, H, x, h0, Wx, Wh, b, hs, cs);    /* the cell states (and h again) */
     memset(dWx, 0, sizeof *dWx * E * G);
     memset(dWh, 0, sizeof *dWh * H * G);
     memset(db, 0, sizeof *db * G);
     for (int t = T - 1; t >= 0; t--) {
         take(B, T, E, t, x, xt);
         if (t > 0) {
-            take(B, T, H, t - 1, h, hp);
+            take(B, T, H, t - 1, hs, hp);
             take(B, T, H, t - 1, cs, cp);
         } else {
             memcpy(hp, h0, sizeof *hp * B * H);
@@ -171,6 +171,6 @@ void lstm_backward(int B, int T, int E, int H, const double *x, const double *h0
         for (int k = 0; k < G; k++) db[k] += sb[k];
     }
     memcpy(dh0, gh, sizeof *gh * B * H);
-    free(h), free(cs), free(xt), free(hp), free(cp), free(gh), free(gc), free(dxt), free(dhp), free(dcp);
+    free(hs), free(cs), free(xt), free(hp), free(cp), free(gh), free(gc), free(dxt), free(dhp), free(dcp);
     free(sWx), free(sWh), free(sb);
 }

@@ -79,7 +79,7 @@ void rnn_forward(int B, int T, int E, int H, const double *x, const double *h0,
  * plus what step t+1 sent back (dh_prev of that step); the weight gradients
  * add up over the steps. */
 void rnn_backward(int B, int T, int E, int H, const double *x, const double *h0,
-    const double *Wx, const double *Wh, const double *h, const double *dh,
+    const double *Wx, const double *Wh, const double *b, const double *h, const double *dh,
     double *dx, double *dh0, double *dWx, double *dWh, double *db)
 {
     double *xt = malloc(sizeof *xt * B * E), *hp = malloc(sizeof *hp * B * H), *hn = malloc(sizeof *hn * B * H);

@@ -1,0 +1,14 @@
+/*
+ * cliutil.h - helpers of the tool's test programs (tests/test_cli_*.c),
+ * which link the tool's code: training a small run to test on.
+ */
+#ifndef SEQGRAD_CLIUTIL_H
+#define SEQGRAD_CLIUTIL_H
+
+/* Writes dir/name.yaml from body plus "train: {steps, eval_every: 1000,
+ * run_dir: dir/name}" and trains it quietly; exits the test program with a
+ * message if that fails (call it from an unchecked fixture, so every test
+ * reads the same runs). */
+void cu_train(const char *dir, const char *name, const char *body, int steps);
+
+#endif
