@@ -616,6 +616,14 @@ static int run(char *const argv[])
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+/* In the child, a crash of the student's code ends it by that signal, even
+ * where a sanitizer's handler would turn it into an exit status. */
+static void die_by_signal(int sig)
+{
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 static int grade_in_child(const exercise *x, const char *so, const char *file, FILE *out, struct shared *sh)
 {
     fflush(out);
@@ -623,6 +631,9 @@ static int grade_in_child(const exercise *x, const char *so, const char *file, F
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+        for (int k = 0; k < 5; k++)
+            signal(fatal[k], die_by_signal);
         alarm(60);                                  /* an endless loop ends as SIGALRM */
         ck c = {.out = out, .sh = sh};
         c.lib = dlopen(so, RTLD_NOW | RTLD_LOCAL);
