@@ -32,6 +32,10 @@ static size_t align_up(size_t n) { return (n + SG_ALIGN - 1) & ~(size_t)(SG_ALIG
 void *sg_arena_alloc(sg_tape *t, size_t n, bool zero)
 {
     sg_arena *a = &t->arena;
+    if (n > SIZE_MAX / 4) {                    /* align_up and the block header must not wrap */
+        sg_fail(t, SG_ERR_NOMEM, "arena: %zu bytes cannot be had", n);
+        return NULL;
+    }
     n = align_up(n ? n : 1);
 
     /* Walk the kept blocks first: after a reset the same requests find the

@@ -177,6 +177,8 @@ void sg_bcast_init(sg_bcast *g, const sg_tensor *out, const sg_tensor *a, const 
  * kernels keep libm for gradient checks. */
 static inline float sg_expf(float x)
 {
+    float nan_kept = x;                  /* NaN must not reach the float-to-int conversion (undefined) */
+    x = x == x ? x : 0.0f;
     /* round to nearest by truncation (floorf is a call without SSE4.1) */
     int k = (int)(x * 1.44269504088896341f + __builtin_copysignf(0.5f, x));
     float n = (float)k;
@@ -188,8 +190,8 @@ static inline float sg_expf(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { int i; float f; } scale = {.i = (k + 127) << 23};
-    return p * scale.f;
+    union { unsigned u; float f; } scale = {.u = (unsigned)(k + 127) << 23};
+    return nan_kept == nan_kept ? p * scale.f : nan_kept;
 }
 
 /*

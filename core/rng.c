@@ -17,7 +17,7 @@ static uint64_t splitmix64(uint64_t *x)
 
 void sg_rng_seed(sg_rng *r, uint64_t seed)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; r && i < 4; i++)
         r->s[i] = splitmix64(&seed);
 }
 
@@ -25,6 +25,8 @@ static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 uint64_t sg_rng_u64(sg_rng *r)
 {
+    if (!r)
+        return 0;
     uint64_t *s = r->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
@@ -47,9 +49,11 @@ double sg_rng_normal(sg_rng *r)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-/* Rejection sampling: unbiased for any n > 0. */
+/* Rejection sampling: unbiased for any n > 0; 0 for n <= 0. */
 int sg_rng_int(sg_rng *r, int n)
 {
+    if (n <= 0)
+        return 0;
     uint64_t bound = (uint64_t)n, limit = UINT64_MAX - UINT64_MAX % bound;
     uint64_t x;
     do
@@ -60,7 +64,7 @@ int sg_rng_int(sg_rng *r, int n)
 
 void sg_rng_shuffle(sg_rng *r, int *a, int n)
 {
-    for (int i = n - 1; i > 0; i--) {
+    for (int i = n - 1; a && i > 0; i--) {
         int j = sg_rng_int(r, i + 1), tmp = a[i];
         a[i] = a[j];
         a[j] = tmp;

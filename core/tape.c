@@ -35,6 +35,8 @@ void sg_tape_free(sg_tape *t)
 
 void sg_tape_reset(sg_tape *t)
 {
+    if (!t)
+        return;
     sg_arena_rewind(&t->arena);
     t->last = NULL;
     t->err = SG_OK;
@@ -43,17 +45,23 @@ void sg_tape_reset(sg_tape *t)
 
 bool sg_tape_set_grad(sg_tape *t, bool on)
 {
+    if (!t)
+        return false;
     bool was = t->grad_on;
     t->grad_on = on;
     return was;
 }
 
-void sg_tape_set_anomaly(sg_tape *t, bool on) { t->anomaly = on; }
+void sg_tape_set_anomaly(sg_tape *t, bool on)
+{
+    if (t)
+        t->anomaly = on;
+}
 
 /* ---- errors -------------------------------------------------------------- */
 
-sg_status sg_tape_error(const sg_tape *t) { return t->err; }
-const char *sg_tape_errmsg(const sg_tape *t) { return t->msg; }
+sg_status sg_tape_error(const sg_tape *t) { return t ? t->err : SG_ERR_NULL; }
+const char *sg_tape_errmsg(const sg_tape *t) { return t ? t->msg : "tape: the tape is NULL (sg_tape_new failed?)"; }
 
 sg_tensor *sg_fail(sg_tape *t, sg_status err, const char *fmt, ...)
 {
@@ -137,12 +145,16 @@ static void link(sg_tape *t, sg_tensor *x)
 
 sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape)
 {
+    if (dt != SG_F32 && dt != SG_F64)
+        return sg_fail(t, SG_ERR_DTYPE, "tensor: dtype %d is neither SG_F32 nor SG_F64", (int)dt);
     if (ndim < 1 || ndim > SG_MAX_DIMS)
         return sg_fail(t, SG_ERR_SHAPE, "tensor: %d dimensions (1 to 4 allowed)", ndim);
     size_t size = 1;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 1)
             return sg_fail(t, SG_ERR_SHAPE, "tensor: dimension %d is %d (must be >= 1)", d, shape[d]);
+        if (size > SIZE_MAX / 16 / (size_t)shape[d])     /* data and gradient bytes must not overflow */
+            return sg_fail(t, SG_ERR_NOMEM, "tensor: %zu x %d elements do not fit in memory", size, shape[d]);
         size *= (size_t)shape[d];
     }
     sg_tensor *x = sg_arena_alloc(t, sizeof *x, true);
@@ -196,6 +208,17 @@ sg_tensor *sg_record(sg_tape *t, const sg_op *op, sg_tensor *out)
     return out;
 }
 
+void *sg_tape_alloc(sg_tape *t, size_t n, size_t size)
+{
+    if (!t)
+        return NULL;
+    if (size && n > SIZE_MAX / 4 / size) {
+        sg_fail(t, SG_ERR_NOMEM, "tape_alloc: %zu x %zu bytes cannot be had", n, size);
+        return NULL;
+    }
+    return sg_arena_alloc(t, n * size, true);
+}
+
 /* ---- leaves -------------------------------------------------------------- */
 
 sg_tensor *sg_tensor_from(sg_tape *t, sg_dtype dt, int ndim, const int *shape, const void *data)
@@ -239,6 +262,8 @@ sg_tensor *sg_full(sg_tape *t, sg_dtype dt, int ndim, const int *shape, double v
 
 sg_tensor *sg_randn(sg_tape *t, sg_dtype dt, int ndim, const int *shape, double std, sg_rng *rng)
 {
+    if (!rng)
+        return sg_fail(t, SG_ERR_NULL, "randn: rng is NULL");
     sg_tensor *x = sg_tensor_from(t, dt, ndim, shape, NULL);
     if (x)
         for (size_t i = 0; i < x->size; i++)

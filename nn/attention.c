@@ -23,11 +23,19 @@ static sg_tensor *add_param(sg_params *ps, const char *prefix, const char *name,
 sg_status sg_attention_init(sg_attention *a, sg_params *ps, const char *prefix, sg_attn_kind kind,
                             int query_size, int key_size, int attn_size, sg_dtype dt, sg_rng *rng)
 {
+    if (!a)
+        return sg_params_fail(ps, SG_ERR_NULL, "attention: the module is NULL");
     *a = (sg_attention){.kind = kind, .query_size = query_size, .key_size = key_size, .attn_size = attn_size};
     int Q = query_size, K = key_size, A = attn_size;
+    if (!ps)
+        return SG_ERR_NULL;
+    if (Q < 1 || K < 1 || (A < 1 && (kind == SG_ATTN_ADDITIVE || kind == SG_ATTN_CONCAT)))
+        return sg_params_fail(ps, SG_ERR_ARG, "attention: query size %d, key size %d, attention size %d (each at least 1)",
+                              Q, K, A);
     switch (kind) {
     case SG_ATTN_DOT:
-        return Q == K ? SG_OK : SG_ERR_SHAPE;
+        return Q == K ? SG_OK : sg_params_fail(ps, SG_ERR_SHAPE, "attention: dot scores need query and key of one "
+                                               "size (query %d, key %d)", Q, K);
     case SG_ATTN_GENERAL:
         a->W = add_param(ps, prefix, "W", sg_param_uniform(dt, 2, (int[]){Q, K}, -1 / sqrt(K), 1 / sqrt(K), rng));
         return a->W ? SG_OK : SG_ERR_ARG;
@@ -41,7 +49,7 @@ sg_status sg_attention_init(sg_attention *a, sg_params *ps, const char *prefix, 
             return SG_ERR_ARG;
         break;
     default:
-        return SG_ERR_ARG;
+        return sg_params_fail(ps, SG_ERR_ARG, "attention: unknown kind %d", (int)kind);
     }
     a->v = add_param(ps, prefix, "v", sg_param_uniform(dt, 1, (int[]){A}, -1 / sqrt(A), 1 / sqrt(A), rng));
     return a->W && a->v ? SG_OK : SG_ERR_ARG;
@@ -112,17 +120,25 @@ sg_tensor *sg_causal_mask(sg_tape *t, sg_dtype dt, int Tq, int Tk)
     return m;
 }
 
-/* softmax(Q K^T / sqrt(d), mask) V */
-sg_tensor *sg_sdpa(sg_tape *t, sg_tensor *q, sg_tensor *k, sg_tensor *v, sg_tensor *mask, sg_tensor **weights)
+/* softmax(Q K^T / sqrt(d) + bias, keep) V */
+sg_tensor *sg_sdpa_ex(sg_tape *t, sg_tensor *q, sg_tensor *k, sg_tensor *v, sg_tensor *keep, sg_tensor *bias,
+                      sg_tensor **weights)
 {
     if (!q)
-        return NULL;
+        return t && !sg_tape_error(t) ? sg_fail(t, SG_ERR_NULL, "sdpa: q is NULL") : NULL;
     int n = sg_tensor_ndim(q), d = sg_tensor_dim(q, -1);
     sg_tensor *s = sg_bmm_scaled(t, q, k, SG_TRANS_B, 1 / sqrt((double)d));
-    sg_tensor *p = sg_softmax(t, s, n - 1, mask);
+    if (bias)
+        s = sg_add(t, s, bias);
+    sg_tensor *p = sg_softmax(t, s, n - 1, keep);
     if (weights)
         *weights = p;
     return sg_bmm(t, p, v, 0);
+}
+
+sg_tensor *sg_sdpa(sg_tape *t, sg_tensor *q, sg_tensor *k, sg_tensor *v, sg_tensor *mask, sg_tensor **weights)
+{
+    return sg_sdpa_ex(t, q, k, v, mask, NULL, weights);
 }
 
 /* ---- multi-head attention -------------------------------------------------- */
@@ -131,8 +147,12 @@ sg_status sg_mha_init(sg_mha *m, sg_params *ps, const char *prefix, int embed_di
 {
     char name[256];
     int E = embed_dim;
-    if (heads < 1 || E % heads)
-        return SG_ERR_ARG;
+    if (!m)
+        return sg_params_fail(ps, SG_ERR_NULL, "mha: the module is NULL");
+    if (!ps)
+        return SG_ERR_NULL;
+    if (E < 1 || heads < 1 || E % heads)
+        return sg_params_fail(ps, SG_ERR_ARG, "mha: embed_dim %d is not a positive multiple of %d heads", E, heads);
     *m = (sg_mha){.embed_dim = E, .heads = heads};
     /* as PyTorch: Xavier-uniform in_proj, zero biases */
     double k = sqrt(6.0 / (E + 3 * E));
@@ -161,21 +181,62 @@ static sg_tensor *project(sg_tape *t, const sg_mha *m, sg_tensor *x, int i)
     return heads(t, m, sg_addmm(t, x, W, b, SG_TRANS_B));
 }
 
-sg_tensor *sg_mha_forward(sg_tape *t, const sg_mha *m, sg_tensor *query, sg_tensor *key, sg_tensor *value,
-                          sg_tensor *key_mask, bool causal, sg_tensor **weights)
+/* "(B,T,E)"-style check of a 3-D tensor: dims that must match are given, -1 for any */
+static bool is3(const sg_tensor *x, int d0, int d1, int d2)
 {
-    char s[48];
-    if (!t || !query || !key || !value)
-        return t && !sg_tape_error(t) ? sg_fail(t, SG_ERR_NULL, "mha: query, key or value is NULL") : NULL;
-    if (sg_tensor_ndim(query) != 3 || sg_tensor_dim(query, 2) != m->embed_dim)
-        return sg_fail(t, SG_ERR_SHAPE, "mha: query %s, expected (B,T,%d)", sg_shape_str(query, s), m->embed_dim);
+    return sg_tensor_ndim(x) == 3 && (d0 < 0 || sg_tensor_dim(x, 0) == d0) && (d1 < 0 || sg_tensor_dim(x, 1) == d1) &&
+           (d2 < 0 || sg_tensor_dim(x, 2) == d2);
+}
+
+sg_tensor *sg_mha_forward(sg_tape *t, const sg_mha *m, sg_tensor *query, sg_tensor *key, sg_tensor *value,
+                          const sg_attn_masks *masks, sg_tensor **weights)
+{
+    char s[48], s2[48];
+    if (!t || sg_tape_error(t))
+        return NULL;
+    if (!m || !m->in_w)
+        return sg_fail(t, SG_ERR_NULL, "mha: the module is NULL or not initialised");
+    if (!query || !key || !value)
+        return sg_fail(t, SG_ERR_NULL, "mha: query, key or value is NULL");
+    int E = m->embed_dim;
+    if (!is3(query, -1, -1, E))
+        return sg_fail(t, SG_ERR_SHAPE, "mha: query %s, expected (B,T,%d)", sg_shape_str(query, s), E);
     int B = sg_tensor_dim(query, 0), Tq = sg_tensor_dim(query, 1), Tk = sg_tensor_dim(key, 1);
-    sg_tensor *mask = NULL;
-    if (key_mask)                          /* (B,Tk) -> (B,1,1,Tk) */
-        mask = sg_reshape(t, key_mask, 4, (int[]){B, 1, 1, Tk});
-    if (causal) {
-        sg_tensor *c = sg_causal_mask(t, sg_tensor_dtype(query), Tq, Tk);
-        mask = mask ? sg_mul(t, mask, c) : c;
+    if (!is3(key, B, -1, E) || !is3(value, B, Tk, E))
+        return sg_fail(t, SG_ERR_SHAPE, "mha: key %s and value %s, expected both (%d,S,%d) like the query %s",
+                       sg_shape_str(key, s), sg_shape_str(value, s2), B, E, sg_shape_str(query, s2));
+    sg_dtype dt = sg_tensor_dtype(m->in_w);
+    sg_tensor *const in[3] = {query, key, value};
+    for (int i = 0; i < 3; i++)
+        if (sg_tensor_dtype(in[i]) != dt)
+            return sg_fail(t, SG_ERR_DTYPE, "mha: %s is %s but the parameters are %s",
+                           (const char *[]){"query", "key", "value"}[i], sg_dtype_name(sg_tensor_dtype(in[i])),
+                           sg_dtype_name(dt));
+    sg_attn_masks none = {0};
+    const sg_attn_masks *mk = masks ? masks : &none;
+    sg_tensor *keep = NULL, *bias = NULL, *am = mk->attn_mask;
+    if (mk->key_keep) {                    /* (B,Tk) -> (B,1,1,Tk) */
+        if (sg_tensor_ndim(mk->key_keep) != 2 || sg_tensor_dim(mk->key_keep, 0) != B ||
+            sg_tensor_dim(mk->key_keep, 1) != Tk)
+            return sg_fail(t, SG_ERR_SHAPE, "mha: key mask %s, expected (%d,%d): (B,S), 1 = attend",
+                           sg_shape_str(mk->key_keep, s), B, Tk);
+        keep = sg_reshape(t, mk->key_keep, 4, (int[]){B, 1, 1, Tk});
+    }
+    if (am) {                              /* (Tq,Tk), or (B,Tq,Tk) -> (B,1,Tq,Tk) */
+        bool two = sg_tensor_ndim(am) == 2 && sg_tensor_dim(am, 0) == Tq && sg_tensor_dim(am, 1) == Tk;
+        if (!two && !is3(am, B, Tq, Tk))
+            return sg_fail(t, SG_ERR_SHAPE, "mha: attention mask %s, expected (%d,%d) or (%d,%d,%d): (T,S) or (B,T,S)",
+                           sg_shape_str(am, s), Tq, Tk, B, Tq, Tk);
+        if (!two)
+            am = sg_reshape(t, am, 4, (int[]){B, 1, Tq, Tk});
+        if (mk->attn_additive)
+            bias = am;
+        else
+            keep = keep ? sg_mul(t, keep, am) : am;
+    }
+    if (mk->causal) {
+        sg_tensor *c = sg_causal_mask(t, dt, Tq, Tk);
+        keep = keep ? sg_mul(t, keep, c) : c;
     }
     sg_tensor *q, *k, *v;
     if (query == key && key == value) {    /* self-attention: one GEMM for Q, K and V */
@@ -187,7 +248,7 @@ sg_tensor *sg_mha_forward(sg_tape *t, const sg_mha *m, sg_tensor *query, sg_tens
     } else {
         q = project(t, m, query, 0), k = project(t, m, key, 1), v = project(t, m, value, 2);
     }
-    sg_tensor *o = sg_sdpa(t, q, k, v, mask, weights);
+    sg_tensor *o = sg_sdpa_ex(t, q, k, v, keep, bias, weights);
     o = sg_reshape(t, sg_permute(t, o, (int[]){0, 2, 1, 3}), 3, (int[]){B, Tq, m->embed_dim});
     return sg_linear_forward(t, &m->out, o);
 }

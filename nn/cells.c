@@ -144,9 +144,17 @@ sg_status sg_cell_init(sg_cell *c, const sg_cell_def *def, sg_params *ps, const 
                        sg_dtype dt, sg_rng *rng)
 {
     sg_cell_opts opts = o ? *o : sg_cell_defaults();
+    if (!c || !def)
+        return sg_params_fail(ps, SG_ERR_NULL, "cell %s: %s is NULL", prefix ? prefix : "", c ? "the definition" : "the cell");
+    if (!ps)
+        return SG_ERR_NULL;
+    if (def->gates < 1 || def->n_state < 1 || def->n_state > 2 || !def->step)
+        return sg_params_fail(ps, SG_ERR_ARG, "cell %s: %d gates, %d states%s (at least 1 gate, 1 or 2 states, a step)",
+                              def->name ? def->name : "?", def->gates, def->n_state, def->step ? "" : ", no step");
     int G = def->gates, H = hidden_size;
     if (input_size < 1 || hidden_size < 1)
-        return SG_ERR_ARG;
+        return sg_params_fail(ps, SG_ERR_ARG, "%s: input size %d, hidden size %d (each at least 1)",
+                              def->name ? def->name : "cell", input_size, hidden_size);
     *c = (sg_cell){.def = def, .input_size = input_size, .hidden_size = H};
     c->w_ih = add_param(ps, prefix, "weight_ih", suffix, sg_param_new(dt, 2, (int[]){G * H, input_size}));
     c->w_hh = add_param(ps, prefix, "weight_hh", suffix, sg_param_new(dt, 2, (int[]){G * H, H}));

@@ -22,8 +22,14 @@ sg_status sg_rnn_init(sg_rnn *r, const sg_cell_def *def, sg_params *ps, const ch
                       int input_size, int hidden_size, const sg_rnn_opts *o, sg_dtype dt, sg_rng *rng)
 {
     sg_rnn_opts opts = o ? *o : sg_rnn_defaults();
-    if (opts.layers < 1 || opts.layers > SG_RNN_MAX_LAYERS || !(opts.dropout >= 0 && opts.dropout < 1))
-        return SG_ERR_ARG;
+    if (!r || !def)
+        return sg_params_fail(ps, SG_ERR_NULL, "rnn: %s is NULL", r ? "the cell definition" : "the module");
+    if (!ps)
+        return SG_ERR_NULL;
+    if (opts.layers < 1 || opts.layers > SG_RNN_MAX_LAYERS)
+        return sg_params_fail(ps, SG_ERR_ARG, "rnn: %d layers (1 to %d allowed)", opts.layers, SG_RNN_MAX_LAYERS);
+    if (!(opts.dropout >= 0 && opts.dropout < 1))
+        return sg_params_fail(ps, SG_ERR_ARG, "rnn: dropout %g (0 <= p < 1)", opts.dropout);
     *r = (sg_rnn){.def = def, .input_size = input_size, .hidden_size = hidden_size, .layers = opts.layers,
                   .dirs = opts.bidirectional ? 2 : 1, .dropout = opts.dropout};
     for (int l = 0; l < r->layers; l++)
@@ -51,7 +57,9 @@ static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bo
     if (!xp || (c->def->begin && c->def->begin(t, &run) != SG_OK))
         return NULL;
     sg_tensor *s[2] = {s0[0], ns > 1 ? s0[1] : NULL}, *next[2] = {NULL, NULL};
-    sg_tensor *outs[T];
+    sg_tensor **outs = sg_tape_alloc(t, (size_t)T, sizeof *outs);
+    if (!outs)
+        return NULL;
     for (int k = 0; k < T; k++) {
         int tt = reverse ? T - 1 - k : k;
         if (c->def->step(t, &run, sg_select(t, xp, 1, tt), s, next) != SG_OK)
@@ -75,7 +83,7 @@ sg_tensor *sg_rnn_forward(sg_tape *t, const sg_rnn *r, sg_tensor *x, sg_tensor *
                           const int *lengths, sg_rng *rng, sg_tensor **state_out)
 {
     char sx[48], sh[48];
-    if (!t || !x)
+    if (!t || !x || !r || !r->def)
         return t ? fail_null(t) : NULL;
     int ns = r->def->n_state, H = r->hidden_size, LD = r->layers * r->dirs;
     if (sg_tensor_ndim(x) != 3 || sg_tensor_dim(x, 2) != r->input_size)
@@ -88,7 +96,9 @@ sg_tensor *sg_rnn_forward(sg_tape *t, const sg_rnn *r, sg_tensor *x, sg_tensor *
             return sg_fail(t, SG_ERR_SHAPE, "rnn: initial state %d is %s, expected (%d,%d,%d)", k,
                            h0[k] ? sg_shape_str(h0[k], sh) : "NULL", LD, B, H);
 
-    sg_tensor *mask[T];
+    sg_tensor **mask = lengths ? sg_tape_alloc(t, (size_t)T, sizeof *mask) : NULL;
+    if (lengths && !mask)
+        return NULL;
     for (int k = 0; lengths && k < T; k++) {
         mask[k] = sg_zeros(t, dt, 2, (int[]){B, 1});
         for (int b = 0; mask[k] && b < B; b++) {

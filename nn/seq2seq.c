@@ -30,8 +30,11 @@ sg_status sg_seq2seq_init(sg_seq2seq *m, sg_params *ps, int src_vocab, int tgt_v
     *m = (sg_seq2seq){.src_vocab = src_vocab, .tgt_vocab = tgt_vocab, .emb = emb, .hidden = H};
     sg_rnn_opts ro = sg_rnn_defaults();
     ro.bidirectional = opts.bidirectional;
-    if (opts.attention == SG_ATTN_DOT && K != H)
-        return SG_ERR_SHAPE;            /* dot attention needs query and keys of one size */
+    if (!m)
+        return sg_params_fail(ps, SG_ERR_NULL, "seq2seq: the module is NULL");
+    if (opts.attention == SG_ATTN_DOT && K != H)        /* dot attention needs query and keys of one size */
+        return sg_params_fail(ps, SG_ERR_SHAPE, "seq2seq: dot attention after a bidirectional encoder: keys of %d, "
+                              "queries of %d", K, H);
     sg_status s;
     if ((s = sg_embedding_init(&m->src_emb, ps, "src_emb.", src_vocab, emb, dt, rng)) != SG_OK ||
         (s = sg_embedding_init(&m->tgt_emb, ps, "tgt_emb.", tgt_vocab, emb, dt, rng)) != SG_OK ||
@@ -97,10 +100,16 @@ sg_tensor *sg_seq2seq_loss(sg_tape *t, const sg_seq2seq *m, const int *src, cons
                            const int *tgt_in, const int *tgt_out, int T, double sample_ratio, sg_rng *rng)
 {
     sg_seq2seq_enc enc;
+    if (!t || !m || !tgt_in || !tgt_out)
+        return t && !sg_tape_error(t) ? sg_fail(t, SG_ERR_NULL, "seq2seq_loss: the model or a target is NULL") : NULL;
+    if (T < 1 || B < 1)
+        return sg_fail(t, SG_ERR_ARG, "seq2seq_loss: %d targets of %d steps (each at least 1)", B, T);
     if (sg_seq2seq_encode(t, m, src, src_len, B, S, &enc) != SG_OK)
         return NULL;
-    sg_tensor *z[T];
-    int prev[B];
+    sg_tensor **z = sg_tape_alloc(t, (size_t)T, sizeof *z);
+    int *prev = sg_tape_alloc(t, (size_t)B, sizeof *prev);
+    if (!z || !prev)
+        return NULL;
     for (int k = 0; k < T; k++) {
         for (int b = 0; b < B; b++) {
             prev[b] = tgt_in[b * T + k];

@@ -48,6 +48,11 @@ sg_status sg_tlayer_init(sg_tlayer *l, sg_params *ps, const char *prefix, bool d
                          const sg_transformer_opts *o, sg_dtype dt, sg_rng *rng)
 {
     char p[256];
+    if (!l || !o)
+        return sg_params_fail(ps, SG_ERR_NULL, "transformer layer: %s is NULL", l ? "the options" : "the module");
+    if (o->d_ff < 1 || !(o->dropout >= 0 && o->dropout < 1))
+        return sg_params_fail(ps, SG_ERR_ARG, "transformer layer: d_ff %d (at least 1), dropout %g (0 <= p < 1)",
+                              o->d_ff, o->dropout);
     *l = (sg_tlayer){.o = *o, .decoder = decoder};
     if (l->o.eps <= 0)
         l->o.eps = 1e-5;
@@ -91,30 +96,43 @@ static sg_tensor *feed_forward(sg_tape *t, const sg_tlayer *l, sg_tensor *x, sg_
 /* one residual block: post-norm x = LN(x + f(x)), pre-norm x = x + f(LN(x));
  * f is self-attention (mem NULL), cross-attention (mem given) or FF (ff) */
 static sg_tensor *block(sg_tape *t, const sg_tlayer *l, int k, sg_tensor *x, const sg_mha *attn, sg_tensor *mem,
-                        sg_tensor *mask, bool causal, sg_rng *rng)
+                        const sg_attn_masks *masks, sg_rng *rng)
 {
     sg_tensor *in = l->o.norm_first ? ln(t, l, k, x) : x, *f;
     if (attn)
-        f = drop(t, l, sg_mha_forward(t, attn, in, mem ? mem : in, mem ? mem : in, mask, causal, NULL), rng);
+        f = drop(t, l, sg_mha_forward(t, attn, in, mem ? mem : in, mem ? mem : in, masks, NULL), rng);
     else
         f = feed_forward(t, l, in, rng);
     sg_tensor *y = sg_add(t, x, f);
     return l->o.norm_first ? y : ln(t, l, k, y);
 }
 
-sg_tensor *sg_tlayer_encode(sg_tape *t, const sg_tlayer *l, sg_tensor *x, sg_tensor *key_mask, bool causal,
+sg_tensor *sg_tlayer_encode(sg_tape *t, const sg_tlayer *l, sg_tensor *x, const sg_attn_masks *masks,
                             sg_rng *dropout)
 {
-    x = block(t, l, 0, x, &l->self_attn, NULL, key_mask, causal, dropout);
-    return block(t, l, 1, x, NULL, NULL, NULL, false, dropout);
+    if (!t || sg_tape_error(t))
+        return NULL;
+    if (!l || !l->self_attn.in_w)
+        return sg_fail(t, SG_ERR_NULL, "transformer encoder layer: the layer is NULL or not initialised");
+    x = block(t, l, 0, x, &l->self_attn, NULL, masks, dropout);
+    return block(t, l, 1, x, NULL, NULL, NULL, dropout);
 }
 
 sg_tensor *sg_tlayer_decode(sg_tape *t, const sg_tlayer *l, sg_tensor *x, sg_tensor *memory,
-                            sg_tensor *tgt_mask, sg_tensor *memory_mask, sg_rng *dropout)
+                            const sg_attn_masks *tgt_masks, const sg_attn_masks *memory_masks, sg_rng *dropout)
 {
-    x = block(t, l, 0, x, &l->self_attn, NULL, tgt_mask, true, dropout);
-    x = block(t, l, 1, x, &l->cross_attn, memory, memory_mask, false, dropout);
-    return block(t, l, 2, x, NULL, NULL, NULL, false, dropout);
+    if (!t || sg_tape_error(t))
+        return NULL;
+    if (!l || !l->decoder || !l->cross_attn.in_w)
+        return sg_fail(t, SG_ERR_ARG, "transformer decoder layer: %s", l ? "an encoder layer (decoder = false) given"
+                                                                           : "the layer is NULL");
+    if (!memory)
+        return sg_fail(t, SG_ERR_NULL, "transformer decoder layer: memory is NULL (the encoder's output, (B,S,d))");
+    sg_attn_masks self = tgt_masks ? *tgt_masks : (sg_attn_masks){0};
+    self.causal = true;                    /* a decoder never sees its future */
+    x = block(t, l, 0, x, &l->self_attn, NULL, &self, dropout);
+    x = block(t, l, 1, x, &l->cross_attn, memory, memory_masks, dropout);
+    return block(t, l, 2, x, NULL, NULL, NULL, dropout);
 }
 
 sg_tensor *sg_sinusoidal_positions(sg_tape *t, sg_dtype dt, int T, int d)
@@ -135,8 +153,11 @@ sg_tensor *sg_sinusoidal_positions(sg_tape *t, sg_dtype dt, int T, int d)
 sg_status sg_transformer_lm_init(sg_transformer_lm *m, sg_params *ps, int vocab, int max_len, int layers,
                                  bool learned_positions, const sg_transformer_opts *o, sg_dtype dt, sg_rng *rng)
 {
+    if (!m || !o)
+        return sg_params_fail(ps, SG_ERR_NULL, "transformer lm: %s is NULL", m ? "the options" : "the module");
     if (layers < 1 || layers > SG_MAX_TLAYERS || max_len < 1)
-        return SG_ERR_ARG;
+        return sg_params_fail(ps, SG_ERR_ARG, "transformer lm: %d layers (1 to %d), max_len %d (at least 1)", layers,
+                              SG_MAX_TLAYERS, max_len);
     *m = (sg_transformer_lm){.vocab = vocab, .max_len = max_len, .layers = layers,
                              .learned_positions = learned_positions, .o = *o};
     int d = o->d_model;
@@ -169,7 +190,7 @@ sg_tensor *sg_transformer_lm_forward(sg_tape *t, const sg_transformer_lm *m, con
     if (dropout && m->o.dropout > 0)
         x = sg_dropout(t, x, m->o.dropout, dropout);
     for (int k = 0; k < m->layers; k++)
-        x = sg_tlayer_encode(t, &m->layer[k], x, NULL, true, dropout);
+        x = sg_tlayer_encode(t, &m->layer[k], x, &(sg_attn_masks){.causal = true}, dropout);
     if (m->o.norm_first)
         x = sg_layer_norm(t, x, m->norm_w, m->norm_b, m->o.eps);
     return sg_linear_forward(t, &m->head, x);
@@ -180,8 +201,10 @@ sg_tensor *sg_transformer_lm_forward(sg_tape *t, const sg_transformer_lm *m, con
 sg_status sg_transformer_s2s_init(sg_transformer_s2s *m, sg_params *ps, int src_vocab, int tgt_vocab, int layers,
                                   const sg_transformer_opts *o, sg_dtype dt, sg_rng *rng)
 {
+    if (!m || !o)
+        return sg_params_fail(ps, SG_ERR_NULL, "transformer s2s: %s is NULL", m ? "the options" : "the module");
     if (layers < 1 || layers > SG_MAX_TLAYERS)
-        return SG_ERR_ARG;
+        return sg_params_fail(ps, SG_ERR_ARG, "transformer s2s: %d layers (1 to %d)", layers, SG_MAX_TLAYERS);
     *m = (sg_transformer_s2s){.src_vocab = src_vocab, .tgt_vocab = tgt_vocab, .layers = layers, .o = *o};
     int d = o->d_model;
     if (sg_embedding_init(&m->src_emb, ps, "src_emb.", src_vocab, d, dt, rng) != SG_OK ||
@@ -223,7 +246,7 @@ sg_tensor *sg_transformer_s2s_encode(sg_tape *t, const sg_transformer_s2s *m, co
         *mask = keep;
     sg_tensor *x = embed(t, &m->src_emb, src, B, S, m->o.d_model);
     for (int k = 0; k < m->layers; k++)
-        x = sg_tlayer_encode(t, &m->enc[k], x, keep, false, dropout);
+        x = sg_tlayer_encode(t, &m->enc[k], x, &(sg_attn_masks){.key_keep = keep}, dropout);
     return m->o.norm_first ? sg_layer_norm(t, x, m->norm_w[0], m->norm_b[0], m->o.eps) : x;
 }
 
@@ -232,7 +255,7 @@ sg_tensor *sg_transformer_s2s_decode(sg_tape *t, const sg_transformer_s2s *m, sg
 {
     sg_tensor *x = embed(t, &m->tgt_emb, tgt_in, B, T, m->o.d_model);
     for (int k = 0; k < m->layers; k++)
-        x = sg_tlayer_decode(t, &m->dec[k], x, memory, NULL, mask, dropout);
+        x = sg_tlayer_decode(t, &m->dec[k], x, memory, NULL, &(sg_attn_masks){.key_keep = mask}, dropout);
     if (m->o.norm_first)
         x = sg_layer_norm(t, x, m->norm_w[1], m->norm_b[1], m->o.eps);
     return sg_linear_forward(t, &m->head, x);

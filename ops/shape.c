@@ -6,6 +6,8 @@
  * into the one gradient buffer of its source: a per-step narrow of a large
  * tensor costs its own size in backward, never the whole tensor's.
  */
+#include <limits.h>
+
 #include "../core/internal.h"
 #include "seqgrad/ops.h"
 
@@ -321,9 +323,10 @@ sg_tensor *sg_narrow(sg_tape *t, sg_tensor *x, int axis, int start, int len)
     int a = sg_axis(t, "narrow", x, axis);
     if (a < 0)
         return NULL;
-    if (start < 0 || len < 1 || start + len > x->shape[a])
+    if (start < 0 || len < 1 || start > x->shape[a] || len > x->shape[a] - start)     /* no int overflow */
         return sg_fail(t, SG_ERR_ARG, "narrow: [%d, %d) is outside axis %d of %s",
-                       start, start + len, a, sg_shape_str(x, s));
+                       start, (int)((long long)start + len > INT_MAX ? INT_MAX : start + (long long)len), a,
+                       sg_shape_str(x, s));
     return select_rows(t, &narrow_op, x, a, NULL, len, start);
 }
 
@@ -374,10 +377,20 @@ sg_status sg_split(sg_tape *t, sg_tensor *x, int axis, const int *sizes, int n, 
     int a = sg_axis(t, "split", x, axis);
     if (a < 0)
         return t->err;
+    if (!sizes || !out || n < 1) {
+        sg_fail(t, SG_ERR_NULL, "split: %s", !sizes ? "sizes is NULL" : !out ? "out is NULL" : "no parts (n < 1)");
+        return t->err;
+    }
     int total = 0;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        if (sizes[i] < 1 || sizes[i] > x->shape[a] - total) {
+            sg_fail(t, SG_ERR_SHAPE, "split: part %d of size %d does not fit axis %d of %s after %d", i, sizes[i], a,
+                    sg_shape_str(x, s), total);
+            return t->err;
+        }
         total += sizes[i];
-    if (n < 1 || total != x->shape[a]) {
+    }
+    if (total != x->shape[a]) {
         sg_fail(t, SG_ERR_SHAPE, "split: sizes add up to %d but axis %d of %s has %d",
                 total, a, sg_shape_str(x, s), x->shape[a]);
         return t->err;

@@ -38,9 +38,9 @@ void sg_optim_free(sg_optim *o)
 {
     if (!o)
         return;
-    for (int i = 0; i < o->n; i++) {
-        free(o->m[i]);
-        free(o->v[i]);
+    for (int i = 0; i < o->n; i++) {          /* m or v is NULL if memory ran out making it */
+        free(o->m ? o->m[i] : NULL);
+        free(o->v ? o->v[i] : NULL);
     }
     free(o->m);
     free(o->v);
@@ -56,11 +56,23 @@ static bool opts_ok(const sg_optim_opts *o)
 
 sg_optim *sg_optim_new(sg_params *ps, const sg_optim_opts *opts)
 {
-    if (!ps || !opts || !opts_ok(opts))
+    if (!ps)
         return NULL;
+    sg_optim_opts d;
+    if (!opts)
+        d = sg_optim_defaults(SG_SGD), opts = &d;
+    if (!opts_ok(opts)) {
+        sg_params_fail(ps, SG_ERR_ARG, "optim: invalid options (kind %d, lr %g, momentum %g, weight_decay %g, eps %g, "
+                       "beta1 %g, beta2 %g, alpha %g, nesterov %d): lr > 0, betas and alpha in [0,1), the rest >= 0, "
+                       "nesterov needs momentum", (int)opts->kind, opts->lr, opts->momentum, opts->weight_decay,
+                       opts->eps, opts->beta1, opts->beta2, opts->alpha, opts->nesterov);
+        return NULL;
+    }
     sg_optim *o = calloc(1, sizeof *o);
-    if (!o)
+    if (!o) {
+        sg_params_fail(ps, SG_ERR_NOMEM, "optim: out of memory");
         return NULL;
+    }
     o->o = *opts, o->ps = ps, o->n = sg_params_count(ps);
     o->m = calloc((size_t)o->n + 1, sizeof *o->m);
     o->v = calloc((size_t)o->n + 1, sizeof *o->v);
@@ -76,16 +88,22 @@ sg_optim *sg_optim_new(sg_params *ps, const sg_optim_opts *opts)
     }
     return o;
 fail:
+    sg_params_fail(ps, SG_ERR_NOMEM, "optim: out of memory for the state of %d parameters", o->n);
     sg_optim_free(o);
     return NULL;
 }
 
-long sg_optim_steps(const sg_optim *o) { return o->steps; }
-void sg_optim_set_steps(sg_optim *o, long steps) { o->steps = steps; }
+long sg_optim_steps(const sg_optim *o) { return o ? o->steps : 0; }
+
+void sg_optim_set_steps(sg_optim *o, long steps)
+{
+    if (o && steps >= 0)
+        o->steps = steps;
+}
 
 double *sg_optim_state(sg_optim *o, int i, int slot)
 {
-    if (i < 0 || i >= o->n || slot < 0 || slot > 1)
+    if (!o || i < 0 || i >= o->n || slot < 0 || slot > 1)
         return NULL;
     return slot ? o->v[i] : o->m[i];
 }
@@ -144,6 +162,8 @@ double *sg_optim_state(sg_optim *o, int i, int slot)
 
 void sg_optim_step(sg_optim *o, double lr)
 {
+    if (!o)
+        return;
     if (lr < 0)
         lr = o->o.lr;
     long t = ++o->steps;

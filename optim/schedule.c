@@ -11,6 +11,10 @@
 
 double sg_schedule_lr(const sg_schedule *s, long step)
 {
+    if (!s)
+        return 0;
+    if (step < 0)
+        step = 0;
     if (s->warmup > 0 && step < s->warmup)
         return s->lr * (double)(step + 1) / (double)s->warmup;
     long k = step - (s->warmup > 0 ? s->warmup : 0);

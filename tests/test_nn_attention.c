@@ -67,11 +67,11 @@ START_TEST(test_mha_matches_pytorch)
     sg_tensor *keep = tu_fixture_const(t, fx, "keep", dt), *y, *in[3];
     if (causal) {
         in[0] = tu_fixture_param(fx, "x", dt);
-        y = sg_mha_forward(t, &m, in[0], in[0], in[0], keep, true, NULL);
+        y = sg_mha_forward(t, &m, in[0], in[0], in[0], &(sg_attn_masks){.key_keep = keep, .causal = true}, NULL);
     } else {
         in[0] = tu_fixture_param(fx, "query", dt), in[1] = tu_fixture_param(fx, "key", dt);
         in[2] = tu_fixture_param(fx, "value", dt);
-        y = sg_mha_forward(t, &m, in[0], in[1], in[2], keep, false, NULL);
+        y = sg_mha_forward(t, &m, in[0], in[1], in[2], &(sg_attn_masks){.key_keep = keep}, NULL);
     }
     ck_assert_msg(y != NULL, "%s", sg_tape_errmsg(t));
     size_t n;
@@ -157,7 +157,8 @@ struct mctx { sg_mha m; };
 static sg_tensor *mha_loss(sg_tape *t, sg_tensor **in, void *p)
 {
     sg_tensor *keep = sg_tensor_from_f64(t, SG_F64, 2, (int[]){2, 3}, (double[]){1, 1, 1, 1, 1, 0});
-    return sg_mha_forward(t, &((struct mctx *)p)->m, in[0], in[0], in[0], keep, true, NULL);
+    return sg_mha_forward(t, &((struct mctx *)p)->m, in[0], in[0], in[0], &(sg_attn_masks){.key_keep = keep, .causal = true},
+                          NULL);
 }
 
 START_TEST(test_mha_gradcheck)

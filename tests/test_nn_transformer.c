@@ -32,7 +32,8 @@ START_TEST(test_layer_matches_pytorch)
     sg_tape *t = sg_tape_new();
     sg_tensor *x = tu_fixture_param(fx, "x", dt), *mem = decoder ? tu_fixture_param(fx, "mem", dt) : NULL;
     sg_tensor *keep = tu_fixture_const(t, fx, "keep", dt);
-    sg_tensor *y = decoder ? sg_tlayer_decode(t, &l, x, mem, NULL, keep, NULL) : sg_tlayer_encode(t, &l, x, keep, false, NULL);
+    sg_attn_masks masks = {.key_keep = keep};
+    sg_tensor *y = decoder ? sg_tlayer_decode(t, &l, x, mem, NULL, &masks, NULL) : sg_tlayer_encode(t, &l, x, &masks, NULL);
     ck_assert_msg(y != NULL, "%s", sg_tape_errmsg(t));
     size_t n;
     const double *e = tu_fixture_get(fx, "out0", NULL, NULL, &n);
@@ -73,8 +74,8 @@ static sg_tensor *layer_loss(sg_tape *t, sg_tensor **in, void *p)
 {
     const sg_tlayer *l = &((struct lctx *)p)->l;
     sg_tensor *keep = sg_tensor_from_f64(t, SG_F64, 2, (int[]){2, 3}, (double[]){1, 1, 1, 1, 1, 0});
-    return l->decoder ? sg_tlayer_decode(t, l, in[0], in[1], NULL, keep, NULL)
-                      : sg_tlayer_encode(t, l, in[0], keep, true, NULL);
+    return l->decoder ? sg_tlayer_decode(t, l, in[0], in[1], NULL, &(sg_attn_masks){.key_keep = keep}, NULL)
+                      : sg_tlayer_encode(t, l, in[0], &(sg_attn_masks){.key_keep = keep, .causal = true}, NULL);
 }
 
 START_TEST(test_layer_gradcheck)

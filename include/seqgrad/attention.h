@@ -57,6 +57,30 @@ sg_tensor *sg_causal_mask(sg_tape *t, sg_dtype dt, int Tq, int Tk);
  *   mask: NULL or broadcastable to (...,Tq,Tk), 1 = keep.
  * Returns (...,Tq,dv); *weights (if not NULL) gets the (...,Tq,Tk) weights. */
 sg_tensor *sg_sdpa(sg_tape *t, sg_tensor *q, sg_tensor *k, sg_tensor *v, sg_tensor *mask, sg_tensor **weights);
+/* The same with bias (NULL, or broadcastable to (...,Tq,Tk)) added to the
+ * scaled scores before the masked softmax. */
+sg_tensor *sg_sdpa_ex(sg_tape *t, sg_tensor *q, sg_tensor *k, sg_tensor *v, sg_tensor *keep, sg_tensor *bias,
+                      sg_tensor **weights);
+
+/* The masks of one attention call; NULL (or a zeroed struct) means none.
+ *   key_keep   (B,S): 1 = attend to key j, 0 = padding. PyTorch's
+ *              key_padding_mask is the opposite (True = ignore): pass 1 - it.
+ *   attn_mask  (T,S), or (B,T,S) for one per sequence:
+ *              attn_additive false: a keep-mask, 1 = query i may attend to
+ *              key j. PyTorch's boolean attn_mask is the opposite (True =
+ *              not allowed): pass 1 - it.
+ *              attn_additive true: added to the scores before softmax, as
+ *              PyTorch's float attn_mask (-inf, or a large negative value,
+ *              forbids; a row that forbids every key gives NaN, as there).
+ *   causal     query i attends to keys j <= i + (S - T): PyTorch's is_causal.
+ * Masks combine: a key is attended only if every mask allows it. A query
+ * with no key left (keep-masks) gets zero weights and output, never NaN. */
+typedef struct {
+    sg_tensor *key_keep;
+    sg_tensor *attn_mask;
+    bool attn_additive;
+    bool causal;
+} sg_attn_masks;
 
 /* torch.nn.MultiheadAttention (batch_first), names and layout included:
  * <prefix>in_proj_weight (3E,E), in_proj_bias (3E), out_proj.weight (E,E), out_proj.bias (E). */
@@ -68,11 +92,12 @@ typedef struct {
 
 sg_status sg_mha_init(sg_mha *m, sg_params *ps, const char *prefix, int embed_dim, int heads, sg_dtype dt,
                       sg_rng *rng);
-/* query (B,Tq,E), key and value (B,Tk,E); key_mask (B,Tk) 1 = keep, or NULL;
- * causal adds the no-peeking mask. Returns (B,Tq,E); *weights (if not NULL)
- * gets the per-head weights (B,heads,Tq,Tk). */
+/* query (B,Tq,E), key and value (B,Tk,E) of the parameters' dtype; masks
+ * NULL or as sg_attn_masks says, every shape checked. Returns (B,Tq,E);
+ * *weights (if not NULL) gets the per-head weights (B,heads,Tq,Tk). A tape
+ * already in error returns NULL at once. */
 sg_tensor *sg_mha_forward(sg_tape *t, const sg_mha *m, sg_tensor *query, sg_tensor *key, sg_tensor *value,
-                          sg_tensor *key_mask, bool causal, sg_tensor **weights);
+                          const sg_attn_masks *masks, sg_tensor **weights);
 
 /* ---- transformer layers (nn/transformer.c) ------------------------------ */
 
@@ -98,15 +123,19 @@ typedef struct {
 
 sg_status sg_tlayer_init(sg_tlayer *l, sg_params *ps, const char *prefix, bool decoder,
                          const sg_transformer_opts *o, sg_dtype dt, sg_rng *rng);
-/* Encoder layer: x (B,T,d), key_mask (B,T) or NULL, causal (decoder-only LM).
+/* Encoder layer: x (B,T,d); masks of its self-attention (NULL: none;
+ * .causal for a decoder-only LM).
  *   post-norm: x = LN1(x + SA(x));    x = LN2(x + FF(x))
  *   pre-norm:  x = x + SA(LN1(x));    x = x + FF(LN2(x))                  */
-sg_tensor *sg_tlayer_encode(sg_tape *t, const sg_tlayer *l, sg_tensor *x, sg_tensor *key_mask, bool causal,
+sg_tensor *sg_tlayer_encode(sg_tape *t, const sg_tlayer *l, sg_tensor *x, const sg_attn_masks *masks,
                             sg_rng *dropout);
-/* Decoder layer: x (B,T,d) attends causally to itself and to memory (B,S,d).
+/* Decoder layer: x (B,T,d) attends to itself (always causal; tgt_masks may
+ * add a key mask or an attn_mask (T,T)) and to memory (B,S,d), the
+ * encoder's output, which must be given (memory_masks: its key mask, or an
+ * attn_mask (T,S)).
  *   post-norm: x = LN1(x + SA(x)); x = LN2(x + CA(x, m)); x = LN3(x + FF(x)) */
 sg_tensor *sg_tlayer_decode(sg_tape *t, const sg_tlayer *l, sg_tensor *x, sg_tensor *memory,
-                            sg_tensor *tgt_mask, sg_tensor *memory_mask, sg_rng *dropout);
+                            const sg_attn_masks *tgt_masks, const sg_attn_masks *memory_masks, sg_rng *dropout);
 
 /* Position encodings added to (B,T,d) embeddings:
  * sinusoidal PE[p,2i] = sin(p / 10000^(2i/d)), PE[p,2i+1] = cos(same). */

@@ -150,6 +150,21 @@ size_t     sg_params_numel(const sg_params *ps);    /* total elements */
 void       sg_params_zero_grad(sg_params *ps);
 /* Converts every parameter to dt (f64 for a gradient check, back to f32). */
 sg_status  sg_params_cast(sg_params *ps, sg_dtype dt);
+/* The collection's error: the first failure of a call given ps (a module's
+ * init, sg_params_add, sg_optim_new, sg_ckpt_load_params, ...) since
+ * sg_params_clear_error(); SG_OK and "" if none. NULL ps: SG_ERR_NULL and a
+ * message saying so. */
+sg_status   sg_params_error(const sg_params *ps);
+const char *sg_params_errmsg(const sg_params *ps);
+void        sg_params_clear_error(sg_params *ps);
+/* Records err and a printf-style message on ps unless it holds an error
+ * already, and returns err (NULL ps: returns err). For modules of your
+ * own: "mycell: hidden size 0 (at least 1)". */
+sg_status   sg_params_fail(sg_params *ps, sg_status err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 /* ---- the tape ---------------------------------------------------------- */
 
@@ -160,6 +175,11 @@ void     sg_tape_free(sg_tape *t);                /* NULL is a no-op */
  * kept, so recording the same graph again allocates nothing from the heap. */
 void     sg_tape_reset(sg_tape *t);
 
+/* Scratch memory for n items of size bytes, zeroed, from the tape's arena:
+ * it lives until sg_tape_reset() and costs no heap allocation in steady
+ * state (per-step arrays of a module, sized by the data, never on the
+ * stack). NULL, with the tape's error set, if it cannot be had. */
+void *sg_tape_alloc(sg_tape *t, size_t n, size_t size);
 /* No-grad mode: while off, ops compute but record no backward work
  * (evaluation, sampling, decoding). Returns the previous setting. */
 bool sg_tape_set_grad(sg_tape *t, bool on);
