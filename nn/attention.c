@@ -191,7 +191,7 @@ static bool is3(const sg_tensor *x, int d0, int d1, int d2)
 sg_tensor *sg_mha_forward(sg_tape *t, const sg_mha *m, sg_tensor *query, sg_tensor *key, sg_tensor *value,
                           const sg_attn_masks *masks, sg_tensor **weights)
 {
-    char s[48], s2[48];
+    char s[48], s2[48], s3[48];
     if (!t || sg_tape_error(t))
         return NULL;
     if (!m || !m->in_w)
@@ -204,7 +204,7 @@ sg_tensor *sg_mha_forward(sg_tape *t, const sg_mha *m, sg_tensor *query, sg_tens
     int B = sg_tensor_dim(query, 0), Tq = sg_tensor_dim(query, 1), Tk = sg_tensor_dim(key, 1);
     if (!is3(key, B, -1, E) || !is3(value, B, Tk, E))
         return sg_fail(t, SG_ERR_SHAPE, "mha: key %s and value %s, expected both (%d,S,%d) like the query %s",
-                       sg_shape_str(key, s), sg_shape_str(value, s2), B, E, sg_shape_str(query, s2));
+                       sg_shape_str(key, s), sg_shape_str(value, s2), B, E, sg_shape_str(query, s3));
     sg_dtype dt = sg_tensor_dtype(m->in_w);
     sg_tensor *const in[3] = {query, key, value};
     for (int i = 0; i < 3; i++)

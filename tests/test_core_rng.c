@@ -74,6 +74,19 @@ START_TEST(test_rng_int_and_shuffle)
 }
 END_TEST
 
+/* n <= 0 gives 0 (SIGFPE before); NULL draws nothing */
+START_TEST(test_rng_misuse)
+{
+    sg_rng r;
+    sg_rng_seed(&r, 1);
+    ck_assert_int_eq(sg_rng_int(&r, 0), 0);
+    ck_assert_int_eq(sg_rng_int(&r, -5), 0);
+    ck_assert_uint_eq(sg_rng_u64(NULL), 0);
+    sg_rng_seed(NULL, 1);
+    sg_rng_shuffle(&r, NULL, 5);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core/rng");
@@ -82,6 +95,7 @@ int main(void)
     tcase_add_test(tc, test_rng_same_seed_same_draws);
     tcase_add_test(tc, test_rng_moments);
     tcase_add_test(tc, test_rng_int_and_shuffle);
+    tcase_add_test(tc, test_rng_misuse);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -2,6 +2,9 @@
  * test_core_tensor.c - core/tensor.c: heap tensors and their accessors,
  * copy and cast, parameters, and the named parameter collection.
  */
+#include <math.h>
+#include <stdint.h>
+
 #include "testutil.h"
 
 START_TEST(test_heap_tensor_basics)
@@ -82,6 +85,79 @@ START_TEST(test_params_collection)
 }
 END_TEST
 
+/* Every accessor on NULL reads as an empty tensor; out-of-range elements
+ * read NaN and are never written; sizes that overflow are refused (each of
+ * these crashed or overran a buffer before). */
+START_TEST(test_accessors_null_and_range)
+{
+    char buf[48];
+    ck_assert_int_eq(sg_tensor_ndim(NULL), 0);
+    ck_assert_int_eq(sg_tensor_dim(NULL, 0), 0);
+    ck_assert_uint_eq(sg_tensor_size(NULL), 0);
+    ck_assert_ptr_null(sg_tensor_data(NULL));
+    ck_assert_ptr_null(sg_tensor_grad(NULL));
+    ck_assert_str_eq(sg_tensor_name(NULL), "");
+    ck_assert(!sg_tensor_requires_grad(NULL));
+    ck_assert_int_eq(sg_tensor_shape(NULL)[0], 0);
+    ck_assert(isnan(sg_tensor_get(NULL, 0)));
+    ck_assert(isnan(sg_tensor_grad_get(NULL, 0)));
+    sg_tensor_set(NULL, 0, 1);
+    sg_tensor_set_requires_grad(NULL, true);
+    sg_tensor_load(NULL, NULL), sg_tensor_store(NULL, NULL);
+    ck_assert_str_eq(sg_shape_str(NULL, buf), "(NULL)");
+    ck_assert_int_eq(sg_tensor_cast(NULL, SG_F64), SG_ERR_NULL);
+    ck_assert_int_eq(sg_tensor_copy(NULL, NULL), SG_ERR_NULL);
+    sg_tensor *x = sg_tensor_new(SG_F32, 1, (int[]){3});
+    ck_assert(isnan(sg_tensor_get(x, 3)));
+    sg_tensor_set(x, 3, 7);                                  /* ignored, not written past the end */
+    ck_assert_int_eq(sg_tensor_cast(x, (sg_dtype)7), SG_ERR_DTYPE);
+    ck_assert_ptr_null(sg_tensor_new((sg_dtype)2, 1, (int[]){3}));
+    ck_assert_ptr_null(sg_tensor_new(SG_F32, 4, (int[]){1 << 30, 1 << 30, 1 << 30, 1 << 30}));   /* 2^120 elements */
+    /* the tape */
+    ck_assert_int_eq(sg_tape_error(NULL), SG_ERR_NULL);
+    ck_assert_str_eq(sg_tape_errmsg(NULL), "tape: the tape is NULL (sg_tape_new failed?)");
+    sg_tape_reset(NULL), sg_tape_set_anomaly(NULL, true);
+    ck_assert(!sg_tape_set_grad(NULL, true));
+    sg_tape *t = sg_tape_new();
+    ck_assert_ptr_null(sg_zeros(t, SG_F32, 4, (int[]){1 << 30, 1 << 30, 1 << 30, 1 << 30}));
+    ck_assert_str_eq(sg_tape_errmsg(t), "tensor: 1073741824 x 1073741824 elements do not fit in memory");
+    sg_tape_reset(t);
+    ck_assert_ptr_null(sg_zeros(t, (sg_dtype)5, 1, (int[]){2}));
+    ck_assert_str_eq(sg_tape_errmsg(t), "tensor: dtype 5 is neither SG_F32 nor SG_F64");
+    sg_tape_reset(t);
+    ck_assert_ptr_null(sg_randn(t, SG_F32, 1, (int[]){2}, 1.0, NULL));
+    ck_assert_str_eq(sg_tape_errmsg(t), "randn: rng is NULL");
+    ck_assert_ptr_null(sg_tape_alloc(t, SIZE_MAX / 2, 8));
+    sg_tensor_free(x), sg_tape_free(t);
+}
+END_TEST
+
+/* Errors of calls given a parameter collection are messages on it. */
+START_TEST(test_params_errors)
+{
+    sg_params *ps = sg_params_new();
+    ck_assert_int_eq(sg_params_error(ps), SG_OK);
+    ck_assert_str_eq(sg_params_errmsg(ps), "");
+    ck_assert_ptr_nonnull(sg_params_add(ps, "w", sg_param_new(SG_F32, 1, (int[]){2})));
+    ck_assert_ptr_null(sg_params_add(ps, "w", sg_param_new(SG_F32, 1, (int[]){2})));
+    ck_assert_int_eq(sg_params_error(ps), SG_ERR_ARG);
+    ck_assert_str_eq(sg_params_errmsg(ps), "params: the name w is taken");
+    ck_assert_ptr_null(sg_params_add(ps, "v", NULL));
+    ck_assert_str_eq(sg_params_errmsg(ps), "params: the name w is taken");      /* the first error stays */
+    sg_params_clear_error(ps);
+    ck_assert_ptr_null(sg_params_add(ps, "v", NULL));
+    ck_assert_str_eq(sg_params_errmsg(ps), "params: v's tensor is NULL");
+    sg_params_clear_error(ps);
+    ck_assert_int_eq(sg_params_cast(ps, (sg_dtype)3), SG_ERR_DTYPE);
+    ck_assert_str_eq(sg_params_errmsg(ps), "params_cast: dtype 3 is neither SG_F32 nor SG_F64");
+    ck_assert_ptr_null(sg_params_find(ps, NULL));
+    ck_assert_int_eq(sg_params_error(NULL), SG_ERR_NULL);
+    ck_assert_str_eq(sg_params_errmsg(NULL), "params: the collection is NULL (sg_params_new failed?)");
+    ck_assert_int_eq(sg_params_cast(NULL, SG_F64), SG_ERR_NULL);
+    sg_params_free(ps);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core/tensor");
@@ -91,6 +167,8 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("params");
     tcase_add_test(tc, test_params_collection);
+    tcase_add_test(tc, test_accessors_null_and_range);
+    tcase_add_test(tc, test_params_errors);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

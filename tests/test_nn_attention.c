@@ -207,6 +207,8 @@ START_TEST(test_attention_errors)
     sg_rng_seed(&rng, 1);
     sg_attention a;
     ck_assert_int_eq(sg_attention_init(&a, ps, "", SG_ATTN_DOT, 4, 3, 0, SG_F32, &rng), SG_ERR_SHAPE);
+    ck_assert_str_eq(sg_params_errmsg(ps), "attention: dot scores need query and key of one size (query 4, key 3)");
+    sg_params_clear_error(ps);
     ck_assert_int_eq(sg_attention_init(&a, ps, "", SG_ATTN_ADDITIVE, 4, 3, 5, SG_F32, &rng), SG_OK);
     sg_tape *t = sg_tape_new();
     sg_tensor *q = sg_zeros(t, SG_F32, 2, (int[]){2, 4}), *h = sg_zeros(t, SG_F32, 3, (int[]){2, 5, 6});
@@ -214,6 +216,99 @@ START_TEST(test_attention_errors)
                     "attention: query (2,4) and keys (2,5,6), expected (B,4) and (B,S,3)");
     sg_mha m;
     ck_assert_int_eq(sg_mha_init(&m, ps, "mha.", 6, 4, SG_F32, &rng), SG_ERR_ARG);   /* 6 heads of 1.5 */
+    ck_assert_str_eq(sg_params_errmsg(ps), "mha: embed_dim 6 is not a positive multiple of 4 heads");
+    sg_params_free(ps), sg_tape_free(t);
+}
+END_TEST
+
+/* Misuse of multi-head attention: each failure inside (a key of another
+ * size, a 2-D key, a mask of the wrong shape, another dtype, a tape already
+ * in error) is a message on the tape, never a crash; a (Tk,B) mask is not
+ * read as (B,Tk). Each case crashed (or misread) before. */
+START_TEST(test_mha_misuse)
+{
+    sg_params *ps = sg_params_new();
+    sg_rng rng;
+    sg_rng_seed(&rng, 1);
+    sg_mha m;
+    ck_assert_int_eq(sg_mha_init(&m, ps, "mha.", 4, 2, SG_F32, &rng), SG_OK);
+    sg_tape *t = sg_tape_new();
+    sg_tensor *q = sg_zeros(t, SG_F32, 3, (int[]){2, 3, 4}), *k = sg_zeros(t, SG_F32, 3, (int[]){2, 5, 4});
+    sg_tensor *k6 = sg_zeros(t, SG_F32, 3, (int[]){2, 5, 6}), *k2 = sg_zeros(t, SG_F32, 2, (int[]){5, 4});
+    tu_assert_error(t, sg_mha_forward(t, &m, q, k6, k6, NULL, NULL),
+                    "mha: key (2,5,6) and value (2,5,6), expected both (2,S,4) like the query (2,3,4)");
+    sg_tape_reset(t);
+    q = sg_zeros(t, SG_F32, 3, (int[]){2, 3, 4}), k = sg_zeros(t, SG_F32, 3, (int[]){2, 5, 4});
+    k2 = sg_zeros(t, SG_F32, 2, (int[]){5, 4});
+    tu_assert_error(t, sg_mha_forward(t, &m, q, k2, k2, NULL, NULL),
+                    "mha: key (5,4) and value (5,4), expected both (2,S,4) like the query (2,3,4)");
+    sg_tape_reset(t);
+    q = sg_zeros(t, SG_F32, 3, (int[]){2, 3, 4}), k = sg_zeros(t, SG_F32, 3, (int[]){2, 5, 4});
+    sg_tensor *wrong = sg_full(t, SG_F32, 2, (int[]){5, 2}, 1);     /* (Tk,B): same count as (B,Tk) */
+    tu_assert_error(t, sg_mha_forward(t, &m, q, k, k, &(sg_attn_masks){.key_keep = wrong}, NULL),
+                    "mha: key mask (5,2), expected (2,5): (B,S), 1 = attend");
+    sg_tape_reset(t);
+    q = sg_zeros(t, SG_F32, 3, (int[]){2, 3, 4}), k = sg_zeros(t, SG_F32, 3, (int[]){2, 5, 4});
+    sg_tensor *am = sg_full(t, SG_F32, 2, (int[]){5, 3}, 1);
+    tu_assert_error(t, sg_mha_forward(t, &m, q, k, k, &(sg_attn_masks){.attn_mask = am}, NULL),
+                    "mha: attention mask (5,3), expected (3,5) or (2,3,5): (T,S) or (B,T,S)");
+    sg_tape_reset(t);
+    sg_tensor *q64 = sg_zeros(t, SG_F64, 3, (int[]){2, 3, 4});
+    tu_assert_error(t, sg_mha_forward(t, &m, q64, q64, q64, NULL, NULL), "mha: query is f64 but the parameters are f32");
+    sg_tape_reset(t);
+    q = sg_zeros(t, SG_F32, 3, (int[]){2, 3, 4});
+    sg_fail(t, SG_ERR_ARG, "earlier: something failed");
+    ck_assert_ptr_null(sg_mha_forward(t, &m, q, q, q, NULL, NULL));
+    ck_assert_str_eq(sg_tape_errmsg(t), "earlier: something failed");
+    sg_tape_reset(t);
+    ck_assert_ptr_null(sg_mha_forward(t, NULL, q, q, q, NULL, NULL));
+    ck_assert_str_eq(sg_tape_errmsg(t), "mha: the module is NULL or not initialised");
+    /* a decoder layer without memory, an encoder layer used as a decoder */
+    sg_transformer_opts o = sg_transformer_defaults(4, 2);
+    sg_tlayer dec, enc;
+    ck_assert_int_eq(sg_tlayer_init(&dec, ps, "dec.", true, &o, SG_F32, &rng), SG_OK);
+    ck_assert_int_eq(sg_tlayer_init(&enc, ps, "enc.", false, &o, SG_F32, &rng), SG_OK);
+    sg_tape_reset(t);
+    q = sg_zeros(t, SG_F32, 3, (int[]){2, 3, 4});
+    tu_assert_error(t, sg_tlayer_decode(t, &dec, q, NULL, NULL, NULL, NULL),
+                    "transformer decoder layer: memory is NULL (the encoder's output, (B,S,d))");
+    sg_tape_reset(t);
+    q = sg_zeros(t, SG_F32, 3, (int[]){2, 3, 4});
+    tu_assert_error(t, sg_tlayer_decode(t, &enc, q, q, NULL, NULL, NULL),
+                    "transformer decoder layer: an encoder layer (decoder = false) given");
+    sg_params_free(ps), sg_tape_free(t);
+}
+END_TEST
+
+/* An attention mask as PyTorch's: a (T,S) keep-mask and the additive form
+ * with -inf give the same weights, zero where forbidden; a causal flag equals
+ * the lower-triangular attn_mask. */
+START_TEST(test_mha_attn_mask)
+{
+    sg_params *ps = sg_params_new();
+    sg_rng rng;
+    sg_rng_seed(&rng, 3);
+    sg_mha m;
+    ck_assert_int_eq(sg_mha_init(&m, ps, "mha.", 4, 2, SG_F64, &rng), SG_OK);
+    sg_tape *t = sg_tape_new();
+    sg_tensor *x = sg_randn(t, SG_F64, 3, (int[]){2, 3, 4}, 1.0, &rng);
+    double keepv[9] = {1, 0, 0, 1, 1, 0, 1, 1, 1}, addv[9];
+    for (int i = 0; i < 9; i++)
+        addv[i] = keepv[i] ? 0 : -INFINITY;
+    sg_tensor *keep = sg_tensor_from_f64(t, SG_F64, 2, (int[]){3, 3}, keepv);
+    sg_tensor *add = sg_tensor_from_f64(t, SG_F64, 2, (int[]){3, 3}, addv);
+    sg_tensor *w1, *w2, *w3;
+    sg_tensor *y1 = sg_mha_forward(t, &m, x, x, x, &(sg_attn_masks){.attn_mask = keep}, &w1);
+    sg_tensor *y2 = sg_mha_forward(t, &m, x, x, x, &(sg_attn_masks){.attn_mask = add, .attn_additive = true}, &w2);
+    sg_tensor *y3 = sg_mha_forward(t, &m, x, x, x, &(sg_attn_masks){.causal = true}, &w3);
+    ck_assert_msg(y1 && y2 && y3, "%s", sg_tape_errmsg(t));
+    for (size_t i = 0; i < sg_tensor_size(y1); i++) {
+        ck_assert_double_eq_tol(sg_tensor_get(y1, i), sg_tensor_get(y2, i), 1e-14);
+        ck_assert_double_eq_tol(sg_tensor_get(y1, i), sg_tensor_get(y3, i), 1e-14);
+    }
+    for (size_t i = 0; i < sg_tensor_size(w1); i++)     /* (B,h,3,3): forbidden weights are 0 */
+        if (!keepv[i % 9])
+            ck_assert_double_eq(sg_tensor_get(w1, i), 0);
     sg_params_free(ps), sg_tape_free(t);
 }
 END_TEST
@@ -233,6 +328,8 @@ int main(void)
     tc = tcase_create("masks and errors");
     tcase_add_test(tc, test_fully_masked_query_gives_zeros);
     tcase_add_test(tc, test_attention_errors);
+    tcase_add_test(tc, test_mha_misuse);
+    tcase_add_test(tc, test_mha_attn_mask);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -68,6 +68,31 @@ START_TEST(test_embedding_known)
 }
 END_TEST
 
+/* module constructors say what is wrong on the collection; embedding
+ * lookups whose B*T overflows int are refused (an overrun before) */
+START_TEST(test_linear_embedding_misuse)
+{
+    sg_params *ps = sg_params_new();
+    sg_rng rng;
+    sg_rng_seed(&rng, 1);
+    sg_linear l;
+    sg_embedding e;
+    ck_assert_int_eq(sg_linear_init(&l, ps, "fc.", 0, 3, true, SG_F32, &rng), SG_ERR_ARG);
+    ck_assert_str_eq(sg_params_errmsg(ps), "linear fc.: 0 inputs, 3 outputs (each at least 1)");
+    sg_params_clear_error(ps);
+    ck_assert_int_eq(sg_embedding_init(&e, ps, "emb.", 5, -2, SG_F32, &rng), SG_ERR_ARG);
+    ck_assert_str_eq(sg_params_errmsg(ps), "embedding emb.: 5 rows of size -2 (each at least 1)");
+    ck_assert_int_eq(sg_embedding_init(&e, ps, "emb.", 5, 2, SG_F32, &rng), SG_OK);
+    sg_tape *t = sg_tape_new();
+    int ids[4] = {0, 1, 2, 3};
+    tu_assert_error(t, sg_embedding_forward(t, &e, ids, 65536, 65536),
+                    "embedding: 65536 x 65536 ids (each at least 1, the product an int)");
+    sg_tape_reset(t);
+    tu_assert_error(t, sg_embedding_forward(t, &e, NULL, 1, 4), "embedding: idx is NULL");
+    sg_params_free(ps), sg_tape_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nn/linear");
@@ -77,6 +102,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("embedding");
     tcase_add_loop_test(tc, test_embedding_known, SG_F32, SG_F64 + 1);
+    tcase_add_test(tc, test_linear_embedding_misuse);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

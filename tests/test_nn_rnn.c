@@ -237,9 +237,30 @@ START_TEST(test_rnn_errors)
     x = sg_zeros(t, SG_F32, 3, (int[]){2, 5, 3});
     tu_assert_error(t, sg_rnn_forward(t, &rnn, x, NULL, (int[]){5, 6}, NULL, NULL),
                     "rnn: length 6 of sequence 1 is outside [1,5]");
-    /* a taken name is refused */
+    /* a taken name is refused, with the name */
     sg_rnn again;
     ck_assert_int_eq(sg_rnn_init(&again, &sg_gru_cell, ps, "", 3, 4, NULL, SG_F32, &rng), SG_ERR_ARG);
+    ck_assert_str_eq(sg_params_errmsg(ps), "params: the name weight_ih_l0 is taken");
+    /* no cell (a crash before), too many layers, a bad dropout, a bad size */
+    sg_params_clear_error(ps);
+    ck_assert_int_eq(sg_rnn_init(&again, NULL, ps, "b.", 3, 4, NULL, SG_F32, &rng), SG_ERR_NULL);
+    ck_assert_str_eq(sg_params_errmsg(ps), "rnn: the cell definition is NULL");
+    sg_params_clear_error(ps);
+    sg_rnn_opts o = sg_rnn_defaults();
+    o.layers = 9;
+    ck_assert_int_eq(sg_rnn_init(&again, &sg_lstm_cell, ps, "b.", 3, 4, &o, SG_F32, &rng), SG_ERR_ARG);
+    ck_assert_str_eq(sg_params_errmsg(ps), "rnn: 9 layers (1 to 8 allowed)");
+    sg_params_clear_error(ps);
+    o = sg_rnn_defaults();
+    o.dropout = 1;
+    ck_assert_int_eq(sg_rnn_init(&again, &sg_lstm_cell, ps, "b.", 3, 4, &o, SG_F32, &rng), SG_ERR_ARG);
+    ck_assert_str_eq(sg_params_errmsg(ps), "rnn: dropout 1 (0 <= p < 1)");
+    sg_params_clear_error(ps);
+    ck_assert_int_eq(sg_rnn_init(&again, &sg_lstm_cell, ps, "c.", 3, 0, NULL, SG_F32, &rng), SG_ERR_ARG);
+    ck_assert_str_eq(sg_params_errmsg(ps), "lstm: input size 3, hidden size 0 (each at least 1)");
+    sg_tape_reset(t);
+    x = sg_zeros(t, SG_F32, 3, (int[]){2, 5, 3});
+    tu_assert_error(t, sg_rnn_forward(t, NULL, x, NULL, NULL, NULL, NULL), "rnn: step failed");
     sg_params_free(ps), sg_tape_free(t);
 }
 END_TEST

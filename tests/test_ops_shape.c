@@ -306,6 +306,29 @@ START_TEST(test_shape_errors)
 }
 END_TEST
 
+/* narrow whose start + len overflows int, split without sizes or with a
+ * negative size: messages, not out-of-bounds reads (both crashed before) */
+START_TEST(test_shape_misuse)
+{
+    sg_tape *t = sg_tape_new();
+    sg_tensor *x = sg_zeros(t, SG_F32, 2, (int[]){2, 3}), *out[2];
+    tu_assert_error(t, sg_narrow(t, x, 1, 2, 2147483647), "narrow: [2, 2147483647) is outside axis 1 of (2,3)");
+    sg_tape_reset(t);
+    x = sg_zeros(t, SG_F32, 2, (int[]){2, 3});
+    ck_assert_int_eq(sg_split(t, x, 1, NULL, 2, out), SG_ERR_NULL);
+    ck_assert_str_eq(sg_tape_errmsg(t), "split: sizes is NULL");
+    sg_tape_reset(t);
+    x = sg_zeros(t, SG_F32, 2, (int[]){2, 3});
+    ck_assert_int_eq(sg_split(t, x, 1, (int[]){-1, 4}, 2, out), SG_ERR_SHAPE);
+    ck_assert_str_eq(sg_tape_errmsg(t), "split: part 0 of size -1 does not fit axis 1 of (2,3) after 0");
+    sg_tape_reset(t);
+    x = sg_zeros(t, SG_F32, 2, (int[]){2, 3});
+    ck_assert_int_eq(sg_split(t, x, 1, (int[]){2, 2147483647}, 2, out), SG_ERR_SHAPE);
+    ck_assert_str_eq(sg_tape_errmsg(t), "split: part 1 of size 2147483647 does not fit axis 1 of (2,3) after 2");
+    sg_tape_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ops/shape");
@@ -326,6 +349,7 @@ int main(void)
     TCase *tc = tcase_create("many inputs and errors");
     tcase_add_test(tc, test_concat_many_inputs);
     tcase_add_test(tc, test_shape_errors);
+    tcase_add_test(tc, test_shape_misuse);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -108,6 +108,15 @@ START_TEST(test_optimizer_state_and_refusals)
     sg_optim_opts o = sg_optim_defaults(SG_SGD);
     o.nesterov = true;                               /* without momentum */
     ck_assert_ptr_null(sg_optim_new(ps, &o));
+    ck_assert_str_eq(sg_params_errmsg(ps), "optim: invalid options (kind 0, lr 0.01, momentum 0, weight_decay 0, "
+                                           "eps 1e-08, beta1 0.9, beta2 0.999, alpha 0.99, nesterov 1): lr > 0, betas "
+                                           "and alpha in [0,1), the rest >= 0, nesterov needs momentum");
+    sg_params_clear_error(ps);
+    ck_assert_ptr_null(sg_optim_new(NULL, &o));
+    sg_optim_step(NULL, 0.1), sg_optim_free(NULL);
+    ck_assert_int_eq(sg_optim_steps(NULL), 0);
+    ck_assert_ptr_null(sg_optim_state(NULL, 0, 0));
+    ck_assert_double_eq(sg_schedule_lr(NULL, 3), 0);
     o = sg_optim_defaults(SG_ADAM);
     o.lr = 0;
     ck_assert_ptr_null(sg_optim_new(ps, &o));
