@@ -122,13 +122,16 @@ static int translate_line(run *r, sg_tape *t, const char *line, const translate_
         return fputc('\n', out), EXIT_OK;
     int *src = malloc((size_t)S * sizeof *src), *res = malloc((size_t)r->max_out * sizeof *res), len = 0;
     int rc = EXIT_OK;
-    long k = data_encode(&r->d, line, S, src);
-    if (k < 0) {
+    long k = src && res ? data_encode(&r->d, line, S, src) : 0;
+    if (!src || !res) {
+        rc = EXIT_FAIL, snprintf(err, n, "translate: out of memory for a source of %ld bytes", S);
+    } else if (k < 0) {
         rc = EXIT_DATA, snprintf(err, n, "\"%s\": '%c' (byte 0x%02x) is not in the model's vocabulary", line,
                                  line[-k - 1], (unsigned char)line[-k - 1]);
     } else if (o->beam <= 1) {
         int sl = (int)S;
-        run_greedy(r, t, src, &sl, 1, (int)S, res, &len);
+        if (run_greedy(r, t, src, &sl, 1, (int)S, res, &len) != 0)
+            rc = EXIT_FAIL, snprintf(err, n, "decoding failed: %s", sg_tape_error(t) ? sg_tape_errmsg(t) : "out of memory");
     } else {
         sg_decode_opts d = {.beam = o->beam, .max_len = r->max_out, .start = r->d.V, .end = r->d.V + 1,
                             .length_penalty = o->length_penalty};

@@ -373,7 +373,10 @@ static long count_exact(run *r, sg_tape *t, const int *idx, int B)
     int S, right = 0;
     int *out = malloc((size_t)B * (size_t)r->max_out * sizeof *out), *len = malloc((size_t)B * sizeof *len);
     data_s2s_batch(&r->d, 1, idx, B, r->bsrc, r->blen, &S, r->bx, r->by);
-    run_greedy(r, t, r->bsrc, r->blen, B, S, out, len);
+    if (!out || !len || run_greedy(r, t, r->bsrc, r->blen, B, S, out, len) != 0) {
+        free(out), free(len);
+        return -1;
+    }
     for (int b = 0; b < B; b++) {
         const example *e = &r->d.ex[1][idx[b]];
         bool ok = len[b] == e->tgt_len;
@@ -393,7 +396,8 @@ eval_result run_evaluate(run *r, sg_tape *t)
     long N = r->d.len[1], tokens = 0, right = 0;
     double total = 0;
     int *idx = malloc((size_t)r->B * sizeof *idx);
-    for (long i = 0; i < N; i += r->B) {
+    bool failed = !idx;
+    for (long i = 0; !failed && i < N; i += r->B) {
         int B = (int)(N - i < r->B ? N - i : r->B);
         for (int b = 0; b < B; b++)
             idx[b] = (int)(i + b);
@@ -410,15 +414,16 @@ eval_result run_evaluate(run *r, sg_tape *t)
         } else {
             sg_tensor *loss = examples_loss(r, t, 1, idx, B, NULL, 0, &k);
             l = loss ? sg_tensor_get(loss, 0) : NAN;
-            if (r->d.task == TASK_S2S)
-                right += count_exact(r, t, idx, B);
+            long c = r->d.task == TASK_S2S ? count_exact(r, t, idx, B) : 0;
+            failed = failed || c < 0 || !loss;
+            right += c > 0 ? c : 0;
         }
         total += l * (double)k, tokens += k;
     }
     free(idx);
     sg_tape_set_grad(t, was);
-    return (eval_result){.loss = total / (double)(tokens ? tokens : 1),
-                         .accuracy = r->d.task == TASK_ITEMS ? NAN : (double)right / (double)(N ? N : 1),
+    return (eval_result){.loss = failed ? NAN : total / (double)(tokens ? tokens : 1),
+                         .accuracy = failed || r->d.task == TASK_ITEMS ? NAN : (double)right / (double)(N ? N : 1),
                          .examples = N, .tokens = tokens};
 }
 
@@ -433,37 +438,44 @@ static int argmax_row(const sg_tensor *z, size_t row, int V)
     return best;
 }
 
-void run_greedy(run *r, sg_tape *t, const int *src, const int *src_len, int B, int S, int *out, int *out_len)
+int run_greedy(run *r, sg_tape *t, const int *src, const int *src_len, int B, int S, int *out, int *out_len)
 {
     int V = r->d.V + 2, SOS = r->d.V, EOS = r->d.V + 1, M = r->max_out;
+    for (int b = 0; b < B; b++)
+        out_len[b] = 0;
     bool was = sg_tape_set_grad(t, false);
     sg_tape_reset(t);
-    int *prev = malloc((size_t)B * (size_t)(M + 1) * sizeof *prev);   /* (B, M+1): SOS, then the outputs */
+    /* prev (B, M+1): SOS, then the outputs; tin: the transformer's prefix,
+     * sized here by the decoding length (which --max-len may have raised
+     * after the model was built) */
+    int *prev = malloc((size_t)B * (size_t)(M + 1) * sizeof *prev);
+    int *tin = malloc((size_t)B * (size_t)(M + 1) * sizeof *tin);
     bool *done = calloc((size_t)B, sizeof *done);
+    int rc = prev && tin && done ? 0 : -1;
     sg_seq2seq_enc enc;
     sg_tensor *memory = NULL, *mask = NULL;
-    if (r->model == MODEL_S2S)
-        sg_seq2seq_encode(t, &r->s2s, src, src_len, B, S, &enc);
-    else
-        memory = sg_transformer_s2s_encode(t, &r->ts2s, src, src_len, B, S, &mask, NULL);
-    for (int b = 0; b < B; b++)
-        out_len[b] = 0, prev[b * (M + 1)] = SOS;
+    if (rc == 0 && r->model == MODEL_S2S)
+        rc = sg_seq2seq_encode(t, &r->s2s, src, src_len, B, S, &enc) == SG_OK ? 0 : -1;
+    else if (rc == 0)
+        rc = (memory = sg_transformer_s2s_encode(t, &r->ts2s, src, src_len, B, S, &mask, NULL)) ? 0 : -1;
+    for (int b = 0; rc == 0 && b < B; b++)
+        prev[b * (M + 1)] = SOS;
     int left = B;
-    for (int k = 0; k < M && left > 0; k++) {
+    for (int k = 0; rc == 0 && k < M && left > 0; k++) {
         sg_tensor *z;
         if (r->model == MODEL_S2S) {
-            int step_in[B];
             for (int b = 0; b < B; b++)
-                step_in[b] = prev[b * (M + 1) + k];
-            z = sg_seq2seq_step(t, &r->s2s, &enc, step_in, NULL);
+                tin[b] = prev[b * (M + 1) + k];
+            z = sg_seq2seq_step(t, &r->s2s, &enc, tin, NULL);
         } else {                       /* the decoder re-reads the prefix; the last position's logits */
-            int *tin = r->bx;
             for (int b = 0; b < B; b++)
                 memcpy(tin + b * (k + 1), prev + b * (M + 1), (size_t)(k + 1) * sizeof *tin);
             z = sg_select(t, sg_transformer_s2s_decode(t, &r->ts2s, memory, mask, tin, B, k + 1, NULL), 1, k);
         }
-        if (!z)
+        if (!z) {
+            rc = -1;
             break;
+        }
         for (int b = 0; b < B; b++) {
             int tok = argmax_row(z, (size_t)b, V);
             prev[b * (M + 1) + k + 1] = tok == EOS ? SOS : tok;
@@ -475,8 +487,9 @@ void run_greedy(run *r, sg_tape *t, const int *src, const int *src_len, int B, i
                 out[b * M + out_len[b]++] = tok;
         }
     }
-    free(prev), free(done);
+    free(prev), free(tin), free(done);
     sg_tape_set_grad(t, was);
+    return rc;
 }
 
 double *run_attention(run *r, sg_tape *t, const int *src, int S, const int *out, int out_len)

@@ -80,8 +80,9 @@ eval_result run_evaluate(run *r, sg_tape *t);
 sg_tensor *run_lm_logits(run *r, sg_tape *t, const int *x, int B, int T, sg_tensor **state, sg_tensor **next,
                          sg_rng *rng);
 /* Greedy decoding of B sources at once (src (B,S), src_len): out (B,max_out)
- * gets each output without its end token, out_len its length. */
-void run_greedy(run *r, sg_tape *t, const int *src, const int *src_len, int B, int S, int *out, int *out_len);
+ * gets each output without its end token, out_len its length. Returns 0,
+ * or -1 if memory ran out or the model failed (the tape says why). */
+int run_greedy(run *r, sg_tape *t, const int *src, const int *src_len, int B, int S, int *out, int *out_len);
 /* Attention weights (out_len+1, S) of the RNN seq2seq reading src and
  * teacher-forced on out (its end token last); NULL for other models.
  * The caller frees the result. */

@@ -40,10 +40,10 @@ static void grad_norms(run *r, sg_tape *t)
     sg_tape_reset(t);
     r->rnn.trace = steps;             /* keep h_t of every step */
     if (r->d.task == TASK_REGRESS) {
-        int idx[B];
-        for (int b = 0; b < B; b++)
+        int *idx = sg_tape_alloc(t, (size_t)B, sizeof *idx);
+        for (int b = 0; idx && b < B; b++)
             idx[b] = b % (int)r->d.len[1];
-        loss = run_examples_loss(r, t, 1, idx, B, NULL);
+        loss = idx ? run_examples_loss(r, t, 1, idx, B, NULL) : NULL;
     } else {
         long per = r->d.len[1] / B;
         for (int b = 0; b < B; b++)
@@ -79,7 +79,10 @@ static void attention_picture(run *r, sg_tape *t)
 {
     const example *e = &r->d.ex[1][0];
     int *out = malloc((size_t)r->max_out * sizeof *out), len = 0;
-    run_greedy(r, t, e->src, &e->src_len, 1, e->src_len, out, &len);
+    if (!out || run_greedy(r, t, e->src, &e->src_len, 1, e->src_len, out, &len) != 0) {
+        free(out);
+        return;
+    }
     char path[600], title[160];
     snprintf(path, sizeof path, "%s/attention.svg", cfg_str(&r->cfg, "train.run_dir"));
     snprintf(title, sizeof title, "%s attention, %s task, step %ld", cfg_str(&r->cfg, "model.attention"),

@@ -34,6 +34,10 @@ static void setup(void)
     snprintf(body, sizeof body, "model: {kind: lstm, hidden: 32, layers: 1}\ndata: {kind: lines, path: %s, "
                                 "batch_size: 16}\n", words);
     cu_train(dir, "names", body, 200);
+    /* an untrained transformer seq2seq: it never emits </s> in time */
+    cu_train(dir, "tsort", "model: {kind: transformer, hidden: 8, layers: 1, heads: 2}\n"
+                           "data: {kind: sort, symbols: 4, min_len: 2, max_len: 4, train_size: 20, valid_size: 4,"
+                           " batch_size: 4}\n", 1);
 }
 
 static void teardown(void)
@@ -186,6 +190,19 @@ START_TEST(test_wrong_kind_and_bad_input)
 }
 END_TEST
 
+/* greedy decoding longer than the model was built for (--max-len after the
+ * build) wrote past the transformer's batch buffer (ASan: heap overflow) */
+START_TEST(test_translate_max_len_beyond_build)
+{
+    translate_opts o = {.beam = 1, .length_penalty = 0.6, .max_len = 300};
+    int rc;
+    char *text = translate("tsort", &o, "0123\n3210\n", &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
+    ck_assert_ptr_nonnull(strchr(text, '\n'));
+    free(text);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli/infer");
@@ -195,6 +212,7 @@ int main(void)
     tcase_add_test(tc, test_attention_heatmap);
     tcase_add_test(tc, test_sample_items);
     tcase_add_test(tc, test_wrong_kind_and_bad_input);
+    tcase_add_test(tc, test_translate_max_len_beyond_build);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);
