@@ -129,19 +129,12 @@ static void defaults(sg_config *c)
             snprintf(c->v[i].value, sizeof c->v[i].value, "%s", cfg_schema[i].def);
 }
 
-int cfg_load(sg_config *c, const char *file, char *err, size_t n)
+/* The values of a parser whose input is set; file names the source in
+ * messages. The parser is deleted here. */
+static int parse(sg_config *c, const char *file, yaml_parser_t *pp, char *err, size_t n)
 {
-    defaults(c);
-    snprintf(c->file, sizeof c->file, "%s", file);
-    FILE *f = fopen(file, "rb");
-    if (!f) {
-        snprintf(err, n, "%s: cannot open: %s", file, strerror(errno));
-        return -1;
-    }
-    yaml_parser_t p;
+    yaml_parser_t p = *pp;
     yaml_event_t ev;
-    yaml_parser_initialize(&p);
-    yaml_parser_set_input_file(&p, f);
     char path[8][128];             /* key path, one entry per mapping depth */
     bool at_key[8];
     int depth = -1, rc = -1;
@@ -150,8 +143,11 @@ int cfg_load(sg_config *c, const char *file, char *err, size_t n)
         if (have)
             yaml_event_delete(&ev);
         if (!(have = yaml_parser_parse(&p, &ev))) {
-            snprintf(err, n, "%s:%zu:%zu: %s", file, p.problem_mark.line + 1, p.problem_mark.column + 1,
-                     p.problem ? p.problem : "not valid YAML");
+            if (p.error == YAML_MEMORY_ERROR)
+                snprintf(err, n, "%s: out of memory reading the config", file);
+            else
+                snprintf(err, n, "%s:%zu:%zu: %s", file, p.problem_mark.line + 1, p.problem_mark.column + 1,
+                         p.problem ? p.problem : "not valid YAML");
             goto out;
         }
         int line = (int)ev.start_mark.line + 1, col = (int)ev.start_mark.column + 1;
@@ -224,6 +220,16 @@ int cfg_load(sg_config *c, const char *file, char *err, size_t n)
                 snprintf(err, n, "%s:%d:%d: %s: %s", file, line, col, key, problem);
                 goto out;
             }
+            if (c->v[i].from_file) {
+                snprintf(err, n, "%s:%d:%d: %s: given twice (first at line %d, column %d)", file, line, col, key,
+                         c->v[i].line, c->v[i].col);
+                goto out;
+            }
+            if (strlen(text) >= sizeof c->v[i].value) {
+                snprintf(err, n, "%s:%d:%d: %s: longer than %zu bytes", file, line, col, key,
+                         sizeof c->v[i].value - 1);
+                goto out;
+            }
             snprintf(c->v[i].value, sizeof c->v[i].value, "%s", text);
             c->v[i].line = line, c->v[i].col = col, c->v[i].from_file = true;
             at_key[depth] = true;
@@ -238,8 +244,38 @@ out:
     if (have)
         yaml_event_delete(&ev);
     yaml_parser_delete(&p);
+    return rc;
+}
+
+int cfg_load(sg_config *c, const char *file, char *err, size_t n)
+{
+    defaults(c);
+    snprintf(c->file, sizeof c->file, "%s", file);
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        snprintf(err, n, "%s: cannot open: %s", file, strerror(errno));
+        return -1;
+    }
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p)) {
+        fclose(f);
+        return snprintf(err, n, "%s: out of memory reading the config", file), -1;
+    }
+    yaml_parser_set_input_file(&p, f);
+    int rc = parse(c, file, &p, err, n);
     fclose(f);
     return rc;
+}
+
+int cfg_load_text(sg_config *c, const char *name, const char *text, size_t len, char *err, size_t n)
+{
+    defaults(c);
+    snprintf(c->file, sizeof c->file, "%s", name);
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p))
+        return snprintf(err, n, "%s: out of memory reading the config", name), -1;
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    return parse(c, name, &p, err, n);
 }
 
 int cfg_set(sg_config *c, const char *assign, char *err, size_t n)
@@ -316,9 +352,26 @@ size_t cfg_dump(const sg_config *c, char *out, size_t n)
             len += (size_t)snprintf(out + len, n - len, "%s:\n", section);
         }
         if (len < n)
-            len += (size_t)snprintf(out + len, n - len, "  %s: %s%s%s\n", dot + 1,
-                                    cfg_schema[i].type == CFG_STR ? "\"" : "", c->v[i].value,
-                                    cfg_schema[i].type == CFG_STR ? "\"" : "");
+            len += (size_t)snprintf(out + len, n - len, "  %s: ", dot + 1);
+        if (cfg_schema[i].type != CFG_STR) {
+            if (len < n)
+                len += (size_t)snprintf(out + len, n - len, "%s\n", c->v[i].value);
+            continue;
+        }
+        /* a double-quoted YAML string: \ " and control bytes escaped, so
+         * any value (a path holding " or \) reads back as it was */
+        if (len < n)
+            out[len++] = '"';
+        for (const unsigned char *v = (const unsigned char *)c->v[i].value; *v && len < n; v++) {
+            if (*v == '"' || *v == '\\')
+                len += (size_t)snprintf(out + len, n - len, "\\%c", *v);
+            else if (*v < 0x20 || *v == 0x7f)
+                len += (size_t)snprintf(out + len, n - len, "\\x%02x", *v);
+            else
+                out[len++] = (char)*v;
+        }
+        if (len < n)
+            len += (size_t)snprintf(out + len, n - len, "\"\n");
     }
     return len < n ? len : n;
 }

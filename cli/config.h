@@ -43,6 +43,9 @@ typedef struct {
 /* Defaults everywhere, then the file's values. Returns 0, or -1 with
  * "file:line:col: key.path: problem" in err. */
 int cfg_load(sg_config *c, const char *file, char *err, size_t n);
+/* The same from text in memory (len bytes); name stands for the file in
+ * messages ("CHECKPOINT[config]"). */
+int cfg_load_text(sg_config *c, const char *name, const char *text, size_t len, char *err, size_t n);
 /* "key.path=value"; -1 with "--set key.path: problem" in err. */
 int cfg_set(sg_config *c, const char *assign, char *err, size_t n);
 /* After loads and sets: every required key present. */
@@ -60,7 +63,9 @@ const char *cfg_str(const sg_config *c, const char *key);
 bool cfg_bool(const sg_config *c, const char *key);
 
 /* The effective config as YAML (every key), for the run folder and
- * checkpoints. Returns the bytes written (truncated to n). */
+ * checkpoints; strings are double-quoted with \ and " escaped, so the dump
+ * loads back to the same values. Returns the bytes written (truncated to
+ * n, which the caller must detect: a full buffer is a truncated dump). */
 size_t cfg_dump(const sg_config *c, char *out, size_t n);
 
 /* docs/config.md's table of every key: type, default, range, meaning. */

@@ -50,24 +50,6 @@ static void feed(sampler *s, int c)
         s->probs[v] = sg_tensor_get(p, (size_t)v);
 }
 
-/* the folder of a checkpoint path */
-static void folder_of(const char *checkpoint, char *dir, size_t n)
-{
-    snprintf(dir, n, "%s", checkpoint);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, n, ".");
-}
-
-int run_open_checkpoint(run *r, const char *checkpoint, const char *path, data_use use, char *err, size_t n)
-{
-    char dir[600];
-    folder_of(checkpoint, dir, sizeof dir);
-    return run_open(r, dir, path, use, err, n);
-}
-
 int train_sample(const char *checkpoint, const char *prompt, int length, double temperature, unsigned long seed,
                  FILE *out, char *err, size_t n)
 {

@@ -4,6 +4,7 @@
  * decoding, and the checkpoint that holds everything the next step
  * depends on (parameters, optimizer state, carried state, rng, step).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -599,10 +600,27 @@ int run_save(run *r, char *err, size_t n)
     return s == SG_OK ? EXIT_OK : EXIT_FAIL;
 }
 
-static int restore(run *r, const sg_ckpt *ck, char *err, size_t n)
+/* A whole number of the checkpoint's metadata within [lo, hi]. */
+static bool meta_long(const sg_ckpt *ck, const char *file, const char *key, long lo, long hi, long *v, char *err,
+                      size_t n)
 {
-    if (sg_ckpt_load_params(ck, r->ps, "model.", err, n) != SG_OK)
-        return EXIT_DATA;
+    const char *text = sg_ckpt_meta(ck, key);
+    char *end;
+    errno = 0;
+    long x = text ? strtol(text, &end, 10) : 0;
+    if (!text || !*text || *end || errno || x < lo || x > hi || !(*text >= '0' && *text <= '9')) {
+        snprintf(err, n, "%s: metadata %s is \"%s\", expected a whole number from %ld to %ld", file, key,
+                 text ? text : "(missing)", lo, hi);
+        return false;
+    }
+    *v = x;
+    return true;
+}
+
+static int restore(run *r, const sg_ckpt *ck, const char *file, char *err, size_t n)
+{
+    if (sg_ckpt_load_params(ck, r->ps, "model.") != SG_OK)
+        return snprintf(err, n, "%s: %s", file, sg_params_errmsg(r->ps)), EXIT_DATA;
     for (int i = 0; i < sg_params_count(r->ps); i++)
         for (int slot = 0; slot < 2; slot++) {
             double *st = sg_optim_state(r->opt, i, slot);
@@ -622,38 +640,84 @@ static int restore(run *r, const sg_ckpt *ck, char *err, size_t n)
             return snprintf(err, n, "checkpoint lacks a valid %s", carry_names[j]), EXIT_DATA;
         memcpy(sg_tensor_data(r->carry[j]), e->data, sg_tensor_size(r->carry[j]) * sizeof(float));
     }
-    const char *rng = sg_ckpt_meta(ck, "rng"), *step = sg_ckpt_meta(ck, "step"), *pos = sg_ckpt_meta(ck, "data_pos");
-    const char *os = sg_ckpt_meta(ck, "optim_steps");
-    if (!rng || strlen(rng) != 64 || !step || !pos || !os)
-        return snprintf(err, n, "checkpoint metadata is incomplete"), EXIT_DATA;
+    const char *rng = sg_ckpt_meta(ck, "rng");
+    bool hex = rng && strlen(rng) == 64;
+    for (int i = 0; hex && i < 64; i++)
+        hex = isxdigit((unsigned char)rng[i]);
+    if (!hex)
+        return snprintf(err, n, "%s: metadata rng is not 64 hex digits", file), EXIT_DATA;
+    long step, pos, os;
+    if (!meta_long(ck, file, "step", 0, 1000000000000000L, &step, err, n) ||
+        !meta_long(ck, file, "data_pos", 0, 1000000000000000L, &pos, err, n) ||
+        !meta_long(ck, file, "optim_steps", 0, 1000000000000000L, &os, err, n))
+        return EXIT_DATA;
     for (int i = 0; i < 4; i++) {
         char part[17];
         memcpy(part, rng + 16 * i, 16), part[16] = '\0';
         r->rng.s[i] = strtoull(part, NULL, 16);
     }
-    r->step = atol(step), r->pos = atol(pos);
-    sg_optim_set_steps(r->opt, atol(os));
+    r->step = step, r->pos = pos;
+    sg_optim_set_steps(r->opt, os);
     return EXIT_OK;
+}
+
+/* The vocabulary of the metadata: pairs of lowercase or uppercase hex
+ * digits, each byte once, at most 256. */
+static bool vocab_ok(const char *hex, const char *file, char *err, size_t n)
+{
+    size_t len = strlen(hex);
+    bool seen[256] = {false};
+    if (len % 2 || len > 512)                  /* empty: the adding problem has no vocabulary */
+        return snprintf(err, n, "%s: metadata vocab has %zu hex digits (an even number, at most 512)", file, len),
+               false;
+    for (size_t i = 0; i < len; i += 2) {
+        if (!isxdigit((unsigned char)hex[i]) || !isxdigit((unsigned char)hex[i + 1]))
+            return snprintf(err, n, "%s: metadata vocab: \"%.2s\" at %zu is not two hex digits", file, hex + i, i),
+                   false;
+        unsigned c = (unsigned)strtoul((char[]){hex[i], hex[i + 1], 0}, NULL, 16);
+        if (seen[c])
+            return snprintf(err, n, "%s: metadata vocab lists byte 0x%02x twice", file, c), false;
+        seen[c] = true;
+    }
+    return true;
+}
+
+int run_open_checkpoint(run *r, const char *file, const char *path, data_use use, char *err, size_t n)
+{
+    sg_ckpt *ck = sg_ckpt_open(file);
+    int rc = EXIT_OK;
+    if (sg_ckpt_error(ck)) {
+        snprintf(err, n, "%s", sg_ckpt_errmsg(ck));
+        sg_ckpt_close(ck);
+        return EXIT_DATA;
+    }
+    /* the run's config travels in the checkpoint: no run folder is needed */
+    const char *config = sg_ckpt_meta(ck, "config"), *vocab = sg_ckpt_meta(ck, "vocab");
+    char name[700];
+    snprintf(name, sizeof name, "%s[config]", file);
+    if (!config || !vocab)
+        rc = EXIT_DATA, snprintf(err, n, "%s: no %s in the metadata (not a checkpoint of a seqgrad run)", file,
+                                 !config ? "config" : "vocabulary");
+    else if (cfg_load_text(&r->cfg, name, config, strlen(config), err, n) != 0 || cfg_check(&r->cfg, err, n) != 0)
+        rc = EXIT_DATA;
+    else if (!vocab_ok(vocab, file, err, n))
+        rc = EXIT_DATA;
+    long max_len = 0;
+    if (rc == EXIT_OK && sg_ckpt_meta(ck, "max_len") && !meta_long(ck, file, "max_len", 0, 4096, &max_len, err, n))
+        rc = EXIT_DATA;
+    if (rc == EXIT_OK)
+        rc = run_build(r, vocab, path, use, err, n);
+    if (rc == EXIT_OK)
+        rc = restore(r, ck, file, err, n);
+    if (rc == EXIT_OK && max_len + 2 > r->max_out)    /* the longest sequence in training */
+        r->max_out = (int)max_len + 2;
+    sg_ckpt_close(ck);
+    return rc;
 }
 
 int run_open(run *r, const char *run_dir, const char *path, data_use use, char *err, size_t n)
 {
     char file[600];
-    snprintf(file, sizeof file, "%s/config.yaml", run_dir);
-    if (cfg_load(&r->cfg, file, err, n) != 0 || cfg_check(&r->cfg, err, n) != 0)
-        return EXIT_CONFIG;
     snprintf(file, sizeof file, "%s/checkpoint.safetensors", run_dir);
-    sg_ckpt *ck = sg_ckpt_open(file, err, n);
-    if (!ck)
-        return EXIT_DATA;
-    const char *vocab = sg_ckpt_meta(ck, "vocab");
-    int rc = vocab ? run_build(r, vocab, path, use, err, n)
-                   : (snprintf(err, n, "%s: no vocabulary in the metadata", file), EXIT_DATA);
-    if (rc == EXIT_OK)
-        rc = restore(r, ck, err, n);
-    const char *max_len = sg_ckpt_meta(ck, "max_len");     /* the longest sequence in training */
-    if (rc == EXIT_OK && max_len && atoi(max_len) + 2 > r->max_out)
-        r->max_out = atoi(max_len) + 2;
-    sg_ckpt_close(ck);
-    return rc;
+    return run_open_checkpoint(r, file, path, use, err, n);
 }

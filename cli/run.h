@@ -56,11 +56,13 @@ typedef struct {
  * from r->cfg (vocab_hex, path, use: as data_load). */
 int run_build(run *r, const char *vocab_hex, const char *path, data_use use, char *err, size_t n);
 void run_free(run *r);
-/* A finished build of the run in run_dir (config.yaml + checkpoint), with
- * data from path instead of data.path if not NULL. */
-int run_open(run *r, const char *run_dir, const char *path, data_use use, char *err, size_t n);
-/* Same, from a checkpoint file (the run folder is its folder). */
+/* A finished build of the run of a checkpoint file: the config, the
+ * vocabulary and the state all come from its metadata (checked: numbers in
+ * range, the vocabulary's hex), so the file alone is enough; data from path
+ * instead of data.path if not NULL. EXIT_DATA for a refused checkpoint. */
 int run_open_checkpoint(run *r, const char *checkpoint, const char *path, data_use use, char *err, size_t n);
+/* Same, for run_dir/checkpoint.safetensors. */
+int run_open(run *r, const char *run_dir, const char *path, data_use use, char *err, size_t n);
 int run_save(run *r, char *err, size_t n);
 
 /* Batches in one pass over the training split (at least 1). */

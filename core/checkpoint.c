@@ -24,10 +24,37 @@ struct sg_ckpt {
     unsigned char *buf;          /* the whole file */
     sg_ckpt_entry *e;
     char **names;
+    void **copies;               /* per tensor: an aligned copy of its data, or NULL when in place */
     int n;
     char **meta;                 /* key, value, key, value ... */
     int n_meta;
+    sg_status err;               /* why the file was refused, SG_OK if it was not */
+    char msg[512];
 };
+
+/* ---- CRC-32 (IEEE 802.3, as zlib.crc32): one per tensor, in the metadata ---- */
+
+static uint32_t crc32_of(const void *data, size_t n)
+{
+    static uint32_t table[256];
+    static bool made;
+    if (!made) {                         /* idempotent: a race writes the same values */
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+        made = true;
+    }
+    const unsigned char *p = data;
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++)
+        c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+#define CRC_PREFIX "crc32."
 
 static sg_status fail(char *err, size_t len, sg_status s, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static sg_status fail(char *err, size_t len, sg_status s, const char *fmt, ...)
@@ -98,22 +125,80 @@ static void put_string(sbuf *b, const char *s)
     put(b, "\"");
 }
 
+/* Refuses what the reader would refuse, before anything is written. */
+static sg_status check_entries(const char *path, const sg_ckpt_entry *entries, int n, const char *const *meta,
+                               int n_meta, char *err, size_t errlen)
+{
+    if (!path)
+        return fail(err, errlen, SG_ERR_NULL, "checkpoint: the path is NULL");
+    if (n < 0 || n_meta < 0 || (n && !entries) || (n_meta && !meta))
+        return fail(err, errlen, SG_ERR_ARG, "%s: %d tensors and %d metadata pairs (NULL arrays or negative counts)",
+                    path, n, n_meta);
+    for (int i = 0; i < n; i++) {
+        const sg_ckpt_entry *e = &entries[i];
+        if (!e->name || !e->name[0] || strcmp(e->name, "__metadata__") == 0)
+            return fail(err, errlen, SG_ERR_ARG, "%s: tensor %d: the name \"%s\" cannot be written", path, i,
+                        e->name ? e->name : "(NULL)");
+        if (e->dtype != SG_F32 && e->dtype != SG_F64)
+            return fail(err, errlen, SG_ERR_DTYPE, "%s: tensor %s: dtype %d is neither SG_F32 nor SG_F64", path,
+                        e->name, (int)e->dtype);
+        if (e->ndim < 1 || e->ndim > SG_MAX_DIMS)
+            return fail(err, errlen, SG_ERR_SHAPE, "%s: tensor %s: %d dimensions (1 to 4 can be read back)", path,
+                        e->name, e->ndim);
+        unsigned long long elems = 1;
+        for (int d = 0; d < e->ndim; d++) {
+            if (e->shape[d] < 1 || elems > (1ULL << 40) / (unsigned long long)e->shape[d])
+                return fail(err, errlen, SG_ERR_SHAPE, "%s: tensor %s: dimension %d is %d", path, e->name, d,
+                            e->shape[d]);
+            elems *= (unsigned long long)e->shape[d];
+        }
+        if (!e->data)
+            return fail(err, errlen, SG_ERR_NULL, "%s: tensor %s: data is NULL", path, e->name);
+        for (int j = 0; j < i; j++)
+            if (strcmp(entries[j].name, e->name) == 0)
+                return fail(err, errlen, SG_ERR_ARG, "%s: tensor %s appears twice", path, e->name);
+    }
+    for (int i = 0; i < n_meta; i++) {
+        if (!meta[2 * i] || !meta[2 * i + 1])
+            return fail(err, errlen, SG_ERR_NULL, "%s: metadata pair %d holds NULL", path, i);
+        if (strncmp(meta[2 * i], CRC_PREFIX, strlen(CRC_PREFIX)) == 0)
+            return fail(err, errlen, SG_ERR_ARG, "%s: metadata key %s is reserved for checksums", path, meta[2 * i]);
+        for (int j = 0; j < i; j++)
+            if (strcmp(meta[2 * j], meta[2 * i]) == 0)
+                return fail(err, errlen, SG_ERR_ARG, "%s: metadata key %s appears twice", path, meta[2 * i]);
+    }
+    return SG_OK;
+}
+
 sg_status sg_ckpt_write(const char *path, const sg_ckpt_entry *entries, int n, const char *const *meta, int n_meta,
                         char *err, size_t errlen)
 {
+    sg_status bad = check_entries(path, entries, n, meta, n_meta, err, errlen);
+    if (bad != SG_OK)
+        return bad;
     sbuf h = {0};
     uint64_t off = 0;
-    put(&h, "{");
-    if (n_meta > 0) {
-        put(&h, "\"__metadata__\":{");
-        for (int i = 0; i < n_meta; i++) {
-            put_string(&h, meta[2 * i]);
-            put(&h, ":");
-            put_string(&h, meta[2 * i + 1]);
-            put(&h, i + 1 < n_meta ? "," : "}");
-        }
-        put(&h, n ? "," : "");
+    put(&h, "{\"__metadata__\":{");
+    for (int i = 0; i < n_meta; i++) {
+        put_string(&h, meta[2 * i]);
+        put(&h, ":");
+        put_string(&h, meta[2 * i + 1]);
+        put(&h, i + 1 < n_meta || n ? "," : "");
     }
+    for (int i = 0; i < n; i++) {        /* "crc32.NAME": the CRC-32 of the tensor's bytes, as zlib.crc32 */
+        const sg_ckpt_entry *e = &entries[i];
+        size_t klen = strlen(CRC_PREFIX) + strlen(e->name) + 1;
+        char *key = malloc(klen);
+        if (!key) {
+            h.oom = true;
+            break;
+        }
+        snprintf(key, klen, "%s%s", CRC_PREFIX, e->name);
+        put_string(&h, key);
+        free(key);
+        put(&h, ":\"%08x\"%s", (unsigned)crc32_of(e->data, numel(e) * sg_dtype_size(e->dtype)), i + 1 < n ? "," : "");
+    }
+    put(&h, "}%s", n ? "," : "");
     for (int i = 0; i < n; i++) {
         const sg_ckpt_entry *e = &entries[i];
         uint64_t bytes = numel(e) * sg_dtype_size(e->dtype);
@@ -182,15 +267,19 @@ out:
     return status;
 }
 
-sg_status sg_ckpt_save_params(const char *path, const sg_params *ps, const char *prefix, const char *const *meta,
-                              int n_meta, char *err, size_t errlen)
+sg_status sg_ckpt_save_params(const char *path, sg_params *ps, const char *prefix, const char *const *meta,
+                              int n_meta)
 {
+    char err[512] = "";
+    size_t errlen = sizeof err;
+    if (!ps)
+        return SG_ERR_NULL;
     int n = sg_params_count(ps);
     sg_ckpt_entry *e = calloc((size_t)n + 1, sizeof *e);
     char **names = calloc((size_t)n + 1, sizeof *names);
     sg_status s = SG_OK;
     if (!e || !names) {
-        s = fail(err, errlen, SG_ERR_NOMEM, "%s: out of memory", path);
+        s = fail(err, errlen, SG_ERR_NOMEM, "%s: out of memory", path ? path : "checkpoint");
         goto out;
     }
     for (int i = 0; i < n; i++) {
@@ -211,37 +300,59 @@ out:
         free(names[i]);
     free(names);
     free(e);
-    return s;
+    return s == SG_OK ? SG_OK : sg_params_fail(ps, s, "%s", err);
 }
 
 /* ---- reading -------------------------------------------------------------------- */
+
+/* Frees what a handle read, keeping the handle (and its message). */
+static void release(sg_ckpt *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        free(c->names[i]);
+        free(c->copies ? c->copies[i] : NULL);
+    }
+    for (int i = 0; i < 2 * c->n_meta; i++)
+        free(c->meta[i]);
+    free(c->names), free(c->copies), free(c->meta), free(c->e), free(c->buf);
+    c->names = NULL, c->copies = NULL, c->meta = NULL, c->e = NULL, c->buf = NULL;
+    c->n = c->n_meta = 0;
+}
 
 void sg_ckpt_close(sg_ckpt *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < c->n; i++)
-        free(c->names[i]);
-    for (int i = 0; i < 2 * c->n_meta; i++)
-        free(c->meta[i]);
-    free(c->names), free(c->meta), free(c->e), free(c->buf);
+    release(c);
     free(c);
 }
 
-int sg_ckpt_count(const sg_ckpt *c) { return c->n; }
-const sg_ckpt_entry *sg_ckpt_get(const sg_ckpt *c, int i) { return i >= 0 && i < c->n ? &c->e[i] : NULL; }
+sg_status sg_ckpt_error(const sg_ckpt *c) { return c ? c->err : SG_ERR_NOMEM; }
+
+const char *sg_ckpt_errmsg(const sg_ckpt *c)
+{
+    return c ? c->msg : "checkpoint: out of memory opening the file";
+}
+
+int sg_ckpt_count(const sg_ckpt *c) { return c ? c->n : 0; }
+
+const sg_ckpt_entry *sg_ckpt_get(const sg_ckpt *c, int i) { return c && i >= 0 && i < c->n ? &c->e[i] : NULL; }
 
 const sg_ckpt_entry *sg_ckpt_find(const sg_ckpt *c, const char *name)
 {
-    for (int i = 0; i < c->n; i++)
+    for (int i = 0; c && name && i < c->n; i++)
         if (strcmp(c->names[i], name) == 0)
             return &c->e[i];
     return NULL;
 }
 
+int sg_ckpt_meta_count(const sg_ckpt *c) { return c ? c->n_meta : 0; }
+
+const char *sg_ckpt_meta_key(const sg_ckpt *c, int i) { return c && i >= 0 && i < c->n_meta ? c->meta[2 * i] : NULL; }
+
 const char *sg_ckpt_meta(const sg_ckpt *c, const char *key)
 {
-    for (int i = 0; i < c->n_meta; i++)
+    for (int i = 0; c && key && i < c->n_meta; i++)
         if (strcmp(c->meta[2 * i], key) == 0)
             return c->meta[2 * i + 1];
     return NULL;
@@ -329,21 +440,52 @@ static int cmp_begin(const void *a, const void *b)
     return x[0] < y[0] ? -1 : x[0] > y[0];
 }
 
-sg_ckpt *sg_ckpt_open(const char *path, char *err, size_t errlen)
+/* Verifies each "crc32.NAME" of the metadata against NAME's bytes. */
+static bool checksums_ok(sg_ckpt *c, const char *path)
+{
+    for (int i = 0; i < c->n_meta; i++) {
+        const char *key = c->meta[2 * i], *want = c->meta[2 * i + 1];
+        if (strncmp(key, CRC_PREFIX, strlen(CRC_PREFIX)) != 0)
+            continue;
+        const sg_ckpt_entry *e = sg_ckpt_find(c, key + strlen(CRC_PREFIX));
+        if (!e) {
+            fail(c->msg, sizeof c->msg, SG_ERR_FORMAT, "%s: metadata %s names no tensor", path, key);
+            return false;
+        }
+        bool hex = want && strlen(want) == 8;
+        for (int k = 0; hex && k < 8; k++)
+            hex = (want[k] >= '0' && want[k] <= '9') || (want[k] >= 'a' && want[k] <= 'f');
+        unsigned got = (unsigned)crc32_of(e->data, numel(e) * sg_dtype_size(e->dtype));
+        if (!hex || strtoul(want, NULL, 16) != got) {
+            fail(c->msg, sizeof c->msg, SG_ERR_FORMAT,
+                 "%s: tensor %s: checksum %s in the metadata, %08x in the data: the file is corrupt", path, e->name,
+                 hex ? want : "(not 8 hex digits)", got);
+            return false;
+        }
+    }
+    return true;
+}
+
+sg_ckpt *sg_ckpt_open(const char *path)
 {
     sg_ckpt *c = calloc(1, sizeof *c);
-    reader r = {.err = err, .errlen = errlen, .path = path};
-    long long (*spans)[2] = NULL;
-    FILE *f = fopen(path, "rb");
-    bool ok = false, parser = false;
     if (!c)
-        goto out;
+        return NULL;
+    char *err = c->msg;
+    size_t errlen = sizeof c->msg;
+    sg_status why = SG_ERR_FORMAT;
+    reader r = {.err = err, .errlen = errlen, .path = path ? path : "(NULL)"};
+    long long (*spans)[2] = NULL;
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    bool ok = false, parser = false;
     if (!f) {
-        fail(err, errlen, SG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        why = path ? SG_ERR_IO : SG_ERR_NULL;
+        fail(err, errlen, why, "%s: cannot open: %s", r.path, path ? strerror(errno) : "the path is NULL");
         goto out;
     }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        why = SG_ERR_IO;
         fail(err, errlen, SG_ERR_IO, "%s: not a regular file", path);
         goto out;
     }
@@ -353,7 +495,8 @@ sg_ckpt *sg_ckpt_open(const char *path, char *err, size_t errlen)
         goto out;
     }
     if (!(c->buf = malloc(size)) || fread(c->buf, 1, size, f) != size) {
-        fail(err, errlen, SG_ERR_IO, "%s: cannot read %zu bytes", path, size);
+        why = c->buf ? SG_ERR_IO : SG_ERR_NOMEM;
+        fail(err, errlen, why, "%s: cannot %s %zu bytes", path, c->buf ? "read" : "hold", size);
         goto out;
     }
     uint64_t N = 0;
@@ -367,7 +510,11 @@ sg_ckpt *sg_ckpt_open(const char *path, char *err, size_t errlen)
     size_t data_size = size - 8 - (size_t)N;
     unsigned char *data = c->buf + 8 + N;
 
-    yaml_parser_initialize(&r.p);
+    if (!yaml_parser_initialize(&r.p)) {
+        why = SG_ERR_NOMEM;
+        fail(err, errlen, why, "%s: out of memory", path);
+        goto out;
+    }
     parser = true;
     yaml_parser_set_input_string(&r.p, c->buf + 8, (size_t)N);
     if (!expect(&r, YAML_STREAM_START_EVENT, "JSON") || !expect(&r, YAML_DOCUMENT_START_EVENT, "JSON") ||
@@ -420,15 +567,18 @@ sg_ckpt *sg_ckpt_open(const char *path, char *err, size_t errlen)
             sg_ckpt_entry *e = realloc(c->e, (size_t)cap * sizeof *e);
             char **nm = e ? realloc(c->names, (size_t)cap * sizeof *nm) : NULL;
             long long (*sp)[2] = nm ? realloc(spans, (size_t)cap * sizeof *sp) : NULL;
+            void **cp = sp ? realloc(c->copies, (size_t)cap * sizeof *cp) : NULL;
             if (e) c->e = e;
             if (nm) c->names = nm;
             if (sp) spans = sp;
-            if (!e || !nm || !sp) {
+            if (cp) c->copies = cp;
+            if (!e || !nm || !sp || !cp) {
                 free(name);
                 goto out;
             }
         }
         sg_ckpt_entry *e = &c->e[c->n];
+        c->copies[c->n] = NULL;
         c->names[c->n++] = name;
         *e = (sg_ckpt_entry){.name = name, .ndim = -1};
         long long shape[8], offs[2] = {-1, -1};
@@ -491,6 +641,12 @@ sg_ckpt *sg_ckpt_open(const char *path, char *err, size_t errlen)
             goto out;
         }
         e->data = data + offs[0];
+        if ((uintptr_t)e->data % sg_dtype_size(e->dtype)) {   /* another writer's layout: read from an aligned copy */
+            if (!(c->copies[c->n - 1] = malloc((size_t)want ? (size_t)want : 1)))
+                goto out;
+            memcpy(c->copies[c->n - 1], e->data, (size_t)want);
+            e->data = c->copies[c->n - 1];
+        }
         spans[c->n - 1][0] = offs[0], spans[c->n - 1][1] = offs[1];
     }
     if (!expect(&r, YAML_DOCUMENT_END_EVENT, "the end of the header"))
@@ -511,7 +667,7 @@ sg_ckpt *sg_ckpt_open(const char *path, char *err, size_t errlen)
         fail(err, errlen, SG_ERR_FORMAT, "%s: %zu bytes of data, the tensors account for %lld", path, data_size, at);
         goto out;
     }
-    ok = true;
+    ok = checksums_ok(c, path);
 out:
     if (r.have)
         yaml_event_delete(&r.ev);
@@ -520,38 +676,45 @@ out:
     if (f)
         fclose(f);
     free(spans);
-    if (!ok) {
-        if (c && err && errlen && !err[0])
-            snprintf(err, errlen, "%s: out of memory", path);
-        sg_ckpt_close(c);
-        return NULL;
+    if (!ok) {                  /* the handle stays, with the message; its content goes */
+        if (!err[0])
+            why = SG_ERR_NOMEM, snprintf(err, errlen, "%s: out of memory", r.path);
+        c->err = why;
+        release(c);
     }
     return c;
 }
 
-sg_status sg_ckpt_load_params(const sg_ckpt *c, sg_params *ps, const char *prefix, char *err, size_t errlen)
+sg_status sg_ckpt_load_params(const sg_ckpt *c, sg_params *ps, const char *prefix)
 {
     size_t plen = strlen(prefix ? prefix : "");
-    char name[512];
+    char name[512], err[600];
+    size_t errlen = sizeof err;
+    if (!ps)
+        return SG_ERR_NULL;
+    if (!c || c->err)
+        return sg_params_fail(ps, c ? SG_ERR_STATE : SG_ERR_NULL, "load_params: %s",
+                              c ? c->msg : "the checkpoint is NULL");
     /* check everything first, so that a refusal changes nothing */
     for (int i = 0; i < sg_params_count(ps); i++) {
         sg_tensor *p = sg_params_get(ps, i);
         snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", sg_params_name(ps, i));
         const sg_ckpt_entry *e = sg_ckpt_find(c, name);
         if (!e)
-            return fail(err, errlen, SG_ERR_FORMAT, "checkpoint has no tensor %s", name);
+            return sg_params_fail(ps, fail(err, errlen, SG_ERR_FORMAT, "checkpoint has no tensor %s", name), "%s", err);
         if (e->ndim != p->ndim || memcmp(e->shape, p->shape, (size_t)p->ndim * sizeof(int)) != 0) {
             char a[48], b[48];
             sg_tensor tmp_a = {.ndim = e->ndim}, tmp_b = {.ndim = p->ndim};
             memcpy(tmp_a.shape, e->shape, sizeof tmp_a.shape);
             memcpy(tmp_b.shape, p->shape, sizeof tmp_b.shape);
-            return fail(err, errlen, SG_ERR_FORMAT, "checkpoint tensor %s has shape %s, the model expects %s", name,
-                        sg_shape_str(&tmp_a, a), sg_shape_str(&tmp_b, b));
+            fail(err, errlen, SG_ERR_FORMAT, "checkpoint tensor %s has shape %s, the model expects %s", name,
+                 sg_shape_str(&tmp_a, a), sg_shape_str(&tmp_b, b));
+            return sg_params_fail(ps, SG_ERR_FORMAT, "%s", err);
         }
     }
     for (int i = 0; i < c->n; i++)
         if (strncmp(c->names[i], prefix ? prefix : "", plen) == 0 && !sg_params_find(ps, c->names[i] + plen))
-            return fail(err, errlen, SG_ERR_FORMAT, "checkpoint tensor %s is not a parameter of this model", c->names[i]);
+            return sg_params_fail(ps, SG_ERR_FORMAT, "checkpoint tensor %s is not a parameter of this model", c->names[i]);
     for (int i = 0; i < sg_params_count(ps); i++) {
         sg_tensor *p = sg_params_get(ps, i);
         snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", sg_params_name(ps, i));

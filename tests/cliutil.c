@@ -1,8 +1,13 @@
 /*
  * cliutil.c - helpers of the tool's test programs: see cliutil.h.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include <string.h>
+
+#include <seqgrad/checkpoint.h>
 
 #include "../cli/config.h"
 #include "../cli/train.h"
@@ -25,4 +30,40 @@ void cu_train(const char *dir, const char *name, const char *body, int steps)
         fprintf(stderr, "training %s: %s\n", name, err);
         exit(1);
     }
+}
+
+void cu_patch_meta(const char *path, const char *key, const char *value)
+{
+    char err[512];
+    sg_ckpt *c = sg_ckpt_open(path);
+    if (sg_ckpt_error(c)) {
+        fprintf(stderr, "cu_patch_meta: %s\n", sg_ckpt_errmsg(c));
+        exit(1);
+    }
+    int n = sg_ckpt_count(c), m = sg_ckpt_meta_count(c), k = 0;
+    sg_ckpt_entry *e = calloc((size_t)n + 1, sizeof *e);
+    const char **meta = calloc(2 * (size_t)m + 2, sizeof *meta);
+    for (int i = 0; i < n; i++)
+        e[i] = *sg_ckpt_get(c, i);
+    bool done = false;
+    for (int i = 0; i < m; i++) {
+        const char *name = sg_ckpt_meta_key(c, i);
+        if (strncmp(name, "crc32.", 6) == 0)
+            continue;
+        if (strcmp(name, key) == 0) {
+            done = true;
+            if (!value)
+                continue;
+        }
+        meta[2 * k] = name, meta[2 * k + 1] = strcmp(name, key) == 0 ? value : sg_ckpt_meta(c, name);
+        k++;
+    }
+    if (!done && value)
+        meta[2 * k] = key, meta[2 * k + 1] = value, k++;
+    if (sg_ckpt_write(path, e, n, meta, k, err, sizeof err) != SG_OK) {
+        fprintf(stderr, "cu_patch_meta: %s\n", err);
+        exit(1);
+    }
+    free(e), free(meta);
+    sg_ckpt_close(c);
 }

@@ -11,4 +11,9 @@
  * reads the same runs). */
 void cu_train(const char *dir, const char *name, const char *body, int steps);
 
+/* Rewrites checkpoint path with metadata key set to value (added if absent;
+ * value NULL removes it), the tensors and other metadata as they were and
+ * the checksums made anew: a hostile or damaged file, as a user might hold. */
+void cu_patch_meta(const char *path, const char *key, const char *value);
+
 #endif
