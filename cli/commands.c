@@ -5,6 +5,7 @@
  * (examples/custom_tool.c).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,8 @@ static const char *usage =
     "usage: seqgrad COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  train CONFIG.yaml [--set key.path=value ...]   train the model the config describes\n"
+    "  train CONFIG.yaml [--set key.path=value ...] [--overwrite]\n"
+    "                                                 train the model the config describes\n"
     "  resume RUN_DIR                                 continue a run from its last checkpoint\n"
     "  sample CHECKPOINT [--prompt TEXT] [--length N] [--temperature T] [--seed S]\n"
     "                                                 draw text from a language model\n"
@@ -34,16 +36,18 @@ static const char *usage =
     "seqgrad COMMAND --help describes one command. Config keys: docs/config.md.\n"
     "\n"
     "exit codes: 0 done, 1 failed, 2 usage, 3 bad config, 4 bad data or checkpoint,\n"
-    "            130 interrupted (Ctrl-C; a checkpoint was written first)\n";
+    "            130, 143, 129: stopped by Ctrl-C, SIGTERM or SIGHUP (a checkpoint was written first)\n";
 
 static const char *help_train =
-    "usage: seqgrad train CONFIG.yaml [--set key.path=value ...]\n"
+    "usage: seqgrad train CONFIG.yaml [--set key.path=value ...] [--overwrite]\n"
     "Trains the model of CONFIG.yaml. The run folder (train.run_dir) gets config.yaml\n"
     "(every key, defaults included), checkpoint.safetensors, metrics.csv, loss.svg,\n"
     "and grad_norms.svg (recurrent models of text or the adding problem) or\n"
     "attention.svg (seq2seq). Data kinds, models and keys: docs/config.md.\n"
     "--set overrides a key after the file is read, e.g. --set model.hidden=256.\n"
-    "Ctrl-C stops after the current step and writes a checkpoint.\n";
+    "A run folder that holds a run is refused (seqgrad resume continues it);\n"
+    "--overwrite starts it again.\n"
+    "Ctrl-C, SIGTERM and SIGHUP stop after the current step and write a checkpoint.\n";
 
 static const char *help_resume =
     "usage: seqgrad resume RUN_DIR\n"
@@ -210,6 +214,10 @@ int seqgrad_main(int argc, char **argv)
         if (cfg_load(&c, argv[2], err, sizeof err) != 0)
             return fprintf(stderr, "seqgrad: %s\n", err), EXIT_CONFIG;
         for (int i = 3; i < argc; i++) {
+            if (!strcmp(argv[i], "--overwrite")) {
+                o.overwrite = true;
+                continue;
+            }
             if (strcmp(argv[i], "--set") || i + 1 == argc)
                 return fprintf(stderr, "seqgrad: unexpected argument %s\n%s", argv[i], help_train), EXIT_USAGE;
             if (cfg_set(&c, argv[++i], err, sizeof err) != 0)
@@ -230,21 +238,22 @@ int seqgrad_main(int argc, char **argv)
         if (argc < 3)
             return fputs(help_sample, stderr), EXIT_USAGE;
         const char *prompt = "\n";
-        int length = 300;
+        long length = 300, seed = 1;
         double temperature = 0.8;
-        unsigned long seed = 1;
         for (int i = 3; i < argc; i += 2) {
+            bool ok = true;
             if (i + 1 == argc)
                 return fprintf(stderr, "seqgrad: %s needs a value\n", argv[i]), EXIT_USAGE;
             if (!strcmp(argv[i], "--prompt")) prompt = argv[i + 1];
-            else if (!strcmp(argv[i], "--length")) length = atoi(argv[i + 1]);
-            else if (!strcmp(argv[i], "--temperature")) temperature = atof(argv[i + 1]);
-            else if (!strcmp(argv[i], "--seed")) seed = strtoul(argv[i + 1], NULL, 10);
+            else if (!strcmp(argv[i], "--length")) ok = parse_long("--length", argv[i + 1], 0, 10000000, &length, err, sizeof err);
+            else if (!strcmp(argv[i], "--temperature"))
+                ok = parse_double("--temperature", argv[i + 1], 1e-6, 1e6, &temperature, err, sizeof err);
+            else if (!strcmp(argv[i], "--seed")) ok = parse_long("--seed", argv[i + 1], 0, LONG_MAX, &seed, err, sizeof err);
             else return fprintf(stderr, "seqgrad: unknown option %s\n%s", argv[i], help_sample), EXIT_USAGE;
+            if (!ok)
+                return fprintf(stderr, "seqgrad: %s\n", err), EXIT_USAGE;
         }
-        if (length < 0 || !(temperature > 0))
-            return fprintf(stderr, "seqgrad: --length must be >= 0 and --temperature > 0\n"), EXIT_USAGE;
-        rc = train_sample(argv[2], prompt, length, temperature, seed, stdout, err, sizeof err);
+        rc = train_sample(argv[2], prompt, (int)length, temperature, (unsigned long)seed, stdout, err, sizeof err);
     } else if (!strcmp(cmd, "translate")) {
         if (wants_help(argc, argv))
             return fputs(help_translate, stdout), EXIT_OK;
@@ -252,18 +261,21 @@ int seqgrad_main(int argc, char **argv)
             return fputs(help_translate, stderr), EXIT_USAGE;
         translate_opts to = {.beam = 1, .length_penalty = 0.6};
         for (int i = 3; i < argc; i += 2) {
+            long v = 0;
+            bool ok = true;
             if (i + 1 == argc)
                 return fprintf(stderr, "seqgrad: %s needs a value\n", argv[i]), EXIT_USAGE;
             if (!strcmp(argv[i], "--input")) to.input = argv[i + 1];
-            else if (!strcmp(argv[i], "--beam")) to.beam = atoi(argv[i + 1]);
-            else if (!strcmp(argv[i], "--length-penalty")) to.length_penalty = atof(argv[i + 1]);
-            else if (!strcmp(argv[i], "--max-len")) to.max_len = atoi(argv[i + 1]);
+            else if (!strcmp(argv[i], "--beam")) ok = parse_long("--beam", argv[i + 1], 1, 64, &v, err, sizeof err), to.beam = (int)v;
+            else if (!strcmp(argv[i], "--length-penalty"))
+                ok = parse_double("--length-penalty", argv[i + 1], 0, 100, &to.length_penalty, err, sizeof err);
+            else if (!strcmp(argv[i], "--max-len"))
+                ok = parse_long("--max-len", argv[i + 1], 0, 4096, &v, err, sizeof err), to.max_len = (int)v;
             else if (!strcmp(argv[i], "--attention")) to.attention_svg = argv[i + 1];
             else return fprintf(stderr, "seqgrad: unknown option %s\n%s", argv[i], help_translate), EXIT_USAGE;
+            if (!ok)
+                return fprintf(stderr, "seqgrad: %s\n", err), EXIT_USAGE;
         }
-        if (to.beam < 1 || to.beam > 64 || to.max_len < 0 || to.max_len > 4096 || !(to.length_penalty >= 0))
-            return fprintf(stderr, "seqgrad: --beam must be in 1..64, --max-len in 0..4096, --length-penalty >= 0\n"),
-                   EXIT_USAGE;
         rc = train_translate(argv[2], &to, stdin, stdout, err, sizeof err);
     } else if (!strcmp(cmd, "eval")) {
         if (wants_help(argc, argv))
@@ -301,7 +313,7 @@ int seqgrad_main(int argc, char **argv)
         fprintf(stderr, "seqgrad: unknown command %s\n%s", cmd, usage);
         return EXIT_USAGE;
     }
-    if (rc != EXIT_OK && rc != EXIT_INTERRUPTED)
+    if (rc != EXIT_OK && rc < 128)           /* 128 + a signal: stopped on request, with a checkpoint */
         fprintf(stderr, "seqgrad: %s\n", err);
     return rc;
 }

@@ -70,10 +70,23 @@ int train_sample(const char *checkpoint, const char *prompt, int length, double 
     sm.st[0] = sg_tensor_new(SG_F32, 3, (int[]){r.L, 1, r.H});
     sm.st[1] = sg_tensor_new(SG_F32, 3, (int[]){r.L, 1, r.H});
     const int *id_of = r.d.id_of;
+    if (!strcmp(prompt, "\n") && id_of['\n'] < 0)   /* the default prompt, for a model that never saw a newline */
+        prompt = "";
+    for (const char *p = prompt; *p; p++)          /* the prompt must be made of characters the model knows */
+        if (id_of[(unsigned char)*p] < 0) {
+            snprintf(err, n, "--prompt: byte 0x%02x at offset %ld is not in the model's vocabulary",
+                     (unsigned char)*p, (long)(p - prompt));
+            rc = EXIT_DATA;
+            goto out;
+        }
+    if (!sm.t || !sm.ctx || !sm.probs || !sm.st[0] || !sm.st[1]) {
+        snprintf(err, n, "sample: out of memory");
+        rc = EXIT_FAIL;
+        goto out;
+    }
     fputs(prompt, out);
-    for (const char *p = prompt; *p; p++)          /* read the prompt (characters the model knows) */
-        if (id_of[(unsigned char)*p] >= 0)
-            feed(&sm, id_of[(unsigned char)*p]);
+    for (const char *p = prompt; *p; p++)
+        feed(&sm, id_of[(unsigned char)*p]);
     if (sm.len == 0)
         feed(&sm, id_of['\n'] >= 0 ? id_of['\n'] : 0);
     for (int i = 0; i < length; i++) {             /* draw, print, read it back */
@@ -85,12 +98,13 @@ int train_sample(const char *checkpoint, const char *prompt, int length, double 
         fputc(r.d.vocab[c], out);
         feed(&sm, c);
     }
+    fputc('\n', out);
+out:
     sg_tensor_free(sm.st[0]), sg_tensor_free(sm.st[1]);
     sg_tape_free(sm.t);
     free(sm.ctx), free(sm.probs);
-    fputc('\n', out);
     run_free(&r);
-    return EXIT_OK;
+    return rc;
 }
 
 /* ---- translate ------------------------------------------------------------------ */

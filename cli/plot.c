@@ -31,7 +31,13 @@ int plot_losses(const char *run_dir, const char *ylabel)
     while (fgets(line, sizeof line, f)) {
         if (n == cap) {
             cap *= 2;
-            step = realloc(step, cap * sizeof *step), tr = realloc(tr, cap * sizeof *tr), va = realloc(va, cap * sizeof *va);
+            double *a = realloc(step, cap * sizeof *a), *b = a ? realloc(tr, cap * sizeof *b) : NULL;
+            double *c = b ? realloc(va, cap * sizeof *c) : NULL;
+            step = a ? a : step, tr = b ? b : tr, va = c ? c : va;
+            if (!c) {
+                fclose(f), free(step), free(tr), free(va);
+                return -1;
+            }
         }
         char *p = line, *end;
         step[n] = strtod(p, &end);
@@ -91,9 +97,8 @@ int plot_losses(const char *run_dir, const char *ylabel)
     fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#d0552a\" stroke-width=\"2.5\"/>\n", W - R - 150,
             TOP + 38, W - R - 125, TOP + 38);
     fprintf(o, "<text x=\"%d\" y=\"%d\">validation</text>\n</svg>\n", W - R - 118, TOP + 42);
-    fclose(o);
     free(step), free(tr), free(va);
-    return 0;
+    return fclose(o) == 0 ? 0 : -1;
 }
 
 int plot_grad_norms(const char *path, const double *norms, int n, const char *title)
@@ -133,8 +138,7 @@ int plot_grad_norms(const char *path, const double *norms, int n, const char *ti
         if (norms[t] > 0)
             fprintf(o, "%.1f,%.1f ", sx(t, 0, n - 1), sy(log10(norms[t]), lo, hi));
     fprintf(o, "\"/>\n</svg>\n");
-    fclose(o);
-    return 0;
+    return fclose(o) == 0 ? 0 : -1;
 }
 
 /* a weight in [0, 1] as a colour from white (0) to dark blue (1) */

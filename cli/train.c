@@ -4,6 +4,7 @@
  * evaluation at an interval, metrics.csv, the plots, checkpoints, Ctrl-C.
  */
 #define _XOPEN_SOURCE 700     /* realpath */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -18,8 +19,10 @@
 #include "run.h"
 #include "train.h"
 
+/* Ctrl-C, SIGTERM and SIGHUP stop after the current step, with a checkpoint */
 static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) { (void)sig, interrupted = 1; }
+static void on_stop_signal(int sig) { interrupted = sig; }
+static const int stop_signals[3] = {SIGINT, SIGTERM, SIGHUP};
 
 static double seconds(void)
 {
@@ -32,11 +35,16 @@ static double seconds(void)
  * the last time step of a validation batch (the text LM) or the adding
  * problem's loss (which is at the last step anyway): the tape keeps each
  * intermediate gradient, so the picture is one backward. */
-static void grad_norms(run *r, sg_tape *t)
+static int grad_norms(run *r, sg_tape *t)
 {
     int B = r->B, T = r->d.task == TASK_REGRESS ? r->d.T : r->T;
     double *norms = calloc((size_t)T, sizeof *norms);
     sg_tensor **steps = calloc((size_t)T, sizeof *steps), *loss;
+    int rc = 0;
+    if (!norms || !steps) {
+        free(norms), free(steps);
+        return 0;                     /* a picture skipped for want of memory is no failure of training */
+    }
     sg_tape_reset(t);
     r->rnn.trace = steps;             /* keep h_t of every step */
     if (r->d.task == TASK_REGRESS) {
@@ -67,28 +75,73 @@ static void grad_norms(run *r, sg_tape *t)
         snprintf(path, sizeof path, "%s/grad_norms.svg", cfg_str(&r->cfg, "train.run_dir"));
         snprintf(title, sizeof title, "%s, %d layer%s, step %ld", cfg_str(&r->cfg, "model.kind"), r->L, r->L > 1 ? "s" : "",
                  r->step);
-        plot_grad_norms(path, norms, T, title);
+        rc = plot_grad_norms(path, norms, T, title);
     }
     sg_params_zero_grad(r->ps);      /* this backward must not reach the optimizer */
     free(norms), free(steps);
+    return rc;
 }
 
 /* attention.svg: the RNN seq2seq's attention on the first validation
  * example, over its own greedy output */
-static void attention_picture(run *r, sg_tape *t)
+static int attention_picture(run *r, sg_tape *t)
 {
     const example *e = &r->d.ex[1][0];
     int *out = malloc((size_t)r->max_out * sizeof *out), len = 0;
     if (!out || run_greedy(r, t, e->src, &e->src_len, 1, e->src_len, out, &len) != 0) {
         free(out);
-        return;
+        return 0;
     }
     char path[600], title[160];
     snprintf(path, sizeof path, "%s/attention.svg", cfg_str(&r->cfg, "train.run_dir"));
     snprintf(title, sizeof title, "%s attention, %s task, step %ld", cfg_str(&r->cfg, "model.attention"),
              cfg_str(&r->cfg, "data.kind"), r->step);
-    run_attention_svg(r, t, path, e->src, e->src_len, out, len, title);
+    int rc = run_attention_svg(r, t, path, e->src, e->src_len, out, len, title);
     free(out);
+    return rc;
+}
+
+/* Temporary checkpoints left by a kill -9 in the middle of a write
+ * ("checkpoint.safetensors.XXXXXX", the writer's mkstemp pattern). */
+static void remove_leftovers(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    static const char base[] = "checkpoint.safetensors.";
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, base, sizeof base - 1) == 0 && strlen(e->d_name) == sizeof base - 1 + 6) {
+            char path[1200];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
+/* metrics.csv without the rows after step (written after the checkpoint a
+ * run resumes from), opened for appending; NULL on failure (errno). */
+static FILE *keep_metrics_until(const char *path, long step)
+{
+    char tmp[700], line[512];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
+    bool ok = out != NULL, header = true;
+    if (ok && !in)                            /* a checkpoint without its metrics: start them */
+        ok = fputs("step,train_loss,valid_loss,lr,grad_norm,tokens_per_s,valid_accuracy\n", out) >= 0;
+    while (ok && in && fgets(line, sizeof line, in)) {
+        if (!header && strtol(line, NULL, 10) > step)
+            break;
+        header = false;
+        ok = fputs(line, out) >= 0;
+    }
+    if (in)
+        fclose(in);
+    if (!out || fclose(out) != 0 || !ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return NULL;
+    }
+    return fopen(path, "a");
 }
 
 static int loop(run *r, const train_opts *o, char *err, size_t n)
@@ -101,16 +154,21 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
     bool regress = r->d.task == TASK_REGRESS, recurrent = (r->model == MODEL_RNN_LM && r->d.task == TASK_STREAM) || regress;
     FILE *log = o->log ? o->log : stdout;
     bool tty = !o->quiet && isatty(fileno(log));
-    /* Ctrl-C is caught from here on (before metrics.csv exists, so a
-     * caller that waits for that file knows the handler is in place) */
-    struct sigaction sa = {.sa_handler = on_sigint}, old;
-    sigaction(SIGINT, &sa, &old);
+    /* Ctrl-C, SIGTERM and SIGHUP are caught from here on (before
+     * metrics.csv exists, so a caller that waits for that file knows the
+     * handlers are in place) */
+    struct sigaction sa = {.sa_handler = on_stop_signal}, old[3];
+    for (int i = 0; i < 3; i++)
+        sigaction(stop_signals[i], &sa, &old[i]);
     interrupted = 0;
+    remove_leftovers(dir);
     char path[600];
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
-    FILE *metrics = fopen(path, r->step ? "a" : "w");
+    /* resuming: the rows after the checkpoint's step were never kept */
+    FILE *metrics = r->step ? keep_metrics_until(path, r->step) : fopen(path, "w");
     if (!metrics) {
-        sigaction(SIGINT, &old, NULL);
+        for (int i = 0; i < 3; i++)
+            sigaction(stop_signals[i], &old[i], NULL);
         return snprintf(err, n, "%s: cannot write: %s", path, strerror(errno)), EXIT_FAIL;
     }
     if (!r->step)
@@ -118,8 +176,10 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
 
     sg_tape *t = sg_tape_new();
     double t0 = seconds(), smooth = NAN, tokens = 0;
-    int rc = EXIT_OK;
-    while (r->step < steps) {
+    int rc = t ? EXIT_OK : EXIT_FAIL;
+    if (!t)
+        snprintf(err, n, "out of memory for the tape");
+    while (rc == EXIT_OK && r->step < steps) {
         sg_tape_reset(t);
         sg_tensor *next[2] = {NULL, NULL};
         long k = 0;
@@ -143,18 +203,21 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
         eval_result v = {.loss = NAN, .accuracy = NAN};
         if (eval) {
             v = run_evaluate(r, t);
-            if (recurrent)
-                grad_norms(r, t);
-            if (r->model == MODEL_S2S)
-                attention_picture(r, t);
+            if ((recurrent && grad_norms(r, t) != 0) || (r->model == MODEL_S2S && attention_picture(r, t) != 0)) {
+                rc = EXIT_FAIL, snprintf(err, n, "%s: cannot write a plot: %s", dir, strerror(errno));
+                break;
+            }
         }
         char vs[32] = "", va[32] = "";        /* the valid columns are empty between evaluations */
         if (eval)
             snprintf(vs, sizeof vs, "%.6f", v.loss);
         if (eval && !isnan(v.accuracy))
             snprintf(va, sizeof va, "%.6f", v.accuracy);
-        fprintf(metrics, "%ld,%.6f,%s,%.6g,%.6g,%.0f,%s\n", r->step, l, vs, lr, norm, tps, va);
-        fflush(metrics);
+        if (fprintf(metrics, "%ld,%.6f,%s,%.6g,%.6g,%.0f,%s\n", r->step, l, vs, lr, norm, tps, va) < 0 ||
+            fflush(metrics) != 0) {
+            rc = EXIT_FAIL, snprintf(err, n, "%s: cannot write: %s", path, strerror(errno));
+            break;
+        }
         double left = (double)(steps - r->step) * (tokens / (double)(r->step ? r->step : 1)) / (tps > 0 ? tps : 1);
         if (tty)
             fprintf(log, "\rstep %ld/%ld  epoch %.2f  loss %.3f  %.0f tok/s  %02d:%02d left%s", r->step, steps,
@@ -173,17 +236,23 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
         if (r->step % ckpt_every == 0 || r->step == steps || stop) {
             if ((rc = run_save(r, err, n)) != EXIT_OK)
                 break;
-            plot_losses(dir, regress ? "mean squared error" : "cross-entropy (nats/token)");
+            if (plot_losses(dir, regress ? "mean squared error" : "cross-entropy (nats/token)") != 0) {
+                rc = EXIT_FAIL, snprintf(err, n, "%s/loss.svg: cannot write: %s", dir, strerror(errno));
+                break;
+            }
         }
         if (stop) {
-            rc = interrupted ? EXIT_INTERRUPTED : EXIT_OK;
+            rc = interrupted ? 128 + interrupted : EXIT_OK;
             if (!o->quiet)
-                fprintf(log, "\nstopped at step %ld; checkpoint written: seqgrad resume %s\n", r->step, dir);
+                fprintf(log, "\nstopped at step %ld%s; checkpoint written: seqgrad resume %s\n", r->step,
+                        interrupted == SIGTERM ? " (SIGTERM)" : interrupted == SIGHUP ? " (SIGHUP)" : "", dir);
             break;
         }
     }
-    sigaction(SIGINT, &old, NULL);
-    fclose(metrics);
+    for (int i = 0; i < 3; i++)
+        sigaction(stop_signals[i], &old[i], NULL);
+    if (fclose(metrics) != 0 && rc == EXIT_OK)
+        rc = EXIT_FAIL, snprintf(err, n, "%s: cannot write: %s", path, strerror(errno));
     sg_tape_free(t);
     return rc;
 }
@@ -203,19 +272,24 @@ static int make_dirs(const char *dir)
     return mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static int write_config(const run *r, char *err, size_t n)
+static int write_config(const run *r, bool overwrite, char *err, size_t n)
 {
     const char *dir = cfg_str(&r->cfg, "train.run_dir");
     char path[600], text[8192];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    if (!overwrite && access(path, F_OK) == 0)
+        return snprintf(err, n, "train.run_dir %s already holds a run: seqgrad resume %s continues it, "
+                                "--overwrite starts it again", dir, dir), EXIT_USAGE;
     if (make_dirs(dir) != 0)
         return snprintf(err, n, "%s: cannot create: %s", dir, strerror(errno)), EXIT_FAIL;
     snprintf(path, sizeof path, "%s/config.yaml", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return snprintf(err, n, "%s: cannot write: %s", path, strerror(errno)), EXIT_FAIL;
     size_t len = cfg_dump(&r->cfg, text, sizeof text);
-    fwrite(text, 1, len, f);
-    fclose(f);
+    if (len >= sizeof text - 1)
+        return snprintf(err, n, "%s: the config is longer than %zu bytes", path, sizeof text), EXIT_FAIL;
+    FILE *f = fopen(path, "w");
+    bool ok = f && fwrite(text, 1, len, f) == len;
+    if (!f || fclose(f) != 0 || !ok)
+        return snprintf(err, n, "%s: cannot write: %s", path, strerror(errno)), EXIT_FAIL;
     return EXIT_OK;
 }
 
@@ -251,7 +325,7 @@ int train_run(const sg_config *c, const train_opts *o, char *err, size_t n)
         cfg_set(&r.cfg, set, err, n);
     }
     if (rc == EXIT_OK)
-        rc = write_config(&r, err, n);
+        rc = write_config(&r, o->overwrite, err, n);
     if (rc == EXIT_OK && !o->quiet)
         describe(&r, o->log ? o->log : stdout);
     if (rc == EXIT_OK)

@@ -17,6 +17,7 @@ typedef struct {
     bool quiet;            /* no progress output (tests) */
     long stop_after;       /* > 0: stop (with a checkpoint) after this step, as if interrupted */
     FILE *log;             /* progress output; NULL = stdout */
+    bool overwrite;        /* train: start again in a run folder that holds a run */
 } train_opts;
 
 /* A new run from a validated config (run_dir is created). */

@@ -228,6 +228,11 @@ sg_status sg_ckpt_write(const char *path, const sg_ckpt_entry *entries, int n, c
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".XXXXXX", 8);
     int fd = mkstemp(tmp);
+    if (fd >= 0) {                       /* mkstemp makes 0600: give the file the mode any other file gets */
+        mode_t mask = umask(0);
+        umask(mask);
+        fchmod(fd, 0666 & ~mask);
+    }
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     sg_status status = SG_OK;
     if (!f) {

@@ -153,6 +153,73 @@ START_TEST(test_checkpoint_must_fit_the_config)
 }
 END_TEST
 
+/* Hostile metadata: each value that crashed or hung sample, eval,
+ * translate or resume (a vocabulary entry "-1", a negative step or data
+ * position, a huge max_len) and each malformed one is refused with a
+ * message naming the file and the key. */
+static const struct { const char *key, *value, *msg; } hostile[] = {
+    {"vocab", "-1616263", "metadata vocab: \"-1\" at 0 is not two hex digits"},
+    {"vocab", "616161", "metadata vocab lists byte 0x61 twice"},
+    {"vocab", "616", "metadata vocab has 3 hex digits (an even number, at most 512)"},
+    {"step", "-5", "metadata step is \"-5\", expected a whole number from 0 to 1000000000000000"},
+    {"step", " 5", "metadata step is \" 5\", expected a whole number from 0 to 1000000000000000"},
+    {"data_pos", "-1", "metadata data_pos is \"-1\", expected a whole number from 0 to 1000000000000000"},
+    {"optim_steps", "12abc", "metadata optim_steps is \"12abc\", expected a whole number from 0 to 1000000000000000"},
+    {"max_len", "400000000", "metadata max_len is \"400000000\", expected a whole number from 0 to 4096"},
+    {"rng", "-000000000000000000000000000000000000000000000000000000000000000", "metadata rng is not 64 hex digits"},
+    {"step", NULL, "metadata step is \"(missing)\", expected a whole number from 0 to 1000000000000000"},
+    {"config", NULL, "no config in the metadata (not a checkpoint of a seqgrad run)"},
+};
+
+START_TEST(test_hostile_metadata_refused)
+{
+    char yaml[300], run_dir[128], path[200];
+    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+    snprintf(yaml, sizeof yaml, "model: {kind: seq2seq, hidden: 8}\ndata: {kind: copy, train_size: 40, valid_size: 8, "
+                                "batch_size: 8}\ntrain: {steps: 2, run_dir: %s}\n", run_dir);
+    sg_config c;
+    config(&c, yaml);
+    train_opts quiet = {.quiet = true};
+    ck_assert_msg(train_run(&c, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run_dir);
+    cu_patch_meta(path, hostile[_i].key, hostile[_i].value);
+    run r = {0};
+    ck_assert_int_eq(run_open(&r, run_dir, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
+    char want[600];
+    snprintf(want, sizeof want, "%s: %s", path, hostile[_i].msg);
+    ck_assert_str_eq(err, want);
+    run_free(&r);
+    /* the command a user runs says the same and exits 4 */
+    FILE *in = fmemopen((void *)"0123\n", 5, "r"), *out = fopen("/dev/null", "w");
+    translate_opts to = {.beam = 1, .length_penalty = 0.6};
+    ck_assert_int_eq(train_translate(path, &to, in, out, err, sizeof err), EXIT_DATA);
+    ck_assert_str_eq(err, want);
+    fclose(in), fclose(out);
+}
+END_TEST
+
+/* a config in the metadata that is not valid YAML points into it */
+START_TEST(test_hostile_config_refused)
+{
+    char yaml[300], run_dir[128], path[200];
+    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+    snprintf(yaml, sizeof yaml, "model: {kind: seq2seq, hidden: 8}\ndata: {kind: copy, train_size: 40, valid_size: 8, "
+                                "batch_size: 8}\ntrain: {steps: 2, run_dir: %s}\n", run_dir);
+    sg_config c;
+    config(&c, yaml);
+    train_opts quiet = {.quiet = true};
+    ck_assert_msg(train_run(&c, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run_dir);
+    cu_patch_meta(path, "config", "model:\n  hidden: 8\n  hidden: 9\n");
+    run r = {0};
+    ck_assert_int_eq(run_open(&r, run_dir, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
+    char want[600];
+    snprintf(want, sizeof want, "%s[config]:3:11: model.hidden: given twice (first at line 2, column 11)", path);
+    ck_assert_str_eq(err, want);
+    run_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli/model");
@@ -161,6 +228,8 @@ int main(void)
     tcase_add_loop_test(tc, test_model_must_fit_the_data, 0, 7);
     tcase_add_loop_test(tc, test_greedy_batched_equals_one_at_a_time, 0, 2);
     tcase_add_test(tc, test_checkpoint_must_fit_the_config);
+    tcase_add_loop_test(tc, test_hostile_metadata_refused, 0, sizeof hostile / sizeof hostile[0]);
+    tcase_add_test(tc, test_hostile_config_refused);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
