@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -306,8 +308,11 @@ START_TEST(test_registered_cell_and_unknown_kind)
 }
 END_TEST
 
-/* Ctrl-C: the tool stops after the current step, writes a checkpoint and
- * exits with 130; the checkpoint is whole and says which step it holds. */
+/* Ctrl-C, SIGTERM, SIGHUP: the tool stops after the current step, writes a
+ * checkpoint and exits with 128 + the signal; the checkpoint is whole and
+ * says which step it holds. */
+static const int stop_signal[3] = {SIGINT, SIGTERM, SIGHUP};
+
 START_TEST(test_ctrl_c_writes_a_checkpoint)
 {
     strcpy(dir, "/tmp/seqgrad-train-XXXXXX");
@@ -334,16 +339,139 @@ START_TEST(test_ctrl_c_writes_a_checkpoint)
         nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
     ck_assert_int_eq(access(metrics, F_OK), 0);
     nanosleep(&(struct timespec){.tv_nsec = 500000000}, NULL);
-    kill(pid, SIGINT);
+    kill(pid, stop_signal[_i]);
     int status;
     waitpid(pid, &status, 0);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d", status);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 128 + stop_signal[_i], "status %d", status);
     char ck[200];
     snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", run);
     sg_ckpt *c = sg_ckpt_open(ck);
     ck_assert_msg(sg_ckpt_error(c) == SG_OK, "%s", sg_ckpt_errmsg(c));
     ck_assert_int_gt(atol(sg_ckpt_meta(c, "step")), 0);
     sg_ckpt_close(c);
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+static long count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long k = 0;
+    for (int ch; f && (ch = fgetc(f)) != EOF;)
+        k += ch == '\n';
+    if (f)
+        fclose(f);
+    return k;
+}
+
+/* A run folder: train refuses one that holds a run (unless --overwrite);
+ * a temporary checkpoint left by a kill -9 is removed at the next start;
+ * resume drops metrics rows written after its checkpoint (no duplicates);
+ * the checkpoint has the mode of the folder's other files. */
+START_TEST(test_run_folder_durability)
+{
+    strcpy(dir, "/tmp/seqgrad-train-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    mode_t mask = umask(022);
+    sg_config c;
+    config(&c, "run");
+    train_opts quiet = {.quiet = true}, stop = {.quiet = true, .stop_after = 5}, again = {.quiet = true, .overwrite = true};
+    ck_assert_msg(train_run(&c, &stop, err, sizeof err) == EXIT_OK, "%s", err);
+    char run[100], want[400], path[200];
+    snprintf(run, sizeof run, "%s/run", dir);
+    ck_assert_int_eq(train_run(&c, &quiet, err, sizeof err), EXIT_USAGE);
+    snprintf(want, sizeof want, "train.run_dir %s already holds a run: seqgrad resume %s continues it, --overwrite "
+                                "starts it again", run, run);
+    ck_assert_str_eq(err, want);
+    ck_assert_msg(train_run(&c, &again, err, sizeof err) == EXIT_OK, "%s", err);    /* 12 steps, from 0 */
+    snprintf(path, sizeof path, "%s/metrics.csv", run);
+    ck_assert_int_eq(count_lines(path), 13);
+    /* the checkpoint's mode: 0644 under umask 022, as config.yaml */
+    struct stat st;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    /* stopped at 5; a later row 6 and 7 were written before a kill -9, with
+     * a half-written temporary checkpoint */
+    ck_assert_msg(train_run(&c, &(train_opts){.quiet = true, .overwrite = true, .stop_after = 5}, err, sizeof err) ==
+                  EXIT_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/metrics.csv", run);
+    FILE *f = fopen(path, "a");
+    fputs("6,1.0,,0.001,1,1,\n7,1.0,,0.001,1,1,\n", f);
+    fclose(f);
+    char tmp[200];
+    snprintf(tmp, sizeof tmp, "%s/checkpoint.safetensors.Ab12Cd", run);
+    f = fopen(tmp, "w");
+    fputs("half", f);
+    fclose(f);
+    ck_assert_msg(train_resume(run, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_int_eq(access(tmp, F_OK), -1);
+    ck_assert_int_eq(count_lines(path), 13);                /* header + steps 1..12, each once */
+    f = fopen(path, "r");
+    char line[256];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    for (long k = 1; fgets(line, sizeof line, f); k++)
+        ck_assert_int_eq(strtol(line, NULL, 10), k);
+    fclose(f);
+    umask(mask);
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* A disk that fills up (a file-size limit, in a child): the tool reports
+ * which file could not be written and exits 1, and the checkpoint already
+ * there survives whole. _i = 0: even config.yaml does not fit; 1: the
+ * config fits, a checkpoint does not. */
+START_TEST(test_disk_full)
+{
+    strcpy(dir, "/tmp/seqgrad-train-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    sg_config c;
+    config(&c, "full");
+    char run[100];
+    snprintf(run, sizeof run, "%s/full", dir);
+    train_opts quiet = {.quiet = true};
+    if (_i == 1)                                   /* a whole checkpoint first */
+        ck_assert_msg(train_run(&c, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
+    char before[200];
+    snprintf(before, sizeof before, "%s/checkpoint.safetensors", run);
+    int fds[2];                                    /* the child's message comes back through a pipe */
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);                  /* a write past the limit fails with EFBIG */
+        struct rlimit lim = {_i == 0 ? 64 : 4096, _i == 0 ? 64 : 4096};
+        setrlimit(RLIMIT_FSIZE, &lim);
+        train_opts o = {.quiet = true, .overwrite = true};
+        int rc = train_run(&c, &o, err, sizeof err);
+        if (write(fds[1], err, strlen(err)) < 0)
+            _exit(98);
+        _exit(rc);
+    }
+    close(fds[1]);
+    char text[600] = "";
+    ssize_t got = read(fds[0], text, sizeof text - 1);
+    close(fds[0]);
+    text[got > 0 ? got : 0] = '\0';
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert_msg(WIFEXITED(status), "the child died: %d", status);
+    ck_assert_int_eq(WEXITSTATUS(status), EXIT_FAIL);
+    char want[400];
+    snprintf(want, sizeof want, _i == 0 ? "%s/config.yaml: cannot write: File too large"
+                                        : "%s/checkpoint.safetensors: cannot write: File too large", run);
+    ck_assert_str_eq(text, want);
+    if (_i == 1) {                                 /* the earlier checkpoint is still whole */
+        sg_ckpt *ck = sg_ckpt_open(before);
+        ck_assert_msg(sg_ckpt_error(ck) == SG_OK, "%s", sg_ckpt_errmsg(ck));
+        ck_assert_str_eq(sg_ckpt_meta(ck, "step"), "12");
+        sg_ckpt_close(ck);
+    }
     char cmd[100];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
@@ -360,7 +488,9 @@ int main(void)
     tcase_add_loop_test(tc, test_gradcheck_every_kind, 0, sizeof kinds / sizeof kinds[0]);
     tcase_add_loop_test(tc, test_gradcheck_example_configs, 0, 5);
     tcase_add_test(tc, test_registered_cell_and_unknown_kind);
-    tcase_add_test(tc, test_ctrl_c_writes_a_checkpoint);
+    tcase_add_loop_test(tc, test_ctrl_c_writes_a_checkpoint, 0, 3);
+    tcase_add_test(tc, test_run_folder_durability);
+    tcase_add_loop_test(tc, test_disk_full, 0, 2);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);
