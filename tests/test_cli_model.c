@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../cli/run.h"
@@ -220,6 +222,47 @@ START_TEST(test_hostile_config_refused)
 }
 END_TEST
 
+/* A run that cannot fit in memory is refused before its first step, with
+ * the figures (OpenBLAS would crash when its own malloc fails). Under an
+ * address-space limit of 3 GB, in a child; not under ASan, whose shadow
+ * memory needs more address space than that. */
+START_TEST(test_refuses_a_run_that_cannot_fit)
+{
+#ifndef __SANITIZE_ADDRESS__
+    char yaml[400], run_dir[128];
+    snprintf(run_dir, sizeof run_dir, "%s/big", dir);
+    snprintf(yaml, sizeof yaml, "model: {kind: lstm, hidden: 2048, layers: 4}\ndata: {kind: text, seq_len: 256, "
+                                "batch_size: 64}\ntrain: {steps: 2, run_dir: %s}\n", run_dir);
+    sg_config c;
+    config(&c, yaml);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rlimit lim = {3000000000UL, 3000000000UL};
+        setrlimit(RLIMIT_AS, &lim);
+        train_opts quiet = {.quiet = true};
+        int rc = train_run(&c, &quiet, err, sizeof err);
+        if (write(fds[1], err, strlen(err)) < 0)
+            _exit(98);
+        _exit(rc);
+    }
+    close(fds[1]);
+    char text[1200] = "";
+    ssize_t got = read(fds[0], text, sizeof text - 1);
+    text[got > 0 ? got : 0] = '\0';
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == EXIT_FAIL, "status %d: %s", status, text);
+    ck_assert_msg(strstr(text, "the run needs about ") == text, "%s", text);
+    ck_assert_msg(strstr(text, " MiB are available: make model.hidden, data.batch_size or data.seq_len smaller"), "%s",
+                  text);
+#endif
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli/model");
@@ -230,6 +273,7 @@ int main(void)
     tcase_add_test(tc, test_checkpoint_must_fit_the_config);
     tcase_add_loop_test(tc, test_hostile_metadata_refused, 0, sizeof hostile / sizeof hostile[0]);
     tcase_add_test(tc, test_hostile_config_refused);
+    tcase_add_test(tc, test_refuses_a_run_that_cannot_fit);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
