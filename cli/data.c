@@ -166,6 +166,13 @@ static int add_example(example **ex, long *count, long *cap, int *src, int src_l
 
 /* splits the examples read (in file order) into the two splits by a seeded
  * shuffle; whole: all of them are the validation split */
+static void free_examples(example *all, long count)
+{
+    for (long k = 0; all && k < count; k++)
+        free(all[k].src), free(all[k].tgt);
+    free(all);
+}
+
 static int split_examples(dataset *d, example *all, long count, double frac, uint64_t seed, bool whole, char *err,
                           size_t n)
 {
@@ -173,14 +180,14 @@ static int split_examples(dataset *d, example *all, long count, double frac, uin
     if (nv < 1)
         nv = 1;
     if (count < (whole ? 1 : 2)) {
-        free(all);
+        free_examples(all, count);
         return snprintf(err, n, "%s: %ld examples are too few", d->path, count), EXIT_DATA;
     }
     int *perm = malloc((size_t)count * sizeof *perm);
     d->ex[0] = malloc((size_t)(count - nv + 1) * sizeof(example));
     d->ex[1] = malloc((size_t)nv * sizeof(example));
     if (!perm || !d->ex[0] || !d->ex[1]) {
-        free(perm), free(all);
+        free(perm), free_examples(all, count);
         return snprintf(err, n, "out of memory"), EXIT_FAIL;
     }
     data_shuffle(perm, count, seed, -1);
@@ -219,9 +226,7 @@ static int load_items(dataset *d, const unsigned char *s, long len, const sg_con
         const unsigned char *tab = d->kind == DATA_PAIRS ? memchr(s + start, '\t', (size_t)(end - start)) : NULL;
         if (d->kind == DATA_PAIRS && (!tab || tab == s + start || tab == s + end - 1 ||
                                       memchr(tab + 1, '\t', (size_t)(s + end - tab - 1)))) {
-            for (long k = 0; k < count; k++)
-                free(all[k].src), free(all[k].tgt);
-            free(all);
+            free_examples(all, count);
             return snprintf(err, n, "%s:%ld: expected source<TAB>target, each not empty", d->path, line), EXIT_DATA;
         }
         long src_end = tab ? tab - s : end;
@@ -231,9 +236,7 @@ static int load_items(dataset *d, const unsigned char *s, long len, const sg_con
         if (!src || (tab && !tgt) ||
             add_example(&all, &count, &cap, src, (int)(src_end - start), tgt, tab ? (int)(end - src_end - 1) : 0)) {
             free(src), free(tgt);
-            for (long k = 0; k < count; k++)
-                free(all[k].src), free(all[k].tgt);
-            free(all);
+            free_examples(all, count);
             return err[0] ? EXIT_DATA : (snprintf(err, n, "out of memory"), EXIT_FAIL);
         }
         line += d->kind != DATA_WORDS;

@@ -471,37 +471,64 @@ static bool checksums_ok(sg_ckpt *c, const char *path)
     return true;
 }
 
+/* Validates the file held in c->buf (size bytes); path names it. */
+static void parse(sg_ckpt *c, const char *path, size_t size);
+
 sg_ckpt *sg_ckpt_open(const char *path)
 {
     sg_ckpt *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    struct stat st;
+    size_t size = 0;
+    if (!f)
+        c->err = path ? SG_ERR_IO : SG_ERR_NULL,
+        fail(c->msg, sizeof c->msg, c->err, "%s: cannot open: %s", path ? path : "(NULL)",
+             path ? strerror(errno) : "the path is NULL");
+    else if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+        c->err = fail(c->msg, sizeof c->msg, SG_ERR_IO, "%s: not a regular file", path);
+    else if (!(c->buf = malloc((size = (size_t)st.st_size) ? size : 1)) || fread(c->buf, 1, size, f) != size)
+        c->err = fail(c->msg, sizeof c->msg, c->buf ? SG_ERR_IO : SG_ERR_NOMEM, "%s: cannot %s %zu bytes", path,
+                      c->buf ? "read" : "hold", size);
+    if (f)
+        fclose(f);
+    if (c->err)
+        release(c);
+    else
+        parse(c, path, size);
+    return c;
+}
+
+sg_ckpt *sg_ckpt_open_buffer(const void *data, size_t size, const char *name)
+{
+    sg_ckpt *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    if (!data && size)
+        c->err = fail(c->msg, sizeof c->msg, SG_ERR_NULL, "%s: the data is NULL", name ? name : "(buffer)");
+    else if (!(c->buf = malloc(size ? size : 1)))
+        c->err = fail(c->msg, sizeof c->msg, SG_ERR_NOMEM, "%s: cannot hold %zu bytes", name ? name : "(buffer)", size);
+    if (c->err) {
+        release(c);
+        return c;
+    }
+    if (size)
+        memcpy(c->buf, data, size);
+    parse(c, name ? name : "(buffer)", size);
+    return c;
+}
+
+static void parse(sg_ckpt *c, const char *path, size_t size)
+{
     char *err = c->msg;
     size_t errlen = sizeof c->msg;
     sg_status why = SG_ERR_FORMAT;
-    reader r = {.err = err, .errlen = errlen, .path = path ? path : "(NULL)"};
+    reader r = {.err = err, .errlen = errlen, .path = path};
     long long (*spans)[2] = NULL;
-    FILE *f = path ? fopen(path, "rb") : NULL;
     bool ok = false, parser = false;
-    if (!f) {
-        why = path ? SG_ERR_IO : SG_ERR_NULL;
-        fail(err, errlen, why, "%s: cannot open: %s", r.path, path ? strerror(errno) : "the path is NULL");
-        goto out;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        why = SG_ERR_IO;
-        fail(err, errlen, SG_ERR_IO, "%s: not a regular file", path);
-        goto out;
-    }
-    size_t size = (size_t)st.st_size;
     if (size < 8) {
         fail(err, errlen, SG_ERR_FORMAT, "%s: truncated: %zu bytes, a checkpoint has at least 8", path, size);
-        goto out;
-    }
-    if (!(c->buf = malloc(size)) || fread(c->buf, 1, size, f) != size) {
-        why = c->buf ? SG_ERR_IO : SG_ERR_NOMEM;
-        fail(err, errlen, why, "%s: cannot %s %zu bytes", path, c->buf ? "read" : "hold", size);
         goto out;
     }
     uint64_t N = 0;
@@ -678,8 +705,6 @@ out:
         yaml_event_delete(&r.ev);
     if (parser)
         yaml_parser_delete(&r.p);
-    if (f)
-        fclose(f);
     free(spans);
     if (!ok) {                  /* the handle stays, with the message; its content goes */
         if (!err[0])
@@ -687,7 +712,6 @@ out:
         c->err = why;
         release(c);
     }
-    return c;
 }
 
 sg_status sg_ckpt_load_params(const sg_ckpt *c, sg_params *ps, const char *prefix)

@@ -322,6 +322,24 @@ START_TEST(test_shuffle_is_a_permutation)
 }
 END_TEST
 
+/* one item is too few to split; the item read must not leak (found by
+ * fuzz/fuzz_data.c; ASan's leak check and valgrind see it in the suite) */
+START_TEST(test_one_item_is_too_few)
+{
+    char path[200], yaml[400];
+    write_file("one.txt", "abel\n", path, sizeof path);
+    snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: lines, path: %s}\n", path);
+    sg_config c;
+    config(&c, yaml);
+    dataset d;
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
+    char want[300];
+    snprintf(want, sizeof want, "%s: 1 examples are too few", path);
+    ck_assert_str_eq(err, want);
+    data_free(&d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli/data");
@@ -334,6 +352,7 @@ int main(void)
     tcase_add_test(tc, test_pairs);
     tcase_add_test(tc, test_text_blocks);
     tcase_add_test(tc, test_shuffle_is_a_permutation);
+    tcase_add_test(tc, test_one_item_is_too_few);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -226,6 +226,12 @@ END_TEST
  * the figures (OpenBLAS would crash when its own malloc fails). Under an
  * address-space limit of 3 GB, in a child; not under ASan, whose shadow
  * memory needs more address space than that. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define __SANITIZE_ADDRESS__ 1          /* clang's way of saying what GCC defines */
+#endif
+#endif
+
 START_TEST(test_refuses_a_run_that_cannot_fit)
 {
 #ifndef __SANITIZE_ADDRESS__

@@ -56,6 +56,9 @@ typedef struct sg_ckpt sg_ckpt;
  * placed at unaligned offsets by other writers are read from aligned
  * copies. Close it with sg_ckpt_close() either way. */
 sg_ckpt *sg_ckpt_open(const char *path);
+/* The same for a file's bytes already in memory (copied); name stands for
+ * the path in messages. */
+sg_ckpt *sg_ckpt_open_buffer(const void *data, size_t size, const char *name);
 sg_status sg_ckpt_error(const sg_ckpt *c);
 const char *sg_ckpt_errmsg(const sg_ckpt *c);
 void sg_ckpt_close(sg_ckpt *c);
