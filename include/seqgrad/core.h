@@ -25,12 +25,26 @@
  *     sg_backward(t, loss);                 // W's gradient now holds dloss/dW
  *     sg_tape_reset(t);                     // arena rewinds; W keeps value+grad
  *
- * Errors: an op that is given bad arguments records the first error on its
- * tape ("matmul: (2,5) @ (4,3): inner dimensions differ") and returns NULL;
- * an op given NULL returns NULL at once, so a whole expression is checked
- * once at the end. Set SEQGRAD_ABORT_ON_ERROR=1 in the environment to make
- * the first error print and abort() (handy under gdb). The library never
- * calls exit() and never prints unless that variable is set.
+ * Errors, one story for the whole API. Every fallible function returns a
+ * status (sg_status, below) or NULL, and leaves its message on the handle it
+ * was given, where one accessor reads it:
+ *
+ *   the tape         ops, forward passes, decoding      sg_tape_errmsg(t)
+ *   the sg_params    module inits, sg_params_add,       sg_params_errmsg(ps)
+ *                    optimizers, loading/saving params
+ *   the checkpoint   sg_ckpt_open (a handle even for    sg_ckpt_errmsg(c)
+ *                    a refused file, as sqlite3_open)
+ *
+ * Messages read "<op or function>: <what was wrong, with the numbers>"
+ * ("matmul: (2,5) @ (4,3): inner dimensions differ"). Each handle keeps its
+ * first error: an op given NULL, or a tape already in error, returns NULL at
+ * once without a new message, so a whole expression is checked once at the
+ * end, and the message names the op that failed first. NULL options mean
+ * the defaults; invalid options are refused with a message, never clamped;
+ * every accessor is safe on NULL (an empty tensor, a NULL handle's
+ * message). Set SEQGRAD_ABORT_ON_ERROR=1 to make the first error print and
+ * abort() (handy under gdb). The library never calls exit() and never
+ * prints unless that variable is set.
  */
 #ifndef SEQGRAD_CORE_H
 #define SEQGRAD_CORE_H
