@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "seqgrad/attention.h"
+#include "guard.h"
 
 static sg_tensor *add_param(sg_params *ps, const char *prefix, const char *name, sg_tensor *p)
 {
@@ -58,6 +59,8 @@ sg_status sg_attention_init(sg_attention *a, sg_params *ps, const char *prefix, 
 /* additive: U h_j; concat: W_h h_j with W = [W_s | W_h]  -> (B,S,A) */
 sg_tensor *sg_attention_keys(sg_tape *t, const sg_attention *a, sg_tensor *keys)
 {
+    if (!sg_nn_ready(t, a, "attention: the module"))
+        return NULL;
     if (a->kind == SG_ATTN_ADDITIVE)
         return sg_matmul_ex(t, keys, a->U, SG_TRANS_B);
     if (a->kind == SG_ATTN_CONCAT)
@@ -88,6 +91,8 @@ sg_tensor *sg_attention_forward(sg_tape *t, const sg_attention *a, sg_tensor *qu
                                 sg_tensor *keys_proj, sg_tensor *mask, int pos, sg_tensor **weights)
 {
     char sq[48], sk[48];
+    if (!sg_nn_ready(t, a, "attention: the module"))
+        return NULL;
     if (!t || !query || !keys)
         return t && !sg_tape_error(t) ? sg_fail(t, SG_ERR_NULL, "attention: query or keys is NULL") : NULL;
     if (sg_tensor_ndim(keys) != 3 || sg_tensor_ndim(query) != 2 || sg_tensor_dim(query, 0) != sg_tensor_dim(keys, 0) ||

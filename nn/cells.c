@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "seqgrad/nn.h"
+#include "guard.h"
 
 /* SG_OK if y exists, else the tape's error. */
 static sg_status status_of(sg_tape *t, const sg_tensor *y)
@@ -183,6 +184,8 @@ sg_status sg_cell_init(sg_cell *c, const sg_cell_def *def, sg_params *ps, const 
 /* xp = x W_ih^T + b_ih (+ b_hh): (...,E) -> (...,G*H) */
 sg_tensor *sg_cell_project(sg_tape *t, const sg_cell *c, sg_tensor *x)
 {
+    if (!sg_nn_ready(t, c && c->def ? c : NULL, "cell: the module or its definition"))
+        return NULL;
     sg_tensor *xp = sg_matmul_ex(t, x, c->w_ih, SG_TRANS_B);
     if (c->b_ih)
         xp = sg_add(t, xp, c->b_ih);
@@ -193,12 +196,16 @@ sg_tensor *sg_cell_project(sg_tape *t, const sg_cell *c, sg_tensor *x)
 
 sg_status sg_cell_begin(sg_tape *t, const sg_cell *c, sg_cell_run *run)
 {
+    if (!sg_nn_ready(t, c && c->def && run ? c : NULL, "cell: the module or its definition"))
+        return sg_nn_status(t);
     *run = (sg_cell_run){.cell = c};
     return c->def->begin ? c->def->begin(t, run) : SG_OK;
 }
 
 sg_status sg_cell_step_run(sg_tape *t, const sg_cell_run *run, sg_tensor *x, sg_tensor *const *state, sg_tensor **next)
 {
+    if (!sg_nn_ready(t, run && run->cell && state && next ? run : NULL, "cell step: the run, state or next"))
+        return sg_nn_status(t);
     sg_tensor *xp = sg_cell_project(t, run->cell, x);
     if (!xp)
         return status_of(t, xp);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "seqgrad/attention.h"
+#include "guard.h"
 
 #define MAX_BEAM 64
 
@@ -121,6 +122,10 @@ static sg_tensor *rnn_step(sg_tape *t, void *p, const int *parents, int n, const
 
 static bool opts_ok(sg_tape *t, const sg_decode_opts *o)
 {
+    if (!o) {
+        sg_fail(t, SG_ERR_NULL, "decode: opts is NULL (it names the start and end tokens)");
+        return false;
+    }
     if (o->max_len >= 1)
         return true;
     sg_fail(t, SG_ERR_ARG, "decode: max_len %d must be at least 1", o->max_len);
@@ -129,6 +134,8 @@ static bool opts_ok(sg_tape *t, const sg_decode_opts *o)
 
 int sg_seq2seq_decode(sg_tape *t, const sg_seq2seq *m, const int *src, int S, const sg_decode_opts *o, int *out)
 {
+    if (!sg_nn_ready(t, m && src && out ? m : NULL, "seq2seq_decode: the model, src or out"))
+        return -1;
     if (!opts_ok(t, o))
         return -1;
     bool was = sg_tape_set_grad(t, false);
@@ -172,6 +179,8 @@ static sg_tensor *tf_step(sg_tape *t, void *p, const int *parents, int n, const 
 int sg_transformer_s2s_generate(sg_tape *t, const sg_transformer_s2s *m, const int *src, int S,
                                 const sg_decode_opts *o, int *out)
 {
+    if (!sg_nn_ready(t, m && src && out ? m : NULL, "transformer_s2s_generate: the model, src or out"))
+        return -1;
     if (!opts_ok(t, o))
         return -1;
     bool was = sg_tape_set_grad(t, false);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "seqgrad/nn.h"
+#include "guard.h"
 
 /* Adds p to ps as prefix+name; NULL (p freed) if the name is taken. */
 static sg_tensor *add(sg_params *ps, const char *prefix, const char *name, sg_tensor *p)
@@ -40,6 +41,8 @@ sg_status sg_linear_init(sg_linear *l, sg_params *ps, const char *prefix, int in
 /* y = x W^T + b: one addmm (the bias is GEMM's C, beta = 1) */
 sg_tensor *sg_linear_forward(sg_tape *t, const sg_linear *l, sg_tensor *x)
 {
+    if (!sg_nn_ready(t, l, "linear: the module"))
+        return NULL;
     return l->bias ? sg_addmm(t, x, l->weight, l->bias, SG_TRANS_B) : sg_matmul_ex(t, x, l->weight, SG_TRANS_B);
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "seqgrad/attention.h"
+#include "guard.h"
 
 sg_seq2seq_opts sg_seq2seq_defaults(void)
 {
@@ -56,6 +57,8 @@ static sg_status status_of(sg_tape *t, const void *p)
 sg_status sg_seq2seq_encode(sg_tape *t, const sg_seq2seq *m, const int *src, const int *src_len, int B, int S,
                             sg_seq2seq_enc *enc)
 {
+    if (!sg_nn_ready(t, m && enc && src ? m : NULL, "seq2seq_encode: the model, src or enc"))
+        return sg_nn_status(t);
     const sg_rnn *r = &m->encoder;
     sg_dtype dt = sg_tensor_dtype(m->bridge.weight);
     *enc = (sg_seq2seq_enc){.B = B, .S = S};
@@ -83,6 +86,8 @@ sg_status sg_seq2seq_encode(sg_tape *t, const sg_seq2seq *m, const int *src, con
 
 sg_tensor *sg_seq2seq_step(sg_tape *t, const sg_seq2seq *m, sg_seq2seq_enc *enc, const int *prev, sg_tensor **weights)
 {
+    if (!sg_nn_ready(t, m && enc && prev ? m : NULL, "seq2seq_step: the model, enc or prev"))
+        return NULL;
     /* c_t = attention(s_{t-1}, h) */
     sg_tensor *c = sg_attention_forward(t, &m->attn, enc->state[0], enc->keys, enc->keys_proj, enc->mask, enc->pos, weights);
     /* s_t = cell([emb(y_{t-1}); c_t], s_{t-1}) */

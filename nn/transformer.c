@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "seqgrad/attention.h"
+#include "guard.h"
 
 sg_transformer_opts sg_transformer_defaults(int d_model, int heads)
 {
@@ -180,6 +181,10 @@ sg_status sg_transformer_lm_init(sg_transformer_lm *m, sg_params *ps, int vocab,
 sg_tensor *sg_transformer_lm_forward(sg_tape *t, const sg_transformer_lm *m, const int *ids, int B, int T,
                                      sg_rng *dropout)
 {
+    if (!sg_nn_ready(t, m && ids ? m : NULL, "transformer_lm: the model or ids"))
+        return NULL;
+    if (B < 1 || T < 1)
+        return sg_fail(t, SG_ERR_ARG, "transformer_lm: %d sequences of %d (each at least 1)", B, T);
     if (T > m->max_len)
         return sg_fail(t, SG_ERR_ARG, "transformer_lm: sequence of %d is longer than max_len %d", T, m->max_len);
     int d = m->o.d_model;
@@ -235,6 +240,8 @@ static sg_tensor *embed(sg_tape *t, const sg_embedding *e, const int *ids, int B
 sg_tensor *sg_transformer_s2s_encode(sg_tape *t, const sg_transformer_s2s *m, const int *src, const int *src_len,
                                      int B, int S, sg_tensor **mask, sg_rng *dropout)
 {
+    if (!sg_nn_ready(t, m && src ? m : NULL, "transformer_s2s_encode: the model or src"))
+        return NULL;
     sg_tensor *keep = NULL;
     if (src_len) {
         keep = sg_zeros(t, sg_tensor_dtype(m->head.weight), 2, (int[]){B, S});
@@ -253,6 +260,8 @@ sg_tensor *sg_transformer_s2s_encode(sg_tape *t, const sg_transformer_s2s *m, co
 sg_tensor *sg_transformer_s2s_decode(sg_tape *t, const sg_transformer_s2s *m, sg_tensor *memory, sg_tensor *mask,
                                      const int *tgt_in, int B, int T, sg_rng *dropout)
 {
+    if (!sg_nn_ready(t, m && tgt_in ? m : NULL, "transformer_s2s_decode: the model or tgt_in"))
+        return NULL;
     sg_tensor *x = embed(t, &m->tgt_emb, tgt_in, B, T, m->o.d_model);
     for (int k = 0; k < m->layers; k++)
         x = sg_tlayer_decode(t, &m->dec[k], x, memory, NULL, &(sg_attn_masks){.key_keep = mask}, dropout);
@@ -264,6 +273,8 @@ sg_tensor *sg_transformer_s2s_decode(sg_tape *t, const sg_transformer_s2s *m, sg
 sg_tensor *sg_transformer_s2s_loss(sg_tape *t, const sg_transformer_s2s *m, const int *src, const int *src_len,
                                    int B, int S, const int *tgt_in, const int *tgt_out, int T, sg_rng *dropout)
 {
+    if (!sg_nn_ready(t, m && tgt_out ? m : NULL, "transformer_s2s_loss: the model or tgt_out"))
+        return NULL;
     sg_tensor *mask;
     sg_tensor *mem = sg_transformer_s2s_encode(t, m, src, src_len, B, S, &mask, dropout);
     return sg_cross_entropy(t, sg_transformer_s2s_decode(t, m, mem, mask, tgt_in, B, T, dropout), tgt_out, NULL);

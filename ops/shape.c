@@ -43,7 +43,9 @@ sg_tensor *sg_reshape(sg_tape *t, sg_tensor *x, int ndim, const int *shape)
     char sx[48];
     if (!sg_check_args(t, "reshape", 1, x))
         return NULL;
-    if (!shape || ndim < 1 || ndim > SG_MAX_DIMS)
+    if (!shape)
+        return sg_fail(t, SG_ERR_NULL, "reshape: shape is NULL");
+    if (ndim < 1 || ndim > SG_MAX_DIMS)
         return sg_fail(t, SG_ERR_SHAPE, "reshape: %d dimensions requested (1 to 4 allowed)", ndim);
     int s[SG_MAX_DIMS], infer = -1;
     size_t known = 1;
@@ -360,7 +362,9 @@ sg_tensor *sg_index_select(sg_tape *t, sg_tensor *x, int axis, const int *idx, i
     int a = sg_axis(t, "index_select", x, axis);
     if (a < 0)
         return NULL;
-    if (!idx || n < 1)
+    if (!idx)
+        return sg_fail(t, SG_ERR_NULL, "index_select: idx is NULL");
+    if (n < 1)
         return sg_fail(t, SG_ERR_ARG, "index_select: needs at least one index");
     for (int i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= x->shape[a])
