@@ -237,8 +237,8 @@ START_TEST(test_refuses_a_run_that_cannot_fit)
 #ifndef __SANITIZE_ADDRESS__
     char yaml[400], run_dir[128];
     snprintf(run_dir, sizeof run_dir, "%s/big", dir);
-    snprintf(yaml, sizeof yaml, "model: {kind: lstm, hidden: 512, layers: 2}\ndata: {kind: text, seq_len: 1024, "
-                                "batch_size: 512}\ntrain: {steps: 2, run_dir: %s}\n", run_dir);
+    snprintf(yaml, sizeof yaml, "model: {kind: lstm, hidden: 1024, layers: 4}\ndata: {kind: text, seq_len: 256, "
+                                "batch_size: 64}\ntrain: {steps: 2, run_dir: %s}\n", run_dir);
     sg_config c;
     config(&c, yaml);
     int fds[2];
