@@ -27,14 +27,18 @@ sg_gradcheck_opts sg_gradcheck_defaults(void)
     return (sg_gradcheck_opts){.eps = 1e-4, .rtol = 1e-7, .atol = 1e-9, .max_elems = 4096, .seed = 1};
 }
 
-static void fill_defaults(sg_gradcheck_opts *o, const sg_gradcheck_opts *given)
+/* NULL options, and a 0 in any field, mean the defaults; a negative or NaN
+ * tolerance or step is refused (false), never replaced in silence. */
+static bool fill_defaults(sg_gradcheck_opts *o, const sg_gradcheck_opts *given)
 {
     sg_gradcheck_opts d = sg_gradcheck_defaults();
     *o = given ? *given : d;
-    if (!(o->eps > 0)) o->eps = d.eps;
-    if (!(o->rtol > 0)) o->rtol = d.rtol;
-    if (!(o->atol >= 0)) o->atol = d.atol;
+    if (!(o->eps >= 0) || !(o->rtol >= 0) || !(o->atol >= 0))
+        return false;
+    if (o->eps == 0) o->eps = d.eps;
+    if (o->rtol == 0) o->rtol = d.rtol;
     if (!o->max_elems) o->max_elems = d.max_elems;
+    return true;
 }
 
 /* How far an element is from failing: <= 1 passes (NaN counts as failing). */
@@ -99,8 +103,8 @@ bool sg_grad_compare(const double *yours, const double *tape, int ndim, const in
     sg_gradcheck_opts o;
     if (!e)
         e = &dummy;
-    fill_defaults(&o, opts);
-    if (!entry_start(e, ndim, shape) || !yours || !tape)
+    bool valid = fill_defaults(&o, opts);
+    if (!entry_start(e, ndim, shape) || !yours || !tape || !valid)
         return e->ok = false;
     for (size_t i = 0, n = shape_size(ndim, shape); i < n; i++)
         judge(e, &o, i, tape[i], yours[i]);
@@ -114,8 +118,8 @@ bool sg_grad_compare_tensor(const double *yours, const sg_tensor *x,
     sg_gradcheck_opts o;
     if (!e)
         e = &dummy;
-    fill_defaults(&o, opts);
-    if (!x || !entry_start(e, x->ndim, x->shape) || !yours)
+    bool valid = fill_defaults(&o, opts);
+    if (!x || !entry_start(e, x->ndim, x->shape) || !yours || !valid)
         return e->ok = false;
     for (size_t i = 0; i < x->size; i++)
         judge(e, &o, i, sg_tensor_grad_get(x, i), yours[i]);
@@ -202,8 +206,11 @@ sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
     sg_gradcheck_report dummy;
     if (!r)
         r = &dummy;
-    fill_defaults(&o, opts);
+    bool valid = fill_defaults(&o, opts);
     *r = (sg_gradcheck_report){.n = n, .eps = o.eps, .rtol = o.rtol, .atol = o.atol};
+    if (!valid)
+        return refuse(r, SG_ERR_ARG, "gradcheck: eps %g, rtol %g, atol %g: each must be >= 0 (0: the default)", o.eps,
+                      o.rtol, o.atol);
     if (!f || !inputs || n < 1 || n > SG_GRADCHECK_MAX)
         return refuse(r, SG_ERR_ARG, "gradcheck: needs a function and 1 to 64 inputs (%d)", n);
     for (int k = 0; k < n; k++) {

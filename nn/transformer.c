@@ -54,8 +54,10 @@ sg_status sg_tlayer_init(sg_tlayer *l, sg_params *ps, const char *prefix, bool d
     if (o->d_ff < 1 || !(o->dropout >= 0 && o->dropout < 1))
         return sg_params_fail(ps, SG_ERR_ARG, "transformer layer: d_ff %d (at least 1), dropout %g (0 <= p < 1)",
                               o->d_ff, o->dropout);
+    if (!(o->eps >= 0))
+        return sg_params_fail(ps, SG_ERR_ARG, "transformer layer: layer norm eps %g (0: the default 1e-5)", o->eps);
     *l = (sg_tlayer){.o = *o, .decoder = decoder};
-    if (l->o.eps <= 0)
+    if (l->o.eps == 0)
         l->o.eps = 1e-5;
     int d = o->d_model;
     snprintf(p, sizeof p, "%sself_attn.", prefix ? prefix : "");

@@ -142,6 +142,13 @@ START_TEST(test_gradcheck_refusals)
     sg_tensor *in[2] = {tu_param(2, (int[]){3, 4}, 1), tu_param(2, (int[]){3, 4}, 2)};
     ck_assert_int_eq(sg_gradcheck(good, NULL, in, 2, NULL, &r), SG_ERR_SHAPE);
     ck_assert_str_eq(r.msg, "gradcheck: the function failed: matmul: (3,4) @ (3,4): inner dimensions differ");
+    /* an invalid tolerance is refused, not replaced by the default */
+    sg_gradcheck_opts o = sg_gradcheck_defaults();
+    o.rtol = -1;
+    ck_assert_int_eq(sg_gradcheck(good, NULL, in, 1, &o, &r), SG_ERR_ARG);
+    ck_assert_str_eq(r.msg, "gradcheck: eps 0.0001, rtol -1, atol 1e-09: each must be >= 0 (0: the default)");
+    sg_gradcheck_entry e;
+    ck_assert(!sg_grad_compare((double[]){1}, (double[]){1}, 1, (int[]){1}, &o, &e));
     sg_tensor_free(f), sg_tensor_free(n), sg_tensor_free(in[0]), sg_tensor_free(in[1]);
 }
 END_TEST

@@ -242,6 +242,7 @@ sg_tensor *sg_detach(sg_tape *t, sg_tensor *x);
  * deterministic (reseed any rng it uses, e.g. for dropout, inside it). */
 typedef sg_tensor *(*sg_gradcheck_fn)(sg_tape *t, sg_tensor **inputs, void *ctx);
 
+/* 0 in a field means its default; a negative or NaN value is refused. */
 typedef struct {
     double eps;          /* step h of the 4th-order central difference; default 1e-4.
                           * An element that fails at h is measured again at h/10
