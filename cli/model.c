@@ -167,7 +167,7 @@ static int build_model(run *r, char *err, size_t n)
     }
     if (s != SG_OK)                      /* the library said why, on the parameter collection */
         return snprintf(err, n, "cannot build the model: %s", sg_params_errmsg(r->ps)),
-               s == SG_ERR_NOMEM ? EXIT_FAIL : EXIT_CONFIG;
+               sg_params_error(r->ps) == SG_ERR_NOMEM ? EXIT_FAIL : EXIT_CONFIG;
     return EXIT_OK;
 }
 
@@ -268,7 +268,8 @@ int run_build(run *r, const char *vocab_hex, const char *path, data_use use, cha
     if (rc != EXIT_OK)
         return rc;
     sg_rng_seed(&r->rng, (uint64_t)cfg_int(c, "train.seed"));
-    r->ps = sg_params_new();
+    if (!(r->ps = sg_params_new()))
+        return snprintf(err, n, "out of memory for the parameters"), EXIT_FAIL;
     if ((rc = build_model(r, err, n)) != EXIT_OK || (rc = build_optim(r, err, n)) != EXIT_OK)
         return rc;
     r->max_out = data_max_len(&r->d) + 2;

@@ -276,8 +276,10 @@ void sg_params_free(sg_params *ps)
 sg_tensor *sg_params_add(sg_params *ps, const char *name, sg_tensor *p)
 {
     sg_status s = SG_OK;
-    if (!ps || !name || !p)
-        s = sg_params_fail(ps, SG_ERR_NULL, "params: %s%s is NULL", name ? name : "the name", name ? "'s tensor" : "");
+    if (!ps || !name)
+        s = sg_params_fail(ps, SG_ERR_NULL, "params: the %s is NULL", ps ? "name" : "collection");
+    else if (!p)                     /* the module checked the shape: a tensor that could not be made */
+        s = sg_params_fail(ps, SG_ERR_NOMEM, "params: no tensor for %s (out of memory)", name);
     else if (p->tape)
         s = sg_params_fail(ps, SG_ERR_ARG, "params: %s is a tape tensor; parameters are heap tensors", name);
     else if (sg_params_find(ps, name))

@@ -25,14 +25,14 @@ sg_status sg_seq2seq_init(sg_seq2seq *m, sg_params *ps, int src_vocab, int tgt_v
                           const sg_seq2seq_opts *o, sg_dtype dt, sg_rng *rng)
 {
     sg_seq2seq_opts opts = o ? *o : sg_seq2seq_defaults();
+    if (!m)
+        return sg_params_fail(ps, SG_ERR_NULL, "seq2seq: the module is NULL");
     if (!opts.cell)
         opts.cell = &sg_gru_cell;
     int H = hidden, dirs = opts.bidirectional ? 2 : 1, K = dirs * H, A = opts.attn_size > 0 ? opts.attn_size : H;
     *m = (sg_seq2seq){.src_vocab = src_vocab, .tgt_vocab = tgt_vocab, .emb = emb, .hidden = H};
     sg_rnn_opts ro = sg_rnn_defaults();
     ro.bidirectional = opts.bidirectional;
-    if (!m)
-        return sg_params_fail(ps, SG_ERR_NULL, "seq2seq: the module is NULL");
     if (opts.attention == SG_ATTN_DOT && K != H)        /* dot attention needs query and keys of one size */
         return sg_params_fail(ps, SG_ERR_SHAPE, "seq2seq: dot attention after a bidirectional encoder: keys of %d, "
                               "queries of %d", K, H);

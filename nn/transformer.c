@@ -50,7 +50,7 @@ sg_status sg_tlayer_init(sg_tlayer *l, sg_params *ps, const char *prefix, bool d
 {
     char p[256];
     if (!l || !o)
-        return sg_params_fail(ps, SG_ERR_NULL, "transformer layer: %s is NULL", l ? "the options" : "the module");
+        return sg_params_fail(ps, SG_ERR_NULL, "transformer layer: the %s NULL", l ? "options are" : "module is");
     if (o->d_ff < 1 || !(o->dropout >= 0 && o->dropout < 1))
         return sg_params_fail(ps, SG_ERR_ARG, "transformer layer: d_ff %d (at least 1), dropout %g (0 <= p < 1)",
                               o->d_ff, o->dropout);
@@ -157,7 +157,7 @@ sg_status sg_transformer_lm_init(sg_transformer_lm *m, sg_params *ps, int vocab,
                                  bool learned_positions, const sg_transformer_opts *o, sg_dtype dt, sg_rng *rng)
 {
     if (!m || !o)
-        return sg_params_fail(ps, SG_ERR_NULL, "transformer lm: %s is NULL", m ? "the options" : "the module");
+        return sg_params_fail(ps, SG_ERR_NULL, "transformer lm: the %s NULL", m ? "options are" : "module is");
     if (layers < 1 || layers > SG_MAX_TLAYERS || max_len < 1)
         return sg_params_fail(ps, SG_ERR_ARG, "transformer lm: %d layers (1 to %d), max_len %d (at least 1)", layers,
                               SG_MAX_TLAYERS, max_len);
@@ -209,7 +209,7 @@ sg_status sg_transformer_s2s_init(sg_transformer_s2s *m, sg_params *ps, int src_
                                   const sg_transformer_opts *o, sg_dtype dt, sg_rng *rng)
 {
     if (!m || !o)
-        return sg_params_fail(ps, SG_ERR_NULL, "transformer s2s: %s is NULL", m ? "the options" : "the module");
+        return sg_params_fail(ps, SG_ERR_NULL, "transformer s2s: the %s NULL", m ? "options are" : "module is");
     if (layers < 1 || layers > SG_MAX_TLAYERS)
         return sg_params_fail(ps, SG_ERR_ARG, "transformer s2s: %d layers (1 to %d)", layers, SG_MAX_TLAYERS);
     *m = (sg_transformer_s2s){.src_vocab = src_vocab, .tgt_vocab = tgt_vocab, .layers = layers, .o = *o};

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <seqgrad/checkpoint.h>
 
@@ -66,4 +68,32 @@ void cu_patch_meta(const char *path, const char *key, const char *value)
     }
     free(e), free(meta);
     sg_ckpt_close(c);
+}
+
+int cu_in_child(int (*fn)(void *arg, char *err, size_t n), void *arg, char *msg, size_t n)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        char err[2048] = "";
+        int rc = fn(arg, err, sizeof err);
+        if (write(fds[1], err, strlen(err)) < 0)
+            _exit(98);
+        _exit(rc);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t got;
+    while (pid > 0 && len + 1 < n && (got = read(fds[0], msg + len, n - 1 - len)) > 0)
+        len += (size_t)got;
+    msg[len] = '\0';
+    close(fds[0]);
+    int status = -1;
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    return status;
 }

@@ -16,4 +16,9 @@ void cu_train(const char *dir, const char *name, const char *body, int steps);
  * the checksums made anew: a hostile or damaged file, as a user might hold. */
 void cu_patch_meta(const char *path, const char *key, const char *value);
 
+/* Runs fn(arg, err, n) in a child process and returns its wait status; the
+ * message fn left in err comes back in msg (n bytes), through a pipe, so
+ * a child that limits its own files or memory can still report. */
+int cu_in_child(int (*fn)(void *arg, char *err, size_t n), void *arg, char *msg, size_t n);
+
 #endif

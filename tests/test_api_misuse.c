@@ -222,6 +222,73 @@ START_TEST(test_misuse_without_a_tape)
 }
 END_TEST
 
+/* ---- constructors: the message goes on the parameter collection -------------- */
+
+typedef sg_status init_fn(sg_params *ps, sg_rng *rng);
+#define INIT(name, expr) static sg_status name(sg_params *ps, sg_rng *rng) { (void)rng; return (expr); }
+
+static sg_linear lin;
+static sg_embedding emb;
+static sg_cell cell;
+static sg_rnn rnn;
+static sg_attention att;
+static sg_mha mha;
+static sg_tlayer tl;
+static sg_transformer_lm tlm;
+static sg_transformer_s2s ts2s;
+
+INIT(i_linear_null, sg_linear_init(NULL, ps, "fc.", 3, 4, true, SG_F32, rng))
+INIT(i_linear_size, sg_linear_init(&lin, ps, "fc.", 3, 0, true, SG_F32, rng))
+INIT(i_embedding, sg_embedding_init(&emb, ps, "emb.", 0, 2, SG_F32, rng))
+INIT(i_cell_def, sg_cell_init(&cell, NULL, ps, "c.", "", 3, 4, NULL, SG_F32, rng))
+INIT(i_cell_size, sg_cell_init(&cell, &sg_gru_cell, ps, "c.", "", 0, 4, NULL, SG_F32, rng))
+INIT(i_rnn_layers, sg_rnn_init(&rnn, &sg_lstm_cell, ps, "r.", 3, 4, &(sg_rnn_opts){.layers = 0}, SG_F32, rng))
+INIT(i_attention_kind, sg_attention_init(&att, ps, "a.", (sg_attn_kind)9, 4, 4, 4, SG_F32, rng))
+INIT(i_attention_size, sg_attention_init(&att, ps, "a.", SG_ATTN_ADDITIVE, 4, 3, 0, SG_F32, rng))
+INIT(i_mha, sg_mha_init(&mha, ps, "m.", 6, 4, SG_F32, rng))
+INIT(i_tlayer_opts, sg_tlayer_init(&tl, ps, "t.", false, NULL, SG_F32, rng))
+INIT(i_tlayer_eps, sg_tlayer_init(&tl, ps, "t.", false, &(sg_transformer_opts){.d_model = 4, .heads = 2, .d_ff = 8,
+                                                                             .eps = -1}, SG_F32, rng))
+INIT(i_tlm_layers, sg_transformer_lm_init(&tlm, ps, 5, 8, 13, false, &(sg_transformer_opts){.d_model = 4, .heads = 2,
+                                                                                           .d_ff = 8}, SG_F32, rng))
+INIT(i_s2s_null, sg_seq2seq_init(NULL, ps, 5, 5, 3, 4, NULL, SG_F32, rng))
+INIT(i_ts2s_layers, sg_transformer_s2s_init(&ts2s, ps, 5, 5, 0, &(sg_transformer_opts){.d_model = 4, .heads = 2,
+                                                                                      .d_ff = 8}, SG_F32, rng))
+
+static const struct { const char *name; init_fn *f; sg_status status; const char *msg; } inits[] = {
+    {"linear NULL", i_linear_null, SG_ERR_NULL, "linear: the module is NULL"},
+    {"linear size", i_linear_size, SG_ERR_ARG, "linear fc.: 3 inputs, 0 outputs (each at least 1)"},
+    {"embedding size", i_embedding, SG_ERR_ARG, "embedding emb.: 0 rows of size 2 (each at least 1)"},
+    {"cell definition", i_cell_def, SG_ERR_NULL, "cell c.: the definition is NULL"},
+    {"cell size", i_cell_size, SG_ERR_ARG, "gru: input size 0, hidden size 4 (each at least 1)"},
+    {"rnn layers", i_rnn_layers, SG_ERR_ARG, "rnn: 0 layers (1 to 8 allowed)"},
+    {"attention kind", i_attention_kind, SG_ERR_ARG, "attention: unknown kind 9"},
+    {"attention size", i_attention_size, SG_ERR_ARG,
+     "attention: query size 4, key size 3, attention size 0 (each at least 1)"},
+    {"mha heads", i_mha, SG_ERR_ARG, "mha: embed_dim 6 is not a positive multiple of 4 heads"},
+    {"tlayer options", i_tlayer_opts, SG_ERR_NULL, "transformer layer: the options are NULL"},
+    {"tlayer eps", i_tlayer_eps, SG_ERR_ARG, "transformer layer: layer norm eps -1 (0: the default 1e-5)"},
+    {"transformer lm layers", i_tlm_layers, SG_ERR_ARG, "transformer lm: 13 layers (1 to 12), max_len 8 (at least 1)"},
+    {"seq2seq NULL", i_s2s_null, SG_ERR_NULL, "seq2seq: the module is NULL"},
+    {"transformer s2s layers", i_ts2s_layers, SG_ERR_ARG, "transformer s2s: 0 layers (1 to 12)"},
+};
+enum { NINITS = sizeof inits / sizeof inits[0] };
+
+START_TEST(test_constructor_misuse)
+{
+    sg_params *ps = sg_params_new();
+    sg_rng rng;
+    sg_rng_seed(&rng, 1);
+    ck_assert_int_eq(inits[_i].f(ps, &rng), inits[_i].status);
+    ck_assert_msg(strcmp(sg_params_errmsg(ps), inits[_i].msg) == 0, "%s: \"%s\", expected \"%s\"", inits[_i].name,
+                  sg_params_errmsg(ps), inits[_i].msg);
+    ck_assert_int_eq(sg_params_error(ps), inits[_i].status);
+    sg_params_free(ps);
+    /* and without a collection: an error, no crash */
+    ck_assert_int_ne(inits[_i].f(NULL, &rng), SG_OK);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("api/misuse");
@@ -229,6 +296,7 @@ int main(void)
     tcase_add_loop_test(tc, test_misuse_message, 0, NCASES);
     tcase_add_loop_test(tc, test_misuse_after_an_error, 0, NCASES);
     tcase_add_loop_test(tc, test_misuse_without_a_tape, 0, NCASES);
+    tcase_add_loop_test(tc, test_constructor_misuse, 0, NINITS);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -103,6 +103,23 @@ START_TEST(test_docs_list_every_key)
 }
 END_TEST
 
+/* a string with " and \ dumps as YAML that reads back to the same string
+ * (a run with such a data path trained but could not be resumed); a key
+ * given twice is an error, not "the last wins" */
+START_TEST(test_dump_round_trip_and_duplicates)
+{
+    sg_config c, back;
+    ck_assert_int_eq(load("model: {kind: lstm}\ndata: {kind: text, path: 'a\"b\\c'}\n", &c), 0);
+    ck_assert_str_eq(cfg_str(&c, "data.path"), "a\"b\\c");
+    char dump[8192];
+    size_t len = cfg_dump(&c, dump, sizeof dump);
+    ck_assert_ptr_nonnull(strstr(dump, "  path: \"a\\\"b\\\\c\"\n"));
+    ck_assert_msg(cfg_load_text(&back, "dump", dump, len, err, sizeof err) == 0, "%s", err);
+    ck_assert_str_eq(cfg_str(&back, "data.path"), "a\"b\\c");
+    fails("model:\n  kind: lstm\n  kind: gru\n", "3:9: model.kind: given twice (first at line 2, column 9)");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli/config");
@@ -111,6 +128,7 @@ int main(void)
     tcase_add_test(tc, test_errors_name_file_line_col_and_key);
     tcase_add_test(tc, test_missing_and_set_errors);
     tcase_add_test(tc, test_docs_list_every_key);
+    tcase_add_test(tc, test_dump_round_trip_and_duplicates);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

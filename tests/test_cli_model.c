@@ -124,19 +124,27 @@ START_TEST(test_greedy_batched_equals_one_at_a_time)
 }
 END_TEST
 
-/* a checkpoint whose config (its metadata) no longer fits its tensors is
- * refused; the run folder's config.yaml is a copy for people, not read */
-START_TEST(test_checkpoint_must_fit_the_config)
+/* a small trained seq2seq run of the copy task in dir/run: its folder and
+ * checkpoint path */
+static void train_copy_run(char run_dir[128], char path[200])
 {
-    char yaml[300], run_dir[128], path[200];
-    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
+    char yaml[300];
+    snprintf(run_dir, 128, "%s/run", dir);
     snprintf(yaml, sizeof yaml, "model: {kind: seq2seq, hidden: 8}\ndata: {kind: copy, train_size: 40, valid_size: 8, "
                                 "batch_size: 8}\ntrain: {steps: 2, run_dir: %s}\n", run_dir);
     sg_config c;
     config(&c, yaml);
     train_opts quiet = {.quiet = true};
     ck_assert_msg(train_run(&c, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run_dir);
+    snprintf(path, 200, "%s/checkpoint.safetensors", run_dir);
+}
+
+/* a checkpoint whose config (its metadata) no longer fits its tensors is
+ * refused; the run folder's config.yaml is a copy for people, not read */
+START_TEST(test_checkpoint_must_fit_the_config)
+{
+    char run_dir[128], path[200];
+    train_copy_run(run_dir, path);
     sg_ckpt *ck = sg_ckpt_open(path);
     char config_text[8192];
     snprintf(config_text, sizeof config_text, "%s", sg_ckpt_meta(ck, "config"));
@@ -175,15 +183,8 @@ static const struct { const char *key, *value, *msg; } hostile[] = {
 
 START_TEST(test_hostile_metadata_refused)
 {
-    char yaml[300], run_dir[128], path[200];
-    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
-    snprintf(yaml, sizeof yaml, "model: {kind: seq2seq, hidden: 8}\ndata: {kind: copy, train_size: 40, valid_size: 8, "
-                                "batch_size: 8}\ntrain: {steps: 2, run_dir: %s}\n", run_dir);
-    sg_config c;
-    config(&c, yaml);
-    train_opts quiet = {.quiet = true};
-    ck_assert_msg(train_run(&c, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run_dir);
+    char run_dir[128], path[200];
+    train_copy_run(run_dir, path);
     cu_patch_meta(path, hostile[_i].key, hostile[_i].value);
     run r = {0};
     ck_assert_int_eq(run_open(&r, run_dir, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
@@ -203,15 +204,8 @@ END_TEST
 /* a config in the metadata that is not valid YAML points into it */
 START_TEST(test_hostile_config_refused)
 {
-    char yaml[300], run_dir[128], path[200];
-    snprintf(run_dir, sizeof run_dir, "%s/run", dir);
-    snprintf(yaml, sizeof yaml, "model: {kind: seq2seq, hidden: 8}\ndata: {kind: copy, train_size: 40, valid_size: 8, "
-                                "batch_size: 8}\ntrain: {steps: 2, run_dir: %s}\n", run_dir);
-    sg_config c;
-    config(&c, yaml);
-    train_opts quiet = {.quiet = true};
-    ck_assert_msg(train_run(&c, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run_dir);
+    char run_dir[128], path[200];
+    train_copy_run(run_dir, path);
     cu_patch_meta(path, "config", "model:\n  hidden: 8\n  hidden: 9\n");
     run r = {0};
     ck_assert_int_eq(run_open(&r, run_dir, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
@@ -226,6 +220,14 @@ END_TEST
  * the figures (OpenBLAS would crash when its own malloc fails). Under an
  * address-space limit of 3 GB, in a child; not under ASan, whose shadow
  * memory needs more address space than that. */
+/* train under an address-space limit of 3 GB (in the child cu_in_child made) */
+static int train_in_3gb(void *c, char *msg, size_t n)
+{
+    setrlimit(RLIMIT_AS, &(struct rlimit){3000000000UL, 3000000000UL});
+    train_opts quiet = {.quiet = true};
+    return train_run(c, &quiet, msg, n);
+}
+
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define __SANITIZE_ADDRESS__ 1          /* clang's way of saying what GCC defines */
@@ -241,26 +243,8 @@ START_TEST(test_refuses_a_run_that_cannot_fit)
                                 "batch_size: 64}\ntrain: {steps: 2, run_dir: %s}\n", run_dir);
     sg_config c;
     config(&c, yaml);
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        struct rlimit lim = {3000000000UL, 3000000000UL};
-        setrlimit(RLIMIT_AS, &lim);
-        train_opts quiet = {.quiet = true};
-        int rc = train_run(&c, &quiet, err, sizeof err);
-        if (write(fds[1], err, strlen(err)) < 0)
-            _exit(98);
-        _exit(rc);
-    }
-    close(fds[1]);
-    char text[1200] = "";
-    ssize_t got = read(fds[0], text, sizeof text - 1);
-    text[got > 0 ? got : 0] = '\0';
-    close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
+    char text[1200];
+    int status = cu_in_child(train_in_3gb, &c, text, sizeof text);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == EXIT_FAIL, "status %d: %s", status, text);
     ck_assert_msg(strstr(text, "the run needs about ") == text, "%s", text);
     ck_assert_msg(strstr(text, " MiB are available: make model.hidden, data.batch_size or data.seq_len smaller"), "%s",

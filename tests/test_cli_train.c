@@ -17,6 +17,7 @@
 
 #include "../cli/config.h"
 #include "../cli/train.h"
+#include "cliutil.h"
 #include "testutil.h"
 
 static char dir[64], err[1024];
@@ -422,6 +423,21 @@ START_TEST(test_run_folder_durability)
 }
 END_TEST
 
+/* train with a file-size limit (in the child cu_in_child made) */
+typedef struct {
+    const sg_config *c;
+    rlim_t bytes;
+} limited;
+
+static int train_limited(void *arg, char *msg, size_t n)
+{
+    const limited *l = arg;
+    signal(SIGXFSZ, SIG_IGN);                      /* a write past the limit fails with EFBIG */
+    setrlimit(RLIMIT_FSIZE, &(struct rlimit){l->bytes, l->bytes});
+    train_opts o = {.quiet = true, .overwrite = true};
+    return train_run(l->c, &o, msg, n);
+}
+
 /* A disk that fills up (a file-size limit, in a child): the tool reports
  * which file could not be written and exits 1, and the checkpoint already
  * there survives whole. _i = 0: even config.yaml does not fit; 1: the
@@ -439,27 +455,8 @@ START_TEST(test_disk_full)
         ck_assert_msg(train_run(&c, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
     char before[200];
     snprintf(before, sizeof before, "%s/checkpoint.safetensors", run);
-    int fds[2];                                    /* the child's message comes back through a pipe */
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        signal(SIGXFSZ, SIG_IGN);                  /* a write past the limit fails with EFBIG */
-        struct rlimit lim = {_i == 0 ? 64 : 4096, _i == 0 ? 64 : 4096};
-        setrlimit(RLIMIT_FSIZE, &lim);
-        train_opts o = {.quiet = true, .overwrite = true};
-        int rc = train_run(&c, &o, err, sizeof err);
-        if (write(fds[1], err, strlen(err)) < 0)
-            _exit(98);
-        _exit(rc);
-    }
-    close(fds[1]);
-    char text[600] = "";
-    ssize_t got = read(fds[0], text, sizeof text - 1);
-    close(fds[0]);
-    text[got > 0 ? got : 0] = '\0';
-    int status;
-    waitpid(pid, &status, 0);
+    char text[600];
+    int status = cu_in_child(train_limited, &(limited){&c, _i == 0 ? 64 : 4096}, text, sizeof text);
     ck_assert_msg(WIFEXITED(status), "the child died: %d", status);
     ck_assert_int_eq(WEXITSTATUS(status), EXIT_FAIL);
     char want[400];

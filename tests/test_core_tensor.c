@@ -146,7 +146,8 @@ START_TEST(test_params_errors)
     ck_assert_str_eq(sg_params_errmsg(ps), "params: the name w is taken");      /* the first error stays */
     sg_params_clear_error(ps);
     ck_assert_ptr_null(sg_params_add(ps, "v", NULL));
-    ck_assert_str_eq(sg_params_errmsg(ps), "params: v's tensor is NULL");
+    ck_assert_str_eq(sg_params_errmsg(ps), "params: no tensor for v (out of memory)");
+    ck_assert_int_eq(sg_params_error(ps), SG_ERR_NOMEM);
     sg_params_clear_error(ps);
     ck_assert_int_eq(sg_params_cast(ps, (sg_dtype)3), SG_ERR_DTYPE);
     ck_assert_str_eq(sg_params_errmsg(ps), "params_cast: dtype 3 is neither SG_F32 nor SG_F64");

@@ -152,12 +152,26 @@ START_TEST(test_transformer_s2s_gradcheck_and_generate)
 }
 END_TEST
 
+/* a loss over 0 target steps (a zero-size array on the stack before) */
+START_TEST(test_seq2seq_loss_without_steps)
+{
+    sg_params *ps = sg_params_new();
+    struct sctx k = {.ratio = 0};
+    s2s_init(&k, ps, 0, SG_F64);
+    sg_tape *t = sg_tape_new();
+    tu_assert_error(t, sg_seq2seq_loss(t, &k.m, src, src_len, 2, 3, tin, tout, 0, 0, NULL),
+                    "seq2seq_loss: 2 targets of 0 steps (each at least 1)");
+    sg_params_free(ps), sg_tape_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nn/seq2seq");
     TCase *tc = tcase_create("rnn seq2seq");
     tcase_add_loop_test(tc, test_seq2seq_gradcheck, 0, 3);
     tcase_add_test(tc, test_scheduled_sampling);
+    tcase_add_test(tc, test_seq2seq_loss_without_steps);
     tcase_add_test(tc, test_greedy_is_argmax_and_beam_not_worse);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);

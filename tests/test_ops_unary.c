@@ -175,6 +175,21 @@ END_TEST
         suite_add_tcase(s, tc);                                         \
     } while (0)
 
+/* NaN and infinities through the f32 exp kernel: NaN stays NaN (it reached
+ * a float-to-int conversion, undefined behaviour, before; UBSan watches) */
+START_TEST(test_fast_exp_nan)
+{
+    sg_tape *t = sg_tape_new();
+    sg_tensor *x = sg_tensor_from_f64(t, SG_F32, 1, (int[]){4}, (double[]){NAN, -INFINITY, 0, 1});
+    sg_tensor *y = sg_exp(t, x), *s = sg_sigmoid(t, x);
+    ck_assert(isnan(sg_tensor_get(y, 0)));
+    ck_assert_double_eq(sg_tensor_get(y, 1), 0);
+    ck_assert_double_eq(sg_tensor_get(y, 2), 1);
+    ck_assert(isnan(sg_tensor_get(s, 0)));
+    sg_tape_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ops/unary");
@@ -192,6 +207,7 @@ int main(void)
     TCase *tc = tcase_create("numerics and errors");
     tcase_add_test(tc, test_sigmoid_large_inputs_stay_finite);
     tcase_add_test(tc, test_fast_exp_accuracy);
+    tcase_add_test(tc, test_fast_exp_nan);
     tcase_add_test(tc, test_unary_errors);
     tcase_add_test(tc, test_log_anomaly_names_the_op);
     suite_add_tcase(s, tc);
