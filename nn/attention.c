@@ -118,6 +118,10 @@ sg_tensor *sg_attention_forward(sg_tape *t, const sg_attention *a, sg_tensor *qu
 
 sg_tensor *sg_causal_mask(sg_tape *t, sg_dtype dt, int Tq, int Tk)
 {
+    if (!t || sg_tape_error(t))
+        return NULL;
+    if (Tq < 1 || Tk < 1)
+        return sg_fail(t, SG_ERR_ARG, "causal_mask: %d queries and %d keys (each at least 1)", Tq, Tk);
     sg_tensor *m = sg_zeros(t, dt, 2, (int[]){Tq, Tk});
     for (int i = 0; m && i < Tq; i++)
         for (int j = 0; j < Tk; j++)

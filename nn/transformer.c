@@ -140,6 +140,10 @@ sg_tensor *sg_tlayer_decode(sg_tape *t, const sg_tlayer *l, sg_tensor *x, sg_ten
 
 sg_tensor *sg_sinusoidal_positions(sg_tape *t, sg_dtype dt, int T, int d)
 {
+    if (!t || sg_tape_error(t))
+        return NULL;
+    if (T < 1 || d < 1)
+        return sg_fail(t, SG_ERR_ARG, "sinusoidal_positions: %d positions of size %d (each at least 1)", T, d);
     sg_tensor *pe = sg_zeros(t, dt, 2, (int[]){T, d});
     for (int p = 0; pe && p < T; p++)
         for (int i = 0; i < d; i += 2) {

@@ -81,6 +81,43 @@ CALL(n_s2s_step, sg_seq2seq_step(t, NULL, NULL, tg, NULL))
 CALL(n_s2s_loss, sg_seq2seq_loss(t, NULL, tg, NULL, 1, 2, tg, tg, 2, 0, NULL))
 CALL(n_ts2s_encode, sg_transformer_s2s_encode(t, NULL, tg, NULL, 1, 2, NULL, NULL))
 CALL(n_decode, (sg_seq2seq_decode(t, NULL, tg, 2, NULL, (int[2]){0}), NULL))
+CALL(n_sqrt, sg_sqrt(t, NULL))
+CALL(n_square, sg_square(t, NULL))
+CALL(n_abs, sg_abs(t, NULL))
+CALL(n_leaky_relu, sg_leaky_relu(t, NULL, 0.1))
+CALL(n_add_scalar, sg_add_scalar(t, NULL, 1))
+CALL(n_mean, sg_mean(t, NULL, 0, false))
+CALL(n_max, sg_max(t, NULL, 1, true))
+CALL(n_logsumexp, sg_logsumexp(t, NULL, 1, false))
+CALL(n_norm, sg_norm(t, NULL, 1, false))
+CALL(n_mean_all, sg_mean_all(t, NULL))
+CALL(n_norm_all, sg_norm_all(t, NULL))
+CALL(n_log_softmax, sg_log_softmax(t, NULL, 1, NULL))
+CALL(n_bmm_scaled, sg_bmm_scaled(t, e->x, NULL, 0, 0.5))
+CALL(n_transpose, sg_transpose(t, NULL, 0, 1))
+CALL(n_stack, sg_stack(t, (sg_tensor *[]){e->x, NULL}, 2, 0))
+CALL(n_narrow, sg_narrow(t, NULL, 0, 0, 1))
+CALL(n_select, sg_select(t, NULL, 0, 0))
+CALL(n_split, (sg_split(t, NULL, 0, (int[]){1, 1}, 2, out2), NULL))
+CALL(n_layer_norm, sg_layer_norm(t, NULL, NULL, NULL, 1e-5))
+CALL(n_sdpa, sg_sdpa(t, NULL, e->x, e->x, NULL, NULL))
+CALL(n_backward, (sg_backward(t, NULL), NULL))
+CALL(n_backward_with, (sg_backward_with(t, NULL, e->x), NULL))
+CALL(n_full_shape, sg_full(t, SG_F32, 2, NULL, 1))
+CALL(n_cell_step_run, (sg_cell_step_run(t, NULL, e->x, NULL, out2), NULL))
+CALL(n_attention_keys, sg_attention_keys(t, NULL, e->x))
+CALL(n_tlayer_decode, sg_tlayer_decode(t, NULL, e->x, e->x, NULL, NULL, NULL))
+CALL(n_s2s_encode, (sg_seq2seq_encode(t, NULL, tg, NULL, 1, 2, NULL), NULL))
+CALL(n_ts2s_decode, sg_transformer_s2s_decode(t, NULL, e->x, NULL, tg, 1, 2, NULL))
+CALL(n_ts2s_loss, sg_transformer_s2s_loss(t, NULL, tg, NULL, 1, 2, tg, tg, 2, NULL))
+CALL(n_generate, (sg_transformer_s2s_generate(t, NULL, tg, 2, NULL, (int[2]){0}), NULL))
+CALL(d_mse, sg_mse_loss(t, e->x, e->d, SG_MEAN))
+CALL(d_concat, sg_concat(t, (sg_tensor *[]){e->x, e->d}, 2, 0))
+CALL(s_backward, (sg_backward(t, sg_tanh(t, e->x)), NULL))
+CALL(s_causal, sg_causal_mask(t, SG_F32, 0, 3))
+CALL(s_positions, sg_sinusoidal_positions(t, SG_F32, -1, 4))
+CALL(a_max, sg_max(t, e->x, 2, true))
+CALL(a_concat, sg_concat(t, (sg_tensor *[]){e->x, e->y}, 2, 2))
 /* wrong dtype */
 CALL(d_add, sg_add(t, e->x, e->d))
 CALL(d_matmul, sg_matmul(t, e->d, e->w))
@@ -159,6 +196,43 @@ static const struct { const char *name; call_fn *f; const char *msg; } cases[] =
     {"seq2seq_loss NULL", n_s2s_loss, "seq2seq_loss: the model or a target is NULL"},
     {"transformer_s2s_encode NULL", n_ts2s_encode, "transformer_s2s_encode: the model or src is NULL"},
     {"seq2seq_decode NULL", n_decode, "seq2seq_decode: the model, src or out is NULL"},
+    {"sqrt NULL", n_sqrt, "sqrt: argument 1 is NULL"},
+    {"square NULL", n_square, "square: argument 1 is NULL"},
+    {"abs NULL", n_abs, "abs: argument 1 is NULL"},
+    {"leaky_relu NULL", n_leaky_relu, "leaky_relu: argument 1 is NULL"},
+    {"add_scalar NULL", n_add_scalar, "add_scalar: argument 1 is NULL"},
+    {"mean NULL", n_mean, "mean: argument 1 is NULL"},
+    {"max NULL", n_max, "max: argument 1 is NULL"},
+    {"logsumexp NULL", n_logsumexp, "logsumexp: argument 1 is NULL"},
+    {"norm NULL", n_norm, "norm: argument 1 is NULL"},
+    {"mean_all NULL", n_mean_all, "mean: argument 1 is NULL"},
+    {"norm_all NULL", n_norm_all, "norm: argument 1 is NULL"},
+    {"log_softmax NULL", n_log_softmax, "log_softmax: argument 1 is NULL"},
+    {"bmm_scaled NULL", n_bmm_scaled, "bmm: argument 2 is NULL"},
+    {"transpose NULL", n_transpose, "transpose: argument 1 is NULL"},
+    {"stack NULL", n_stack, "stack: argument 2 is NULL"},
+    {"narrow NULL", n_narrow, "narrow: argument 1 is NULL"},
+    {"select NULL", n_select, "select: argument 1 is NULL"},
+    {"split NULL", n_split, "split: argument 1 is NULL"},
+    {"layer_norm NULL", n_layer_norm, "layer_norm: argument 1 is NULL"},
+    {"sdpa NULL", n_sdpa, "sdpa: q is NULL"},
+    {"backward NULL", n_backward, "backward: loss is NULL"},
+    {"backward_with NULL", n_backward_with, "backward: loss is NULL"},
+    {"full NULL shape", n_full_shape, "tensor: shape is NULL"},
+    {"cell_step_run NULL", n_cell_step_run, "cell step: the run, state or next is NULL"},
+    {"attention_keys NULL", n_attention_keys, "attention: the module is NULL"},
+    {"tlayer_decode NULL", n_tlayer_decode, "transformer decoder layer: the layer is NULL"},
+    {"seq2seq_encode NULL", n_s2s_encode, "seq2seq_encode: the model, src or enc is NULL"},
+    {"transformer_s2s_decode NULL", n_ts2s_decode, "transformer_s2s_decode: the model or tgt_in is NULL"},
+    {"transformer_s2s_loss NULL", n_ts2s_loss, "transformer_s2s_loss: the model or tgt_out is NULL"},
+    {"transformer_s2s_generate NULL", n_generate, "transformer_s2s_generate: the model, src or out is NULL"},
+    {"mse_loss dtype", d_mse, "mse_loss: dtype mismatch: argument 1 is f32, argument 2 is f64"},
+    {"concat dtype", d_concat, "concat: dtype mismatch: argument 1 is f32, argument 2 is f64"},
+    {"backward of a non-scalar", s_backward, "backward: the loss does not depend on anything that requires a gradient"},
+    {"causal_mask size", s_causal, "causal_mask: 0 queries and 3 keys (each at least 1)"},
+    {"sinusoidal_positions size", s_positions, "sinusoidal_positions: -1 positions of size 4 (each at least 1)"},
+    {"max axis", a_max, "max: axis 2 out of range for (2,3)"},
+    {"concat axis", a_concat, "concat: axis 2 out of range for (2,3)"},
     {"add dtype", d_add, "add: dtype mismatch: argument 1 is f32, argument 2 is f64"},
     {"matmul dtype", d_matmul, "matmul: dtype mismatch: argument 1 is f64, argument 2 is f32"},
     {"where dtype", d_where, "where: dtype mismatch: argument 1 is f64, argument 2 is f32"},
