@@ -367,6 +367,13 @@ size_t cfg_dump(const sg_config *c, char *out, size_t n)
                 len += (size_t)snprintf(out + len, n - len, "\\%c", *v);
             else if (*v < 0x20 || *v == 0x7f)
                 len += (size_t)snprintf(out + len, n - len, "\\x%02x", *v);
+            else if (v[0] == 0xc2 && v[1] >= 0x80 && v[1] <= 0x9f)   /* U+0080..U+009F: C1 controls, NEL a break */
+                len += (size_t)snprintf(out + len, n - len, "\\u%04x", v[1]), v++;
+            else if (v[0] == 0xe2 && v[1] == 0x80 && (v[2] == 0xa8 || v[2] == 0xa9))   /* U+2028, U+2029: breaks */
+                len += (size_t)snprintf(out + len, n - len, "\\u20%02x", v[2] - 0x80), v += 2;
+            else if (v[0] == 0xef && ((v[1] == 0xbb && v[2] == 0xbf) || (v[1] == 0xbf && v[2] >= 0xbe)))
+                len += (size_t)snprintf(out + len, n - len, "\\uf%03x", v[1] == 0xbb ? 0xeff : 0xfc0 + v[2] - 0x80),
+                v += 2;                                      /* U+FEFF, U+FFFE, U+FFFF */
             else
                 out[len++] = (char)*v;
         }

@@ -117,6 +117,12 @@ START_TEST(test_dump_round_trip_and_duplicates)
     ck_assert_msg(cfg_load_text(&back, "dump", dump, len, err, sizeof err) == 0, "%s", err);
     ck_assert_str_eq(cfg_str(&back, "data.path"), "a\"b\\c");
     fails("model:\n  kind: lstm\n  kind: gru\n", "3:9: model.kind: given twice (first at line 2, column 9)");
+    /* line breaks and controls YAML would fold or refuse, written as escapes (found by fuzz/fuzz_config.c) */
+    ck_assert_int_eq(load("model: {kind: lstm}\ndata: {kind: text, path: \"a\\Nb\\Lc\\x80d\\uFEFFe\"}\n", &c), 0);
+    len = cfg_dump(&c, dump, sizeof dump);
+    ck_assert_msg(cfg_load_text(&back, "dump", dump, len, err, sizeof err) == 0, "%s", err);
+    ck_assert_str_eq(cfg_str(&back, "data.path"), cfg_str(&c, "data.path"));
+    ck_assert_ptr_nonnull(strstr(dump, "  path: \"a\\u0085b\\u2028c\\u0080d\\ufeffe\"\n"));
 }
 END_TEST
 
