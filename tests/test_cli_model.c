@@ -228,15 +228,18 @@ static int train_in_3gb(void *c, char *msg, size_t n)
     return train_run(c, &quiet, msg, n);
 }
 
-#if defined(__has_feature)
+/* under AddressSanitizer (GCC says __SANITIZE_ADDRESS__, clang __has_feature) */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define __SANITIZE_ADDRESS__ 1          /* clang's way of saying what GCC defines */
+#define UNDER_ASAN 1
 #endif
 #endif
 
 START_TEST(test_refuses_a_run_that_cannot_fit)
 {
-#ifndef __SANITIZE_ADDRESS__
+#ifndef UNDER_ASAN
     char yaml[400], run_dir[128];
     snprintf(run_dir, sizeof run_dir, "%s/big", dir);
     snprintf(yaml, sizeof yaml, "model: {kind: lstm, hidden: 1024, layers: 4}\ndata: {kind: text, seq_len: 256, "

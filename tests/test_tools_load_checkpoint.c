@@ -74,6 +74,37 @@ START_TEST(test_classic_gru_is_refused)
 }
 END_TEST
 
+/* the checkpoint alone (its config is in the metadata), and a byte flipped
+ * inside it is refused by its CRC-32 */
+START_TEST(test_checkpoint_alone_and_corrupt)
+{
+    train("lstm");
+    char cmd[800], moved[200];
+    snprintf(moved, sizeof moved, "%s/alone", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/lstm/checkpoint.safetensors %s/ && rm -rf %s/lstm", moved, dir, moved,
+             dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/../../tools/load_checkpoint.py %s/checkpoint.safetensors %s/small.txt "
+             "> %s/alone.out 2>&1", TEST_DATA_DIR, moved, dir, dir);
+    ck_assert_msg(system(cmd) == 0, "the checkpoint alone did not load; see %s/alone.out", dir);
+    char path[300];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", moved);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_int_eq(fseek(f, -3, SEEK_END), 0);
+    int c = fgetc(f);
+    fseek(f, -3, SEEK_END);
+    fputc(c ^ 1, f);
+    fclose(f);
+    ck_assert_int_ne(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/alone.out", dir);
+    char line[512] = "";
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    ck_assert_msg(strstr(line, "checksum") && strstr(line, "the file is corrupt"), "%s", line);
+}
+END_TEST
+
 static void setup(void)
 {
     strcpy(dir, "/tmp/seqgrad-tools-XXXXXX");
@@ -101,6 +132,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_pytorch_gives_the_same_loss, 0, 2);
     tcase_add_test(tc, test_classic_gru_is_refused);
+    tcase_add_test(tc, test_checkpoint_alone_and_corrupt);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);

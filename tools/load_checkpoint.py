@@ -18,6 +18,7 @@ import json
 import os
 import re
 import struct
+import zlib
 import sys
 
 import torch
@@ -34,15 +35,19 @@ def read_safetensors(path):
     tensors = {}
     for name, t in header.items():
         begin, end = t["data_offsets"]
+        want = meta.get("crc32." + name)                 # seqgrad writes zlib's CRC-32 of each tensor
+        if want is not None and int(want, 16) != zlib.crc32(data[begin:end]):
+            sys.exit(f"{path}: tensor {name}: checksum {want} in the metadata, "
+                     f"{zlib.crc32(data[begin:end]):08x} in the data: the file is corrupt")
         dtype = {"F32": torch.float32, "F64": torch.float64}[t["dtype"]]
         tensors[name] = torch.frombuffer(bytearray(data[begin:end]), dtype=dtype).reshape(t["shape"])
     return tensors, meta
 
 
-def read_config(path):
-    """config.yaml as seqgrad writes it: sections of 'key: value' lines."""
+def read_config(lines):
+    """A config as seqgrad dumps it: sections of 'key: value' lines."""
     cfg, section = {}, None
-    for line in open(path):
+    for line in lines:
         m = re.match(r"^(\w+):\s*$", line)
         if m:
             section = m.group(1)
@@ -62,7 +67,7 @@ def main():
         del args[i:i + 2]
     ckpt, text_path = args
     tensors, meta = read_safetensors(ckpt)
-    cfg = read_config(os.path.join(os.path.dirname(ckpt) or ".", "config.yaml"))
+    cfg = read_config(meta["config"].splitlines(True))       # the run's config travels in the checkpoint
     kind, H, L = cfg["model.kind"], int(cfg["model.hidden"]), int(cfg["model.layers"])
     B, T = int(cfg["data.batch_size"]), int(cfg["data.seq_len"])
     vocab = bytes.fromhex(meta["vocab"])
