@@ -1,7 +1,8 @@
 /*
- * commands.c - the seqgrad tool's command line: train, resume, sample,
- * translate, eval, gradcheck, config-keys. seqgrad_main() is all of it, so a program of your
- * own can register cells (sg_cell_register) and then hand over to it
+ * commands.c - the seqgrad tool's command line: a table of commands (name,
+ * handler, help), one checked number parser for every option, and one
+ * place that prints errors. seqgrad_main() is all of it, so a program of
+ * your own can register cells (sg_cell_register) and then hand over to it
  * (examples/custom_tool.c).
  */
 #include <errno.h>
@@ -51,13 +52,14 @@ static const char *help_train =
 
 static const char *help_resume =
     "usage: seqgrad resume RUN_DIR\n"
-    "Continues the run in RUN_DIR from checkpoint.safetensors, with its config.yaml.\n"
+    "Continues the run in RUN_DIR from checkpoint.safetensors and the config it holds,\n"
+    "dropping the rows of metrics.csv written after it.\n"
     "The parameters reached are the same, bit for bit, as a run never stopped\n"
     "(same machine and thread count).\n";
 
 static const char *help_sample =
     "usage: seqgrad sample CHECKPOINT [--prompt TEXT] [--length N] [--temperature T] [--seed S]\n"
-    "Reads the model of CHECKPOINT (its folder's config.yaml tells the sizes),\n"
+    "Reads the model of CHECKPOINT (the checkpoint holds the run's config),\n"
     "feeds the prompt (default \"\\n\"), then draws N characters (default 300) from\n"
     "softmax(logits / T) (default 0.8) with seed S (default 1). A model of words\n"
     "or lines starts afresh at each newline: it draws whole items, one per line.\n";
@@ -100,7 +102,6 @@ static int course_command(int argc, char **argv, char *err, size_t n)
         return course_check(argv[3], argv[4], stdout, err, n);
     if (argc == 4 && !strcmp(argv[2], "prototypes"))
         return snprintf(err, n, "course: no exercise %s (seqgrad course list)", argv[3]), EXIT_USAGE;
-    fputs(help_course, stderr);
     return EXIT_USAGE;
 }
 
@@ -146,7 +147,7 @@ static int figure_command(int argc, char **argv, char *err, size_t n)
 {
     bool gates = argc >= 4 && !strcmp(argv[2], "gates");
     if (argc < 3 || (!gates && strcmp(argv[2], "gradients")))
-        return fputs(help_figure, stderr), EXIT_USAGE;
+        return EXIT_USAGE;
     figure_opts o = {.out = gates ? "gates.svg" : "gradients.svg", .steps = 100, .hidden = 32, .batch = 16,
                      .seed = 1, .gain_small = 0.5, .gain_large = 3, .forget_bias = 3,
                      .text = "In the beginning God created the heaven and the earth. And the earth was without "
@@ -187,6 +188,155 @@ static int figure_command(int argc, char **argv, char *err, size_t n)
     return gates ? figure_gates(argv[3], &o, stdout, err, n) : figure_gradients(&o, stdout, err, n);
 }
 
+static const char *help_gradcheck =
+    "usage: seqgrad gradcheck CONFIG.yaml\n"
+    "Builds the configured model at a tiny size in f64 and checks the gradient of every\n"
+    "parameter against finite differences; exit 1 if any fails.\n";
+
+static const char *help_config_keys =
+    "usage: seqgrad config-keys\n"
+    "Prints every config key with its type, default, range and meaning (docs/config.md).\n";
+
+/* Each handler gets the arguments after the command's name (argv[0] is the
+ * first of them) and returns an exit code; on an error it leaves the
+ * message in err. EXIT_USAGE with no message prints the command's help. */
+
+static int unknown_option(const char *cmd, const char *opt, char *err, size_t n)
+{
+    return snprintf(err, n, "%s: unknown option %s (seqgrad %s --help)", cmd, opt, cmd), EXIT_USAGE;
+}
+
+static int cmd_train(int argc, char **argv, char *err, size_t n)
+{
+    train_opts o = {0};
+    sg_config c;
+    if (argc < 1)
+        return EXIT_USAGE;
+    if (cfg_load(&c, argv[0], err, n) != 0)
+        return EXIT_CONFIG;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--overwrite"))
+            o.overwrite = true;
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
+            if (cfg_set(&c, argv[++i], err, n) != 0)
+                return EXIT_CONFIG;
+        } else
+            return unknown_option("train", argv[i], err, n);
+    }
+    if (cfg_check(&c, err, n) != 0)
+        return EXIT_CONFIG;
+    return train_run(&c, &o, err, n);
+}
+
+static int cmd_resume(int argc, char **argv, char *err, size_t n)
+{
+    train_opts o = {0};
+    return argc == 1 ? train_resume(argv[0], &o, err, n) : EXIT_USAGE;
+}
+
+static int cmd_sample(int argc, char **argv, char *err, size_t n)
+{
+    const char *prompt = "\n";
+    long length = 300, seed = 1;
+    double temperature = 0.8;
+    if (argc < 1)
+        return EXIT_USAGE;
+    for (int i = 1; i < argc; i += 2) {
+        const char *opt = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = true;
+        if (!v)
+            return snprintf(err, n, "%s needs a value", opt), EXIT_USAGE;
+        if (!strcmp(opt, "--prompt"))
+            prompt = v;
+        else if (!strcmp(opt, "--length"))
+            ok = parse_long(opt, v, 0, 10000000, &length, err, n);
+        else if (!strcmp(opt, "--temperature"))
+            ok = parse_double(opt, v, 1e-6, 1e6, &temperature, err, n);
+        else if (!strcmp(opt, "--seed"))
+            ok = parse_long(opt, v, 0, LONG_MAX, &seed, err, n);
+        else
+            return unknown_option("sample", opt, err, n);
+        if (!ok)
+            return EXIT_USAGE;
+    }
+    return train_sample(argv[0], prompt, (int)length, temperature, (unsigned long)seed, stdout, err, n);
+}
+
+static int cmd_translate(int argc, char **argv, char *err, size_t n)
+{
+    translate_opts to = {.beam = 1, .length_penalty = 0.6};
+    if (argc < 1)
+        return EXIT_USAGE;
+    for (int i = 1; i < argc; i += 2) {
+        const char *opt = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long x = 0;
+        bool ok = true;
+        if (!v)
+            return snprintf(err, n, "%s needs a value", opt), EXIT_USAGE;
+        if (!strcmp(opt, "--input"))
+            to.input = v;
+        else if (!strcmp(opt, "--beam"))
+            ok = parse_long(opt, v, 1, 64, &x, err, n), to.beam = (int)x;
+        else if (!strcmp(opt, "--length-penalty"))
+            ok = parse_double(opt, v, 0, 100, &to.length_penalty, err, n);
+        else if (!strcmp(opt, "--max-len"))
+            ok = parse_long(opt, v, 0, 4096, &x, err, n), to.max_len = (int)x;
+        else if (!strcmp(opt, "--attention"))
+            to.attention_svg = v;
+        else
+            return unknown_option("translate", opt, err, n);
+        if (!ok)
+            return EXIT_USAGE;
+    }
+    return train_translate(argv[0], &to, stdin, stdout, err, n);
+}
+
+static int cmd_eval(int argc, char **argv, char *err, size_t n)
+{
+    return argc == 1 || argc == 2 ? train_eval(argv[0], argc == 2 ? argv[1] : NULL, stdout, err, n) : EXIT_USAGE;
+}
+
+static int cmd_gradcheck(int argc, char **argv, char *err, size_t n)
+{
+    sg_config c;
+    if (argc != 1)
+        return EXIT_USAGE;
+    if (cfg_load(&c, argv[0], err, n) != 0 || cfg_check(&c, err, n) != 0)
+        return EXIT_CONFIG;
+    return train_gradcheck(&c, stdout, err, n);
+}
+
+static int cmd_config_keys(int argc, char **argv, char *err, size_t n)
+{
+    static char doc[16384];
+    (void)argv, (void)err, (void)n;
+    if (argc != 0)
+        return EXIT_USAGE;
+    cfg_doc(doc, sizeof doc);
+    fputs(doc, stdout);
+    return EXIT_OK;
+}
+
+/* the subcommands take argv from the command's name on */
+static int cmd_course(int argc, char **argv, char *err, size_t n) { return course_command(argc + 2, argv - 2, err, n); }
+static int cmd_figure(int argc, char **argv, char *err, size_t n) { return figure_command(argc + 2, argv - 2, err, n); }
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv, char *err, size_t n);
+    const char *const *help;
+} commands[] = {
+    {"train", cmd_train, &help_train},
+    {"resume", cmd_resume, &help_resume},
+    {"sample", cmd_sample, &help_sample},
+    {"translate", cmd_translate, &help_translate},
+    {"eval", cmd_eval, &help_eval},
+    {"gradcheck", cmd_gradcheck, &help_gradcheck},
+    {"config-keys", cmd_config_keys, &help_config_keys},
+    {"course", cmd_course, &help_course},
+    {"figure", cmd_figure, &help_figure},
+};
+
 static bool wants_help(int argc, char **argv)
 {
     for (int i = 2; i < argc; i++)
@@ -202,118 +352,18 @@ int seqgrad_main(int argc, char **argv)
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
-    const char *cmd = argv[1];
-    train_opts o = {0};
-    int rc;
-    if (!strcmp(cmd, "train")) {
+    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++) {
+        if (strcmp(argv[1], commands[k].name))
+            continue;
         if (wants_help(argc, argv))
-            return fputs(help_train, stdout), EXIT_OK;
-        if (argc < 3)
-            return fputs(help_train, stderr), EXIT_USAGE;
-        sg_config c;
-        if (cfg_load(&c, argv[2], err, sizeof err) != 0)
-            return fprintf(stderr, "seqgrad: %s\n", err), EXIT_CONFIG;
-        for (int i = 3; i < argc; i++) {
-            if (!strcmp(argv[i], "--overwrite")) {
-                o.overwrite = true;
-                continue;
-            }
-            if (strcmp(argv[i], "--set") || i + 1 == argc)
-                return fprintf(stderr, "seqgrad: unexpected argument %s\n%s", argv[i], help_train), EXIT_USAGE;
-            if (cfg_set(&c, argv[++i], err, sizeof err) != 0)
-                return fprintf(stderr, "seqgrad: %s\n", err), EXIT_CONFIG;
-        }
-        if (cfg_check(&c, err, sizeof err) != 0)
-            return fprintf(stderr, "seqgrad: %s\n", err), EXIT_CONFIG;
-        rc = train_run(&c, &o, err, sizeof err);
-    } else if (!strcmp(cmd, "resume")) {
-        if (wants_help(argc, argv))
-            return fputs(help_resume, stdout), EXIT_OK;
-        if (argc != 3)
-            return fputs(help_resume, stderr), EXIT_USAGE;
-        rc = train_resume(argv[2], &o, err, sizeof err);
-    } else if (!strcmp(cmd, "sample")) {
-        if (wants_help(argc, argv))
-            return fputs(help_sample, stdout), EXIT_OK;
-        if (argc < 3)
-            return fputs(help_sample, stderr), EXIT_USAGE;
-        const char *prompt = "\n";
-        long length = 300, seed = 1;
-        double temperature = 0.8;
-        for (int i = 3; i < argc; i += 2) {
-            bool ok = true;
-            if (i + 1 == argc)
-                return fprintf(stderr, "seqgrad: %s needs a value\n", argv[i]), EXIT_USAGE;
-            if (!strcmp(argv[i], "--prompt")) prompt = argv[i + 1];
-            else if (!strcmp(argv[i], "--length")) ok = parse_long("--length", argv[i + 1], 0, 10000000, &length, err, sizeof err);
-            else if (!strcmp(argv[i], "--temperature"))
-                ok = parse_double("--temperature", argv[i + 1], 1e-6, 1e6, &temperature, err, sizeof err);
-            else if (!strcmp(argv[i], "--seed")) ok = parse_long("--seed", argv[i + 1], 0, LONG_MAX, &seed, err, sizeof err);
-            else return fprintf(stderr, "seqgrad: unknown option %s\n%s", argv[i], help_sample), EXIT_USAGE;
-            if (!ok)
-                return fprintf(stderr, "seqgrad: %s\n", err), EXIT_USAGE;
-        }
-        rc = train_sample(argv[2], prompt, (int)length, temperature, (unsigned long)seed, stdout, err, sizeof err);
-    } else if (!strcmp(cmd, "translate")) {
-        if (wants_help(argc, argv))
-            return fputs(help_translate, stdout), EXIT_OK;
-        if (argc < 3)
-            return fputs(help_translate, stderr), EXIT_USAGE;
-        translate_opts to = {.beam = 1, .length_penalty = 0.6};
-        for (int i = 3; i < argc; i += 2) {
-            long v = 0;
-            bool ok = true;
-            if (i + 1 == argc)
-                return fprintf(stderr, "seqgrad: %s needs a value\n", argv[i]), EXIT_USAGE;
-            if (!strcmp(argv[i], "--input")) to.input = argv[i + 1];
-            else if (!strcmp(argv[i], "--beam")) ok = parse_long("--beam", argv[i + 1], 1, 64, &v, err, sizeof err), to.beam = (int)v;
-            else if (!strcmp(argv[i], "--length-penalty"))
-                ok = parse_double("--length-penalty", argv[i + 1], 0, 100, &to.length_penalty, err, sizeof err);
-            else if (!strcmp(argv[i], "--max-len"))
-                ok = parse_long("--max-len", argv[i + 1], 0, 4096, &v, err, sizeof err), to.max_len = (int)v;
-            else if (!strcmp(argv[i], "--attention")) to.attention_svg = argv[i + 1];
-            else return fprintf(stderr, "seqgrad: unknown option %s\n%s", argv[i], help_translate), EXIT_USAGE;
-            if (!ok)
-                return fprintf(stderr, "seqgrad: %s\n", err), EXIT_USAGE;
-        }
-        rc = train_translate(argv[2], &to, stdin, stdout, err, sizeof err);
-    } else if (!strcmp(cmd, "eval")) {
-        if (wants_help(argc, argv))
-            return fputs(help_eval, stdout), EXIT_OK;
-        if (argc != 3 && argc != 4)
-            return fputs(help_eval, stderr), EXIT_USAGE;
-        rc = train_eval(argv[2], argc == 4 ? argv[3] : NULL, stdout, err, sizeof err);
-    } else if (!strcmp(cmd, "gradcheck")) {
-        if (wants_help(argc, argv) || argc != 3)
-            return fputs("usage: seqgrad gradcheck CONFIG.yaml\nBuilds the configured model at a tiny size in f64 and "
-                         "checks the gradient of every parameter\nagainst finite differences; exit 1 if any fails.\n",
-                         wants_help(argc, argv) ? stdout : stderr), wants_help(argc, argv) ? EXIT_OK : EXIT_USAGE;
-        sg_config c;
-        if (cfg_load(&c, argv[2], err, sizeof err) != 0 || cfg_check(&c, err, sizeof err) != 0)
-            return fprintf(stderr, "seqgrad: %s\n", err), EXIT_CONFIG;
-        rc = train_gradcheck(&c, stdout, err, sizeof err);
-    } else if (!strcmp(cmd, "course")) {
-        if (wants_help(argc, argv))
-            return fputs(help_course, stdout), EXIT_OK;
-        rc = course_command(argc, argv, err, sizeof err);
+            return fputs(*commands[k].help, stdout), EXIT_OK;
+        int rc = commands[k].run(argc - 2, argv + 2, err, sizeof err);
         if (rc == EXIT_USAGE && !err[0])
-            return rc;
-    } else if (!strcmp(cmd, "figure")) {
-        if (wants_help(argc, argv))
-            return fputs(help_figure, stdout), EXIT_OK;
-        rc = figure_command(argc, argv, err, sizeof err);
-        if (rc == EXIT_USAGE && !err[0])
-            return rc;
-    } else if (!strcmp(cmd, "config-keys")) {
-        static char doc[16384];
-        cfg_doc(doc, sizeof doc);
-        fputs(doc, stdout);
-        return EXIT_OK;
-    } else {
-        fprintf(stderr, "seqgrad: unknown command %s\n%s", cmd, usage);
-        return EXIT_USAGE;
+            fputs(*commands[k].help, stderr);
+        else if (rc != EXIT_OK && rc < 128)   /* 128 + a signal: stopped on request, with a checkpoint */
+            fprintf(stderr, "seqgrad: %s\n", err);
+        return rc;
     }
-    if (rc != EXIT_OK && rc < 128)           /* 128 + a signal: stopped on request, with a checkpoint */
-        fprintf(stderr, "seqgrad: %s\n", err);
-    return rc;
+    fprintf(stderr, "seqgrad: unknown command %s\n%s", argv[1], usage);
+    return EXIT_USAGE;
 }
