@@ -475,6 +475,35 @@ START_TEST(test_disk_full)
 }
 END_TEST
 
+/* metrics.csv outgrowing the disk in the middle of a run (a file-size
+ * limit of 2000 bytes: config.yaml fits, 60 rows of metrics do not) is
+ * reported, not written empty in silence */
+START_TEST(test_disk_full_metrics)
+{
+    strcpy(dir, "/tmp/seqgrad-train-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[200], text[400], run[100];
+    snprintf(run, sizeof run, "%s/metrics", dir);
+    snprintf(path, sizeof path, "%s/metrics.yaml", dir);
+    snprintf(text, sizeof text, "model: {kind: lstm, hidden: 4}\ndata: {kind: text, seq_len: 4, batch_size: 2}\n"
+                                "train: {steps: 200, eval_every: 1000, checkpoint_every: 1000, run_dir: %s}\n", run);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    sg_config c;
+    ck_assert_msg(cfg_load(&c, path, err, sizeof err) == 0 && cfg_check(&c, err, sizeof err) == 0, "%s", err);
+    char msg[600];
+    int status = cu_in_child(train_limited, &(limited){&c, 2000}, msg, sizeof msg);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == EXIT_FAIL, "status %d: %s", status, msg);
+    char want[300];
+    snprintf(want, sizeof want, "%s/metrics.csv: cannot write: File too large", run);
+    ck_assert_str_eq(msg, want);
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli/train");
@@ -488,6 +517,7 @@ int main(void)
     tcase_add_loop_test(tc, test_ctrl_c_writes_a_checkpoint, 0, 3);
     tcase_add_test(tc, test_run_folder_durability);
     tcase_add_loop_test(tc, test_disk_full, 0, 2);
+    tcase_add_test(tc, test_disk_full_metrics);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);
