@@ -14,7 +14,7 @@
 #include "config.h"
 #include "course.h"
 #include "figure.h"
-#include "seqgrad_tool.h"
+#include <seqgrad/tool.h>
 #include "train.h"
 
 static const char *usage =

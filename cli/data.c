@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <seqgrad/seqgrad.h>
 
@@ -15,6 +16,20 @@
 #ifndef SEQGRAD_DATA_DIR
 #define SEQGRAD_DATA_DIR "data"
 #endif
+#ifndef SEQGRAD_INSTALLED_DATA_DIR
+#define SEQGRAD_INSTALLED_DATA_DIR SEQGRAD_DATA_DIR
+#endif
+
+/* Where the bundled data is: $SEQGRAD_DATA_DIR if set; else the installed
+ * data directory (under the install prefix) when it holds the data; else
+ * the source tree's data/ (a build that was never installed). */
+const char *data_dir(void)
+{
+    const char *env = getenv("SEQGRAD_DATA_DIR");
+    if (env && *env)
+        return env;
+    return access(SEQGRAD_INSTALLED_DATA_DIR "/genesis.txt", R_OK) == 0 ? SEQGRAD_INSTALLED_DATA_DIR : SEQGRAD_DATA_DIR;
+}
 
 static const char *kinds[] = {"text", "words", "lines", "pairs", "copy", "reverse", "sort", "adding"};
 static const char symbols[] = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -372,7 +387,9 @@ int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char 
             cfg_where(c, "data.kind", where, sizeof where);
             return snprintf(err, n, "%s: data.path: %s data needs a file", where, kinds[d->kind]), EXIT_CONFIG;
         }
-        path = SEQGRAD_DATA_DIR "/genesis.txt";
+        static char bundled[sizeof d->path];
+        snprintf(bundled, sizeof bundled, "%s/genesis.txt", data_dir());
+        path = bundled;
     }
     snprintf(d->path, sizeof d->path, "%s", path);
     if (use == USE_VOCAB && vocab_hex) {

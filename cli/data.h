@@ -72,6 +72,9 @@ typedef struct {
 int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char *path, data_use use, char *err,
               size_t n);
 void data_free(dataset *d);
+/* The folder of the bundled data (genesis.txt, names.txt): $SEQGRAD_DATA_DIR,
+ * else the installed data directory if it holds them, else the source tree's. */
+const char *data_dir(void);
 
 task_kind data_task(const char *kind);
 

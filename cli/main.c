@@ -1,6 +1,6 @@
 /*
  * main.c - the seqgrad program: everything is in seqgrad_main().
  */
-#include "seqgrad_tool.h"
+#include <seqgrad/tool.h>
 
 int main(int argc, char **argv) { return seqgrad_main(argc, argv); }

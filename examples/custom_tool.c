@@ -9,7 +9,7 @@
  */
 #include <seqgrad/seqgrad.h>
 
-#include "../cli/seqgrad_tool.h"
+#include <seqgrad/tool.h>
 #include "mgu.h"
 
 int main(int argc, char **argv)
