@@ -660,7 +660,7 @@ static bool meta_long(const sg_ckpt *ck, const char *file, const char *key, long
     char *end;
     errno = 0;
     long x = text ? strtol(text, &end, 10) : 0;
-    if (!text || !*text || *end || errno || x < lo || x > hi || !(*text >= '0' && *text <= '9')) {
+    if (!text || !(*text >= '0' && *text <= '9') || *end || errno || x < lo || x > hi) {   /* digits only */
         snprintf(err, n, "%s: metadata %s is \"%s\", expected a whole number from %ld to %ld", file, key,
                  text ? text : "(missing)", lo, hi);
         return false;

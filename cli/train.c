@@ -24,6 +24,8 @@ static volatile sig_atomic_t interrupted;
 static void on_stop_signal(int sig) { interrupted = sig; }
 static const int stop_signals[3] = {SIGINT, SIGTERM, SIGHUP};
 
+static const char metrics_header[] = "step,train_loss,valid_loss,lr,grad_norm,tokens_per_s,valid_accuracy\n";
+
 static double seconds(void)
 {
     struct timespec ts;
@@ -128,7 +130,7 @@ static FILE *keep_metrics_until(const char *path, long step)
     FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
     bool ok = out != NULL, header = true;
     if (ok && !in)                            /* a checkpoint without its metrics: start them */
-        ok = fputs("step,train_loss,valid_loss,lr,grad_norm,tokens_per_s,valid_accuracy\n", out) >= 0;
+        ok = fputs(metrics_header, out) >= 0;
     while (ok && in && fgets(line, sizeof line, in)) {
         if (!header && strtol(line, NULL, 10) > step)
             break;
@@ -172,7 +174,7 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
         return snprintf(err, n, "%s: cannot write: %s", path, strerror(errno)), EXIT_FAIL;
     }
     if (!r->step)
-        fprintf(metrics, "step,train_loss,valid_loss,lr,grad_norm,tokens_per_s,valid_accuracy\n");
+        fputs(metrics_header, metrics);
 
     sg_tape *t = sg_tape_new();
     double t0 = seconds(), smooth = NAN, tokens = 0;

@@ -109,10 +109,11 @@ static void put(sbuf *b, const char *fmt, ...)
     }
 }
 
-/* a JSON string: quotes, backslashes and control characters escaped */
-static void put_string(sbuf *b, const char *s)
+/* a JSON string: quotes, backslashes and control characters escaped; prefix
+ * (not escaped) comes first inside the quotes */
+static void put_key(sbuf *b, const char *prefix, const char *s)
 {
-    put(b, "\"");
+    put(b, "\"%s", prefix);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
@@ -124,6 +125,8 @@ static void put_string(sbuf *b, const char *s)
     }
     put(b, "\"");
 }
+
+static void put_string(sbuf *b, const char *s) { put_key(b, "", s); }
 
 /* Refuses what the reader would refuse, before anything is written. */
 static sg_status check_entries(const char *path, const sg_ckpt_entry *entries, int n, const char *const *meta,
@@ -187,15 +190,7 @@ sg_status sg_ckpt_write(const char *path, const sg_ckpt_entry *entries, int n, c
     }
     for (int i = 0; i < n; i++) {        /* "crc32.NAME": the CRC-32 of the tensor's bytes, as zlib.crc32 */
         const sg_ckpt_entry *e = &entries[i];
-        size_t klen = strlen(CRC_PREFIX) + strlen(e->name) + 1;
-        char *key = malloc(klen);
-        if (!key) {
-            h.oom = true;
-            break;
-        }
-        snprintf(key, klen, "%s%s", CRC_PREFIX, e->name);
-        put_string(&h, key);
-        free(key);
+        put_key(&h, CRC_PREFIX, e->name);
         put(&h, ":\"%08x\"%s", (unsigned)crc32_of(e->data, numel(e) * sg_dtype_size(e->dtype)), i + 1 < n ? "," : "");
     }
     put(&h, "}%s", n ? "," : "");

@@ -96,34 +96,32 @@ static size_t shape_size(int ndim, const int *shape)
     return n;
 }
 
-bool sg_grad_compare(const double *yours, const double *tape, int ndim, const int *shape,
-                     const sg_gradcheck_opts *opts, sg_gradcheck_entry *e)
+/* yours against the tape's values: the array tape, or else x's gradient */
+static bool compare(const double *yours, const double *tape, const sg_tensor *x, int ndim, const int *shape,
+                    const sg_gradcheck_opts *opts, sg_gradcheck_entry *e)
 {
     sg_gradcheck_entry dummy;
     sg_gradcheck_opts o;
     if (!e)
         e = &dummy;
     bool valid = fill_defaults(&o, opts);
-    if (!entry_start(e, ndim, shape) || !yours || !tape || !valid)
+    if (!entry_start(e, ndim, shape) || !yours || (!tape && !x) || !valid)
         return e->ok = false;
     for (size_t i = 0, n = shape_size(ndim, shape); i < n; i++)
-        judge(e, &o, i, tape[i], yours[i]);
+        judge(e, &o, i, tape ? tape[i] : sg_tensor_grad_get(x, i), yours[i]);
     return e->ok;
+}
+
+bool sg_grad_compare(const double *yours, const double *tape, int ndim, const int *shape,
+                     const sg_gradcheck_opts *opts, sg_gradcheck_entry *e)
+{
+    return compare(yours, tape, NULL, ndim, shape, opts, e);
 }
 
 bool sg_grad_compare_tensor(const double *yours, const sg_tensor *x,
                             const sg_gradcheck_opts *opts, sg_gradcheck_entry *e)
 {
-    sg_gradcheck_entry dummy;
-    sg_gradcheck_opts o;
-    if (!e)
-        e = &dummy;
-    bool valid = fill_defaults(&o, opts);
-    if (!x || !entry_start(e, x->ndim, x->shape) || !yours || !valid)
-        return e->ok = false;
-    for (size_t i = 0; i < x->size; i++)
-        judge(e, &o, i, sg_tensor_grad_get(x, i), yours[i]);
-    return e->ok;
+    return compare(yours, NULL, x, x ? x->ndim : 0, x ? x->shape : NULL, opts, e);
 }
 
 /* One evaluation of L = sum v y on a reset tape, without recording. */
@@ -186,13 +184,14 @@ static bool numeric_at(sg_tape *t, sg_gradcheck_fn f, void *ctx, sg_tensor **in,
 static void find_kinks(const sg_tape *t, char *buf, size_t n)
 {
     static const char *kinked[] = {"relu", "leaky_relu", "abs", "clamp", "max"};
-    bool seen[5] = {false};
+    enum { NKINKED = sizeof kinked / sizeof kinked[0] };
+    bool seen[NKINKED] = {false};
     buf[0] = '\0';
     for (const sg_tensor *x = t->last; x; x = x->prev)
-        for (int k = 0; k < 5; k++)
+        for (int k = 0; k < NKINKED; k++)
             if (x->op && !strcmp(x->op->name, kinked[k]))
                 seen[k] = true;
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < NKINKED; k++)
         if (seen[k]) {
             size_t len = strlen(buf);
             snprintf(buf + len, n - len, "%s%s", len ? ", " : "", kinked[k]);

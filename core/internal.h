@@ -68,6 +68,9 @@ struct sg_tape {
     bool abort_on_error;
 };
 
+/* Whether SEQGRAD_ABORT_ON_ERROR asks the first error to print and abort. */
+bool sg_abort_on_error_wanted(void);
+
 /* Library heap allocation: every malloc of seqgrad goes through these. */
 void *sg_malloc(size_t n);
 void *sg_calloc(size_t n);

@@ -20,9 +20,14 @@ sg_tape *sg_tape_new(void)
     if (!t)
         return NULL;
     t->grad_on = true;
-    const char *e = getenv("SEQGRAD_ABORT_ON_ERROR");
-    t->abort_on_error = e && *e && strcmp(e, "0") != 0;
+    t->abort_on_error = sg_abort_on_error_wanted();
     return t;
+}
+
+bool sg_abort_on_error_wanted(void)
+{
+    const char *e = getenv("SEQGRAD_ABORT_ON_ERROR");
+    return e && *e && strcmp(e, "0") != 0;
 }
 
 void sg_tape_free(sg_tape *t)

@@ -240,7 +240,7 @@ sg_status sg_params_fail(sg_params *ps, sg_status err, const char *fmt, ...)
         vsnprintf(ps->msg, sizeof ps->msg, fmt, ap);
         va_end(ap);
         ps->err = err;
-        if (getenv("SEQGRAD_ABORT_ON_ERROR") && strcmp(getenv("SEQGRAD_ABORT_ON_ERROR"), "0")) {
+        if (sg_abort_on_error_wanted()) {
             fprintf(stderr, "seqgrad: %s\n", ps->msg);
             abort();
         }

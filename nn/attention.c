@@ -91,10 +91,8 @@ sg_tensor *sg_attention_forward(sg_tape *t, const sg_attention *a, sg_tensor *qu
                                 sg_tensor *keys_proj, sg_tensor *mask, int pos, sg_tensor **weights)
 {
     char sq[48], sk[48];
-    if (!sg_nn_ready(t, a, "attention: the module"))
+    if (!sg_nn_ready(t, a, "attention: the module") || !sg_nn_ready(t, query && keys ? a : NULL, "attention: query or keys"))
         return NULL;
-    if (!t || !query || !keys)
-        return t && !sg_tape_error(t) ? sg_fail(t, SG_ERR_NULL, "attention: query or keys is NULL") : NULL;
     if (sg_tensor_ndim(keys) != 3 || sg_tensor_ndim(query) != 2 || sg_tensor_dim(query, 0) != sg_tensor_dim(keys, 0) ||
         sg_tensor_dim(query, 1) != a->query_size || sg_tensor_dim(keys, 2) != a->key_size)
         return sg_fail(t, SG_ERR_SHAPE, "attention: query %s and keys %s, expected (B,%d) and (B,S,%d)",

@@ -64,10 +64,8 @@ sg_status sg_embedding_init(sg_embedding *e, sg_params *ps, const char *prefix, 
 /* y[b,t,:] = W[idx[b*T + t], :] */
 sg_tensor *sg_embedding_forward(sg_tape *t, const sg_embedding *e, const int *idx, int B, int T)
 {
-    if (!t || sg_tape_error(t))
+    if (!sg_nn_ready(t, e, "embedding: the module") || !sg_nn_ready(t, idx, "embedding: idx"))
         return NULL;
-    if (!e || !idx)
-        return sg_fail(t, SG_ERR_NULL, "embedding: %s is NULL", e ? "idx" : "the module");
     if (B < 1 || T < 1 || B > INT_MAX / T)
         return sg_fail(t, SG_ERR_ARG, "embedding: %d x %d ids (each at least 1, the product an int)", B, T);
     sg_tensor *rows = sg_index_select(t, e->weight, 0, idx, B * T);

@@ -105,8 +105,8 @@ sg_tensor *sg_seq2seq_loss(sg_tape *t, const sg_seq2seq *m, const int *src, cons
                            const int *tgt_in, const int *tgt_out, int T, double sample_ratio, sg_rng *rng)
 {
     sg_seq2seq_enc enc;
-    if (!t || !m || !tgt_in || !tgt_out)
-        return t && !sg_tape_error(t) ? sg_fail(t, SG_ERR_NULL, "seq2seq_loss: the model or a target is NULL") : NULL;
+    if (!sg_nn_ready(t, m && tgt_in && tgt_out ? m : NULL, "seq2seq_loss: the model or a target"))
+        return NULL;
     if (T < 1 || B < 1)
         return sg_fail(t, SG_ERR_ARG, "seq2seq_loss: %d targets of %d steps (each at least 1)", B, T);
     if (sg_seq2seq_encode(t, m, src, src_len, B, S, &enc) != SG_OK)
