@@ -313,6 +313,24 @@ START_TEST(test_mha_attn_mask)
 }
 END_TEST
 
+/* the additive bias of sg_sdpa_ex (PyTorch's float attn_mask) in the
+ * gradient check too: q, k, v and the bias itself, over (3,4) scores */
+static sg_tensor *sdpa_bias_loss(sg_tape *t, sg_tensor **in, void *p)
+{
+    (void)p;
+    return sg_sdpa_ex(t, in[0], in[1], in[2], NULL, in[3], NULL);
+}
+
+START_TEST(test_sdpa_bias_gradcheck)
+{
+    sg_tensor *in[4] = {tu_param(3, (int[]){2, 3, 4}, 1), tu_param(3, (int[]){2, 4, 4}, 2),
+                        tu_param(3, (int[]){2, 4, 3}, 3), tu_param(2, (int[]){3, 4}, 4)};
+    tu_gradcheck(sdpa_bias_loss, NULL, in, 4, 0);
+    for (int k = 0; k < 4; k++)
+        sg_tensor_free(in[k]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nn/attention");
@@ -323,6 +341,7 @@ int main(void)
     tc = tcase_create("gradcheck");
     tcase_add_loop_test(tc, test_attention_gradcheck, 0, 6);
     tcase_add_loop_test(tc, test_sdpa_gradcheck, 0, 2);
+    tcase_add_test(tc, test_sdpa_bias_gradcheck);
     tcase_add_test(tc, test_mha_gradcheck);
     suite_add_tcase(s, tc);
     tc = tcase_create("masks and errors");
