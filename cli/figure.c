@@ -215,6 +215,8 @@ int figure_gates(const char *checkpoint, const figure_opts *o, FILE *out, char *
         goto out;
     }
     const sg_cell *c = &r.rnn.cell[0][0];
+    sg_tensor *w_ih = sg_cell_param(c, "weight_ih"), *w_hh = sg_cell_param(c, "weight_hh");
+    sg_tensor *b_ih = sg_cell_param(c, "bias_ih"), *b_hh = sg_cell_param(c, "bias_hh");
     for (int s = 0; s < T; s++) {
         xs[s] = s;
         for (int j = 0; j < E; j++)
@@ -225,8 +227,8 @@ int figure_gates(const char *checkpoint, const figure_opts *o, FILE *out, char *
             int sat = 0;
             for (int u = 0; u < H; u++) {
                 int row = lay->block[g] * H + u;
-                double a = dot_row(c->w_ih, row, hx, E) + dot_row(c->w_hh, row, hx + E, H);
-                a += (c->b_ih ? sg_tensor_get(c->b_ih, row) : 0) + (c->b_hh ? sg_tensor_get(c->b_hh, row) : 0);
+                double a = dot_row(w_ih, row, hx, E) + dot_row(w_hh, row, hx + E, H);
+                a += (b_ih ? sg_tensor_get(b_ih, row) : 0) + (b_hh ? sg_tensor_get(b_hh, row) : 0);
                 double v = sigmoid(a);
                 sat += v < 0.1 || v > 0.9;
                 stats[g * 3] += v, stats[g * 3 + 1] += v > 0.9, stats[g * 3 + 2] += v < 0.1;

@@ -1,6 +1,6 @@
 /*
  * custom_tool.c - the seqgrad tool with a cell of your own: register it
- * under a name, then hand over to seqgrad_main(). A config then says
+ * (under its name, "mgu"), then hand over to seqgrad_main(). A config then says
  * `model: {kind: mgu}` (examples/configs/char_mgu.yaml):
  *
  *   build/examples/custom_tool train examples/configs/char_mgu.yaml
@@ -12,8 +12,14 @@
 #include <seqgrad/tool.h>
 #include "mgu.h"
 
+#include <stdio.h>
+
 int main(int argc, char **argv)
 {
-    sg_cell_register("mgu", &mgu_cell);
+    char err[300];
+    if (sg_cell_register(&mgu_cell, err, sizeof err) != SG_OK) {
+        fprintf(stderr, "custom_tool: %s\n", err);
+        return 1;
+    }
     return seqgrad_main(argc, argv);
 }

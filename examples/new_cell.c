@@ -32,8 +32,9 @@ static bool gradcheck_cell(void)
     sg_rnn rnn;
     sg_rnn_init(&rnn, &mgu_cell, ps, "", 3, 4, NULL, SG_F64, &rng);
     sg_tensor *x = sg_param_randn(SG_F64, 3, (int[]){2, 5, 3}, 1.0, &rng);
-    sg_tensor *in[5] = {x, rnn.cell[0][0].w_ih, rnn.cell[0][0].w_hh, rnn.cell[0][0].b_ih, rnn.cell[0][0].b_hh};
-    const char *names[5] = {"x", "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"};
+    const sg_cell *c = &rnn.cell[0][0];
+    sg_tensor *in[5] = {x, c->p[MGU_W_IH], c->p[MGU_BIAS], c->p[MGU_U_F], c->p[MGU_U_N]};
+    const char *names[5] = {"x", "weight_ih_l0", "bias_l0", "weight_f_l0", "weight_n_l0"};
     sg_gradcheck_report r;
     sg_gradcheck(seq_loss, &rnn, in, 5, NULL, &r);
     printf("gradient check of the MGU layer (f64, B=2, T=5, E=3, H=4):\n");

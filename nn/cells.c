@@ -7,10 +7,12 @@
  * No derivative is written here: the tape differentiates the ops.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "seqgrad/nn.h"
+#include "cellsize.h"
 #include "guard.h"
 
 /* SG_OK if y exists, else the tape's error. */
@@ -20,10 +22,33 @@ static sg_status status_of(sg_tape *t, const sg_tensor *y)
     return y ? SG_OK : s != SG_OK ? s : SG_ERR_NULL;
 }
 
+/* The built-in cells' parameters, in PyTorch's order and names. */
+enum { W_IH, W_HH, B_IH, B_HH };
+#define STANDARD_PARAMS(G, forget)                                                                     \
+    {{"weight_ih", G "H, E", SG_PARAM_INPUT}, {"weight_hh", G "H, H", SG_PARAM_RECURRENT},          \
+     {"bias_ih", G "H", SG_PARAM_BIAS, 0, forget}, {"bias_hh", G "H", SG_PARAM_BIAS, 0, forget}}
+
+/* a + b, where b may be absent (a bias under bias = false) */
+static sg_tensor *add_opt(sg_tape *t, sg_tensor *a, sg_tensor *b) { return b ? sg_add(t, a, b) : a; }
+
+/* xp = x W_ih^T + b_ih + b_hh: both biases hoisted out of the time loop */
+static sg_tensor *project_both_biases(sg_tape *t, const sg_cell_run *run, sg_tensor *x)
+{
+    sg_tensor *const *p = run->cell->p;
+    return add_opt(t, add_opt(t, sg_matmul_ex(t, x, p[W_IH], SG_TRANS_B), p[B_IH]), p[B_HH]);
+}
+
+/* xp = x W_ih^T + b_ih: b_hh stays in the step */
+static sg_tensor *project_input_bias(sg_tape *t, const sg_cell_run *run, sg_tensor *x)
+{
+    sg_tensor *const *p = run->cell->p;
+    return add_opt(t, sg_matmul_ex(t, x, p[W_IH], SG_TRANS_B), p[B_IH]);
+}
+
 /* xp + h W_hh^T: the pre-activations of all gates, (B, G*H) */
 static sg_tensor *gates(sg_tape *t, const sg_cell *c, sg_tensor *xp, sg_tensor *h)
 {
-    return sg_add(t, xp, sg_matmul_ex(t, h, c->w_hh, SG_TRANS_B));
+    return sg_add(t, xp, sg_matmul_ex(t, h, c->p[W_HH], SG_TRANS_B));
 }
 
 /* ---- simple RNN: h' = f(W_ih x + b_ih + W_hh h + b_hh) -------------------------- */
@@ -50,9 +75,11 @@ static sg_status rnn_sigmoid_step(sg_tape *t, const sg_cell_run *r, sg_tensor *x
     return rnn_step(t, r, xp, s, n, sg_sigmoid);
 }
 
-const sg_cell_def sg_rnn_tanh_cell = {"rnn_tanh", 1, 1, true, NULL, rnn_tanh_step};
-const sg_cell_def sg_rnn_relu_cell = {"rnn_relu", 1, 1, true, NULL, rnn_relu_step};
-const sg_cell_def sg_rnn_sigmoid_cell = {"rnn_sigmoid", 1, 1, true, NULL, rnn_sigmoid_step};
+#define RNN_CELL(kind, f) \
+    {.name = kind, .states = {"h"}, .params = STANDARD_PARAMS("", 0), .project = project_both_biases, .step = f}
+const sg_cell_def sg_rnn_tanh_cell = RNN_CELL("rnn_tanh", rnn_tanh_step);
+const sg_cell_def sg_rnn_relu_cell = RNN_CELL("rnn_relu", rnn_relu_step);
+const sg_cell_def sg_rnn_sigmoid_cell = RNN_CELL("rnn_sigmoid", rnn_sigmoid_step);
 
 /* ---- LSTM ------------------------------------------------------------------------
  *   i = sigma(W_ii x + b_ii + W_hi h + b_hi)      input gate
@@ -74,7 +101,8 @@ static sg_status lstm_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, sg
     return status_of(t, next[0]);
 }
 
-const sg_cell_def sg_lstm_cell = {"lstm", 4, 2, true, NULL, lstm_step};
+const sg_cell_def sg_lstm_cell = {.name = "lstm", .states = {"h", "c"}, .params = STANDARD_PARAMS("4", 2),
+                                  .project = project_both_biases, .step = lstm_step};
 
 /* ---- GRU, classic form (the lecture) -----------------------------------------------
  *   r = sigma(W_ir x + b_ir + U_r h + b_hr)      reset gate
@@ -86,8 +114,8 @@ const sg_cell_def sg_lstm_cell = {"lstm", 4, 2, true, NULL, lstm_step};
 static sg_status gru_begin(sg_tape *t, sg_cell_run *run)
 {
     int H = run->cell->hidden_size;
-    run->w[0] = sg_narrow(t, run->cell->w_hh, 0, 0, 2 * H);    /* U_rz (2H,H) */
-    run->w[1] = sg_narrow(t, run->cell->w_hh, 0, 2 * H, H);    /* U_n  (H,H) */
+    run->w[0] = sg_narrow(t, run->cell->p[W_HH], 0, 0, 2 * H);    /* U_rz (2H,H) */
+    run->w[1] = sg_narrow(t, run->cell->p[W_HH], 0, 2 * H, H);    /* U_n  (H,H) */
     return status_of(t, run->w[1]);
 }
 
@@ -103,7 +131,8 @@ static sg_status gru_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, sg_
     return status_of(t, next[0]);
 }
 
-const sg_cell_def sg_gru_cell = {"gru", 3, 1, true, gru_begin, gru_step};
+const sg_cell_def sg_gru_cell = {.name = "gru", .states = {"h"}, .params = STANDARD_PARAMS("3", 0),
+                                 .begin = gru_begin, .project = project_both_biases, .step = gru_step};
 
 /* ---- GRU, reset-after form (torch.nn.GRU) -------------------------------------------
  *   gh = W_hh h + b_hh                            all three gates, one GEMM
@@ -117,9 +146,7 @@ static sg_status gru_ra_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, 
     const sg_cell *c = run->cell;
     int H = c->hidden_size;
     sg_tensor *h = s[0];
-    sg_tensor *gh = sg_matmul_ex(t, h, c->w_hh, SG_TRANS_B);
-    if (c->b_hh)
-        gh = sg_add(t, gh, c->b_hh);
+    sg_tensor *gh = add_opt(t, sg_matmul_ex(t, h, c->p[W_HH], SG_TRANS_B), c->p[B_HH]);
     sg_tensor *rz = sg_sigmoid(t, sg_add(t, sg_narrow(t, xp, 1, 0, 2 * H), sg_narrow(t, gh, 1, 0, 2 * H)));
     sg_tensor *r = sg_narrow(t, rz, 1, 0, H), *z = sg_narrow(t, rz, 1, H, H);
     sg_tensor *n = sg_tanh(t, sg_add(t, sg_narrow(t, xp, 1, 2 * H, H), sg_mul(t, r, sg_narrow(t, gh, 1, 2 * H, H))));
@@ -127,17 +154,211 @@ static sg_status gru_ra_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, 
     return status_of(t, next[0]);
 }
 
-const sg_cell_def sg_gru_reset_after_cell = {"gru_reset_after", 3, 1, false, NULL, gru_ra_step};
+const sg_cell_def sg_gru_reset_after_cell = {.name = "gru_reset_after", .states = {"h"},
+                                             .params = STANDARD_PARAMS("3", 0),
+                                             .project = project_input_bias, .step = gru_ra_step};
 
-/* ---- creation and a single step ---------------------------------------------------- */
+/* ---- sizes in terms of E and H ------------------------------------------------------ */
+
+int sg_size_parse(const char *s, size_t len, sg_size_form *f, size_t *bad)
+{
+    *f = (sg_size_form){0, 0, 0};
+    size_t i = 0;
+    int sign = 1, terms = 0;
+    for (;;) {
+        while (i < len && s[i] == ' ')
+            i++;
+        long n = 1;
+        bool number = false;
+        if (i < len && s[i] >= '0' && s[i] <= '9') {
+            for (n = 0; i < len && s[i] >= '0' && s[i] <= '9' && n < 100000000; i++)
+                n = n * 10 + (s[i] - '0');
+            number = true;
+            while (i < len && s[i] == ' ')
+                i++;
+            if (i < len && s[i] == '*') {
+                i++;
+                while (i < len && s[i] == ' ')
+                    i++;
+                number = false;     /* a factor must follow */
+            }
+        }
+        if (i < len && (s[i] == 'H' || s[i] == 'E')) {
+            *(s[i] == 'H' ? &f->h : &f->e) += sign * n;
+            i++;
+        } else if (number) {
+            f->c += sign * n;
+        } else {
+            *bad = i;
+            return -1;
+        }
+        terms++;
+        while (i < len && s[i] == ' ')
+            i++;
+        if (i == len)
+            return 0;
+        if (s[i] != '+' && s[i] != '-') {
+            *bad = i;
+            return -1;
+        }
+        sign = s[i++] == '+' ? 1 : -1;
+    }
+}
+
+int sg_shape_parse(const char *s, sg_size_form *dims, size_t *bad)
+{
+    const char *comma = strchr(s, ',');
+    size_t len0 = comma ? (size_t)(comma - s) : strlen(s);
+    if (sg_size_parse(s, len0, &dims[0], bad) != 0)
+        return -1;
+    if (!comma)
+        return 1;
+    if (strchr(comma + 1, ',')) {
+        *bad = (size_t)(strchr(comma + 1, ',') - s);
+        return -1;
+    }
+    if (sg_size_parse(comma + 1, strlen(comma + 1), &dims[1], bad) != 0) {
+        *bad += len0 + 1;
+        return -1;
+    }
+    return 2;
+}
+
+void sg_size_str(sg_size_form f, char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    if (f.h)
+        len += (size_t)(f.h == 1 ? snprintf(out, n, "H") : snprintf(out, n, "%ldH", f.h));
+    if (f.e && len < n)
+        len += (size_t)snprintf(out + len, n - len, "%s%ldE", len && f.e > 0 ? "+" : "", f.e);
+    if ((f.c || !len) && len < n)
+        snprintf(out + len, n - len, "%s%ld", len && f.c > 0 ? "+" : "", f.c);
+}
+
+/* ---- definitions: checked once, at registration and at init ------------------------ */
+
+static bool is_name(const char *s)
+{
+    if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+        return false;
+    for (s++; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return false;
+    return true;
+}
+
+int sg_cell_n_states(const sg_cell_def *def)
+{
+    int n = 0;
+    while (def && n < SG_CELL_MAX_STATES && def->states[n])
+        n++;
+    return n;
+}
+
+static int n_params(const sg_cell_def *def)
+{
+    int n = 0;
+    while (n < SG_CELL_MAX_PARAMS && def->params[n].name)
+        n++;
+    return n;
+}
+
+static sg_status bad_def(char *err, size_t n, const char *cell, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static sg_status bad_def(char *err, size_t n, const char *cell, const char *fmt, ...)
+{
+    if (err && n) {
+        int len = snprintf(err, n, "cell %s: ", cell);
+        va_list ap;
+        va_start(ap, fmt);
+        if (len >= 0 && (size_t)len < n)
+            vsnprintf(err + len, n - (size_t)len, fmt, ap);
+        va_end(ap);
+    }
+    return SG_ERR_ARG;
+}
+
+sg_status sg_cell_check(const sg_cell_def *def, char *err, size_t n)
+{
+    if (!def)
+        return bad_def(err, n, "?", "the definition is NULL");
+    const char *cell = def->name ? def->name : "?";
+    if (!is_name(def->name))
+        return bad_def(err, n, cell, "name: \"%s\" is not a name (letters, digits, _)", cell);
+    if (!def->step)
+        return bad_def(err, n, cell, "step: no step function");
+    int ns = sg_cell_n_states(def), np = n_params(def);
+    if (ns == 0)
+        return bad_def(err, n, cell, "states: none (a cell needs at least h)");
+    for (int i = 0; i < ns; i++) {
+        if (!is_name(def->states[i]))
+            return bad_def(err, n, cell, "states[%d]: \"%s\" is not a name", i, def->states[i]);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(def->states[i], def->states[j]))
+                return bad_def(err, n, cell, "states[%d]: %s is declared twice", i, def->states[i]);
+    }
+    for (int i = 0; i < np; i++) {
+        const sg_param_decl *d = &def->params[i];
+        if (!is_name(d->name))
+            return bad_def(err, n, cell, "params[%d]: \"%s\" is not a name", i, d->name);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(d->name, def->params[j].name))
+                return bad_def(err, n, cell, "params[%d]: %s is declared twice (also params[%d])", i, d->name, j);
+        for (int j = 0; j < ns; j++)
+            if (!strcmp(d->name, def->states[j]))
+                return bad_def(err, n, cell, "params[%d]: %s is also a state", i, d->name);
+        sg_size_form dims[2];
+        size_t bad = 0;
+        int nd = d->shape ? sg_shape_parse(d->shape, dims, &bad) : -1;
+        if (nd < 0)
+            return bad_def(err, n, cell, "params[%d] %s: shape \"%s\" is not 1 or 2 sizes in E and H (at \"%s\")", i,
+                           d->name, d->shape ? d->shape : "", d->shape ? d->shape + bad : "");
+        if ((d->init == SG_PARAM_XAVIER || d->init == SG_PARAM_ORTHOGONAL || d->init == SG_PARAM_INPUT ||
+             d->init == SG_PARAM_RECURRENT) && nd != 2)
+            return bad_def(err, n, cell, "params[%d] %s: this initialiser needs 2 dimensions, the shape has 1", i, d->name);
+        if ((unsigned)d->init > SG_PARAM_CONSTANT)
+            return bad_def(err, n, cell, "params[%d] %s: unknown initialiser %d", i, d->name, (int)d->init);
+        if (d->forget_block < 0)
+            return bad_def(err, n, cell, "params[%d] %s: forget_block %d", i, d->name, d->forget_block);
+    }
+    if (np == SG_CELL_MAX_PARAMS && def->params[np].name)
+        return bad_def(err, n, cell, "params: more than %d", SG_CELL_MAX_PARAMS);
+    return SG_OK;
+}
+
+/* ---- creation --------------------------------------------------------------------- */
 
 sg_cell_opts sg_cell_defaults(void) { return (sg_cell_opts){.bias = true, .init = SG_INIT_PYTORCH}; }
 
-static sg_tensor *add_param(sg_params *ps, const char *prefix, const char *name, const char *suffix, sg_tensor *p)
+static void init_param(sg_tensor *p, const sg_param_decl *d, const sg_cell_opts *o, int H, sg_rng *rng)
 {
-    char full[256];
-    snprintf(full, sizeof full, "%s%s%s", prefix ? prefix : "", name, suffix ? suffix : "");
-    return sg_params_add(ps, full, p);
+    int rows = sg_tensor_dim(p, 0), block = rows % H == 0 ? H : rows;
+    switch (d->init) {
+    case SG_PARAM_UNIFORM:
+        sg_init_uniform(p, 1 / sqrt((double)H), rng);
+        break;
+    case SG_PARAM_INPUT:
+    case SG_PARAM_RECURRENT:
+        sg_init_weight(p, o->init, block, d->init == SG_PARAM_RECURRENT, rng);
+        break;
+    case SG_PARAM_BIAS:
+        if (o->init == SG_INIT_PYTORCH)
+            sg_init_uniform(p, 1 / sqrt((double)H), rng);
+        break;
+    case SG_PARAM_XAVIER:
+        sg_init_weight(p, SG_INIT_XAVIER, rows, false, rng);
+        break;
+    case SG_PARAM_ORTHOGONAL:
+        sg_init_weight(p, SG_INIT_ORTHOGONAL, rows, true, rng);
+        break;
+    case SG_PARAM_ZEROS:
+    case SG_PARAM_ONES:
+    case SG_PARAM_CONSTANT:
+        for (size_t i = 0; i < sg_tensor_size(p); i++)
+            sg_tensor_set(p, i, d->init == SG_PARAM_ONES ? 1.0 : d->init == SG_PARAM_CONSTANT ? d->value : 0.0);
+        break;
+    }
 }
 
 sg_status sg_cell_init(sg_cell *c, const sg_cell_def *def, sg_params *ps, const char *prefix,
@@ -145,68 +366,80 @@ sg_status sg_cell_init(sg_cell *c, const sg_cell_def *def, sg_params *ps, const 
                        sg_dtype dt, sg_rng *rng)
 {
     sg_cell_opts opts = o ? *o : sg_cell_defaults();
+    char err[300];
     if (!c || !def)
         return sg_params_fail(ps, SG_ERR_NULL, "cell %s: %s is NULL", prefix ? prefix : "", c ? "the definition" : "the cell");
     if (!ps)
         return SG_ERR_NULL;
-    if (def->gates < 1 || def->n_state < 1 || def->n_state > 2 || !def->step)
-        return sg_params_fail(ps, SG_ERR_ARG, "cell %s: %d gates, %d states%s (at least 1 gate, 1 or 2 states, a step)",
-                              def->name ? def->name : "?", def->gates, def->n_state, def->step ? "" : ", no step");
-    int G = def->gates, H = hidden_size;
-    if (input_size < 1 || hidden_size < 1)
-        return sg_params_fail(ps, SG_ERR_ARG, "%s: input size %d, hidden size %d (each at least 1)",
-                              def->name ? def->name : "cell", input_size, hidden_size);
-    *c = (sg_cell){.def = def, .input_size = input_size, .hidden_size = H};
-    c->w_ih = add_param(ps, prefix, "weight_ih", suffix, sg_param_new(dt, 2, (int[]){G * H, input_size}));
-    c->w_hh = add_param(ps, prefix, "weight_hh", suffix, sg_param_new(dt, 2, (int[]){G * H, H}));
-    if (!c->w_ih || !c->w_hh)
-        return SG_ERR_ARG;
-    sg_init_weight(c->w_ih, opts.init, H, false, rng);
-    sg_init_weight(c->w_hh, opts.init, H, true, rng);
-    if (!opts.bias)
-        return SG_OK;
-    c->b_ih = add_param(ps, prefix, "bias_ih", suffix, sg_param_new(dt, 1, (int[]){G * H}));
-    c->b_hh = add_param(ps, prefix, "bias_hh", suffix, sg_param_new(dt, 1, (int[]){G * H}));
-    if (!c->b_ih || !c->b_hh)
-        return SG_ERR_ARG;
-    if (opts.init == SG_INIT_PYTORCH) {
-        sg_init_uniform(c->b_ih, 1 / sqrt((double)H), rng);
-        sg_init_uniform(c->b_hh, 1 / sqrt((double)H), rng);
-    }
-    if (def == &sg_lstm_cell && opts.forget_bias != 0)
-        for (int j = H; j < 2 * H; j++) {    /* the forget block: rows H..2H */
-            sg_tensor_set(c->b_ih, (size_t)j, opts.forget_bias);
-            sg_tensor_set(c->b_hh, (size_t)j, 0.0);
+    if (sg_cell_check(def, err, sizeof err) != SG_OK)
+        return sg_params_fail(ps, SG_ERR_ARG, "%s", err);
+    int E = input_size, H = hidden_size;
+    if (E < 1 || H < 1)
+        return sg_params_fail(ps, SG_ERR_ARG, "%s: input size %d, hidden size %d (each at least 1)", def->name, E, H);
+    if (def->check && def->check(def, E, H, err, sizeof err) != SG_OK)
+        return sg_params_fail(ps, SG_ERR_SHAPE, "%s", err);
+    *c = (sg_cell){.def = def, .input_size = E, .hidden_size = H, .n_params = n_params(def)};
+    bool forget_set = false;
+    for (int i = 0; i < c->n_params; i++) {
+        const sg_param_decl *d = &def->params[i];
+        if (d->init == SG_PARAM_BIAS && !opts.bias)
+            continue;
+        sg_size_form dims[2];
+        size_t bad;
+        int nd = sg_shape_parse(d->shape, dims, &bad), shape[2];
+        for (int k = 0; k < nd; k++) {
+            long v = sg_size_eval(dims[k], E, H);
+            if (v < 1 || v > (1L << 30))
+                return sg_params_fail(ps, SG_ERR_ARG, "cell %s: params[%d] %s: shape \"%s\" has size %ld at E=%d, H=%d",
+                                      def->name, i, d->name, d->shape, v, E, H);
+            shape[k] = (int)v;
         }
+        char full[256];
+        snprintf(full, sizeof full, "%s%s%s", prefix ? prefix : "", d->name, suffix ? suffix : "");
+        if (!(c->p[i] = sg_params_add(ps, full, sg_param_new(dt, nd, shape))))
+            return sg_params_error(ps) ? sg_params_error(ps) : SG_ERR_ARG;
+        init_param(c->p[i], d, &opts, H, rng);
+        int k = d->forget_block;
+        if (k > 0 && opts.forget_bias != 0 && (long)k * H <= shape[0]) {
+            int cols = nd == 2 ? shape[1] : 1;
+            for (size_t j = (size_t)(k - 1) * H * cols; j < (size_t)k * H * cols; j++)
+                sg_tensor_set(c->p[i], j, forget_set ? 0.0 : opts.forget_bias);
+            forget_set = true;
+        }
+    }
     return SG_OK;
 }
 
-/* xp = x W_ih^T + b_ih (+ b_hh): (...,E) -> (...,G*H) */
-sg_tensor *sg_cell_project(sg_tape *t, const sg_cell *c, sg_tensor *x)
+sg_tensor *sg_cell_param(const sg_cell *c, const char *name)
 {
-    if (!sg_nn_ready(t, c && c->def ? c : NULL, "cell: the module or its definition"))
-        return NULL;
-    sg_tensor *xp = sg_matmul_ex(t, x, c->w_ih, SG_TRANS_B);
-    if (c->b_ih)
-        xp = sg_add(t, xp, c->b_ih);
-    if (c->b_hh && c->def->hoist_b_hh)
-        xp = sg_add(t, xp, c->b_hh);
-    return xp;
+    for (int i = 0; c && c->def && name && i < c->n_params; i++)
+        if (!strcmp(c->def->params[i].name, name))
+            return c->p[i];
+    return NULL;
 }
+
+/* ---- running ------------------------------------------------------------------------ */
 
 sg_status sg_cell_begin(sg_tape *t, const sg_cell *c, sg_cell_run *run)
 {
     if (!sg_nn_ready(t, c && c->def && run ? c : NULL, "cell: the module or its definition"))
         return sg_nn_status(t);
-    *run = (sg_cell_run){.cell = c};
+    *run = (sg_cell_run){.cell = c, .ctx = c->def->ctx};
     return c->def->begin ? c->def->begin(t, run) : SG_OK;
+}
+
+sg_tensor *sg_cell_project(sg_tape *t, const sg_cell_run *run, sg_tensor *x)
+{
+    if (!sg_nn_ready(t, run && run->cell && run->cell->def && x ? run : NULL, "cell project: the run or x"))
+        return NULL;
+    return run->cell->def->project ? run->cell->def->project(t, run, x) : x;
 }
 
 sg_status sg_cell_step_run(sg_tape *t, const sg_cell_run *run, sg_tensor *x, sg_tensor *const *state, sg_tensor **next)
 {
     if (!sg_nn_ready(t, run && run->cell && state && next ? run : NULL, "cell step: the run, state or next"))
         return sg_nn_status(t);
-    sg_tensor *xp = sg_cell_project(t, run->cell, x);
+    sg_tensor *xp = sg_cell_project(t, run, x);
     if (!xp)
         return status_of(t, xp);
     return run->cell->def->step(t, run, xp, state, next);
@@ -226,16 +459,21 @@ static struct { const char *name; const sg_cell_def *def; } registry[32] = {
     {"lstm", &sg_lstm_cell},         {"gru", &sg_gru_cell},           {"gru_reset_after", &sg_gru_reset_after_cell},
 };
 
-sg_status sg_cell_register(const char *name, const sg_cell_def *def)
+sg_status sg_cell_register(const sg_cell_def *def, char *err, size_t n)
 {
-    if (!name || !def || sg_cell_lookup(name))
+    char scratch[8];
+    if (!err)
+        err = scratch, n = sizeof scratch;
+    if (sg_cell_check(def, err, n) != SG_OK)
         return SG_ERR_ARG;
+    if (sg_cell_lookup(def->name))
+        return bad_def(err, n, def->name, "name: taken by another cell");
     for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
         if (!registry[i].name) {
-            registry[i].name = name, registry[i].def = def;
+            registry[i].name = def->name, registry[i].def = def;
             return SG_OK;
         }
-    return SG_ERR_ARG;
+    return bad_def(err, n, def->name, "name: the table of cells is full (%zu)", sizeof registry / sizeof registry[0]);
 }
 
 const sg_cell_def *sg_cell_lookup(const char *name)

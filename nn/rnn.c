@@ -4,7 +4,7 @@
  * tape, so sg_backward is backpropagation through time.
  *
  * Per layer and direction:
- *   xp = x W_ih^T + b (+ b_hh)    one GEMM for all B*T positions   (B,T,G*H)
+ *   xp = project(x)               e.g. x W_ih^T + b: one GEMM for all B*T positions
  *   for t in 0..T-1 (T-1..0 in reverse):  s_t = step(xp[:,t], s_{t-1})
  *   with lengths: s_t = m_t ? step(...) : s_{t-1},  out_t = m_t h_t,
  *   m_t = [t < length_b], so padded steps change nothing and output zeros.
@@ -51,12 +51,16 @@ static sg_tensor *fail_null(sg_tape *t) { return sg_tape_error(t) ? NULL : sg_fa
 static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bool reverse, sg_tensor *const *s0,
                                 sg_tensor *const *mask, sg_tensor **last, sg_tensor **trace)
 {
-    int T = sg_tensor_dim(inp, 1), ns = c->def->n_state;
-    sg_tensor *xp = sg_cell_project(t, c, inp);
-    sg_cell_run run = {.cell = c};
-    if (!xp || (c->def->begin && c->def->begin(t, &run) != SG_OK))
+    int T = sg_tensor_dim(inp, 1), ns = sg_cell_n_states(c->def);
+    sg_cell_run run;
+    if (sg_cell_begin(t, c, &run) != SG_OK)
         return NULL;
-    sg_tensor *s[2] = {s0[0], ns > 1 ? s0[1] : NULL}, *next[2] = {NULL, NULL};
+    sg_tensor *xp = sg_cell_project(t, &run, inp);
+    if (!xp)
+        return NULL;
+    sg_tensor *s[SG_CELL_MAX_STATES], *next[SG_CELL_MAX_STATES] = {NULL};
+    for (int j = 0; j < ns; j++)
+        s[j] = s0[j];
     sg_tensor **outs = sg_tape_alloc(t, (size_t)T, sizeof *outs);
     if (!outs)
         return NULL;
@@ -70,12 +74,14 @@ static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bo
                 next[j] = sg_where(t, mask[tt], next[j], s[j]);
             out = sg_mul(t, out, mask[tt]);
         }
-        s[0] = next[0], s[1] = next[1];
+        for (int j = 0; j < ns; j++)
+            s[j] = next[j];
         outs[tt] = out;
         if (trace)
             trace[tt] = s[0];
     }
-    last[0] = s[0], last[1] = s[1];
+    for (int j = 0; j < ns; j++)
+        last[j] = s[j];
     return sg_stack(t, outs, T, 1);
 }
 
@@ -85,7 +91,7 @@ sg_tensor *sg_rnn_forward(sg_tape *t, const sg_rnn *r, sg_tensor *x, sg_tensor *
     char sx[48], sh[48];
     if (!t || !x || !r || !r->def)
         return t ? fail_null(t) : NULL;
-    int ns = r->def->n_state, H = r->hidden_size, LD = r->layers * r->dirs;
+    int ns = sg_cell_n_states(r->def), H = r->hidden_size, LD = r->layers * r->dirs;
     if (sg_tensor_ndim(x) != 3 || sg_tensor_dim(x, 2) != r->input_size)
         return sg_fail(t, SG_ERR_SHAPE, "rnn: input %s, expected (B,T,%d)", sg_shape_str(x, sx), r->input_size);
     int B = sg_tensor_dim(x, 0), T = sg_tensor_dim(x, 1);
@@ -108,19 +114,20 @@ sg_tensor *sg_rnn_forward(sg_tape *t, const sg_rnn *r, sg_tensor *x, sg_tensor *
         }
     }
 
-    sg_tensor *finals[2][2 * SG_RNN_MAX_LAYERS], *inp = x, *zero = sg_zeros(t, dt, 2, (int[]){B, H});
+    sg_tensor *finals[SG_CELL_MAX_STATES][2 * SG_RNN_MAX_LAYERS], *inp = x, *zero = sg_zeros(t, dt, 2, (int[]){B, H});
     for (int l = 0; l < r->layers; l++) {
         sg_tensor *dir_out[2];
         for (int d = 0; d < r->dirs; d++) {
             int slot = l * r->dirs + d;
-            sg_tensor *s0[2] = {zero, zero}, *last[2] = {NULL, NULL};
+            sg_tensor *s0[SG_CELL_MAX_STATES] = {zero, zero, zero, zero}, *last[SG_CELL_MAX_STATES] = {NULL};
             for (int k = 0; h0 && k < ns; k++)
                 s0[k] = sg_select(t, h0[k], 0, slot);
             sg_tensor **trace = l == r->layers - 1 && d == 0 ? r->trace : NULL;
             dir_out[d] = run_direction(t, &r->cell[l][d], inp, d == 1, s0, lengths ? mask : NULL, last, trace);
             if (!dir_out[d])
                 return fail_null(t);
-            finals[0][slot] = last[0], finals[1][slot] = last[1];
+            for (int k = 0; k < ns; k++)
+                finals[k][slot] = last[k];
         }
         inp = r->dirs == 2 ? sg_concat(t, dir_out, 2, 2) : dir_out[0];
         if (l < r->layers - 1 && r->dropout > 0 && rng)

@@ -70,8 +70,8 @@ sg_status sg_seq2seq_encode(sg_tape *t, const sg_seq2seq *m, const int *src, con
     sg_tensor *last = r->dirs == 2 ? sg_concat(t, (sg_tensor *[]){sg_select(t, hn[0], 0, 0), sg_select(t, hn[0], 0, 1)}, 2, 1)
                                    : sg_select(t, hn[0], 0, 0);
     enc->state[0] = sg_tanh(t, sg_linear_forward(t, &m->bridge, last));
-    if (m->decoder.def->n_state == 2)
-        enc->state[1] = sg_zeros(t, dt, 2, (int[]){B, m->hidden});
+    for (int k = 1; k < sg_cell_n_states(m->decoder.def); k++)     /* c and the like start at 0 */
+        enc->state[k] = sg_zeros(t, dt, 2, (int[]){B, m->hidden});
     enc->keys_proj = sg_attention_keys(t, &m->attn, enc->keys);
     if (sg_cell_begin(t, &m->decoder, &enc->run) != SG_OK)
         return status_of(t, NULL);
@@ -92,10 +92,11 @@ sg_tensor *sg_seq2seq_step(sg_tape *t, const sg_seq2seq *m, sg_seq2seq_enc *enc,
     sg_tensor *c = sg_attention_forward(t, &m->attn, enc->state[0], enc->keys, enc->keys_proj, enc->mask, enc->pos, weights);
     /* s_t = cell([emb(y_{t-1}); c_t], s_{t-1}) */
     sg_tensor *e = sg_index_select(t, m->tgt_emb.weight, 0, prev, enc->B);
-    sg_tensor *next[2] = {NULL, NULL};
+    sg_tensor *next[SG_CELL_MAX_STATES] = {NULL};
     if (sg_cell_step_run(t, &enc->run, sg_concat(t, (sg_tensor *[]){e, c}, 2, 1), enc->state, next) != SG_OK)
         return NULL;
-    enc->state[0] = next[0], enc->state[1] = next[1];
+    for (int k = 0; k < sg_cell_n_states(m->decoder.def); k++)
+        enc->state[k] = next[k];
     enc->pos++;
     /* z_t = W_o [s_t; c_t] + b_o */
     return sg_linear_forward(t, &m->out, sg_concat(t, (sg_tensor *[]){next[0], c}, 2, 1));

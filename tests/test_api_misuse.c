@@ -185,7 +185,7 @@ static const struct { const char *name; call_fn *f; const char *msg; } cases[] =
     {"randn NULL rng", n_randn, "randn: rng is NULL"},
     {"linear NULL", n_linear, "linear: the module is NULL"},
     {"embedding NULL", n_embedding, "embedding: the module is NULL"},
-    {"cell NULL", n_cell, "cell: the module or its definition is NULL"},
+    {"cell NULL", n_cell, "cell project: the run or x is NULL"},
     {"cell_step NULL", n_cell_step, "cell: the module or its definition is NULL"},
     {"attention NULL", n_attention, "attention: the module is NULL"},
     {"mha NULL", n_mha, "mha: the module is NULL or not initialised"},

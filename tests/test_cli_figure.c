@@ -129,15 +129,15 @@ START_TEST(test_figure_gates_known_values)
     ck_assert_int_eq(run_open(&r, run_dir, NULL, USE_VOCAB, err, sizeof err), EXIT_OK);
     int H = r.H;
     const sg_cell *c = &r.rnn.cell[0][0];
-    for (size_t i = 0; i < sg_tensor_size(c->w_ih); i++)
-        sg_tensor_set(c->w_ih, i, 0);
-    for (size_t i = 0; i < sg_tensor_size(c->w_hh); i++)
-        sg_tensor_set(c->w_hh, i, 0);
+    for (size_t i = 0; i < sg_tensor_size(c->p[0]); i++)
+        sg_tensor_set(c->p[0], i, 0);
+    for (size_t i = 0; i < sg_tensor_size(c->p[1]); i++)
+        sg_tensor_set(c->p[1], i, 0);
     static const double bias[4] = {0, 3, -5, -3};     /* i: 0.5, f: 0.95, g: -, o: 0.047 */
     for (int g = 0; g < 4; g++)
         for (int u = 0; u < H; u++) {
-            sg_tensor_set(c->b_ih, (size_t)g * H + u, bias[g] / 2);
-            sg_tensor_set(c->b_hh, (size_t)g * H + u, bias[g] / 2);
+            sg_tensor_set(c->p[2], (size_t)g * H + u, bias[g] / 2);
+            sg_tensor_set(c->p[3], (size_t)g * H + u, bias[g] / 2);
         }
     ck_assert_int_eq(run_save(&r, err, sizeof err), EXIT_OK);
     run_free(&r);

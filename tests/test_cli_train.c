@@ -281,11 +281,20 @@ END_TEST
  * a config error at its line and column */
 static sg_status copy_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, sg_tensor *const *s, sg_tensor **next)
 {   /* h' = tanh(xp + h U^T): the simple RNN, under another name */
-    next[0] = sg_tanh(t, sg_add(t, xp, sg_matmul_ex(t, s[0], run->cell->w_hh, SG_TRANS_B)));
+    next[0] = sg_tanh(t, sg_add(t, xp, sg_matmul_ex(t, s[0], sg_cell_param(run->cell, "weight_hh"), SG_TRANS_B)));
     return sg_tape_error(t);
 }
 
-static const sg_cell_def my_cell = {"mine", 1, 1, true, NULL, copy_step};
+static sg_tensor *copy_project(sg_tape *t, const sg_cell_run *run, sg_tensor *x)
+{
+    return sg_add(t, sg_matmul_ex(t, x, sg_cell_param(run->cell, "weight_ih"), SG_TRANS_B),
+                  sg_cell_param(run->cell, "bias"));
+}
+
+static const sg_cell_def my_cell = {
+    .name = "mine", .states = {"h"},
+    .params = {{"weight_ih", "H, E", SG_PARAM_INPUT}, {"weight_hh", "H, H", SG_PARAM_RECURRENT}, {"bias", "H"}},
+    .project = copy_project, .step = copy_step};
 
 START_TEST(test_registered_cell_and_unknown_kind)
 {
@@ -299,8 +308,8 @@ START_TEST(test_registered_cell_and_unknown_kind)
     snprintf(expect, sizeof expect, "%s/nobody.yaml:1:15: model.kind: \"nobody\" is neither transformer, seq2seq nor a "
              "registered cell (rnn|rnn_relu|rnn_sigmoid|lstm|gru|gru_reset_after)", dir);
     ck_assert_str_eq(err, expect);
-    ck_assert_int_eq(sg_cell_register("mine", &my_cell), SG_OK);
-    ck_assert_int_eq(sg_cell_register("mine", &my_cell), SG_ERR_ARG);      /* taken */
+    ck_assert_int_eq(sg_cell_register(&my_cell, err, sizeof err), SG_OK);
+    ck_assert_int_eq(sg_cell_register(&my_cell, err, sizeof err), SG_ERR_ARG);      /* taken */
     config_kind(&c, "mine", "mine");
     ck_assert_msg(train_run(&c, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
     char cmd[100];

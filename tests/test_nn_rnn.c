@@ -85,7 +85,7 @@ START_TEST(test_rnn_matches_pytorch)
         sg_tensor_load(sg_params_get(ps, k), v);
     }
     sg_tensor *x = fixture_param(fx, "x", dt), *h0 = fixture_param(fx, "h0", dt);
-    sg_tensor *c0 = def->n_state == 2 ? fixture_param(fx, "c0", dt) : NULL;
+    sg_tensor *c0 = sg_cell_n_states(def) == 2 ? fixture_param(fx, "c0", dt) : NULL;
     int lengths[3];
     const double *lv = tu_fixture_get(fx, "lengths", NULL, NULL, NULL);
     for (int b = 0; b < 3; b++)
@@ -131,7 +131,7 @@ static sg_tensor *rnn_loss(sg_tape *t, sg_tensor **in, void *p)
     sg_tensor *state[2], *h0[2] = {in[0], in[1]};
     sg_tensor *out = sg_rnn_forward(t, &g->rnn, in[2], h0, g->pad ? lengths : NULL, NULL, state);
     sg_tensor *l = sg_add(t, sg_sum_all(t, sg_square(t, out)), sg_sum_all(t, state[0]));
-    return g->rnn.def->n_state == 2 ? sg_add(t, l, sg_sum_all(t, sg_tanh(t, state[1]))) : l;
+    return sg_cell_n_states(g->rnn.def) == 2 ? sg_add(t, l, sg_sum_all(t, sg_tanh(t, state[1]))) : l;
 }
 
 START_TEST(test_rnn_gradcheck)

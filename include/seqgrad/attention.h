@@ -194,7 +194,7 @@ sg_status sg_seq2seq_init(sg_seq2seq *m, sg_params *ps, int src_vocab, int tgt_v
 /* The encoder's output, kept for the decoder's steps. */
 typedef struct {
     sg_tensor *keys, *keys_proj, *mask;   /* (B,S,dirs*H), (B,S,A), (B,S) */
-    sg_tensor *state[2];                  /* decoder state (B,H) (h, and c for LSTM) */
+    sg_tensor *state[SG_CELL_MAX_STATES]; /* decoder states (B,H) (h, and c for LSTM, ...) */
     int B, S;
     int pos;                              /* decoder steps taken (local attention's position) */
     sg_cell_run run;                      /* the decoder cell, prepared once */

@@ -62,36 +62,84 @@ sg_status sg_embedding_init(sg_embedding *e, sg_params *ps, const char *prefix, 
 sg_tensor *sg_embedding_forward(sg_tape *t, const sg_embedding *e, const int *idx, int B, int T);
 
 /* ---- cells (nn/cells.c) -------------------------------------------------
- * A cell is a step function over a state of one or two (B,H) tensors. The
- * sequence layer computes the input projection of every time step at once,
- *   xp = x W_ih^T + b_ih (+ b_hh where the cell allows)   (B,T,G*H)
- * and calls step() with the (B,G*H) slice of each time step. */
+ * A cell is a step function over states of shape (B,H) (h first, then c or
+ * whatever else it carries) and parameters it declares by name and shape.
+ * Built-in and user cells are defined the same way (docs/cells.md):
+ *
+ *   static const sg_cell_def my_cell = {
+ *       .name = "mine", .states = {"h"},
+ *       .params = {{"weight_ih", "H, E", SG_PARAM_INPUT}, {"weight_hh", "H, H", SG_PARAM_RECURRENT},
+ *                  {"gain", "H", SG_PARAM_ONES}},
+ *       .project = my_project, .step = my_step};
+ *
+ * The sequence layer calls, per layer and direction:
+ *   begin(run)          once per sequence: slices of weights and the like
+ *   project(run, x)     once for all time steps: what depends on x alone,
+ *                       x (B,T,E) -> xp (B,T,K) (x itself when NULL)
+ *   step(run, xp_t, s)  per time step, with the (B,K) slice xp_t          */
+
+#define SG_CELL_MAX_PARAMS 16
+#define SG_CELL_MAX_STATES 4
+
+typedef enum {
+    SG_PARAM_UNIFORM = 0,   /* U(-1/sqrt(H), 1/sqrt(H)): PyTorch's default for recurrent weights */
+    SG_PARAM_INPUT,         /* a weight on x, (k*H, ...): the model's scheme (sg_cell_opts.init) per H rows */
+    SG_PARAM_RECURRENT,     /* a weight on h, (k*H, ...): the model's scheme, orthogonal/identity per block */
+    SG_PARAM_BIAS,          /* uniform as PyTorch, zeros under other schemes; absent with bias = false */
+    SG_PARAM_XAVIER,        /* Glorot uniform over the whole (2-D) tensor */
+    SG_PARAM_ORTHOGONAL,    /* orthonormal rows (or columns) of the whole (2-D) tensor */
+    SG_PARAM_ZEROS,
+    SG_PARAM_ONES,
+    SG_PARAM_CONSTANT,      /* every element = value */
+} sg_param_init;
+
+/* One declared parameter. Its shape is 1 or 2 sizes separated by a comma,
+ * each a sum of terms n, H, E, nH, nE, n*H (E: input size, H: hidden size),
+ * e.g. "4H, E", "3, H", "4H", "H, E+H". It is created in the sg_params as
+ * <prefix><name><suffix>: "rnn.weight_ih_l0", "rnn.peephole_l1_reverse". */
+typedef struct {
+    const char *name;
+    const char *shape;
+    sg_param_init init;
+    double value;           /* SG_PARAM_CONSTANT */
+    int forget_block;       /* k > 0: rows [(k-1)H, kH) hold a forget gate; sg_cell_opts.forget_bias
+                             * goes there in the first parameter that says so, 0 in later ones */
+} sg_param_decl;
 
 typedef struct sg_cell_def sg_cell_def;
 
 typedef struct sg_cell {
     const sg_cell_def *def;
     int input_size, hidden_size;
-    sg_tensor *w_ih, *w_hh, *b_ih, *b_hh;   /* biases NULL without bias */
+    int n_params;
+    sg_tensor *p[SG_CELL_MAX_PARAMS];   /* in declaration order; owned by the sg_params; NULL: an absent bias */
 } sg_cell;
 
-/* What a cell may prepare once per sequence (slices of its weights, say). */
+/* What begin() prepares once per sequence. Its tensors are tape tensors:
+ * the run lives until the tape's reset. */
 typedef struct sg_cell_run {
     const sg_cell *cell;
-    sg_tensor *w[4];
+    void *ctx;                  /* the definition's ctx */
+    sg_tensor *w[8];            /* the cell's own use */
+    sg_tensor **scratch;        /* the cell's own use (sg_tape_alloc'ed in begin) */
 } sg_cell_run;
 
 struct sg_cell_def {
-    const char *name;       /* "lstm", "gru", ... */
-    int gates;              /* G: W_ih is (G*H, E), W_hh (G*H, H) */
-    int n_state;            /* 1: (h); 2: (h, c). h always comes first */
-    bool hoist_b_hh;        /* b_hh may join b_ih in the hoisted projection */
+    const char *name;                               /* "lstm", "peephole", ... */
+    const char *states[SG_CELL_MAX_STATES + 1];     /* state names, NULL-ended; the first is the output */
+    sg_param_decl params[SG_CELL_MAX_PARAMS + 1];   /* ended by a NULL name */
     /* optional; once per sequence before the first step */
     sg_status (*begin)(sg_tape *t, sg_cell_run *run);
-    /* one step: xp (B,G*H), state[n_state] (B,H) in; writes next[n_state].
-     * Returns SG_OK or the tape's error. */
+    /* optional; x (...,E) -> (...,K) for all time steps at once, after begin */
+    sg_tensor *(*project)(sg_tape *t, const sg_cell_run *run, sg_tensor *x);
+    /* one step: xp (B,K), state[n] (B,H) in; writes next[n]. Returns SG_OK
+     * or the tape's error. */
     sg_status (*step)(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, sg_tensor *const *state,
                       sg_tensor **next);
+    /* optional; at sg_cell_init, E and H known: SG_OK, or an error written
+     * to err (shape checks of cells compiled from equations) */
+    sg_status (*check)(const sg_cell_def *def, int input_size, int hidden_size, char *err, size_t n);
+    void *ctx;                                      /* handed to begin/project/step as run->ctx */
 };
 
 /* h' = tanh / relu / sigmoid(W_ih x + b_ih + W_hh h + b_hh) */
@@ -104,43 +152,85 @@ extern const sg_cell_def sg_gru_cell;
 /* PyTorch's nn.GRU: n = tanh(W_in x + b_in + r (W_hn h + b_hn)); h' = (1 - z) n + z h */
 extern const sg_cell_def sg_gru_reset_after_cell;
 
+/* Whether def is a valid definition: a name, at least one state, distinct
+ * names, shapes that are functions of E and H, a step. SG_OK, or SG_ERR_ARG
+ * with "cell NAME: field: problem" in err (n bytes). */
+sg_status sg_cell_check(const sg_cell_def *def, char *err, size_t n);
+/* The number of states of def (0 for NULL). */
+int sg_cell_n_states(const sg_cell_def *def);
+/* The declared parameter `name` of c (NULL if none or absent). */
+sg_tensor *sg_cell_param(const sg_cell *c, const char *name);
+
 /* Cells by name, for configs: "rnn" (tanh), "rnn_relu", "rnn_sigmoid",
  * "lstm", "gru", "gru_reset_after" are there from the start; a program adds
- * its own cell before reading a config. Names are not copied (keep them
- * alive). Returns SG_OK, or SG_ERR_ARG if the name is taken or the table
- * (32 entries) is full. */
-sg_status sg_cell_register(const char *name, const sg_cell_def *def);
+ * its own cell, under def->name, before reading a config. The definition is
+ * not copied (keep it alive). Returns SG_OK, or SG_ERR_ARG with the reason
+ * in err: the definition is invalid (sg_cell_check), the name is taken or
+ * the table (32 entries) is full. err may be NULL. */
+sg_status sg_cell_register(const sg_cell_def *def, char *err, size_t n);
 /* The cell registered under name, or NULL. */
 const sg_cell_def *sg_cell_lookup(const char *name);
 /* Writes the registered names, separated by '|', to out (n bytes). */
 void sg_cell_names(char *out, size_t n);
 
 typedef struct {
-    bool bias;              /* default true */
-    sg_init init;           /* default SG_INIT_PYTORCH */
-    double forget_bias;     /* LSTM: b_ih forget block set to this, b_hh's to 0 (0 = leave as drawn) */
+    bool bias;              /* default true; false: SG_PARAM_BIAS parameters are absent (NULL) */
+    sg_init init;           /* default SG_INIT_PYTORCH: the scheme of INPUT, RECURRENT and BIAS parameters */
+    double forget_bias;     /* the forget block (sg_param_decl.forget_block) set to this (0 = leave as drawn) */
 } sg_cell_opts;
 
 sg_cell_opts sg_cell_defaults(void);
 
-/* Creates the cell's four parameters in ps as <prefix>weight_ih<suffix> ...
- * (suffix "_l0", "_l1_reverse", ...). */
+/* Checks def (sg_cell_check, then def->check at these sizes), then creates
+ * its parameters in ps as <prefix><name><suffix> (suffix "_l0",
+ * "_l1_reverse", ...), drawn in declaration order. Errors go to ps's
+ * message (sg_params_errmsg). */
 sg_status sg_cell_init(sg_cell *c, const sg_cell_def *def, sg_params *ps, const char *prefix,
                        const char *suffix, int input_size, int hidden_size, const sg_cell_opts *o,
                        sg_dtype dt, sg_rng *rng);
-/* The hoisted input projection x W_ih^T + b_ih (+ b_hh if the cell allows):
- * (...,E) -> (...,G*H). sg_rnn_forward does this once for all time steps. */
-sg_tensor *sg_cell_project(sg_tape *t, const sg_cell *c, sg_tensor *x);
-/* One time step outside the sequence layer (decoders, hand-written loops):
- * x (B,E), state[n_state] (B,H) -> next[n_state]. Projects x itself, and
- * runs the cell's begin() each call: for a loop of steps, call
- * sg_cell_begin once and sg_cell_step_run per step instead. */
-sg_status sg_cell_step(sg_tape *t, const sg_cell *c, sg_tensor *x, sg_tensor *const *state, sg_tensor **next);
-/* What a cell prepares once per sequence (slices of its weights); the run
- * holds tape tensors, so it lives until the tape's reset. */
+/* Prepares a run (the cell's begin()); the run holds tape tensors, so it
+ * lives until the tape's reset. */
 sg_status sg_cell_begin(sg_tape *t, const sg_cell *c, sg_cell_run *run);
-/* sg_cell_step on a prepared run. */
+/* The cell's projection of x (...,E) -> (...,K) on a prepared run (x itself
+ * for a cell without one). sg_rnn_forward does this once for all steps. */
+sg_tensor *sg_cell_project(sg_tape *t, const sg_cell_run *run, sg_tensor *x);
+/* One time step outside the sequence layer (decoders, hand-written loops)
+ * on a prepared run: x (B,E), state[n] (B,H) -> next[n]. Projects x itself. */
 sg_status sg_cell_step_run(sg_tape *t, const sg_cell_run *run, sg_tensor *x, sg_tensor *const *state, sg_tensor **next);
+/* sg_cell_begin and sg_cell_step_run in one call: for a single step. */
+sg_status sg_cell_step(sg_tape *t, const sg_cell *c, sg_tensor *x, sg_tensor *const *state, sg_tensor **next);
+
+/* ---- cells from equations (nn/cellexpr.c) --------------------------------
+ * A cell written as text, compiled once into the op calls a C cell makes
+ * (the language: docs/cells.md). Each text carries where it came from, so
+ * errors read "file:line:col: ...". */
+typedef struct {
+    const char *text;
+    const char *file;       /* for messages; NULL: "cell" */
+    int line, col;          /* where text[0] is (1-based; 0: unknown) */
+} sg_cell_text;
+
+typedef struct {
+    sg_cell_text name;      /* the cell's name, and where the cell is defined */
+    int n_states;
+    sg_cell_text states[SG_CELL_MAX_STATES];
+    int n_params;
+    struct {
+        sg_cell_text name, shape;
+        sg_param_init init;
+        double value;
+    } params[SG_CELL_MAX_PARAMS];
+    int n_equations;
+    const sg_cell_text *equations;
+} sg_cell_spec;
+
+/* Parses and checks the equations of spec (names, syntax, every state
+ * updated) into a new definition the caller owns (free it with
+ * sg_cell_def_free once no model uses it). Shapes are checked by
+ * sg_cell_init, when E and H are known. NULL with "file:line:col: problem"
+ * in err on failure. */
+sg_cell_def *sg_cell_compile(const sg_cell_spec *spec, char *err, size_t n);
+void sg_cell_def_free(sg_cell_def *def);
 
 /* ---- the sequence layer (nn/rnn.c) ------------------------------------- */
 
@@ -175,12 +265,12 @@ sg_status sg_rnn_init(sg_rnn *r, const sg_cell_def *def, sg_params *ps, const ch
 
 /* Runs the stack over a batch-first sequence.
  *   x        (B,T,E)
- *   h0       NULL (zeros) or n_state tensors, each (layers*dirs, B, H) as PyTorch
+ *   h0       NULL (zeros) or one tensor per state, each (layers*dirs, B, H) as PyTorch
  *   lengths  NULL (every sequence is T long) or B lengths in [1,T]: steps at
  *            t >= length leave the state unchanged and output zeros; the
  *            reverse direction starts at each sequence's own last step
  *   rng      dropout between layers when r->dropout > 0 (NULL: no dropout)
- *   state_out NULL or room for n_state tensors (layers*dirs, B, H): the final
+ *   state_out NULL or room for one tensor per state (layers*dirs, B, H): the final
  *            states (each sequence's state at its own last step)
  * Returns the last layer's outputs (B,T,dirs*H), directions concatenated. */
 sg_tensor *sg_rnn_forward(sg_tape *t, const sg_rnn *r, sg_tensor *x, sg_tensor *const *h0,
