@@ -677,7 +677,12 @@ sg_cell_def *sg_cell_compile(const sg_cell_spec *spec, char *err, size_t n)
         }
         pg->out[k] = pg->sym[i].value;
         if (pg->code[pg->out[k]].op <= OP_CONST) {
-            perr(&p, 0, "cell %s: %s is %s itself: compute it", d->name, primed, pg->sym[lookup(pg, primed, strlen(primed))].name);
+            const sg_cell_text *eq = &spec->equations[0];
+            for (int e = 0; e < spec->n_equations; e++)     /* the equation that defines it */
+                if (!strncmp(spec->equations[e].text + strspn(spec->equations[e].text, " "), primed, strlen(primed)))
+                    eq = &spec->equations[e];
+            p.line = eq->line, p.col = eq->col;
+            perr(&p, strspn(eq->text, " "), "cell %s: %s only copies x, a state or a parameter: compute it", d->name, primed);
             goto fail;
         }
     }
