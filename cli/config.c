@@ -4,8 +4,10 @@
  * in value position is checked against the schema right away, with the
  * mark (line, column) libyaml gives for it.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,10 @@ const cfg_key cfg_schema[] = {
     {"train.eval_every", CFG_INT, "100", 1, 1e9, NULL, "validate every N steps (and at the end)"},
     {"train.checkpoint_every", CFG_INT, "200", 1, 1e9, NULL, "write the checkpoint every N steps (and at the end)"},
     {"train.run_dir", CFG_STR, "runs/default", 0, 0, NULL, "folder for config, checkpoint, metrics and plots"},
+    {"compare.cells", CFG_LIST, "", 0, 0, NULL,
+     "cells to train one after the other, each in run_dir/CELL-seedN, then compared (seqgrad compare): "
+     "registered names or the config's cell: section"},
+    {"compare.seeds", CFG_INT, "1", 1, 100, NULL, "compare: seeds per cell (train.seed, train.seed + 1, ...)"},
 };
 const int cfg_schema_len = sizeof cfg_schema / sizeof cfg_schema[0];
 
@@ -100,6 +106,11 @@ static const char *validate(int i, const char *text, char *why, size_t n)
             return snprintf(why, n, "%g is out of range [%g, %g]", v, k->lo, k->hi), why;
         return NULL;
     }
+    case CFG_LIST:
+        for (const char *q = text; *q; q++)
+            if (!isalnum((unsigned char)*q) && *q != '_' && *q != ',')
+                return snprintf(why, n, "expected names (letters, digits, _), got \"%s\"", text), why;
+        return NULL;
     case CFG_BOOL:
         if (strcmp(text, "true") && strcmp(text, "false"))
             return snprintf(why, n, "expected true or false, got \"%s\"", text), why;
@@ -127,6 +138,209 @@ static void defaults(sg_config *c)
     for (int i = 0; i < cfg_schema_len; i++)
         if (cfg_schema[i].def)
             snprintf(c->v[i].value, sizeof c->v[i].value, "%s", cfg_schema[i].def);
+}
+
+/* ---- the cell: section ------------------------------------------------------------- */
+
+typedef struct {
+    yaml_parser_t *p;
+    yaml_event_t ev;
+    bool have;
+    const char *file;
+    char *err;
+    size_t n;
+} events;
+
+/* the next event into e->ev; -1 with the parser's message */
+static int next_event(events *e)
+{
+    if (e->have)
+        yaml_event_delete(&e->ev);
+    if (!(e->have = yaml_parser_parse(e->p, &e->ev))) {
+        snprintf(e->err, e->n, "%s:%zu:%zu: %s", e->file, e->p->problem_mark.line + 1, e->p->problem_mark.column + 1,
+                 e->p->problem ? e->p->problem : "not valid YAML");
+        return -1;
+    }
+    return 0;
+}
+
+static int ev_line(const events *e) { return (int)e->ev.start_mark.line + 1; }
+static int ev_col(const events *e) { return (int)e->ev.start_mark.column + 1; }
+
+static int cell_fail(events *e, const char *key, const char *what)
+{
+    snprintf(e->err, e->n, "%s:%d:%d: %s: %s", e->file, ev_line(e), ev_col(e), key, what);
+    return -1;
+}
+
+/* a scalar into t, with where its text starts (after a quote) */
+static int cell_scalar(events *e, cfg_text *t, const char *key)
+{
+    if (next_event(e) < 0)
+        return -1;
+    if (e->ev.type != YAML_SCALAR_EVENT)
+        return cell_fail(e, key, "expected a value");
+    if (e->ev.data.scalar.length >= sizeof t->text)
+        return cell_fail(e, key, "longer than 255 bytes");
+    snprintf(t->text, sizeof t->text, "%s", (const char *)e->ev.data.scalar.value);
+    bool quoted = e->ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                  e->ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+    t->line = ev_line(e), t->col = ev_col(e) + quoted;
+    return 0;
+}
+
+/* a list of scalars (after its start event) into ts[max]; *count items */
+static int cell_list(events *e, cfg_text *ts, int max, int *count, const char *key)
+{
+    *count = 0;
+    for (;;) {
+        if (next_event(e) < 0)
+            return -1;
+        if (e->ev.type == YAML_SEQUENCE_END_EVENT)
+            return 0;
+        if (e->ev.type != YAML_SCALAR_EVENT)
+            return cell_fail(e, key, "expected a list of values");
+        if (*count == max) {
+            char what[64];
+            snprintf(what, sizeof what, "more than %d items", max);
+            return cell_fail(e, key, what);
+        }
+        cfg_text *t = &ts[(*count)++];
+        if (e->ev.data.scalar.length >= sizeof t->text)
+            return cell_fail(e, key, "longer than 255 bytes");
+        snprintf(t->text, sizeof t->text, "%s", (const char *)e->ev.data.scalar.value);
+        t->line = ev_line(e), t->col = ev_col(e) + (e->ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                                                    e->ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+    }
+}
+
+/* a shape: [4H, E] or "4H, E" (the event is read) */
+static int cell_shape(events *e, cfg_text *shape, const char *key)
+{
+    if (e->ev.type == YAML_SCALAR_EVENT) {
+        snprintf(shape->text, sizeof shape->text, "%s", (const char *)e->ev.data.scalar.value);
+        shape->line = ev_line(e), shape->col = ev_col(e);
+        return 0;
+    }
+    if (e->ev.type != YAML_SEQUENCE_START_EVENT)
+        return cell_fail(e, key, "expected a shape: [4H, E]");
+    cfg_text dims[3];
+    int nd;
+    int line = ev_line(e), col = ev_col(e);
+    if (cell_list(e, dims, 3, &nd, key) < 0)
+        return -1;
+    if (nd == 0)
+        return cell_fail(e, key, "an empty shape");
+    size_t len = 0;
+    for (int k = 0; k < nd; k++) {
+        size_t l = strlen(dims[k].text);
+        if (len + l + 3 > sizeof shape->text)
+            return cell_fail(e, key, "a shape longer than 255 bytes");
+        memcpy(shape->text + len, k ? ", " : "", k ? 2 : 0);
+        len += k ? 2 : 0;
+        memcpy(shape->text + len, dims[k].text, l + 1);
+        len += l;
+    }
+    shape->line = line, shape->col = col + 1;
+    return 0;
+}
+
+/* params: {NAME: [shape] | {shape: [..], init: NAME, value: X}} */
+static int cell_params(events *e, cfg_cell *cell)
+{
+    if (next_event(e) < 0)
+        return -1;
+    if (e->ev.type != YAML_MAPPING_START_EVENT)
+        return cell_fail(e, "cell.params", "expected a mapping of parameter: shape");
+    for (;;) {
+        if (next_event(e) < 0)
+            return -1;
+        if (e->ev.type == YAML_MAPPING_END_EVENT)
+            return 0;
+        if (cell->n_params == 16)
+            return cell_fail(e, "cell.params", "more than 16 parameters");
+        cfg_param *pm = &cell->params[cell->n_params++];
+        if (e->ev.type != YAML_SCALAR_EVENT || e->ev.data.scalar.length >= sizeof pm->name.text)
+            return cell_fail(e, "cell.params", "expected a parameter's name");
+        snprintf(pm->name.text, sizeof pm->name.text, "%s", (const char *)e->ev.data.scalar.value);
+        pm->name.line = ev_line(e), pm->name.col = ev_col(e);
+        char key[300];
+        snprintf(key, sizeof key, "cell.params.%s", pm->name.text);
+        snprintf(pm->init.text, sizeof pm->init.text, "uniform");
+        if (next_event(e) < 0)
+            return -1;
+        if (e->ev.type != YAML_MAPPING_START_EVENT) {
+            if (cell_shape(e, &pm->shape, key) < 0)
+                return -1;
+            continue;
+        }
+        for (;;) {
+            if (next_event(e) < 0)
+                return -1;
+            if (e->ev.type == YAML_MAPPING_END_EVENT)
+                break;
+            const char *k = e->ev.type == YAML_SCALAR_EVENT ? (const char *)e->ev.data.scalar.value : "";
+            if (!strcmp(k, "shape")) {
+                if (next_event(e) < 0 || cell_shape(e, &pm->shape, key) < 0)
+                    return -1;
+            } else if (!strcmp(k, "init")) {
+                if (cell_scalar(e, &pm->init, key) < 0)
+                    return -1;
+            } else if (!strcmp(k, "value")) {
+                cfg_text v;
+                char *end;
+                if (cell_scalar(e, &v, key) < 0)
+                    return -1;
+                pm->value = strtod(v.text, &end);
+                if (!v.text[0] || *end || !isfinite(pm->value))
+                    return cell_fail(e, key, "value: expected a number");
+            } else {
+                return cell_fail(e, key, "unknown key (shape, init, value)");
+            }
+        }
+        if (!pm->shape.text[0])
+            return cell_fail(e, key, "no shape");
+    }
+}
+
+/* the section, from after its mapping's start */
+static int parse_cell(events *e, cfg_cell *cell)
+{
+    cell->present = true;
+    cell->line = ev_line(e), cell->col = ev_col(e);
+    for (;;) {
+        if (next_event(e) < 0)
+            return -1;
+        if (e->ev.type == YAML_MAPPING_END_EVENT)
+            break;
+        const char *k = e->ev.type == YAML_SCALAR_EVENT ? (const char *)e->ev.data.scalar.value : "";
+        int rc;
+        if (!strcmp(k, "name")) {
+            rc = cell_scalar(e, &cell->name, "cell.name");
+        } else if (!strcmp(k, "states") || !strcmp(k, "equations")) {
+            bool states = k[0] == 's';
+            const char *key = states ? "cell.states" : "cell.equations";
+            if ((rc = next_event(e)) == 0 && e->ev.type != YAML_SEQUENCE_START_EVENT)
+                return cell_fail(e, key, "expected a list");
+            if (rc == 0)
+                rc = states ? cell_list(e, cell->states, 4, &cell->n_states, key)
+                            : cell_list(e, cell->equations, 48, &cell->n_equations, key);
+        } else if (!strcmp(k, "params")) {
+            rc = cell_params(e, cell);
+        } else {
+            char key[300];
+            snprintf(key, sizeof key, "cell.%s", k);
+            return cell_fail(e, key, "unknown key (name, states, params, equations)");
+        }
+        if (rc < 0)
+            return -1;
+    }
+    if (!cell->name.text[0] || !cell->n_states || !cell->n_equations) {
+        snprintf(e->err, e->n, "%s:%d:%d: cell: %s missing", e->file, cell->line, cell->col,
+                 !cell->name.text[0] ? "name:" : !cell->n_states ? "states:" : "equations:");
+        return -1;
+    }
+    return 0;
 }
 
 /* The values of a parser whose input is set; file names the source in
@@ -163,6 +377,19 @@ static int parse(sg_config *c, const char *file, yaml_parser_t *pp, char *err, s
             done = true;
             break;
         case YAML_MAPPING_START_EVENT:
+            if (depth == 0 && !at_key[0] && !strcmp(path[0], "cell")) {
+                if (c->cell.present) {
+                    snprintf(err, n, "%s:%d:%d: cell: given twice", file, line, col);
+                    goto out;
+                }
+                events e = {.p = &p, .ev = ev, .have = true, .file = file, .err = err, .n = n};
+                int cr = parse_cell(&e, &c->cell);
+                ev = e.ev, have = e.have;
+                if (cr < 0)
+                    goto out;
+                at_key[0] = true;
+                break;
+            }
             if (depth >= 0 && at_key[depth]) {
                 snprintf(err, n, "%s:%d:%d: a key must be a plain name", file, line, col);
                 goto out;
@@ -181,9 +408,42 @@ static int parse(sg_config *c, const char *file, yaml_parser_t *pp, char *err, s
             if (--depth >= 0)
                 at_key[depth] = true;
             break;
-        case YAML_SEQUENCE_START_EVENT:
-            snprintf(err, n, "%s:%d:%d: %s: expected a value, got a list", file, line, col, key[0] ? key : "(top)");
-            goto out;
+        case YAML_SEQUENCE_START_EVENT: {
+            int i = depth >= 0 && !at_key[depth] ? find(key) : -1;
+            if (i < 0 || cfg_schema[i].type != CFG_LIST) {
+                snprintf(err, n, "%s:%d:%d: %s: expected a value, got a list", file, line, col, key[0] ? key : "(top)");
+                goto out;
+            }
+            events e = {.p = &p, .ev = ev, .have = true, .file = file, .err = err, .n = n};
+            cfg_text items[16];
+            int count;
+            int lr = cell_list(&e, items, 16, &count, key);
+            ev = e.ev, have = e.have;
+            if (lr < 0)
+                goto out;
+            char joined[sizeof c->v[0].value] = "";
+            for (int k = 0, len = 0; k < count; k++) {
+                int l = (int)strlen(items[k].text);
+                if (len + l + 2 > (int)sizeof joined) {
+                    snprintf(err, n, "%s:%d:%d: %s: longer than %zu bytes", file, line, col, key, sizeof joined - 1);
+                    goto out;
+                }
+                if (k)
+                    joined[len++] = ',';
+                memcpy(joined + len, items[k].text, (size_t)l + 1);
+                len += l;
+            }
+            char why[256];
+            const char *problem = validate(i, joined, why, sizeof why);
+            if (problem) {
+                snprintf(err, n, "%s:%d:%d: %s: %s", file, line, col, key, problem);
+                goto out;
+            }
+            snprintf(c->v[i].value, sizeof c->v[i].value, "%s", joined);
+            c->v[i].line = line, c->v[i].col = col, c->v[i].from_file = true;
+            at_key[depth] = true;
+            break;
+        }
         case YAML_ALIAS_EVENT:
             snprintf(err, n, "%s:%d:%d: aliases are not supported", file, line, col);
             goto out;
@@ -198,7 +458,7 @@ static int parse(sg_config *c, const char *file, yaml_parser_t *pp, char *err, s
                 char full[512];
                 snprintf(full, sizeof full, "%s%s%s", parent, parent[0] ? "." : "", text);
                 size_t fl = strlen(full);
-                bool known = false;
+                bool known = depth == 0 && !strcmp(text, "cell");
                 for (int i = 0; i < cfg_schema_len && !known; i++)
                     known = strcmp(cfg_schema[i].key, full) == 0 ||
                             (strncmp(cfg_schema[i].key, full, fl) == 0 && cfg_schema[i].key[fl] == '.');
@@ -341,6 +601,66 @@ double cfg_real(const sg_config *c, const char *key) { return strtod(value(c, ke
 const char *cfg_str(const sg_config *c, const char *key) { return value(c, key); }
 bool cfg_bool(const sg_config *c, const char *key) { return strcmp(value(c, key), "true") == 0; }
 
+/* text as a double-quoted YAML string at out + len: \ " and control bytes
+ * escaped, so any value (a path holding " or \) reads back as it was.
+ * Returns the new length (n or more: truncated). */
+static size_t dump_str(char *out, size_t n, size_t len, const char *text)
+{
+    if (len < n)
+        out[len++] = '"';
+    for (const unsigned char *v = (const unsigned char *)text; *v && len < n; v++) {
+        if (*v == '"' || *v == '\\')
+            len += (size_t)snprintf(out + len, n - len, "\\%c", *v);
+        else if (*v < 0x20 || *v == 0x7f)
+            len += (size_t)snprintf(out + len, n - len, "\\x%02x", *v);
+        else if (v[0] == 0xc2 && v[1] >= 0x80 && v[1] <= 0x9f)   /* U+0080..U+009F: C1 controls, NEL a break */
+            len += (size_t)snprintf(out + len, n - len, "\\u%04x", v[1]), v++;
+        else if (v[0] == 0xe2 && v[1] == 0x80 && (v[2] == 0xa8 || v[2] == 0xa9))   /* U+2028, U+2029: breaks */
+            len += (size_t)snprintf(out + len, n - len, "\\u20%02x", v[2] - 0x80), v += 2;
+        else if (v[0] == 0xef && ((v[1] == 0xbb && v[2] == 0xbf) || (v[1] == 0xbf && v[2] >= 0xbe)))
+            len += (size_t)snprintf(out + len, n - len, "\\uf%03x", v[1] == 0xbb ? 0xeff : 0xfc0 + v[2] - 0x80),
+            v += 2;                                      /* U+FEFF, U+FFFE, U+FFFF */
+        else
+            out[len++] = (char)*v;
+    }
+    if (len < n)
+        out[len++] = '"';
+    return len;
+}
+
+/* printf at out + len, for as long as there is room */
+static size_t dump_fmt(char *out, size_t n, size_t len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static size_t dump_fmt(char *out, size_t n, size_t len, const char *fmt, ...)
+{
+    if (len >= n)
+        return len;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(out + len, n - len, fmt, ap);
+    va_end(ap);
+    return len + (w > 0 ? (size_t)w : 0);
+}
+
+/* the cell: section, every text quoted */
+static size_t dump_cell(const cfg_cell *cell, char *out, size_t n, size_t len)
+{
+    len = dump_fmt(out, n, len, "cell:\n  name: ");
+    len = dump_fmt(out, n, dump_str(out, n, len, cell->name.text), "\n  states: [");
+    for (int i = 0; i < cell->n_states; i++)
+        len = dump_str(out, n, dump_fmt(out, n, len, "%s", i ? ", " : ""), cell->states[i].text);
+    len = dump_fmt(out, n, len, "]\n  params:\n");
+    for (int i = 0; i < cell->n_params; i++) {
+        const cfg_param *pm = &cell->params[i];
+        len = dump_fmt(out, n, dump_str(out, n, dump_fmt(out, n, len, "    "), pm->name.text), ": {shape: ");
+        len = dump_fmt(out, n, dump_str(out, n, len, pm->shape.text), ", init: ");
+        len = dump_fmt(out, n, dump_str(out, n, len, pm->init.text), ", value: %.17g}\n", pm->value);
+    }
+    len = dump_fmt(out, n, len, "  equations:\n");
+    for (int i = 0; i < cell->n_equations; i++)
+        len = dump_fmt(out, n, dump_str(out, n, dump_fmt(out, n, len, "    - "), cell->equations[i].text), "\n");
+    return len;
+}
+
 size_t cfg_dump(const sg_config *c, char *out, size_t n)
 {
     size_t len = 0;
@@ -349,43 +669,24 @@ size_t cfg_dump(const sg_config *c, char *out, size_t n)
         const char *k = cfg_schema[i].key, *dot = strchr(k, '.');
         if (strncmp(section, k, (size_t)(dot - k)) != 0 || section[dot - k] != '\0') {
             snprintf(section, sizeof section, "%.*s", (int)(dot - k), k);
-            len += (size_t)snprintf(out + len, n - len, "%s:\n", section);
+            len = dump_fmt(out, n, len, "%s:\n", section);
         }
-        if (len < n)
-            len += (size_t)snprintf(out + len, n - len, "  %s: ", dot + 1);
-        if (cfg_schema[i].type != CFG_STR) {
-            if (len < n)
-                len += (size_t)snprintf(out + len, n - len, "%s\n", c->v[i].value);
-            continue;
-        }
-        /* a double-quoted YAML string: \ " and control bytes escaped, so
-         * any value (a path holding " or \) reads back as it was */
-        if (len < n)
-            out[len++] = '"';
-        for (const unsigned char *v = (const unsigned char *)c->v[i].value; *v && len < n; v++) {
-            if (*v == '"' || *v == '\\')
-                len += (size_t)snprintf(out + len, n - len, "\\%c", *v);
-            else if (*v < 0x20 || *v == 0x7f)
-                len += (size_t)snprintf(out + len, n - len, "\\x%02x", *v);
-            else if (v[0] == 0xc2 && v[1] >= 0x80 && v[1] <= 0x9f)   /* U+0080..U+009F: C1 controls, NEL a break */
-                len += (size_t)snprintf(out + len, n - len, "\\u%04x", v[1]), v++;
-            else if (v[0] == 0xe2 && v[1] == 0x80 && (v[2] == 0xa8 || v[2] == 0xa9))   /* U+2028, U+2029: breaks */
-                len += (size_t)snprintf(out + len, n - len, "\\u20%02x", v[2] - 0x80), v += 2;
-            else if (v[0] == 0xef && ((v[1] == 0xbb && v[2] == 0xbf) || (v[1] == 0xbf && v[2] >= 0xbe)))
-                len += (size_t)snprintf(out + len, n - len, "\\uf%03x", v[1] == 0xbb ? 0xeff : 0xfc0 + v[2] - 0x80),
-                v += 2;                                      /* U+FEFF, U+FFFE, U+FFFF */
-            else
-                out[len++] = (char)*v;
-        }
-        if (len < n)
-            len += (size_t)snprintf(out + len, n - len, "\"\n");
+        len = dump_fmt(out, n, len, "  %s: ", dot + 1);
+        if (cfg_schema[i].type == CFG_LIST)     /* names: letters, digits and _ only */
+            len = dump_fmt(out, n, len, "[%s]\n", c->v[i].value);
+        else if (cfg_schema[i].type != CFG_STR)
+            len = dump_fmt(out, n, len, "%s\n", c->v[i].value);
+        else
+            len = dump_fmt(out, n, dump_str(out, n, len, c->v[i].value), "\n");
     }
+    if (c->cell.present)
+        len = dump_cell(&c->cell, out, n, len);
     return len < n ? len : n;
 }
 
 size_t cfg_doc(char *out, size_t n)
 {
-    static const char *types[] = {"integer", "number", "string", "boolean"};
+    static const char *types[] = {"integer", "number", "string", "boolean", "list of names"};
     size_t len = (size_t)snprintf(out, n, "| key | type | default | allowed | meaning |\n| --- | --- | --- | --- | --- |\n");
     for (int i = 0; i < cfg_schema_len && len < n; i++) {
         const cfg_key *k = &cfg_schema[i];

@@ -15,7 +15,7 @@
 /* Exit codes of the tool, documented in `seqgrad --help`. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_CONFIG = 3, EXIT_DATA = 4, EXIT_INTERRUPTED = 130 };
 
-typedef enum { CFG_INT, CFG_REAL, CFG_STR, CFG_BOOL } cfg_type;
+typedef enum { CFG_INT, CFG_REAL, CFG_STR, CFG_BOOL, CFG_LIST } cfg_type;   /* LIST: names, kept as "a,b,c" */
 
 typedef struct {
     const char *key;        /* "model.hidden" */
@@ -35,9 +35,40 @@ typedef struct {
     bool from_file;
 } cfg_value;
 
+/* A text of the config's cell: section and where it was written. */
+typedef struct {
+    char text[256];
+    int line, col;
+} cfg_text;
+
+/* The cell: section, a cell defined by equations (docs/cells.md):
+ *   cell:
+ *     name: peephole
+ *     states: [h, c]
+ *     params:
+ *       weight_ih: {shape: [4H, E], init: input}
+ *       peephole: [3, H]
+ *     equations:
+ *       - z = x @ weight_ih^T + ...                                       */
+typedef struct {
+    cfg_text name, shape, init;     /* init: a name of sg_param_init, "uniform" unless given */
+    double value;                   /* init: constant */
+} cfg_param;
+
+typedef struct {
+    bool present;
+    int line, col;                  /* of the section */
+    cfg_text name;
+    int n_states, n_params, n_equations;
+    cfg_text states[4];
+    cfg_param params[16];
+    cfg_text equations[48];
+} cfg_cell;
+
 typedef struct {
     char file[512];
     cfg_value v[64];
+    cfg_cell cell;
 } sg_config;
 
 /* Defaults everywhere, then the file's values. Returns 0, or -1 with

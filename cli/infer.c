@@ -17,7 +17,8 @@
 typedef struct {
     run *r;
     sg_tape *t;
-    sg_tensor *st[2];
+    sg_tensor *st[SG_CELL_MAX_STATES];
+    int n_states;
     int *ctx, len;
     double *probs, temperature;
 } sampler;
@@ -29,21 +30,20 @@ static void feed(sampler *s, int c)
     sg_tape_set_grad(s->t, false);
     if (r->d.task == TASK_ITEMS && c == r->d.boundary) {      /* a new item */
         s->len = 0;
-        memset(sg_tensor_data(s->st[0]), 0, sg_tensor_size(s->st[0]) * sizeof(float));
-        memset(sg_tensor_data(s->st[1]), 0, sg_tensor_size(s->st[1]) * sizeof(float));
+        for (int j = 0; j < s->n_states; j++)
+            memset(sg_tensor_data(s->st[j]), 0, sg_tensor_size(s->st[j]) * sizeof(float));
     }
     if (s->len == r->T)
         memmove(s->ctx, s->ctx + 1, (size_t)(r->T - 1) * sizeof *s->ctx), s->len--;
     s->ctx[s->len++] = c;
-    sg_tensor *z, *next[2] = {NULL, NULL};
+    sg_tensor *z, *next[SG_CELL_MAX_STATES] = {NULL};
     if (r->model == MODEL_TLM) {
         z = sg_select(s->t, sg_select(s->t, run_lm_logits(r, s->t, s->ctx, 1, s->len, NULL, NULL, NULL), 0, 0), 0,
                       s->len - 1);
     } else {
         z = run_lm_logits(r, s->t, &c, 1, 1, s->st, next, NULL);
-        sg_tensor_copy(s->st[0], next[0]);
-        if (next[1])
-            sg_tensor_copy(s->st[1], next[1]);
+        for (int j = 0; j < s->n_states && next[j]; j++)
+            sg_tensor_copy(s->st[j], next[j]);
     }
     sg_tensor *p = sg_softmax(s->t, sg_scale(s->t, z, 1 / s->temperature), -1, NULL);
     for (int v = 0; v < r->d.V; v++)
@@ -67,8 +67,10 @@ int train_sample(const char *checkpoint, const char *prompt, int length, double 
     sg_rng_seed(&rng, seed);
     sampler sm = {.r = &r, .t = sg_tape_new(), .ctx = malloc((size_t)r.T * sizeof(int)),
                   .probs = malloc((size_t)r.d.V * sizeof(double)), .temperature = temperature};
-    sm.st[0] = sg_tensor_new(SG_F32, 3, (int[]){r.L, 1, r.H});
-    sm.st[1] = sg_tensor_new(SG_F32, 3, (int[]){r.L, 1, r.H});
+    sm.n_states = r.model == MODEL_RNN_LM ? sg_cell_n_states(r.rnn.def) : 0;
+    bool states_ok = true;
+    for (int j = 0; j < sm.n_states; j++)
+        states_ok &= (sm.st[j] = sg_tensor_new(SG_F32, 3, (int[]){r.L, 1, r.H})) != NULL;
     const int *id_of = r.d.id_of;
     if (!strcmp(prompt, "\n") && id_of['\n'] < 0)   /* the default prompt, for a model that never saw a newline */
         prompt = "";
@@ -79,7 +81,7 @@ int train_sample(const char *checkpoint, const char *prompt, int length, double 
             rc = EXIT_DATA;
             goto out;
         }
-    if (!sm.t || !sm.ctx || !sm.probs || !sm.st[0] || !sm.st[1]) {
+    if (!sm.t || !sm.ctx || !sm.probs || !states_ok) {
         snprintf(err, n, "sample: out of memory");
         rc = EXIT_FAIL;
         goto out;
@@ -100,7 +102,8 @@ int train_sample(const char *checkpoint, const char *prompt, int length, double 
     }
     fputc('\n', out);
 out:
-    sg_tensor_free(sm.st[0]), sg_tensor_free(sm.st[1]);
+    for (int j = 0; j < sm.n_states; j++)
+        sg_tensor_free(sm.st[j]);
     sg_tape_free(sm.t);
     free(sm.ctx), free(sm.probs);
     run_free(&r);

@@ -20,10 +20,13 @@ void run_free(run *r)
 {
     sg_optim_free(r->opt);
     sg_params_free(r->ps);
-    sg_tensor_free(r->carry[0]), sg_tensor_free(r->carry[1]);
+    for (int j = 0; j < SG_CELL_MAX_STATES; j++)
+        sg_tensor_free(r->carry[j]), r->carry[j] = NULL;
+    sg_cell_def_free(r->own_cell);
+    r->own_cell = NULL;
     data_free(&r->d);
     free(r->perm), free(r->bx), free(r->by), free(r->bsrc), free(r->blen), free(r->fx), free(r->fy);
-    r->opt = NULL, r->ps = NULL, r->carry[0] = r->carry[1] = NULL, r->perm = NULL;
+    r->opt = NULL, r->ps = NULL, r->perm = NULL;
     r->bx = r->by = r->bsrc = r->blen = NULL, r->fx = r->fy = NULL;
 }
 
@@ -49,12 +52,59 @@ static int config_error(const run *r, const char *key, char *err, size_t n, cons
     return EXIT_CONFIG;
 }
 
+static const char *const init_names[] = {"uniform", "input", "recurrent", "bias", "xavier", "orthogonal",
+                                         "zeros", "ones", "constant"};
+
+int run_compile_cell(const sg_config *c, sg_cell_def **out, char *err, size_t n)
+{
+    const cfg_cell *cc = &c->cell;
+    const char *file = c->file;
+    sg_cell_spec spec = {.name = {cc->name.text, file, cc->name.line, cc->name.col},
+                         .n_states = cc->n_states, .n_params = cc->n_params, .n_equations = cc->n_equations};
+    sg_cell_text eqs[48];
+    for (int i = 0; i < cc->n_states; i++)
+        spec.states[i] = (sg_cell_text){cc->states[i].text, file, cc->states[i].line, cc->states[i].col};
+    for (int i = 0; i < cc->n_params; i++) {
+        const cfg_param *pm = &cc->params[i];
+        int k = 0;
+        while (k < (int)(sizeof init_names / sizeof init_names[0]) && strcmp(init_names[k], pm->init.text))
+            k++;
+        if (k == (int)(sizeof init_names / sizeof init_names[0]))
+            return snprintf(err, n, "%s:%d:%d: cell.params.%s.init: \"%s\" is not one of uniform|input|recurrent|bias|"
+                                    "xavier|orthogonal|zeros|ones|constant", file, pm->init.line, pm->init.col,
+                            pm->name.text, pm->init.text), EXIT_CONFIG;
+        spec.params[i].name = (sg_cell_text){pm->name.text, file, pm->name.line, pm->name.col};
+        spec.params[i].shape = (sg_cell_text){pm->shape.text, file, pm->shape.line, pm->shape.col};
+        spec.params[i].init = (sg_param_init)k, spec.params[i].value = pm->value;
+    }
+    for (int i = 0; i < cc->n_equations; i++)
+        eqs[i] = (sg_cell_text){cc->equations[i].text, file, cc->equations[i].line, cc->equations[i].col};
+    spec.equations = eqs;
+    return (*out = sg_cell_compile(&spec, err, n)) ? EXIT_OK : EXIT_CONFIG;
+}
+
+/* the cell called name: the config's own cell or a registered one (NULL if neither) */
+static const sg_cell_def *find_cell(const run *r, const char *name)
+{
+    if (r->own_cell && !strcmp(name, r->own_cell->name))
+        return r->own_cell;
+    return sg_cell_lookup(name);
+}
+
+/* "rnn|lstm|...|peephole (the config's cell)" */
+static void cell_choices(const run *r, char *out, size_t n)
+{
+    sg_cell_names(out, n);
+    if (r->own_cell && strlen(out) + strlen(r->own_cell->name) + 24 < n)
+        snprintf(out + strlen(out), n - strlen(out), "|%s (the config's cell)", r->own_cell->name);
+}
+
 static const sg_cell_def *cell_named(const run *r, const char *key, char *err, size_t n)
 {
-    const sg_cell_def *cell = sg_cell_lookup(cfg_str(&r->cfg, key));
+    const sg_cell_def *cell = find_cell(r, cfg_str(&r->cfg, key));
     if (!cell) {
         char names[512], what[800];
-        sg_cell_names(names, sizeof names);
+        cell_choices(r, names, sizeof names);
         snprintf(what, sizeof what, "\"%s\" is not a registered cell (%s)", cfg_str(&r->cfg, key), names);
         config_error(r, key, err, n, what);
     }
@@ -67,9 +117,14 @@ static int choose_model(run *r, char *err, size_t n)
     const char *kind = cfg_str(&r->cfg, "model.kind"), *data = cfg_str(&r->cfg, "data.kind");
     bool tf = !strcmp(kind, "transformer"), s2s = !strcmp(kind, "seq2seq");
     char what[800];
-    if (!tf && !s2s && !sg_cell_lookup(kind)) {
+    if (r->cfg.cell.present && !r->own_cell) {
+        int rc = run_compile_cell(&r->cfg, &r->own_cell, err, n);
+        if (rc != EXIT_OK)
+            return rc;
+    }
+    if (!tf && !s2s && !find_cell(r, kind)) {
         char names[512];
-        sg_cell_names(names, sizeof names);
+        cell_choices(r, names, sizeof names);
         snprintf(what, sizeof what, "\"%s\" is neither transformer, seq2seq nor a registered cell (%s)", kind, names);
         return config_error(r, "model.kind", err, n, what);
     }
@@ -132,12 +187,12 @@ static int build_model(run *r, char *err, size_t n)
         break;
     case MODEL_RNN_LM:
         if ((s = sg_embedding_init(&r->emb, r->ps, "embedding.", V, r->H, SG_F32, &r->rng)) == SG_OK &&
-            (s = sg_rnn_init(&r->rnn, sg_cell_lookup(cfg_str(c, "model.kind")), r->ps, "rnn.", r->H, r->H, &ro, SG_F32,
+            (s = sg_rnn_init(&r->rnn, find_cell(r, cfg_str(c, "model.kind")), r->ps, "rnn.", r->H, r->H, &ro, SG_F32,
                              &r->rng)) == SG_OK)
             s = sg_linear_init(&r->out, r->ps, "decoder.", r->H, V, true, SG_F32, &r->rng);
         break;
     case MODEL_REGRESS:
-        if ((s = sg_rnn_init(&r->rnn, sg_cell_lookup(cfg_str(c, "model.kind")), r->ps, "rnn.", 2, r->H, &ro, SG_F32,
+        if ((s = sg_rnn_init(&r->rnn, find_cell(r, cfg_str(c, "model.kind")), r->ps, "rnn.", 2, r->H, &ro, SG_F32,
                              &r->rng)) == SG_OK)
             s = sg_linear_init(&r->out, r->ps, "head.", r->H, 1, true, SG_F32, &r->rng);
         break;
@@ -278,10 +333,10 @@ int run_build(run *r, const char *vocab_hex, const char *path, data_use use, cha
     r->bsrc = malloc(per * sizeof *r->bsrc), r->blen = malloc((size_t)r->B * sizeof *r->blen);
     r->fx = malloc(per * 2 * sizeof *r->fx), r->fy = malloc((size_t)r->B * sizeof *r->fy);
     r->perm = malloc(((size_t)r->d.len[0] + 1) * sizeof *r->perm), r->perm_epoch = -1;
-    if (r->d.task == TASK_STREAM) {
-        r->carry[0] = sg_tensor_new(SG_F32, 3, (int[]){r->L, r->B, r->H});
-        r->carry[1] = sg_tensor_new(SG_F32, 3, (int[]){r->L, r->B, r->H});
-    }
+    r->n_carry = r->d.task == TASK_STREAM && r->model == MODEL_RNN_LM ? sg_cell_n_states(r->rnn.def) : 0;
+    for (int j = 0; j < r->n_carry; j++)
+        if (!(r->carry[j] = sg_tensor_new(SG_F32, 3, (int[]){r->L, r->B, r->H})))
+            return snprintf(err, n, "out of memory"), EXIT_FAIL;
     if (!r->bx || !r->by || !r->bsrc || !r->blen || !r->fx || !r->fy || !r->perm)
         return snprintf(err, n, "out of memory"), EXIT_FAIL;
     double model, step, need = run_bytes(r, &model, &step), avail = available_bytes();
@@ -378,8 +433,8 @@ sg_tensor *run_batch_loss(run *r, sg_tape *t, long *tokens, sg_tensor **next)
     long per = r->d.len[0] / B;
     if (r->pos + T + 1 > per) {                /* an epoch ends: streams start again, state cleared */
         r->pos = 0;
-        memset(sg_tensor_data(r->carry[0]), 0, sg_tensor_size(r->carry[0]) * sizeof(float));
-        memset(sg_tensor_data(r->carry[1]), 0, sg_tensor_size(r->carry[1]) * sizeof(float));
+        for (int j = 0; j < r->n_carry; j++)
+            memset(sg_tensor_data(r->carry[j]), 0, sg_tensor_size(r->carry[j]) * sizeof(float));
     }
     const int *ids = r->d.ids[0];
     for (int b = 0; b < B; b++)
@@ -400,7 +455,9 @@ static eval_result eval_stream(run *r, sg_tape *t)
     int B = r->B, T = r->T;
     long per = r->d.len[1] / B, steps = (per - 1) / T;
     const int *ids = r->d.ids[1];
-    sg_tensor *st[2] = {sg_tensor_new(SG_F32, 3, (int[]){r->L, B, r->H}), sg_tensor_new(SG_F32, 3, (int[]){r->L, B, r->H})};
+    sg_tensor *st[SG_CELL_MAX_STATES] = {NULL};
+    for (int j = 0; j < r->n_carry; j++)
+        st[j] = sg_tensor_new(SG_F32, 3, (int[]){r->L, B, r->H});
     double total = 0;
     for (long s = 0; s < steps; s++) {
         for (int b = 0; b < B; b++)
@@ -409,13 +466,15 @@ static eval_result eval_stream(run *r, sg_tape *t)
                 r->by[b * T + k] = ids[b * per + s * T + k + 1];
             }
         sg_tape_reset(t);
-        sg_tensor *next[2] = {NULL, NULL};
-        total += sg_tensor_get(sg_cross_entropy(t, run_lm_logits(r, t, r->bx, B, T, st, next, NULL), r->by, NULL), 0);
-        for (int j = 0; j < 2; j++)
+        sg_tensor *next[SG_CELL_MAX_STATES] = {NULL};
+        total += sg_tensor_get(sg_cross_entropy(t, run_lm_logits(r, t, r->bx, B, T, r->n_carry ? st : NULL, next, NULL),
+                                                r->by, NULL), 0);
+        for (int j = 0; j < r->n_carry; j++)
             if (next[j])
                 sg_tensor_copy(st[j], next[j]);
     }
-    sg_tensor_free(st[0]), sg_tensor_free(st[1]);
+    for (int j = 0; j < r->n_carry; j++)
+        sg_tensor_free(st[j]);
     return (eval_result){.loss = steps ? total / (double)steps : NAN, .accuracy = NAN, .examples = 0,
                          .tokens = steps * B * T};
 }
@@ -603,13 +662,14 @@ int run_attention_svg(run *r, sg_tape *t, const char *path, const int *src, int 
 
 /* ---- checkpoints: params, optimizer moments, carried state; the rest as metadata ---- */
 
-static const char *carry_names[2] = {"state.h", "state.c"};
+/* "state.h", "state.c", ...: the carried states by the cell's names */
+static void carry_name(const run *r, int j, char *out, size_t n) { snprintf(out, n, "state.%s", r->rnn.def->states[j]); }
 
 int run_save(run *r, char *err, size_t n)
 {
     int np = sg_params_count(r->ps), k = 0;
-    sg_ckpt_entry *e = calloc((size_t)(3 * np + 2), sizeof *e);
-    char (*names)[160] = calloc((size_t)(3 * np), sizeof *names);   /* model.X, optim.m.X, optim.v.X */
+    sg_ckpt_entry *e = calloc((size_t)(3 * np + SG_CELL_MAX_STATES), sizeof *e);
+    char (*names)[160] = calloc((size_t)(3 * np + SG_CELL_MAX_STATES), sizeof *names);   /* model.X, optim.m.X, optim.v.X */
     if (!e || !names)
         return free(e), free(names), snprintf(err, n, "out of memory"), EXIT_FAIL;
     for (int i = 0; i < np; i++) {
@@ -628,9 +688,11 @@ int run_save(run *r, char *err, size_t n)
             k++;
         }
     }
-    for (int j = 0; j < 2 && r->carry[j]; j++)
-        e[k++] = (sg_ckpt_entry){.name = carry_names[j], .dtype = SG_F32, .ndim = 3, .shape = {r->L, r->B, r->H},
+    for (int j = 0; j < r->n_carry; j++) {
+        carry_name(r, j, names[3 * np + j], sizeof names[0]);
+        e[k++] = (sg_ckpt_entry){.name = names[3 * np + j], .dtype = SG_F32, .ndim = 3, .shape = {r->L, r->B, r->H},
                                  .data = sg_tensor_data(r->carry[j])};
+    }
     char step[32], pos[32], osteps[32], rng[80], vocab[513], config[8192], max_len[32];
     snprintf(max_len, sizeof max_len, "%d", r->max_out - 2);
     snprintf(step, sizeof step, "%ld", r->step);
@@ -686,10 +748,12 @@ static int restore(run *r, const sg_ckpt *ck, const char *file, char *err, size_
                 return snprintf(err, n, "checkpoint lacks a valid %s", name), EXIT_DATA;
             memcpy(st, e->data, sg_tensor_size(sg_params_get(r->ps, i)) * sizeof(double));
         }
-    for (int j = 0; j < 2 && r->carry[j]; j++) {
-        const sg_ckpt_entry *e = sg_ckpt_find(ck, carry_names[j]);
+    for (int j = 0; j < r->n_carry; j++) {
+        char name[80];
+        carry_name(r, j, name, sizeof name);
+        const sg_ckpt_entry *e = sg_ckpt_find(ck, name);
         if (!e || e->dtype != SG_F32 || e->ndim != 3 || e->shape[0] != r->L || e->shape[1] != r->B || e->shape[2] != r->H)
-            return snprintf(err, n, "checkpoint lacks a valid %s", carry_names[j]), EXIT_DATA;
+            return snprintf(err, n, "checkpoint lacks a valid %s", name), EXIT_DATA;
         memcpy(sg_tensor_data(r->carry[j]), e->data, sg_tensor_size(r->carry[j]) * sizeof(float));
     }
     const char *rng = sg_ckpt_meta(ck, "rng");

@@ -33,7 +33,9 @@ typedef struct {
     sg_transformer_s2s ts2s;
     sg_optim *opt;
     sg_schedule sched;
-    sg_tensor *carry[2];      /* text: hidden state carried across batches (L,B,H) */
+    sg_tensor *carry[SG_CELL_MAX_STATES];  /* text, recurrent model: each state carried across batches (L,B,H) */
+    int n_carry;
+    sg_cell_def *own_cell;    /* the config's cell: section, compiled (NULL if none) */
     sg_rng rng;
     long step, pos;           /* pos: text position of the streams */
     int B, T, H, L;
@@ -56,6 +58,9 @@ typedef struct {
  * from r->cfg (vocab_hex, path, use: as data_load). */
 int run_build(run *r, const char *vocab_hex, const char *path, data_use use, char *err, size_t n);
 void run_free(run *r);
+/* The config's cell: section compiled (the caller frees it with
+ * sg_cell_def_free); EXIT_CONFIG with file:line:col in err if it does not. */
+int run_compile_cell(const sg_config *c, sg_cell_def **out, char *err, size_t n);
 /* A finished build of the run of a checkpoint file: the config, the
  * vocabulary and the state all come from its metadata (checked: numbers in
  * range, the vocabulary's hex), so the file alone is enough; data from path

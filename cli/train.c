@@ -183,14 +183,14 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
         snprintf(err, n, "out of memory for the tape");
     while (rc == EXIT_OK && r->step < steps) {
         sg_tape_reset(t);
-        sg_tensor *next[2] = {NULL, NULL};
+        sg_tensor *next[SG_CELL_MAX_STATES] = {NULL};
         long k = 0;
         sg_tensor *loss = run_batch_loss(r, t, &k, next);
         if (sg_backward(t, loss) != SG_OK) {
             rc = EXIT_FAIL, snprintf(err, n, "%s", sg_tape_errmsg(t));
             break;
         }
-        for (int j = 0; j < 2; j++)
+        for (int j = 0; j < r->n_carry; j++)
             if (next[j])
                 sg_tensor_copy(r->carry[j], next[j]);
         double norm = sg_clip_grad_norm(r->ps, clip > 0 ? clip : INFINITY);

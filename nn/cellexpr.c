@@ -16,7 +16,8 @@
  *   S  a state: run every time step (step)
  * so x @ W^T + b is hoisted out of the time loop as in the built-in cells,
  * and a sum's terms are reordered P, X, S for that. The X values the steps
- * read travel as one projection, concatenated when there are several.
+ * read travel as one projection, concatenated when there are several; a
+ * slice of an X value is taken in the step, from that step's slice.
  */
 #include <ctype.h>
 #include <math.h>
@@ -572,6 +573,16 @@ static void analyse(program *pg)
         if (pg->code[i].live)
             for (int k = 0; k < pg->code[i].nargs; k++)
                 pg->code[pg->code[i].arg[k]].live = true;
+    /* a slice of an x value read by a step is taken in the step, from the
+     * step's slice of the whole: the projection stays one tensor */
+    for (int i = pg->n_insn - 1; i >= 0; i--) {
+        const insn *in = &pg->code[i];
+        for (int k = 0; in->live && in->phase == PH_S && k < in->nargs; k++) {
+            insn *a = &pg->code[in->arg[k]];
+            if (a->phase == PH_X && (a->op == OP_SLICE || a->op == OP_INDEX))
+                a->phase = PH_S;
+        }
+    }
     bool reads[4096] = {false};
     for (int i = 0; i < pg->n_insn && i < 4096; i++) {
         const insn *in = &pg->code[i];
