@@ -126,6 +126,61 @@ START_TEST(test_dump_round_trip_and_duplicates)
 }
 END_TEST
 
+/* the cell: section: read with each text's place, dumped and read back the
+ * same; its mistakes name file:line:col and the key */
+START_TEST(test_cell_section)
+{
+    sg_config c, back;
+    const char *yaml = "cell:\n"
+                       "  name: mine\n"
+                       "  states: [h, c]\n"
+                       "  params:\n"
+                       "    w: {shape: [4H, E], init: input}\n"
+                       "    g: [H]\n"
+                       "    k: {shape: \"2, H\", init: constant, value: 0.5}\n"
+                       "  equations:\n"
+                       "    - c' = c * tanh(x @ w^T)[0:H]\n"
+                       "    - \"h' = g * c'\"\n"
+                       "model: {kind: mine}\ndata: {kind: text}\n"
+                       "compare: {cells: [mine, lstm], seeds: 2}\n";
+    ck_assert_msg(load(yaml, &c) == 0, "%s", err);
+    ck_assert(c.cell.present);
+    ck_assert_str_eq(c.cell.name.text, "mine");
+    ck_assert_int_eq(c.cell.n_states, 2);
+    ck_assert_str_eq(c.cell.states[1].text, "c");
+    ck_assert_int_eq(c.cell.n_params, 3);
+    ck_assert_str_eq(c.cell.params[0].shape.text, "4H, E");
+    ck_assert_int_eq(c.cell.params[0].shape.line, 5);
+    ck_assert_int_eq(c.cell.params[0].shape.col, 17);
+    ck_assert_str_eq(c.cell.params[0].init.text, "input");
+    ck_assert_str_eq(c.cell.params[1].init.text, "uniform");
+    ck_assert_double_eq(c.cell.params[2].value, 0.5);
+    ck_assert_int_eq(c.cell.n_equations, 2);
+    ck_assert_int_eq(c.cell.equations[0].line, 9);
+    ck_assert_int_eq(c.cell.equations[0].col, 7);
+    ck_assert_int_eq(c.cell.equations[1].col, 8);       /* after the quote */
+    ck_assert_str_eq(cfg_str(&c, "compare.cells"), "mine,lstm");
+    char dump[16384];
+    size_t len = cfg_dump(&c, dump, sizeof dump);
+    ck_assert_ptr_nonnull(strstr(dump, "  cells: [mine,lstm]\n"));
+    ck_assert_msg(cfg_load_text(&back, "dump", dump, len, err, sizeof err) == 0, "%s\n%s", err, dump);
+    ck_assert_str_eq(back.cell.equations[0].text, c.cell.equations[0].text);
+    ck_assert_str_eq(back.cell.params[2].shape.text, "2, H");
+    ck_assert_str_eq(back.cell.params[1].init.text, "uniform");
+    ck_assert_double_eq(back.cell.params[2].value, 0.5);
+    ck_assert_str_eq(cfg_str(&back, "compare.cells"), "mine,lstm");
+    fails("cell:\n  name: a\n  colour: red\n", "3:3: cell.colour: unknown key (name, states, params, equations)");
+    fails("cell:\n  name: a\n  states: h\n", "3:11: cell.states: expected a list");
+    fails("cell:\n  name: a\n  params: {w: {shape: [H], size: 3}}\n", "3:28: cell.params.w: unknown key (shape, init, value)");
+    fails("cell:\n  name: a\n  params: {w: {init: ones}}\n", "3:26: cell.params.w: no shape");
+    fails("cell:\n  name: a\n  params: {w: {shape: [H], value: x}}\n", "3:35: cell.params.w: value: expected a number");
+    fails("cell:\n  name: a\n  states: [h]\n", "2:3: cell: equations: missing");
+    fails("cell:\n  states: [h]\n  equations: [\"h' = h\"]\n", "2:3: cell: name: missing");
+    fails("compare: {cells: [a-b]}\n", "1:18: compare.cells: expected names (letters, digits, _), got \"a-b\"");
+    fails("model: {kind: [a]}\n", "1:15: model.kind: expected a value, got a list");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli/config");
@@ -135,6 +190,7 @@ int main(void)
     tcase_add_test(tc, test_missing_and_set_errors);
     tcase_add_test(tc, test_docs_list_every_key);
     tcase_add_test(tc, test_dump_round_trip_and_duplicates);
+    tcase_add_test(tc, test_cell_section);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
