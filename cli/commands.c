@@ -15,6 +15,7 @@
 #include "course.h"
 #include "figure.h"
 #include <seqgrad/tool.h>
+#include "compare.h"
 #include "train.h"
 
 static const char *usage =
@@ -29,7 +30,7 @@ static const char *usage =
     "  translate CHECKPOINT [--input TEXT] [--beam K] [--attention FILE.svg]\n"
     "                                                 decode sources with a seq2seq model\n"
     "  eval CHECKPOINT [FILE]                         loss, perplexity or accuracy\n"
-    "  gradcheck CONFIG.yaml                          check the model's gradients (tiny, f64)\n"
+    "  gradcheck CONFIG.yaml                          check the model's gradients (tiny, f64)\n"    "  compare RUN_DIR... [--out DIR]                 the runs' curves side by side, a table, an HTML page\n"
     "  config-keys                                    every config key, as docs/config.md lists it\n"
     "  course list | course check EXERCISE FILE.c     grade a hand-written forward and backward pass\n"
     "  figure gradients|gates [OPTIONS]               the lecture's pictures, as SVG\n"
@@ -193,6 +194,14 @@ static const char *help_gradcheck =
     "Builds the configured model at a tiny size in f64 and checks the gradient of every\n"
     "parameter against finite differences; exit 1 if any fails.\n";
 
+static const char *help_compare =
+    "usage: seqgrad compare RUN_DIR... [--out DIR]\n"
+    "Draws the runs' training and validation losses and their gradient norm per time\n"
+    "step on shared axes in DIR/compare.svg, writes DIR/compare.html (the plots, the\n"
+    "table and each run's config; it opens from disk) and prints a table: cell, seed,\n"
+    "parameters, final and best validation loss, tokens/s. DIR: the folder holding the\n"
+    "first run. A config with compare.cells trains the runs and compares them itself.\n";
+
 static const char *help_config_keys =
     "usage: seqgrad config-keys\n"
     "Prints every config key with its type, default, range and meaning (docs/config.md).\n";
@@ -225,7 +234,33 @@ static int cmd_train(int argc, char **argv, char *err, size_t n)
     }
     if (cfg_check(&c, err, n) != 0)
         return EXIT_CONFIG;
-    return train_run(&c, &o, err, n);
+    return cfg_str(&c, "compare.cells")[0] ? train_compare(&c, &o, err, n) : train_run(&c, &o, err, n);
+}
+
+static int cmd_compare(int argc, char **argv, char *err, size_t n)
+{
+    const char *out = NULL;
+    int k = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out = argv[++i];
+        else if (argv[i][0] == '-' && argv[i][1])
+            return unknown_option("compare", argv[i], err, n);
+        else
+            argv[k++] = argv[i];
+    }
+    if (k == 0)
+        return EXIT_USAGE;
+    char parent[600];      /* by default, the folder that holds the first run */
+    snprintf(parent, sizeof parent, "%s", argv[0]);
+    for (size_t l = strlen(parent); l > 1 && parent[l - 1] == '/'; l--)
+        parent[l - 1] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent)
+        *slash = '\0';
+    else
+        snprintf(parent, sizeof parent, "%s", slash ? "/" : ".");
+    return compare_runs((const char *const *)argv, k, out ? out : parent, stdout, err, n);
 }
 
 static int cmd_resume(int argc, char **argv, char *err, size_t n)
@@ -332,6 +367,7 @@ static const struct {
     {"translate", cmd_translate, &help_translate},
     {"eval", cmd_eval, &help_eval},
     {"gradcheck", cmd_gradcheck, &help_gradcheck},
+    {"compare", cmd_compare, &help_compare},
     {"config-keys", cmd_config_keys, &help_config_keys},
     {"course", cmd_course, &help_course},
     {"figure", cmd_figure, &help_figure},

@@ -101,7 +101,7 @@ int figure_gradients(const figure_opts *o, FILE *out, char *err, size_t n)
         for (int m = 0; m < M; m++) {
             for (int k = 0; k < T; k++)          /* x: steps back from the loss */
                 rev[(size_t)m * T + k] = norms[(size_t)m * T + T - 1 - k];
-            s[m] = (plot_series){models[m].label, back, rev + (size_t)m * T, T};
+            s[m] = (plot_series){.label = models[m].label, .x = back, .y = rev + (size_t)m * T, .n = T};
         }
         char title[160];
         snprintf(title, sizeof title, "gradient reaching h_k from a loss at step t = %d (H = %d, batch %d, seed %lu)",
@@ -238,7 +238,7 @@ int figure_gates(const char *checkpoint, const figure_opts *o, FILE *out, char *
     }
     plot_series ser[3];
     for (int g = 0; g < lay->n; g++)
-        ser[g] = (plot_series){lay->name[g], xs, share + (size_t)g * T, T};
+        ser[g] = (plot_series){.label = lay->name[g], .x = xs, .y = share + (size_t)g * T, .n = T};
     char title[200];
     snprintf(title, sizeof title, "saturated gates (below 0.1 or above 0.9), layer 1 of %s, %d characters",
              cfg_str(&r.cfg, "model.kind"), T);

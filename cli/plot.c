@@ -148,7 +148,7 @@ static void put_shade(FILE *o, double v)
 }
 
 /* text with <, > and & escaped */
-static void put_text(FILE *o, const char *s)
+void plot_put_text(FILE *o, const char *s)
 {
     for (; *s; s++)
         fputs(*s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" : (char[]){*s, 0}, o);
@@ -169,18 +169,18 @@ int plot_attention(const char *path, const double *w, int rows, int cols, const 
     fprintf(o, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
                "font-size=\"%d\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", width, height, font);
     fprintf(o, "<text x=\"10\" y=\"22\" font-size=\"15\">");
-    put_text(o, title);
+    plot_put_text(o, title);
     fprintf(o, "</text>\n<text x=\"%d\" y=\"%d\" font-size=\"12\">source &#8594;</text>\n", left, top - 28);
     fprintf(o, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">output &#8595;</text>\n", left - 6,
             top - 28);
     for (int j = 0; j < cols; j++) {           /* source tokens along the top */
         fprintf(o, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", left + (j + 0.5) * cell, top - 6);
-        put_text(o, col_labels[j]);
+        plot_put_text(o, col_labels[j]);
         fprintf(o, "</text>\n");
     }
     for (int i = 0; i < rows; i++) {           /* output tokens down the side */
         fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", left - 6, top + (i + 0.5) * cell + font / 3.0);
-        put_text(o, row_labels[i]);
+        plot_put_text(o, row_labels[i]);
         fprintf(o, "</text>\n");
         for (int j = 0; j < cols; j++) {
             double v = fmin(1, fmax(0, w[(size_t)i * cols + j]));
@@ -213,9 +213,27 @@ static double tick_step(double span, int n)
     return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
 }
 
+static const char *const colours[] = {"#4a7fd0", "#d0552a", "#2a8a4a", "#8a4ac0", "#c09a20", "#404040"};
+
+/* series k's stroke: its colour (fixed, or by position) and dashes */
+static void put_stroke(FILE *o, const plot_series *s, int k)
+{
+    fprintf(o, "stroke=\"%s\" stroke-width=\"2\"", colours[(s[k].colour > 0 ? s[k].colour - 1 : k) % 6]);
+    if (s[k].dashed)
+        fprintf(o, " stroke-dasharray=\"6 4\"");
+}
+
 int plot_lines(const char *path, const plot_series *s, int ns, const plot_axes *ax)
 {
-    static const char *colour[] = {"#4a7fd0", "#d0552a", "#2a8a4a", "#8a4ac0", "#c09a20", "#404040"};
+    FILE *o = fopen(path, "w");
+    if (!o)
+        return -1;
+    plot_lines_to(o, -1, -1, s, ns, ax);
+    return fclose(o) == 0 ? 0 : -1;
+}
+
+void plot_lines_to(FILE *o, int ox, int oy, const plot_series *s, int ns, const plot_axes *ax)
+{
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (int k = 0; k < ns; k++)
         for (int i = 0; i < s[k].n; i++) {
@@ -235,13 +253,13 @@ int plot_lines(const char *path, const plot_series *s, int ns, const plot_axes *
     y0 = floor(y0 / ys) * ys, y1 = ceil(y1 / ys) * ys;
     if (y1 <= y0)
         y1 = y0 + ys;
-    FILE *o = fopen(path, "w");
-    if (!o)
-        return -1;
-    fprintf(o, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+    fprintf(o, "<svg xmlns=\"http://www.w3.org/2000/svg\"");
+    if (ox >= 0)
+        fprintf(o, " x=\"%d\" y=\"%d\"", ox, oy);
+    fprintf(o, " width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
                "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
     fprintf(o, "<text x=\"%d\" y=\"24\" font-size=\"15\">", L);
-    put_text(o, ax->title);
+    plot_put_text(o, ax->title);
     fprintf(o, "</text>\n");
     for (double v = y0; v <= y1 + ys * 1e-6; v += ys) {        /* y grid and labels */
         double y = sy(v, y0, y1);
@@ -259,13 +277,15 @@ int plot_lines(const char *path, const plot_series *s, int ns, const plot_axes *
     fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, H - BOT, W - R, H - BOT);
     fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, TOP, L, H - BOT);
     fprintf(o, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (L + W - R) / 2, H - 12);
-    put_text(o, ax->xlabel);
+    plot_put_text(o, ax->xlabel);
     fprintf(o, "</text>\n<text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" text-anchor=\"middle\">",
             (TOP + H - BOT) / 2, (TOP + H - BOT) / 2);
-    put_text(o, ax->ylabel);
+    plot_put_text(o, ax->ylabel);
     fprintf(o, "</text>\n");
     for (int k = 0; k < ns; k++) {
-        fprintf(o, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colour[k % 6]);
+        fprintf(o, "<polyline fill=\"none\" ");
+        put_stroke(o, s, k);
+        fprintf(o, " points=\"");
         for (int i = 0; i < s[k].n; i++) {
             double y = s[k].y[i];
             if (isnan(y) || (ax->log_y && !(y > 0)))
@@ -294,12 +314,12 @@ int plot_lines(const char *path, const plot_series *s, int ns, const plot_axes *
                "stroke=\"#aaa\"/>\n", lx, ly, lw, lh);
     for (int k = 0; k < ns; k++) {
         int y = ly + 16 + 18 * k;
-        fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"/>\n", lx + 8,
-                y - 4, lx + 32, y - 4, colour[k % 6]);
+        fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" ", lx + 8, y - 4, lx + 32, y - 4);
+        put_stroke(o, s, k);
+        fprintf(o, "/>\n");
         fprintf(o, "<text x=\"%d\" y=\"%d\">", lx + 38, y);
-        put_text(o, s[k].label);
+        plot_put_text(o, s[k].label);
         fprintf(o, "</text>\n");
     }
     fprintf(o, "</svg>\n");
-    return fclose(o) == 0 ? 0 : -1;
 }

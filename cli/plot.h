@@ -5,6 +5,7 @@
 #define SEQGRAD_CLI_PLOT_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 /* Reads run_dir/metrics.csv and writes run_dir/loss.svg: training loss per
  * step and validation loss at each evaluation; ylabel names the loss.
@@ -29,6 +30,8 @@ typedef struct {
     const char *label;
     const double *x, *y;
     int n;
+    int colour;                  /* 1..6: one of six fixed colours; 0: by the series' position */
+    bool dashed;
 } plot_series;
 
 typedef struct {
@@ -40,5 +43,12 @@ typedef struct {
 /* Writes path: the series as coloured lines on shared, labelled axes, with
  * ticks at round numbers and a legend. Labels are escaped. Returns 0 or -1. */
 int plot_lines(const char *path, const plot_series *s, int ns, const plot_axes *ax);
+/* The same plot as an <svg> element written to o, at (x, y) inside an
+ * enclosing SVG (x < 0: a document of its own); PLOT_W x PLOT_H pixels. */
+void plot_lines_to(FILE *o, int x, int y, const plot_series *s, int ns, const plot_axes *ax);
+enum { PLOT_W = 720, PLOT_H = 420 };
+
+/* s with < > & escaped, for SVG and HTML text. */
+void plot_put_text(FILE *o, const char *s);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "plot.h"
 #include "run.h"
+#include "compare.h"
 #include "train.h"
 
 /* Ctrl-C, SIGTERM and SIGHUP stop after the current step, with a checkpoint */
@@ -78,6 +79,14 @@ static int grad_norms(run *r, sg_tape *t)
         snprintf(title, sizeof title, "%s, %d layer%s, step %ld", cfg_str(&r->cfg, "model.kind"), r->L, r->L > 1 ? "s" : "",
                  r->step);
         rc = plot_grad_norms(path, norms, T, title);
+        snprintf(path, sizeof path, "%s/grad_norms.csv", cfg_str(&r->cfg, "train.run_dir"));   /* for seqgrad compare */
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fprintf(f, "t,grad_norm\n");
+            for (int k = 0; k < T; k++)
+                fprintf(f, "%d,%.9g\n", k + 1, norms[k]);
+            rc |= fclose(f) == 0 ? 0 : -1;
+        }
     }
     sg_params_zero_grad(r->ps);      /* this backward must not reach the optimizer */
     free(norms), free(steps);
@@ -333,6 +342,49 @@ int train_run(const sg_config *c, const train_opts *o, char *err, size_t n)
     if (rc == EXIT_OK)
         rc = loop(&r, o, err, n);
     run_free(&r);
+    return rc;
+}
+
+int train_compare(const sg_config *c, const train_opts *o, char *err, size_t n)
+{
+    char cells[sizeof c->v[0].value], *save = NULL;
+    snprintf(cells, sizeof cells, "%s", cfg_str(c, "compare.cells"));
+    long seeds = cfg_int(c, "compare.seeds"), seed0 = cfg_int(c, "train.seed"), runs = 0;
+    const char *base = cfg_str(c, "train.run_dir");
+    for (const char *p = cells; *p; p++)
+        runs += *p == ',';
+    runs = (runs + 1) * seeds;
+    char (*dirs)[600] = calloc((size_t)runs, sizeof *dirs);
+    const char **names = calloc((size_t)runs, sizeof *names);
+    sg_config *one = malloc(sizeof *one);
+    int rc = dirs && names && one ? make_dirs(base) : (snprintf(err, n, "out of memory"), EXIT_FAIL);
+    if (rc != EXIT_OK && !err[0])
+        snprintf(err, n, "cannot make %s", base);
+    long k = 0;
+    bool s2s = !strcmp(cfg_str(c, "model.kind"), "seq2seq");
+    for (char *cell = strtok_r(cells, ",", &save); cell && rc == EXIT_OK; cell = strtok_r(NULL, ",", &save))
+        for (long s = 0; s < seeds && rc == EXIT_OK; s++, k++) {
+            char set[700];
+            *one = *c;
+            cfg_set(one, "compare.cells=", err, n);          /* the run's own config compares nothing */
+            snprintf(set, sizeof set, "%s=%s", s2s ? "model.cell" : "model.kind", cell);
+            cfg_set(one, set, err, n);
+            snprintf(set, sizeof set, "train.seed=%ld", seed0 + s);
+            cfg_set(one, set, err, n);
+            snprintf(dirs[k], sizeof dirs[k], "%s/%s-seed%ld", base, cell, seed0 + s);
+            snprintf(set, sizeof set, "train.run_dir=%s", dirs[k]);
+            if (cfg_set(one, set, err, n) != 0) {
+                rc = EXIT_CONFIG;
+                break;
+            }
+            names[k] = dirs[k];
+            if (!o->quiet)
+                fprintf(o->log ? o->log : stdout, "== run %ld of %ld: %s, seed %ld ==\n", k + 1, runs, cell, seed0 + s);
+            rc = train_run(one, o, err, n);
+        }
+    if (rc == EXIT_OK)
+        rc = compare_runs(names, (int)k, base, o->quiet ? NULL : o->log ? o->log : stdout, err, n);
+    free(dirs), free(names), free(one);
     return rc;
 }
 

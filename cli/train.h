@@ -23,6 +23,10 @@ typedef struct {
 /* A new run from a validated config (run_dir is created). */
 int train_run(const sg_config *c, const train_opts *o, char *err, size_t n);
 /* Continues the run in run_dir from its checkpoint. */
+/* compare.cells and compare.seeds: trains each cell with each seed, one
+ * after the other, in train.run_dir/CELL-seedN (seq2seq: as model.cell),
+ * then compares them there (compare.svg, compare.html, a table). */
+int train_compare(const sg_config *c, const train_opts *o, char *err, size_t n);
 int train_resume(const char *run_dir, const train_opts *o, char *err, size_t n);
 /* Samples `length` characters after `prompt` from a checkpoint. */
 int train_sample(const char *checkpoint, const char *prompt, int length, double temperature, unsigned long seed,
