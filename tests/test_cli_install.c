@@ -57,6 +57,16 @@ START_TEST(test_installed_tool_with_a_cell_of_ones_own)
              "./mytool gradcheck $(find %s -name char_mgu.yaml)", dest, libdir, dest, dest);
     ck_assert_msg(sh(cmd) == 0, "the installed tool's gradcheck failed:\n%s", out);
     ck_assert_msg(strstr(out, "gradient check of mgu on text data") && strstr(out, "all parameters pass\n"), "%s", out);
+    /* it trains, its own parameters checkpointed under their declared names */
+    snprintf(cmd, sizeof cmd, "cd %s && LD_LIBRARY_PATH=%s SEQGRAD_DATA_DIR=$(dirname $(find %s -name genesis.txt)) "
+             "./mytool train $(find %s -name char_mgu.yaml) --set train.steps=3 --set model.hidden=16 "
+             "--set train.run_dir=%s/mgu && grep -c rnn.weight_f_l1 %s/mgu/checkpoint.safetensors", dest, libdir, dest,
+             dest, dest, dest);
+    ck_assert_msg(sh(cmd) == 0, "the installed tool did not train its cell:\n%s", out);
+    /* the gallery is installed too: a cell from equations, no C */
+    snprintf(cmd, sizeof cmd, "cd %s && LD_LIBRARY_PATH=%s SEQGRAD_DATA_DIR=$(dirname $(find %s -name genesis.txt)) "
+             "./mytool gradcheck $(find %s -path '*share/seqgrad/cells/peephole_lstm.yaml')", dest, libdir, dest, dest);
+    ck_assert_msg(sh(cmd) == 0 && strstr(out, "gradient check of peephole_lstm on text data"), "%s", out);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dest);
     ck_assert_int_eq(system(cmd), 0);
 }
