@@ -6,7 +6,10 @@
  * as bench_rnn.py runs in PyTorch. GRU is the reset-after form, as
  * torch.nn.GRU. Prints one line: tokens/s and peak resident memory.
  *
- *   bench_rnn CELL H L B T STEPS      CELL: lstm | gru | rnn
+ *   bench_rnn CELL H L B T STEPS      CELL: lstm | gru | rnn | a config with a cell: section
+ *
+ * A cell from a config (examples/cells/lstm.yaml) is compiled as the tool
+ * compiles it: bench/cells.py times it against the built-in cell.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,8 @@
 
 #include <seqgrad/seqgrad.h>
 
+#include "../cli/config.h"
+#include "../cli/run.h"
 #include "bench.h"
 
 enum { V = 65 };
@@ -48,6 +53,20 @@ int main(int argc, char **argv)
     const sg_cell_def *def = !strcmp(argv[1], "lstm") ? &sg_lstm_cell
                              : !strcmp(argv[1], "gru") ? &sg_gru_reset_after_cell
                                                        : &sg_rnn_tanh_cell;
+    sg_cell_def *own = NULL;
+    if (strstr(argv[1], ".yaml")) {
+        static sg_config c;
+        char err[1024] = "";
+        if (cfg_load(&c, argv[1], err, sizeof err) == 0 && !c.cell.present)
+            snprintf(err, sizeof err, "%s: no cell: section", argv[1]);
+        else if (!err[0])
+            run_compile_cell(&c, &own, err, sizeof err);
+        if (!own) {
+            fprintf(stderr, "bench_rnn: %s\n", err);
+            return 2;
+        }
+        def = own;
+    }
     int H = atoi(argv[2]), L = atoi(argv[3]), steps = atoi(argv[6]);
     model m = {.ps = sg_params_new(), .B = atoi(argv[4]), .T = atoi(argv[5])};
     sg_rng rng;
@@ -64,6 +83,7 @@ int main(int argc, char **argv)
         m.x[i] = sg_rng_int(&rng, V), m.y[i] = sg_rng_int(&rng, V);
     int rc = timed(steps, (long)m.B * m.T, "bench_rnn", step, &m);
     sg_optim_free(m.opt), sg_params_free(m.ps);
+    sg_cell_def_free(own);
     free(m.x), free(m.y);
     return rc;
 }
