@@ -47,6 +47,7 @@ typedef struct {
     int parts;
     sg_size_form lo, len;       /* SLICE: start and length; INDEX: lo */
     bool trans;                 /* MATMUL: op(B) = B^T */
+    bool swapped;               /* ADD, MUL: operands swapped from the order written */
     int phase;
     bool live;
     int line, col;              /* where it was written */
@@ -154,10 +155,16 @@ static int binary(parser *p, char op, int a, int b, size_t at)
     double x = p->pg->code[a].num, y = p->pg->code[b].num;
     if (ca && cb)
         return constant(p, op == '+' ? x + y : op == '-' ? x - y : op == '*' ? x * y : x / y, at);
+    bool swapped = (op == '+' || op == '*') && !ca && !cb && p->pg->code[a].phase < p->pg->code[b].phase;
+    if (swapped) {              /* the larger operand first: broadcasting's fast path (a + b = b + a exactly) */
+        int swap = a;
+        a = b, b = swap;
+    }
     switch (op) {
     case '+':
         return ca ? op1(p, OP_ADD_SCALAR, b, x, at) : cb ? op1(p, OP_ADD_SCALAR, a, y, at)
-                                                         : emit(p, (insn){.op = OP_ADD, .arg = {a, b}, .nargs = 2}, at);
+                                                         : emit(p, (insn){.op = OP_ADD, .arg = {a, b}, .nargs = 2,
+                                                                          .swapped = swapped}, at);
     case '-':
         if (cb)
             return op1(p, OP_ADD_SCALAR, a, -y, at);
@@ -166,7 +173,8 @@ static int binary(parser *p, char op, int a, int b, size_t at)
         return emit(p, (insn){.op = OP_SUB, .arg = {a, b}, .nargs = 2}, at);
     case '*':
         return ca ? op1(p, OP_SCALE, b, x, at) : cb ? op1(p, OP_SCALE, a, y, at)
-                                                    : emit(p, (insn){.op = OP_MUL, .arg = {a, b}, .nargs = 2}, at);
+                                                    : emit(p, (insn){.op = OP_MUL, .arg = {a, b}, .nargs = 2,
+                                                                     .swapped = swapped}, at);
     default:
         if (ca)
             return perr(p, at, "a number divided by a tensor is not supported (write n * exp(-log(y)))");
@@ -815,8 +823,9 @@ static sg_status prog_check(const sg_cell_def *def, int E, int H, char *err, siz
             o->number = true;
             break;
         case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
-            if (!broadcast(a, b, o))
-                st = shape_fail(pg, in, err, n, "'%s' of %s and %s (E=%d, H=%d)", op_name(in), sa, sb, E, H);
+            if (!broadcast(a, b, o))        /* named in the order written */
+                st = shape_fail(pg, in, err, n, "'%s' of %s and %s (E=%d, H=%d)", op_name(in), in->swapped ? sb : sa,
+                                in->swapped ? sa : sb, E, H);
             break;
         case OP_ADD_SCALAR: case OP_SCALE: case OP_ONE_MINUS: case OP_NEG: case OP_UNARY: case OP_TRANS:
             *o = a;

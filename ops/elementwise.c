@@ -18,8 +18,9 @@ enum { ADD, SUB, MUL, DIV };
  *   div: da += dy / b    db -= dy a / b^2                                      */
 
 /* The broadcast loop handles every case; these flat loops (which vectorise)
- * handle the common ones: same shapes, and a trailing row (a bias) added
- * along the last axis. Returns the row length for the second, 0 if neither. */
+ * handle the common ones: same shapes, and a trailing row (a bias, a gain)
+ * combined with every row along the last axis. Returns the row length for
+ * the second, 0 if neither. */
 static size_t flat_case(const sg_tensor *out, const sg_tensor *A, const sg_tensor *B, bool *same)
 {
     *same = A->size == out->size && B->size == out->size;
@@ -34,18 +35,19 @@ SG_HOT static void binary_forward(sg_tensor *out)
     const sg_tensor *A = out->src[0], *B = out->src[1];
     bool same;
     size_t row = flat_case(out, A, B, &same);
-    if (same || (row && out->iarg[0] == ADD)) {
+    if (same || row) {
         SG_TYPED(out->dtype, {
-            const T *a = A->data, *b = B->data;
-            T *y = out->data;
             size_t n = same ? out->size : row;
-            for (size_t o = 0; o < out->size; o += n)
+            for (size_t o = 0; o < out->size; o += n) {
+                const T *a = (const T *)A->data + o, *b = (const T *)B->data + (same ? o : 0);
+                T *y = (T *)out->data + o;
                 switch (out->iarg[0]) {
-                case ADD: for (size_t i = 0; i < n; i++) y[o + i] = a[o + i] + b[same ? o + i : i]; break;
-                case SUB: for (size_t i = 0; i < n; i++) y[o + i] = a[o + i] - b[o + i]; break;
-                case MUL: for (size_t i = 0; i < n; i++) y[o + i] = a[o + i] * b[o + i]; break;
-                case DIV: for (size_t i = 0; i < n; i++) y[o + i] = a[o + i] / b[o + i]; break;
+                case ADD: for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i]; break;
+                case SUB: for (size_t i = 0; i < n; i++) y[i] = a[i] - b[i]; break;
+                case MUL: for (size_t i = 0; i < n; i++) y[i] = a[i] * b[i]; break;
+                case DIV: for (size_t i = 0; i < n; i++) y[i] = a[i] / b[i]; break;
                 }
+            }
         });
         return;
     }
@@ -68,21 +70,20 @@ SG_HOT static void binary_backward(sg_tensor *out)
     const sg_tensor *A = out->src[0], *B = out->src[1];
     bool same;
     size_t row = flat_case(out, A, B, &same);
-    if (same || (row && out->iarg[0] == ADD)) {
+    if (same || row) {       /* a row's gradient sums over the rows, in row order */
         SG_TYPED(out->dtype, {
-            const T *a = A->data, *b = B->data, *dy = out->grad;
-            T *da = A->grad, *db = B->grad;
             size_t n = same ? out->size : row;
             int op = out->iarg[0];
             for (size_t o = 0; o < out->size; o += n) {
-                const T *g = dy + o;
-                if (da && (op == ADD || op == SUB)) for (size_t i = 0; i < n; i++) da[o + i] += g[i];
-                if (da && op == MUL) for (size_t i = 0; i < n; i++) da[o + i] += g[i] * b[o + i];
-                if (da && op == DIV) for (size_t i = 0; i < n; i++) da[o + i] += g[i] / b[o + i];
-                if (db && op == ADD) for (size_t i = 0; i < n; i++) db[same ? o + i : i] += g[i];
-                if (db && op == SUB) for (size_t i = 0; i < n; i++) db[o + i] -= g[i];
-                if (db && op == MUL) for (size_t i = 0; i < n; i++) db[o + i] += g[i] * a[o + i];
-                if (db && op == DIV) for (size_t i = 0; i < n; i++) db[o + i] -= g[i] * a[o + i] / (b[o + i] * b[o + i]);
+                const T *a = (const T *)A->data + o, *b = (const T *)B->data + (same ? o : 0), *g = (const T *)out->grad + o;
+                T *da = A->grad ? (T *)A->grad + o : NULL, *db = B->grad ? (T *)B->grad + (same ? o : 0) : NULL;
+                if (da && (op == ADD || op == SUB)) for (size_t i = 0; i < n; i++) da[i] += g[i];
+                if (da && op == MUL) for (size_t i = 0; i < n; i++) da[i] += g[i] * b[i];
+                if (da && op == DIV) for (size_t i = 0; i < n; i++) da[i] += g[i] / b[i];
+                if (db && op == ADD) for (size_t i = 0; i < n; i++) db[i] += g[i];
+                if (db && op == SUB) for (size_t i = 0; i < n; i++) db[i] -= g[i];
+                if (db && op == MUL) for (size_t i = 0; i < n; i++) db[i] += g[i] * a[i];
+                if (db && op == DIV) for (size_t i = 0; i < n; i++) db[i] -= g[i] * a[i] / (b[i] * b[i]);
             }
         });
         return;

@@ -25,7 +25,7 @@ static void setup(void)
     cu_train(dir, "reverse", "model: {kind: seq2seq, hidden: 32, embedding: 16, bidirectional: true}\n"
                      "data: {kind: reverse, symbols: 6, min_len: 2, max_len: 6, train_size: 3000, valid_size: 200,"
                      " batch_size: 32}\noptim: {lr: 0.005}\n", 400);
-    char body[400], words[200];
+    char body[1000], words[200];
     snprintf(words, sizeof words, "%s/names.txt", dir);
     FILE *f = fopen(words, "w");
     for (int i = 0; i < 200; i++)
@@ -34,6 +34,22 @@ static void setup(void)
     snprintf(body, sizeof body, "model: {kind: lstm, hidden: 32, layers: 1}\ndata: {kind: lines, path: %s, "
                                 "batch_size: 16}\n", words);
     cu_train(dir, "names", body, 200);
+    /* cells from cell: sections: an MGU encoder-decoder, a peephole LSTM on the names */
+    cu_train(dir, "yreverse", "cell: {name: mgu, states: [h], params: {weight_ih: {shape: [2H, E], init: input}, "
+                     "bias: [2H], weight_f: {shape: [H, H], init: recurrent}, weight_n: {shape: [H, H], init: recurrent}},"
+                     " equations: [\"xf, xn = split(x @ weight_ih^T + bias, 2)\", \"f = sigmoid(xf + h @ weight_f^T)\","
+                     " \"h' = (1 - f) * h + f * tanh(xn + (f * h) @ weight_n^T)\"]}\n"
+                     "model: {kind: seq2seq, cell: mgu, hidden: 32, embedding: 16, bidirectional: true}\n"
+                     "data: {kind: reverse, symbols: 6, min_len: 2, max_len: 6, train_size: 3000, valid_size: 200,"
+                     " batch_size: 32}\noptim: {lr: 0.005}\n", 400);
+    snprintf(body, sizeof body, "cell: {name: peep, states: [h, c], params: {w: {shape: [4H, E], init: input}, "
+                                "u: {shape: [4H, H], init: recurrent}, b: [4H], p: [3, H]}, equations: ["
+                                "\"i, f, g, o = split(x @ w^T + h @ u^T + b, 4)\", "
+                                "\"c' = sigmoid(f + p[1] * c) * c + sigmoid(i + p[0] * c) * tanh(g)\", "
+                                "\"h' = sigmoid(o + p[2] * c') * tanh(c')\"]}\n"
+                                "model: {kind: peep, hidden: 32, layers: 1}\ndata: {kind: lines, path: %s, "
+                                "batch_size: 16}\n", words);
+    cu_train(dir, "ynames", body, 200);
     /* an untrained transformer seq2seq: it never emits </s> in time */
     cu_train(dir, "tsort", "model: {kind: transformer, hidden: 8, layers: 1, heads: 2}\n"
                            "data: {kind: sort, symbols: 4, min_len: 2, max_len: 4, train_size: 20, valid_size: 4,"
@@ -104,6 +120,40 @@ START_TEST(test_translate_reverses)
                          &loss, &acc) == 2, "%s", e);
     ck_assert(loss < 0.05 && acc >= 95);
     free(e);
+}
+END_TEST
+
+/* the same with cells written as equations: sample, translate and eval take
+ * them as any built-in cell */
+START_TEST(test_cells_from_equations)
+{
+    int rc;
+    translate_opts greedy = {.beam = 1};
+    char *a = translate("yreverse", &greedy, "01\n345\n5021\n12345\n", &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
+    ck_assert_str_eq(a, "10\n543\n1205\n54321\n");
+    free(a);
+    char *e = eval("yreverse", NULL, &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
+    double loss, acc;
+    ck_assert_msg(sscanf(e, "validation split: 200 pairs, loss %lf nats/token (teacher-forced), exact match %lf%%",
+                         &loss, &acc) == 2, "%s", e);
+    ck_assert_msg(acc >= 90, "%s", e);
+    free(e);
+    char ck[200], *text = NULL;
+    size_t len = 0;
+    checkpoint("ynames", ck, sizeof ck);
+    FILE *out = open_memstream(&text, &len);
+    ck_assert_msg(train_sample(ck, "\n", 200, 0.5, 3, out, err, sizeof err) == EXIT_OK, "%s", err);
+    fclose(out);
+    int lines = 0, known = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(text, "\n", &save); w; w = strtok_r(NULL, "\n", &save), lines++)
+        for (int k = 0; k < 8; k++)
+            known += !strcmp(w, (const char *[]){"abel", "cain", "seth", "enos", "lamech", "noah", "shem", "ham"}[k]);
+    ck_assert_int_gt(lines, 20);
+    ck_assert_int_ge(known * 10, lines * 8);
+    free(text);
 }
 END_TEST
 
@@ -213,6 +263,7 @@ int main(void)
     tcase_add_test(tc, test_sample_items);
     tcase_add_test(tc, test_wrong_kind_and_bad_input);
     tcase_add_test(tc, test_translate_max_len_beyond_build);
+    tcase_add_test(tc, test_cells_from_equations);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);
