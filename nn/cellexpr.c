@@ -67,6 +67,7 @@ typedef struct {
     int n_states, n_params;
     int out[SG_CELL_MAX_STATES];    /* the value of each state' */
     int front[64], n_front;         /* X values read by steps, in projection order */
+    int *run[3], n_run[3];          /* the live instructions of each phase, in order */
     int n_sym;
     symbol sym[256];
 } program;
@@ -563,6 +564,8 @@ void sg_cell_def_free(sg_cell_def *def)
         return;
     free(pg->strings);
     free(pg->code);
+    for (int ph = 0; ph < 3; ph++)
+        free(pg->run[ph]);
     free(pg);
 }
 
@@ -605,6 +608,9 @@ static void analyse(program *pg)
     for (int i = 0; i < pg->n_insn && i < 4096 && pg->n_front < 64; i++)
         if (reads[i])
             pg->front[pg->n_front++] = i;
+    for (int i = 0; i < pg->n_insn; i++)      /* what each phase runs: no scan of the rest per step */
+        if (pg->code[i].live && pg->code[i].op > OP_CONST)
+            pg->run[pg->code[i].phase][pg->n_run[pg->code[i].phase]++] = i;
 }
 
 sg_cell_def *sg_cell_compile(const sg_cell_spec *spec, char *err, size_t n)
@@ -709,6 +715,11 @@ sg_cell_def *sg_cell_compile(const sg_cell_spec *spec, char *err, size_t n)
         perr(&p, 0, "cell %s: more than 4096 operations", d->name);
         goto fail;
     }
+    for (int ph = 0; ph < 3; ph++)
+        if (!(pg->run[ph] = malloc((size_t)pg->n_insn * sizeof *pg->run[ph]))) {
+            perr(&p, 0, "cell %s: out of memory", d->name);
+            goto fail;
+        }
     analyse(pg);
     return d;
 fail_where:
@@ -988,10 +999,9 @@ static sg_tensor *run_insn(sg_tape *t, const program *pg, const sg_cell *c, cons
 /* runs the live instructions of one phase; a failure names the equation */
 static sg_status run_phase(sg_tape *t, const program *pg, const sg_cell *c, int phase, sg_tensor **v)
 {
-    for (int i = 0; i < pg->n_insn; i++) {
+    for (int k = 0; k < pg->n_run[phase]; k++) {
+        int i = pg->run[phase][k];
         const insn *in = &pg->code[i];
-        if (!in->live || in->phase != phase || in->op <= OP_CONST)
-            continue;
         v[i] = run_insn(t, pg, c, in, v);       /* NULL without an error: a sum of absent biases */
         if (!v[i] && sg_tape_error(t))
             return sg_tape_error(t);
@@ -1037,9 +1047,8 @@ static sg_status prog_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, sg
         v[pg->front[j]] = pg->n_front == 1 ? xp : sg_narrow(t, xp, 1, off, w);
         off += w;
     }
-    for (int i = 0; i < pg->n_insn; i++)
-        if (pg->code[i].op == OP_STATE)
-            v[i] = state[pg->code[i].index];
+    for (int k = 0; k < pg->n_states; k++)     /* the states are values 1 .. n_states */
+        v[1 + k] = state[k];
     sg_status s = run_phase(t, pg, run->cell, PH_S, v);
     for (int k = 0; k < pg->n_states && s == SG_OK; k++)
         if (!(next[k] = v[pg->out[k]]))
