@@ -218,6 +218,8 @@ static int cell_list(events *e, cfg_text *ts, int max, int *count, const char *k
 static int cell_shape(events *e, cfg_text *shape, const char *key)
 {
     if (e->ev.type == YAML_SCALAR_EVENT) {
+        if (!e->ev.data.scalar.length)
+            return cell_fail(e, key, "expected a shape: [4H, E]");
         snprintf(shape->text, sizeof shape->text, "%s", (const char *)e->ev.data.scalar.value);
         shape->line = ev_line(e), shape->col = ev_col(e);
         return 0;

@@ -100,6 +100,7 @@ START_TEST(test_config_trains_and_compares)
     char a[200], b[200];
     snprintf(a, sizeof a, "%s/runs/ind-seed5", dir), snprintf(b, sizeof b, "%s/runs/lstm-seed6", dir);
     two[0] = a, two[1] = b;
+    free(log);
     out = open_memstream(&log, &len);
     ck_assert_msg(compare_runs(two, 2, dir, out, err, sizeof err) == EXIT_OK, "%s", err);
     fclose(out);

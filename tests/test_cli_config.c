@@ -173,6 +173,7 @@ START_TEST(test_cell_section)
     fails("cell:\n  name: a\n  states: h\n", "3:11: cell.states: expected a list");
     fails("cell:\n  name: a\n  params: {w: {shape: [H], size: 3}}\n", "3:28: cell.params.w: unknown key (shape, init, value)");
     fails("cell:\n  name: a\n  params: {w: {init: ones}}\n", "3:26: cell.params.w: no shape");
+    fails("cell:\n  name: a\n  params:\n    w:\n", "4:7: cell.params.w: expected a shape: [4H, E]");   /* found by fuzz_config */
     fails("cell:\n  name: a\n  params: {w: {shape: [H], value: x}}\n", "3:35: cell.params.w: value: expected a number");
     fails("cell:\n  name: a\n  states: [h]\n", "2:3: cell: equations: missing");
     fails("cell:\n  states: [h]\n  equations: [\"h' = h\"]\n", "2:3: cell: name: missing");
