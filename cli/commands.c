@@ -31,6 +31,7 @@ static const char *usage =
     "                                                 decode sources with a seq2seq model\n"
     "  eval CHECKPOINT [FILE]                         loss, perplexity or accuracy\n"
     "  gradcheck CONFIG.yaml                          check the model's gradients (tiny, f64)\n"    "  compare RUN_DIR... [--out DIR]                 the runs' curves side by side, a table, an HTML page\n"
+    "  predict CHECKPOINT [FILE]                      a classifier's class for each line\n"
     "  config-keys                                    every config key, as docs/config.md lists it\n"
     "  course list | course check EXERCISE FILE.c     grade a hand-written forward and backward pass\n"
     "  figure gradients|gates [OPTIONS]               the lecture's pictures, as SVG\n"
@@ -194,6 +195,13 @@ static const char *help_gradcheck =
     "Builds the configured model at a tiny size in f64 and checks the gradient of every\n"
     "parameter against finite differences; exit 1 if any fails.\n";
 
+static const char *help_predict =
+    "usage: seqgrad predict CHECKPOINT [FILE]\n"
+    "A classifier's class for each line of FILE (or standard input), one per line:\n"
+    "the text of a line (labelled data: the text after a TAB, if there is one), a word\n"
+    "(wordlang), a string of symbols (parity, order). seqgrad eval gives the\n"
+    "accuracy, per-class precision, recall and F1, and the confusion matrix.\n";
+
 static const char *help_compare =
     "usage: seqgrad compare RUN_DIR... [--out DIR]\n"
     "Draws the runs' training and validation losses and their gradient norm per time\n"
@@ -235,6 +243,19 @@ static int cmd_train(int argc, char **argv, char *err, size_t n)
     if (cfg_check(&c, err, n) != 0)
         return EXIT_CONFIG;
     return cfg_str(&c, "compare.cells")[0] ? train_compare(&c, &o, err, n) : train_run(&c, &o, err, n);
+}
+
+static int cmd_predict(int argc, char **argv, char *err, size_t n)
+{
+    if (argc != 1 && argc != 2)
+        return EXIT_USAGE;
+    FILE *in = argc == 2 ? fopen(argv[1], "r") : stdin;
+    if (!in)
+        return snprintf(err, n, "%s: cannot open: %s", argv[1], strerror(errno)), EXIT_DATA;
+    int rc = train_predict(argv[0], in, stdout, err, n);
+    if (argc == 2)
+        fclose(in);
+    return rc;
 }
 
 static int cmd_compare(int argc, char **argv, char *err, size_t n)
@@ -368,6 +389,7 @@ static const struct {
     {"eval", cmd_eval, &help_eval},
     {"gradcheck", cmd_gradcheck, &help_gradcheck},
     {"compare", cmd_compare, &help_compare},
+    {"predict", cmd_predict, &help_predict},
     {"config-keys", cmd_config_keys, &help_config_keys},
     {"course", cmd_course, &help_course},
     {"figure", cmd_figure, &help_figure},

@@ -31,12 +31,14 @@ const char *data_dir(void)
     return access(SEQGRAD_INSTALLED_DATA_DIR "/genesis.txt", R_OK) == 0 ? SEQGRAD_INSTALLED_DATA_DIR : SEQGRAD_DATA_DIR;
 }
 
-static const char *kinds[] = {"text", "words", "lines", "pairs", "copy", "reverse", "sort", "adding"};
+static const char *kinds[] = {"text",    "words",    "lines",    "pairs",   "copy",   "reverse", "sort",
+                              "adding",  "labelled", "wordlang", "fashion", "parity", "order"};
+enum { N_KINDS = sizeof kinds / sizeof kinds[0] };
 static const char symbols[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 
 static data_kind kind_of(const char *kind)
 {
-    for (int k = 0; k < 8; k++)
+    for (int k = 0; k < N_KINDS; k++)
         if (!strcmp(kind, kinds[k]))
             return (data_kind)k;
     return DATA_TEXT;
@@ -44,10 +46,13 @@ static data_kind kind_of(const char *kind)
 
 task_kind data_task(const char *kind)
 {
-    static const task_kind task[] = {TASK_STREAM, TASK_ITEMS, TASK_ITEMS, TASK_S2S,
-                                     TASK_S2S,    TASK_S2S,   TASK_S2S,   TASK_REGRESS};
+    static const task_kind task[] = {TASK_STREAM, TASK_ITEMS, TASK_ITEMS, TASK_S2S, TASK_S2S, TASK_S2S, TASK_S2S,
+                                     TASK_REGRESS, TASK_CLASSIFY, TASK_CLASSIFY, TASK_CLASSIFY, TASK_CLASSIFY,
+                                     TASK_CLASSIFY};
     return task[kind_of(kind)];
 }
+
+bool data_from_file(data_kind kind) { return kind <= DATA_PAIRS || kind == DATA_LABELLED; }
 
 void data_shuffle(int *perm, long n, uint64_t seed, long epoch)
 {
@@ -65,7 +70,7 @@ void data_shuffle(int *perm, long n, uint64_t seed, long epoch)
 void data_free(dataset *d)
 {
     for (int s = 0; s < 2; s++) {
-        free(d->ids[s]), free(d->ax[s]), free(d->ay[s]);
+        free(d->ids[s]), free(d->ax[s]), free(d->ay[s]), free(d->label[s]);
         for (long i = 0; d->ex[s] && i < d->len[s]; i++)
             free(d->ex[s][i].src), free(d->ex[s][i].tgt);
         free(d->ex[s]);
@@ -356,11 +361,433 @@ static int generate_adding(dataset *d, const sg_config *c, char *err, size_t n)
     return EXIT_OK;
 }
 
+/* ---- classification --------------------------------------------------------------- */
+
+int data_class_of(const dataset *d, const char *name)
+{
+    for (int k = 0; k < d->C; k++)
+        if (!strcmp(d->classes[k], name))
+            return k;
+    return -1;
+}
+
+void data_classes_str(const dataset *d, char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int k = 0; k < d->C && len < n; k++)
+        len += (size_t)snprintf(out + len, n - len, "%s%s", k ? "\n" : "", d->classes[k]);
+}
+
+int data_set_classes(dataset *d, const char *joined, char *err, size_t n)
+{
+    d->C = 0;
+    for (const char *p = joined; p && *p && d->C < DATA_MAX_CLASSES;) {
+        size_t l = strcspn(p, "\n");
+        if (l == 0 || l >= sizeof d->classes[0])
+            return snprintf(err, n, "a class name is empty or longer than %zu bytes", sizeof d->classes[0] - 1), -1;
+        memcpy(d->classes[d->C], p, l);
+        d->classes[d->C++][l] = '\0';
+        p += l + (p[l] == '\n');
+    }
+    return d->C >= 2 ? 0 : (snprintf(err, n, "fewer than 2 classes"), -1);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* the class of name, added while classes are being made (training), else
+ * looked up; -1 (with err) if unknown or too many */
+static int class_id(dataset *d, const char *name, bool add, const char *where, char *err, size_t n)
+{
+    int k = data_class_of(d, name);
+    if (k >= 0)
+        return k;
+    if (!add)
+        return snprintf(err, n, "%s: label \"%s\" never occurs in training (classes: %d)", where, name, d->C), -1;
+    if (d->C == DATA_MAX_CLASSES || strlen(name) >= sizeof d->classes[0])
+        return snprintf(err, n, "%s: label \"%s\": at most %d classes of up to %zu bytes", where, name,
+                        DATA_MAX_CLASSES, sizeof d->classes[0] - 1), -1;
+    snprintf(d->classes[d->C], sizeof d->classes[0], "%s", name);
+    return d->C++;
+}
+
+static int add_labelled(example **all, long *count, long *cap, const dataset *d, const unsigned char *text, long len,
+                        long offset, int label, char *err, size_t n)
+{
+    int *src = encode_or_fail(d, text, len, offset, err, n), *tgt = malloc(sizeof *tgt);
+    if (!src || !tgt || add_example(all, count, cap, src, (int)len, tgt, 1)) {
+        free(src), free(tgt);
+        return err[0] ? EXIT_DATA : (snprintf(err, n, "out of memory"), EXIT_FAIL);
+    }
+    *tgt = label;
+    return EXIT_OK;
+}
+
+/* labelled: label<TAB>text lines. The labels are read as text first (the
+ * split decides which are training's), then numbered: classes sorted by
+ * name, from the training split (or the checkpoint's). */
+static int load_labelled(dataset *d, const unsigned char *s, long len, const sg_config *c, bool whole, bool preset,
+                         char *err, size_t n)
+{
+    example *all = NULL;
+    long count = 0, cap = 0, line = 0;
+    char (*names)[48] = NULL;
+    long *lines = NULL;
+    for (long i = 0; i < len;) {
+        long start = i, end = i;
+        while (end < len && s[end] != '\n')
+            end++;
+        i = end + 1, line++;
+        if (end == start)
+            continue;
+        const unsigned char *tab = memchr(s + start, '\t', (size_t)(end - start));
+        char where[600];
+        snprintf(where, sizeof where, "%s:%ld", d->path, line);
+        if (!tab || tab == s + start || tab == s + end - 1 || tab - (s + start) >= 48) {
+            free_examples(all, count), free(names), free(lines);
+            return snprintf(err, n, "%s: expected label<TAB>text, the label 1 to 47 bytes, the text not empty", where),
+                   EXIT_DATA;
+        }
+        if (count % 1024 == 0) {
+            void *a = realloc(names, (size_t)(count + 1024) * sizeof *names), *b = a ? realloc(lines, (size_t)(count + 1024) * sizeof *lines) : NULL;
+            names = a ? a : names, lines = b ? b : lines;
+            if (!a || !b) {
+                free_examples(all, count), free(names), free(lines);
+                return snprintf(err, n, "out of memory"), EXIT_FAIL;
+            }
+        }
+        memcpy(names[count], s + start, (size_t)(tab - s - start));
+        names[count][tab - s - start] = '\0';
+        lines[count] = line;
+        int rc = add_labelled(&all, &count, &cap, d, tab + 1, s + end - tab - 1, tab + 1 - s, -1, err, n);
+        if (rc != EXIT_OK) {
+            free_examples(all, count), free(names), free(lines);
+            return rc;
+        }
+    }
+    for (long k = 0; k < count; k++)       /* the label's row, carried through the split */
+        all[k].tgt[0] = (int)k;
+    int rc = split_examples(d, all, count, cfg_real(c, "data.valid_fraction"), (uint64_t)cfg_int(c, "data.seed"), whole,
+                            err, n);
+    if (rc != EXIT_OK) {
+        free(names), free(lines);
+        return rc;
+    }
+    if (!preset) {                          /* classes: the training split's labels, sorted */
+        char **sorted = malloc((size_t)(d->len[0] + 1) * sizeof *sorted);
+        for (long k = 0; sorted && k < d->len[0]; k++)
+            sorted[k] = names[d->ex[0][k].tgt[0]];
+        if (sorted)
+            qsort(sorted, (size_t)d->len[0], sizeof *sorted, cmp_str);
+        for (long k = 0; sorted && k < d->len[0] && rc == EXIT_OK; k++)
+            if (class_id(d, sorted[k], true, d->path, err, n) < 0)
+                rc = EXIT_DATA;
+        free(sorted);
+        if (rc == EXIT_OK && d->C < 2)
+            rc = EXIT_DATA, snprintf(err, n, "%s: %d label%s in the training split; classification needs two",
+                                     d->path, d->C, d->C == 1 ? "" : "s");
+    }
+    for (int sp = 0; sp < 2 && rc == EXIT_OK; sp++)
+        for (long k = 0; k < d->len[sp] && rc == EXIT_OK; k++) {
+            int row = d->ex[sp][k].tgt[0];
+            char where[600];
+            snprintf(where, sizeof where, "%s:%ld", d->path, lines[row]);
+            int id = class_id(d, names[row], false, where, err, n);
+            if (id < 0)
+                rc = EXIT_DATA;
+            d->ex[sp][k].tgt[0] = id;
+        }
+    free(names), free(lines);
+    return rc;
+}
+
+/* the word lists Debian packages, by the package that installs them */
+static const struct { const char *file, *language, *package; } word_lists[] = {
+    {"american-english", "english", "wamerican"}, {"ngerman", "german", "wngerman"},
+    {"french", "french", "wfrench"},              {"italian", "italian", "witalian"},
+    {"spanish", "spanish", "wspanish"},           {"portuguese", "portuguese", "wportuguese"},
+    {"dutch", "dutch", "wdutch"},                 {"swedish", "swedish", "wswedish"},
+    {"danish", "danish", "wdanish"},              {"polish", "polish", "wpolish"},
+};
+
+static const char *dict_dir(void)
+{
+    const char *env = getenv("SEQGRAD_DICT_DIR");
+    return env && *env ? env : "/usr/share/dict";
+}
+
+/* wordlang: each installed list gives train_size + valid_size distinct
+ * lowercased words (no apostrophes), drawn by the seed; the language is the
+ * class. Two lists at least. */
+static int load_wordlang(dataset *d, const sg_config *c, bool preset, char *err, size_t n)
+{
+    long per[2] = {cfg_int(c, "data.train_size"), cfg_int(c, "data.valid_size")};
+    uint64_t seed = (uint64_t)cfg_int(c, "data.seed");
+    unsigned char *text[sizeof word_lists / sizeof word_lists[0]] = {NULL};
+    long tlen[sizeof word_lists / sizeof word_lists[0]] = {0};
+    int found = 0, rc = EXIT_OK;
+    bool seen[256] = {false};
+    for (size_t w = 0; w < sizeof word_lists / sizeof word_lists[0]; w++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dict_dir(), word_lists[w].file);
+        if (access(path, R_OK) != 0)
+            continue;
+        if (!(text[w] = read_all(path, &tlen[w], err, n))) {
+            rc = EXIT_DATA;
+            break;
+        }
+        for (long i = 0; i < tlen[w]; i++) {     /* lowercase ASCII; UTF-8 bytes as they are */
+            if (text[w][i] >= 'A' && text[w][i] <= 'Z')
+                text[w][i] = (unsigned char)(text[w][i] - 'A' + 'a');
+            seen[text[w][i]] = true;
+        }
+        found++;
+    }
+    if (rc == EXIT_OK && found < 2) {
+        char where[600];
+        cfg_where(c, "data.kind", where, sizeof where);
+        rc = EXIT_DATA, snprintf(err, n, "%s: data.kind: wordlang needs at least two word lists in %s, found %d: "
+                                 "apt-get install wamerican wngerman wfrench witalian wspanish", where, dict_dir(), found);
+    }
+    seen['\n'] = seen['\r'] = seen['\''] = false;
+    if (rc == EXIT_OK && !d->V)
+        make_vocab(d, NULL, seen);
+    for (int s = 0; s < 2 && rc == EXIT_OK; s++)
+        d->ex[s] = calloc((size_t)found * (size_t)per[s] + 1, sizeof(example));
+    for (size_t w = 0; w < sizeof word_lists / sizeof word_lists[0] && rc == EXIT_OK; w++) {
+        if (!text[w])
+            continue;
+        if (!d->ex[0] || !d->ex[1]) {
+            rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+            break;
+        }
+        int label = class_id(d, word_lists[w].language, !preset, d->path, err, n);
+        if (label < 0) {
+            rc = EXIT_DATA;
+            break;
+        }
+        long words = 0, *at = NULL;          /* the start of each usable word */
+        for (long i = 0; i < tlen[w]; i++)
+            words += (i == 0 || text[w][i - 1] == '\n') && text[w][i] != '\n';
+        at = malloc((size_t)(words + 1) * sizeof *at);
+        int *perm = malloc((size_t)(words + 1) * sizeof *perm);
+        long k = 0;
+        for (long i = 0; at && i < tlen[w]; i++)
+            if ((i == 0 || text[w][i - 1] == '\n') && text[w][i] != '\n') {
+                long e = i;
+                while (e < tlen[w] && text[w][e] != '\n')
+                    e++;
+                if (!memchr(text[w] + i, '\'', (size_t)(e - i)) && e - i <= 40)
+                    at[k++] = i;
+            }
+        if (!at || !perm) {
+            free(at), free(perm);
+            rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+            break;
+        }
+        data_shuffle(perm, k, seed + w, -1);
+        long got[2] = {0, 0};
+        for (long j = 0, prev = -1; j < k && (got[0] < per[0] || got[1] < per[1]); j++) {
+            long i = at[perm[j]], e = i;
+            while (e < tlen[w] && text[w][e] != '\n' && text[w][e] != '\r')
+                e++;
+            (void)prev;
+            int sp = got[1] < per[1] ? 1 : 0;     /* validation first */
+            long cap = 0, cnt = d->len[sp];
+            example *ex = d->ex[sp];
+            int *src = malloc((size_t)(e - i + 1) * sizeof *src), *tgt = malloc(sizeof *tgt);
+            if (!src || !tgt) {
+                free(src), free(tgt);
+                rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+                break;
+            }
+            for (long q = i; q < e; q++)
+                src[q - i] = d->id_of[text[w][q]];
+            *tgt = label;
+            ex[cnt] = (example){.src = src, .tgt = tgt, .src_len = (int)(e - i), .tgt_len = 1};
+            d->len[sp]++, got[sp]++;
+            (void)cap;
+        }
+        free(at), free(perm);
+    }
+    for (size_t w = 0; w < sizeof word_lists / sizeof word_lists[0]; w++)
+        free(text[w]);
+    return rc;
+}
+
+/* fashion: the IDX files of dataset-fashion-mnist, through gzip -dc */
+static const char *const fashion_classes[] = {"t-shirt/top", "trouser", "pullover", "dress", "coat",
+                                              "sandal", "shirt", "sneaker", "bag", "ankle boot"};
+
+static unsigned char *read_gz(const char *path, long want, char *err, size_t n)
+{
+    if (access(path, R_OK) != 0)
+        return snprintf(err, n, "%s: missing: apt-get install dataset-fashion-mnist (or set SEQGRAD_FASHION_DIR)", path),
+               NULL;
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
+    FILE *f = popen(cmd, "r");
+    unsigned char *buf = malloc((size_t)want);
+    long got = f && buf ? (long)fread(buf, 1, (size_t)want, f) : 0;
+    if (f)
+        pclose(f);
+    if (got != want) {
+        free(buf);
+        return snprintf(err, n, "%s: expected %ld bytes after gzip -dc, read %ld", path, want, got), NULL;
+    }
+    return buf;
+}
+
+static int load_fashion(dataset *d, const sg_config *c, char *err, size_t n)
+{
+    const char *env = getenv("SEQGRAD_FASHION_DIR"), *dir = env && *env ? env : "/usr/share/datasets/fashion-mnist";
+    static const char *files[2][2] = {{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"},
+                                      {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}};
+    static const long total[2] = {60000, 10000};
+    bool pixel = cfg_bool(c, "data.by_pixel");
+    d->T = pixel ? 784 : 28, d->F = pixel ? 1 : 28;
+    d->C = 10;
+    for (int k = 0; k < 10; k++)
+        snprintf(d->classes[k], sizeof d->classes[k], "%s", fashion_classes[k]);
+    long want[2] = {cfg_int(c, "data.train_size"), cfg_int(c, "data.valid_size")};
+    snprintf(d->path, sizeof d->path, "%s", dir);
+    for (int s = 0; s < 2; s++) {
+        long count = want[s] < total[s] ? want[s] : total[s];
+        char ip[600], lp[600];
+        snprintf(ip, sizeof ip, "%s/%s", dir, files[s][0]);
+        snprintf(lp, sizeof lp, "%s/%s", dir, files[s][1]);
+        unsigned char *img = read_gz(ip, 16 + count * 784, err, n), *lab = img ? read_gz(lp, 8 + count, err, n) : NULL;
+        if (!img || !lab) {
+            free(img), free(lab);
+            return EXIT_DATA;
+        }
+        if (img[2] != 8 || img[3] != 3 || lab[2] != 8 || lab[3] != 1) {
+            free(img), free(lab);
+            return snprintf(err, n, "%s: not an IDX file of images", ip), EXIT_DATA;
+        }
+        d->ax[s] = malloc((size_t)count * 784 * sizeof(float));
+        d->label[s] = malloc((size_t)count * sizeof(int));
+        if (!d->ax[s] || !d->label[s]) {
+            free(img), free(lab);
+            return snprintf(err, n, "out of memory"), EXIT_FAIL;
+        }
+        for (long i = 0; i < count * 784; i++)
+            d->ax[s][i] = img[16 + i] / 255.0f;
+        for (long i = 0; i < count; i++)
+            d->label[s][i] = lab[8 + i] < 10 ? lab[8 + i] : 0;
+        d->len[s] = count;
+        free(img), free(lab);
+    }
+    return EXIT_OK;
+}
+
+/* parity and order: distinct examples drawn by the seed, validation first */
+static int generate_classes(dataset *d, const sg_config *c, char *err, size_t n)
+{
+    bool parity = d->kind == DATA_PARITY;
+    const char *alphabet = parity ? "01" : "abcdXY";
+    int lo = parity ? (int)cfg_int(c, "data.min_len") : (int)cfg_int(c, "data.seq_len");
+    int hi = parity ? (int)cfg_int(c, "data.max_len") : lo;
+    long size[2] = {cfg_int(c, "data.train_size"), cfg_int(c, "data.valid_size")}, total = size[0] + size[1];
+    char where[600];
+    if (lo > hi) {
+        cfg_where(c, "data.min_len", where, sizeof where);
+        return snprintf(err, n, "%s: data.min_len: %d is more than data.max_len %d", where, lo, hi), EXIT_CONFIG;
+    }
+    double space = 0;
+    for (int L = lo; L <= hi && parity; L++)
+        space += pow(2, L);
+    if (!parity)
+        space = 4.0 * pow(4, lo - 2) * (lo / 10 + 1) * (lo / 10 + 1);
+    if (lo < (parity ? 1 : 10) || space < 2.0 * (double)total) {
+        cfg_where(c, parity ? "data.max_len" : "data.seq_len", where, sizeof where);
+        return snprintf(err, n, "%s: %ld + %ld distinct examples need more possible ones (%s)", where, size[0], size[1],
+                        parity ? "longer strings" : "seq_len at least 10, or fewer examples"), EXIT_CONFIG;
+    }
+    for (int i = 0; alphabet[i]; i++)
+        d->id_of[(unsigned char)alphabet[i]] = i, d->vocab[i] = (unsigned char)alphabet[i];
+    d->V = (int)strlen(alphabet);
+    static const char *names[2][4] = {{"even", "odd"}, {"XX", "XY", "YX", "YY"}};
+    d->C = parity ? 2 : 4;
+    for (int k = 0; k < d->C; k++)
+        snprintf(d->classes[k], sizeof d->classes[k], "%s", names[!parity][k]);
+    size_t cap = 1;
+    while (cap < 4 * (size_t)total)
+        cap *= 2;
+    uint64_t *seen = calloc(cap, sizeof *seen);
+    int *x = malloc((size_t)hi * sizeof *x);
+    for (int s = 0; s < 2; s++)
+        d->ex[s] = calloc((size_t)size[s] + 1, sizeof(example));
+    if (!seen || !x || !d->ex[0] || !d->ex[1])
+        return free(seen), free(x), snprintf(err, n, "out of memory"), EXIT_FAIL;
+    sg_rng r;
+    sg_rng_seed(&r, (uint64_t)cfg_int(c, "data.seed"));
+    for (long i = 0; i < total;) {
+        int L = lo + sg_rng_int(&r, hi - lo + 1), label = 0;
+        if (parity) {
+            for (int k = 0; k < L; k++)
+                x[k] = sg_rng_int(&r, 2), label ^= x[k];
+        } else {          /* X or Y at t1 in [T/10, 2T/10) and t2 in [5T/10, 6T/10) */
+            for (int k = 0; k < L; k++)
+                x[k] = sg_rng_int(&r, 4);
+            int t1 = L / 10 + sg_rng_int(&r, L / 10 > 0 ? L / 10 : 1), t2 = L / 2 + sg_rng_int(&r, L / 10 > 0 ? L / 10 : 1);
+            int a = sg_rng_int(&r, 2), b = sg_rng_int(&r, 2);
+            x[t1] = 4 + a, x[t2] = 4 + b, label = 2 * a + b;
+        }
+        uint64_t h = hash_seq(x, L);
+        size_t slot = h & (cap - 1);
+        while (seen[slot] && seen[slot] != h)
+            slot = (slot + 1) & (cap - 1);
+        if (seen[slot])
+            continue;
+        seen[slot] = h;
+        int split = i < size[1], *src = malloc((size_t)L * sizeof *src), *tgt = malloc(sizeof *tgt);
+        if (!src || !tgt) {
+            free(src), free(tgt), free(seen), free(x);
+            return snprintf(err, n, "out of memory"), EXIT_FAIL;
+        }
+        memcpy(src, x, (size_t)L * sizeof *src);
+        *tgt = label;
+        d->ex[split][d->len[split]++] = (example){.src = src, .tgt = tgt, .src_len = L, .tgt_len = 1};
+        i++;
+    }
+    free(seen), free(x);
+    return EXIT_OK;
+}
+
+int data_class_batch(const dataset *d, int split, const int *idx, int B, int *x, int *len, int *y)
+{
+    int T = 1;
+    for (int b = 0; b < B; b++)
+        T = d->ex[split][idx[b]].src_len > T ? d->ex[split][idx[b]].src_len : T;
+    for (int b = 0; b < B; b++) {
+        const example *e = &d->ex[split][idx[b]];
+        len[b] = e->src_len > 0 ? e->src_len : 1;
+        for (int k = 0; k < T; k++)
+            x[b * T + k] = k < e->src_len ? e->src[k] : 0;
+        y[b] = e->tgt[0];
+    }
+    return T;
+}
+
+void data_fashion_batch(const dataset *d, int split, const int *idx, int B, float *x, int *y)
+{
+    for (int b = 0; b < B; b++) {
+        memcpy(x + (size_t)b * 784, d->ax[split] + (size_t)idx[b] * 784, 784 * sizeof *x);
+        y[b] = d->label[split][idx[b]];
+    }
+}
+
 int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char *path, data_use use, char *err,
               size_t n)
 {
     bool whole = use == USE_ALL_VALID;
+    int preset_C = d->C;                  /* classes a checkpoint named (data_set_classes) */
+    char preset[DATA_MAX_CLASSES][48];
+    memcpy(preset, d->classes, sizeof preset);
     memset(d, 0, sizeof *d);
+    d->C = preset_C;
+    memcpy(d->classes, preset, sizeof preset);
     memset(d->id_of, -1, sizeof d->id_of);
     d->vocab_from = vocab_hex ? "the checkpoint's vocabulary" : "data.vocab";
     d->kind = kind_of(cfg_str(c, "data.kind"));
@@ -377,7 +804,17 @@ int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char 
     err[0] = '\0';
     if (d->kind == DATA_ADDING)
         return generate_adding(d, c, err, n);
-    if (d->kind >= DATA_COPY)
+    if (d->kind == DATA_PARITY || d->kind == DATA_ORDER)
+        return generate_classes(d, c, err, n);
+    if (d->kind == DATA_FASHION)
+        return load_fashion(d, c, err, n);
+    if (d->kind == DATA_WORDLANG) {
+        if (vocab_hex)
+            make_vocab(d, vocab_hex, NULL);
+        snprintf(d->path, sizeof d->path, "%s", dict_dir());
+        return use == USE_VOCAB ? EXIT_OK : load_wordlang(d, c, preset_C > 0, err, n);
+    }
+    if (d->kind >= DATA_COPY && d->kind != DATA_LABELLED)
         return generate_task(d, c, err, n);
     if (!path)
         path = cfg_str(c, "data.path");
@@ -415,15 +852,24 @@ int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char 
         seen[' '] = seen['\t'] = seen['\r'] = seen['\f'] = seen['\v'] = false;
     if (d->kind == DATA_PAIRS)
         seen['\t'] = false;
+    if (d->kind == DATA_LABELLED) {        /* the texts' bytes only: labels are classes */
+        memset(seen, 0, sizeof seen);
+        for (long i = 0, tab = 0; i < len; i++) {
+            tab = s[i] == '\n' ? 0 : tab || s[i] == '\t';
+            seen[s[i]] |= tab && s[i] != '\t';
+        }
+        seen['\n'] = false;
+    }
     if (d->kind != DATA_TEXT)
-        seen['\n'] = d->kind != DATA_PAIRS;     /* items: '\n' marks their ends */
+        seen['\n'] = d->kind != DATA_PAIRS && d->kind != DATA_LABELLED;     /* items: '\n' marks their ends */
     make_vocab(d, vocab_hex, seen);
     d->boundary = d->id_of['\n'];
     int rc = d->kind == DATA_TEXT ? load_text(d, s, len, cfg_real(c, "data.valid_fraction"),
                                               (uint64_t)cfg_int(c, "data.seed"), whole, err, n)
-                                  : load_items(d, s, len, c, whole, err, n);
+           : d->kind == DATA_LABELLED ? load_labelled(d, s, len, c, whole, preset_C > 0, err, n)
+                                      : load_items(d, s, len, c, whole, err, n);
     free(s);
-    if (rc == EXIT_OK && d->kind != DATA_TEXT && d->kind != DATA_PAIRS && d->boundary < 0)
+    if (rc == EXIT_OK && d->kind != DATA_TEXT && d->kind != DATA_PAIRS && d->kind != DATA_LABELLED && d->boundary < 0)
         return snprintf(err, n, "%s: the checkpoint's vocabulary lacks the item boundary '\\n'", path), EXIT_DATA;
     return rc;
 }

@@ -22,6 +22,24 @@
  *            m_t = 1 at one step of each half, else 0; the target is the
  *            sum of the two marked u_t. A regression.
  *
+ * Sequence classification (many-to-one), each example a class:
+ *   labelled label<TAB>text lines of a file, character level; classes are
+ *            the labels of the training split (a validation label never
+ *            seen in training is an error).
+ *   wordlang which language a word is, from Debian's word lists in
+ *            /usr/share/dict (wamerican, wngerman, wfrench, witalian,
+ *            wspanish, ... whichever are installed, at least two):
+ *            train_size and valid_size distinct words of each, lowercased.
+ *   fashion  sequential Fashion-MNIST (dataset-fashion-mnist): each 28x28
+ *            image read row by row as 28 steps of 28 pixels in [0,1], or
+ *            pixel by pixel (data.by_pixel: 784 steps of 1); train_size
+ *            images of the training set, valid_size of the test set.
+ *   parity   strings of 0 and 1, lengths min_len..max_len: even or odd.
+ *   order    the temporal order problem (Hochreiter and Schmidhuber 1997):
+ *            seq_len symbols of a-d with X or Y at one step of the first
+ *            and one of the second half; the class is the pair (XX, XY,
+ *            YX, YY). Generated tasks draw distinct examples by data.seed.
+ *
  * Everything but the adding problem is bytes: ids number the bytes that
  * occur (or the vocabulary a checkpoint names). Item models see '\n'
  * before and after each item, which must not occur in an item.
@@ -34,15 +52,21 @@
 
 #include "config.h"
 
-typedef enum { DATA_TEXT, DATA_WORDS, DATA_LINES, DATA_PAIRS, DATA_COPY, DATA_REVERSE, DATA_SORT, DATA_ADDING } data_kind;
-typedef enum { TASK_STREAM, TASK_ITEMS, TASK_S2S, TASK_REGRESS } task_kind;
+typedef enum {
+    DATA_TEXT, DATA_WORDS, DATA_LINES, DATA_PAIRS, DATA_COPY, DATA_REVERSE, DATA_SORT, DATA_ADDING,
+    DATA_LABELLED, DATA_WORDLANG, DATA_FASHION, DATA_PARITY, DATA_ORDER,
+} data_kind;
+typedef enum { TASK_STREAM, TASK_ITEMS, TASK_S2S, TASK_REGRESS, TASK_CLASSIFY } task_kind;
+
+#define DATA_MAX_CLASSES 64
 
 /* What is read: both splits (training), everything as the validation split
  * (evaluating a file), or only the vocabulary (sampling, translating: the
  * file need not be there any more; generated tasks are generated anyway). */
 typedef enum { USE_SPLITS, USE_ALL_VALID, USE_VOCAB } data_use;
 
-/* one example: src (an item, or a source), tgt (a target; NULL for items) */
+/* one example: src (an item, or a source), tgt (a target; NULL for items;
+ * for classification the class, tgt_len 1) */
 typedef struct {
     int *src, *tgt;
     int src_len, tgt_len;
@@ -61,8 +85,11 @@ typedef struct {
     int *ids[2];                   /* text: the two streams */
     long len[2];                   /* text: characters; others: examples */
     example *ex[2];                /* items and pairs */
-    float *ax[2], *ay[2];          /* adding: inputs (N,T,2) and targets (N) */
-    int T;                         /* adding: steps */
+    float *ax[2], *ay[2];          /* adding: inputs (N,T,2) and targets (N); fashion: (N,T,F) */
+    int T, F;                      /* adding, fashion: steps and features per step */
+    int *label[2];                 /* fashion: the class of each image */
+    int C;                         /* classification: classes, named below */
+    char classes[DATA_MAX_CLASSES][48];
 } dataset;
 
 /* Reads or generates the dataset the config names. vocab_hex: the
@@ -71,12 +98,17 @@ typedef struct {
  * EXIT_DATA / EXIT_CONFIG with the reason in err. */
 int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char *path, data_use use, char *err,
               size_t n);
+/* For classification from a checkpoint: the classes it names ('\n'-joined),
+ * set before data_load so the labels of a file map to them. */
+int data_set_classes(dataset *d, const char *joined, char *err, size_t n);
 void data_free(dataset *d);
 /* The folder of the bundled data (genesis.txt, names.txt): $SEQGRAD_DATA_DIR,
  * else the installed data directory if it holds them, else the source tree's. */
 const char *data_dir(void);
 
 task_kind data_task(const char *kind);
+/* Whether the kind reads data.path (text, words, lines, pairs, labelled). */
+bool data_from_file(data_kind kind);
 
 /* A permutation of 0..n-1 drawn from (seed, epoch): the order of the
  * training examples in that epoch. */
@@ -91,6 +123,15 @@ int data_lm_batch(const dataset *d, int split, const int *idx, int B, int max_T,
  * Returns T and sets *S. */
 int data_s2s_batch(const dataset *d, int split, const int *idx, int B, int *src, int *src_len, int *S, int *tin,
                    int *tout);
+/* Classification batch of byte sequences: x (B,T) padded with 0, len (B),
+ * y (B) the classes. Returns T. Real-valued (fashion): x (B,T,F) floats. */
+int data_class_batch(const dataset *d, int split, const int *idx, int B, int *x, int *len, int *y);
+void data_fashion_batch(const dataset *d, int split, const int *idx, int B, float *x, int *y);
+/* The class named name, or -1. */
+int data_class_of(const dataset *d, const char *name);
+/* Classes as one string, names joined by '\n' (a checkpoint's metadata). */
+void data_classes_str(const dataset *d, char *out, size_t n);
+
 /* Adding problem batch: x (B,T,2), y (B). */
 void data_add_batch(const dataset *d, int split, const int *idx, int B, float *x, float *y);
 

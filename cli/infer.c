@@ -181,13 +181,92 @@ int train_translate(const char *checkpoint, const translate_opts *o, FILE *in, F
     return rc;
 }
 
+/* ---- classifiers: per-class figures, predictions ------------------------------------ */
+
+static int print_class_report(run *r, sg_tape *t, FILE *out, char *err, size_t n)
+{
+    int C = r->d.C;
+    long *cm = calloc((size_t)C * C, sizeof *cm);
+    if (!cm || run_confusion(r, t, cm) != 0)
+        return free(cm), snprintf(err, n, "%s", cm ? sg_tape_errmsg(t) : "out of memory"), EXIT_FAIL;
+    fprintf(out, "%-16s %9s %9s %9s %8s\n", "class", "precision", "recall", "F1", "support");
+    double f1_sum = 0;
+    for (int k = 0; k < C; k++) {
+        long tp = cm[k * C + k], support = 0, predicted = 0;
+        for (int j = 0; j < C; j++)
+            support += cm[k * C + j], predicted += cm[j * C + k];
+        double p = predicted ? (double)tp / predicted : 0, rec = support ? (double)tp / support : 0;
+        double f1 = p + rec > 0 ? 2 * p * rec / (p + rec) : 0;
+        f1_sum += f1;
+        fprintf(out, "%-16s %9.4f %9.4f %9.4f %8ld\n", r->d.classes[k], p, rec, f1, support);
+    }
+    fprintf(out, "%-16s %29.4f\n", "macro F1", f1_sum / C);
+    fprintf(out, "confusion (rows: true class, columns: predicted, in the order above):\n");
+    for (int k = 0; k < C; k++) {
+        for (int j = 0; j < C; j++)
+            fprintf(out, "%s%6ld", j ? " " : "", cm[k * C + j]);
+        fprintf(out, "\n");
+    }
+    free(cm);
+    return EXIT_OK;
+}
+
+int train_predict(const char *checkpoint, FILE *in, FILE *out, char *err, size_t n)
+{
+    run r = {0};
+    int rc = run_open_checkpoint(&r, checkpoint, NULL, USE_VOCAB, err, n);
+    if (rc == EXIT_OK && r.d.task != TASK_CLASSIFY)
+        rc = EXIT_USAGE, snprintf(err, n, "%s: a %s model is not a classifier (use seqgrad %s)", checkpoint,
+                                  cfg_str(&r.cfg, "data.kind"), r.d.task == TASK_S2S ? "translate" : "sample or eval");
+    if (rc == EXIT_OK && r.d.kind == DATA_FASHION)
+        rc = EXIT_USAGE, snprintf(err, n, "%s: predict reads text; a Fashion-MNIST model is measured by seqgrad eval",
+                                  checkpoint);
+    sg_tape *t = sg_tape_new();
+    sg_tape_set_grad(t, false);
+    char line[4096];
+    int *ids = malloc(sizeof line * sizeof *ids);
+    if (!ids && rc == EXIT_OK)
+        rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+    for (long no = 1; rc == EXIT_OK && fgets(line, sizeof line, in); no++) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *text = r.d.kind == DATA_LABELLED && strchr(line, '\t') ? strchr(line, '\t') + 1 : line;
+        for (char *p = text; r.d.kind == DATA_WORDLANG && *p; p++)
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+        long len = data_encode(&r.d, text, (long)strlen(text), ids);
+        if (len == 0) {
+            rc = EXIT_DATA, snprintf(err, n, "line %ld: empty", no);
+            break;
+        }
+        if (len < 0) {
+            rc = EXIT_DATA, snprintf(err, n, "line %ld: byte 0x%02x at %ld is not in the model's vocabulary", no,
+                                     (unsigned char)text[-len - 1], -len);
+            break;
+        }
+        int L = (int)len;
+        sg_tape_reset(t);
+        sg_tensor *z = run_classify(&r, t, ids, NULL, &L, 1, L, NULL, NULL);
+        if (!z) {
+            rc = EXIT_FAIL, snprintf(err, n, "%s", sg_tape_errmsg(t));
+            break;
+        }
+        int best = 0;
+        for (int k = 1; k < r.d.C; k++)
+            best = sg_tensor_get(z, (size_t)k) > sg_tensor_get(z, (size_t)best) ? k : best;
+        fprintf(out, "%s\n", r.d.classes[best]);
+    }
+    free(ids);
+    sg_tape_free(t);
+    run_free(&r);
+    return rc;
+}
+
 /* ---- eval ----------------------------------------------------------------------- */
 
 int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, size_t n)
 {
     run r = {0};
     int rc = run_open_checkpoint(&r, checkpoint, data, data ? USE_ALL_VALID : USE_SPLITS, err, n);
-    if (rc == EXIT_OK && data && r.d.kind >= DATA_COPY)
+    if (rc == EXIT_OK && data && !data_from_file(r.d.kind))
         rc = EXIT_USAGE, snprintf(err, n, "%s data is generated: eval takes no file (it uses the validation split)",
                                   cfg_str(&r.cfg, "data.kind"));
     if (rc == EXIT_OK) {
@@ -210,6 +289,11 @@ int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, s
         case TASK_REGRESS:
             fprintf(out, "%s: %ld sequences of %d steps, mean squared error %.6f, accuracy %.2f%% (|error| < 0.04)\n",
                     what, v.examples, r.d.T, v.loss, 100 * v.accuracy);
+            break;
+        case TASK_CLASSIFY:
+            fprintf(out, "%s: %ld sequences, loss %.6f nats, accuracy %.2f%%\n", what, v.examples, v.loss,
+                    100 * v.accuracy);
+            rc = print_class_report(&r, t, out, err, n);
             break;
         }
         sg_tape_free(t);

@@ -153,6 +153,14 @@ static int choose_model(run *r, char *err, size_t n)
         }
         r->model = MODEL_REGRESS;
         return EXIT_OK;
+    case TASK_CLASSIFY:
+        if (tf || s2s) {
+            snprintf(what, sizeof what, "%s classification takes a recurrent cell (rnn, lstm, gru, ...), not %s", data,
+                     kind);
+            return config_error(r, "model.kind", err, n, what);
+        }
+        r->model = MODEL_CLASSIFY;
+        return EXIT_OK;
     }
     return EXIT_OK;
 }
@@ -199,6 +207,28 @@ static int build_model(run *r, char *err, size_t n)
     case MODEL_TS2S:
         s = sg_transformer_s2s_init(&r->ts2s, r->ps, V, V + 2, r->L, &to, SG_F32, &r->rng);
         break;
+    case MODEL_CLASSIFY: {
+        /* byte sequences: embedding (V,H); fashion: the F pixels of a step go in as they are */
+        static const char *pools[] = {"last", "mean", "max", "attention"};
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(cfg_str(c, "model.pooling"), pools[k]))
+                r->pool = (pool_kind)k;
+        ro.bidirectional = cfg_bool(c, "model.bidirectional");
+        int D = (ro.bidirectional ? 2 : 1) * r->H, E = r->d.kind == DATA_FASHION ? r->d.F : r->H;
+        if (r->d.kind != DATA_FASHION)
+            s = sg_embedding_init(&r->emb, r->ps, "embedding.", V, r->H, SG_F32, &r->rng);
+        if (s == SG_OK)
+            s = sg_rnn_init(&r->rnn, find_cell(r, cfg_str(c, "model.kind")), r->ps, "rnn.", E, r->H, &ro, SG_F32,
+                            &r->rng);
+        if (s == SG_OK && r->pool == POOL_ATTENTION) {     /* q ~ U(-1/sqrt(D), 1/sqrt(D)) */
+            r->query = sg_params_add(r->ps, "pool.query", sg_param_uniform(SG_F32, 1, (int[]){D}, -1 / sqrt(D),
+                                                                            1 / sqrt(D), &r->rng));
+            s = r->query ? SG_OK : SG_ERR_NOMEM;
+        }
+        if (s == SG_OK)
+            s = sg_linear_init(&r->out, r->ps, "head.", D, r->d.C, true, SG_F32, &r->rng);
+        break;
+    }
     case MODEL_S2S: {
         if (!(cell = cell_named(r, "model.cell", err, n)))
             return EXIT_CONFIG;
@@ -388,6 +418,101 @@ static sg_tensor *regress(run *r, sg_tape *t, const float *x, int B, sg_rng *rng
     return sg_linear_forward(t, &r->out, sg_select(t, h, 1, T - 1));
 }
 
+/* ---- classification -------------------------------------------------------------- */
+
+static int argmax_row(const sg_tensor *z, size_t row, int V);
+
+sg_tensor *run_classify(run *r, sg_tape *t, const int *x, const float *xf, const int *len, int B, int T, sg_rng *rng,
+                        sg_tensor **weights)
+{
+    const sg_rnn *rnn = &r->rnn;
+    int dirs = rnn->dirs, D = dirs * r->H, L = rnn->layers;
+    sg_tensor *in = xf ? leaf(r, t, 3, (int[]){B, T, r->d.F}, xf, (size_t)B * T * r->d.F)
+                       : sg_embedding_forward(t, &r->emb, x, B, T);
+    sg_tensor *fin[SG_CELL_MAX_STATES] = {NULL};
+    sg_tensor *out = sg_rnn_forward(t, rnn, in, NULL, len, rng, fin);      /* (B,T,D), zeros past each length */
+    if (!out)
+        return NULL;
+    sg_dtype dt = sg_tensor_dtype(out);
+    sg_tensor *pooled = NULL, *mask = NULL;
+    if (r->pool != POOL_LAST) {                /* (B,T): 1 at each sequence's real steps */
+        mask = sg_zeros(t, dt, 2, (int[]){B, T});
+        for (int b = 0; mask && b < B; b++)
+            for (int k = 0; k < (len ? len[b] : T); k++)
+                sg_tensor_set(mask, (size_t)b * T + (size_t)k, 1.0);
+    }
+    switch (r->pool) {
+    case POOL_LAST: {      /* h of each direction at its own last step: the forward one at length-1, the reverse at 0 */
+        sg_tensor *h[2] = {sg_select(t, fin[0], 0, (L - 1) * dirs), dirs == 2 ? sg_select(t, fin[0], 0, (L - 1) * dirs + 1)
+                                                                              : NULL};
+        pooled = dirs == 2 ? sg_concat(t, h, 2, 1) : h[0];
+        break;
+    }
+    case POOL_MEAN: {      /* sum over the real steps / length */
+        sg_tensor *inv = sg_zeros(t, dt, 2, (int[]){B, 1});
+        for (int b = 0; inv && b < B; b++)
+            sg_tensor_set(inv, (size_t)b, 1.0 / (len ? len[b] : T));
+        pooled = sg_mul(t, sg_sum(t, out, 1, false), inv);
+        break;
+    }
+    case POOL_MAX: {       /* padded steps can never be the max */
+        sg_tensor *m3 = sg_reshape(t, mask, 3, (int[]){B, T, 1});
+        pooled = sg_max(t, sg_masked_fill(t, out, sg_one_minus(t, m3), -1e30), 1, false);
+        break;
+    }
+    case POOL_ATTENTION: { /* a_t = softmax_t(q . o_t) over the real steps; pooled = sum_t a_t o_t */
+        sg_tensor *q = sg_reshape(t, r->query, 2, (int[]){D, 1});
+        sg_tensor *scores = sg_reshape(t, sg_matmul(t, out, q), 2, (int[]){B, T});
+        sg_tensor *a = sg_softmax(t, scores, 1, mask);
+        if (weights)
+            *weights = a;
+        pooled = sg_reshape(t, sg_bmm(t, sg_reshape(t, a, 3, (int[]){B, 1, T}), out, 0), 2, (int[]){B, D});
+        break;
+    }
+    }
+    return sg_linear_forward(t, &r->out, pooled);
+}
+
+/* the batch of examples idx of a classifier: logits (B,C), classes in r->by */
+static sg_tensor *classify_batch(run *r, sg_tape *t, int split, const int *idx, int B, sg_rng *rng)
+{
+    if (r->d.kind == DATA_FASHION) {
+        float *x = malloc((size_t)B * 784 * sizeof *x);
+        if (!x)
+            return sg_fail(t, SG_ERR_NOMEM, "out of memory for a batch");
+        data_fashion_batch(&r->d, split, idx, B, x, r->by);
+        sg_tensor *z = run_classify(r, t, NULL, x, NULL, B, r->d.T, rng, NULL);
+        free(x);
+        return z;
+    }
+    int T = data_class_batch(&r->d, split, idx, B, r->bx, r->blen, r->by);
+    return run_classify(r, t, r->bx, NULL, r->blen, B, T, rng, NULL);
+}
+
+int run_confusion(run *r, sg_tape *t, long *confusion)
+{
+    int C = r->d.C, *idx = malloc((size_t)r->B * sizeof *idx);
+    bool was = sg_tape_set_grad(t, false);
+    memset(confusion, 0, (size_t)C * C * sizeof *confusion);
+    int rc = idx ? 0 : -1;
+    for (long i = 0; rc == 0 && i < r->d.len[1]; i += r->B) {
+        int B = (int)(r->d.len[1] - i < r->B ? r->d.len[1] - i : r->B);
+        for (int b = 0; b < B; b++)
+            idx[b] = (int)(i + b);
+        sg_tape_reset(t);
+        sg_tensor *z = classify_batch(r, t, 1, idx, B, NULL);
+        if (!z) {
+            rc = -1;
+            break;
+        }
+        for (int b = 0; b < B; b++)
+            confusion[(size_t)r->by[b] * C + (size_t)argmax_row(z, (size_t)b, C)]++;
+    }
+    sg_tape_set_grad(t, was);
+    free(idx);
+    return rc;
+}
+
 /* loss of examples idx (item LM, seq2seq or adding); *tokens: targets */
 static sg_tensor *examples_loss(run *r, sg_tape *t, int split, const int *idx, int B, sg_rng *rng, double sampling,
                                 long *tokens)
@@ -409,6 +534,13 @@ static sg_tensor *examples_loss(run *r, sg_tape *t, int split, const int *idx, i
         data_add_batch(d, split, idx, B, r->fx, r->fy);
         *tokens = (long)B * d->T;
         return sg_mse_loss(t, regress(r, t, r->fx, B, rng), leaf(r, t, 2, (int[]){B, 1}, r->fy, (size_t)B), SG_MEAN);
+    case TASK_CLASSIFY: {      /* tokens: the steps read */
+        sg_tensor *z = classify_batch(r, t, split, idx, B, rng);
+        *tokens = 0;
+        for (int b = 0; b < B; b++)
+            *tokens += d->kind == DATA_FASHION ? d->T : d->ex[split][idx[b]].src_len;
+        return sg_cross_entropy(t, z, r->by, NULL);
+    }
     case TASK_STREAM:
         break;
     }
@@ -523,6 +655,13 @@ eval_result run_evaluate(run *r, sg_tape *t)
                 double e = sg_tensor_get(pred, (size_t)b) - r->fy[b];
                 l += e * e / B, right += fabs(e) < 0.04;
             }
+        } else if (r->d.task == TASK_CLASSIFY) {   /* the loss, and the argmax against the class */
+            sg_tensor *z = classify_batch(r, t, 1, idx, B, NULL);
+            sg_tensor *loss = z ? sg_cross_entropy(t, z, r->by, NULL) : NULL;
+            l = loss ? sg_tensor_get(loss, 0) : NAN;
+            failed = failed || !loss;
+            for (int b = 0; loss && b < B; b++)
+                right += argmax_row(z, (size_t)b, r->d.C) == r->by[b];
         } else {
             sg_tensor *loss = examples_loss(r, t, 1, idx, B, NULL, 0, &k);
             l = loss ? sg_tensor_get(loss, 0) : NAN;
@@ -704,12 +843,14 @@ int run_save(run *r, char *err, size_t n)
         sprintf(vocab + 2 * i, "%02x", r->d.vocab[i]);
     vocab[2 * r->d.V] = '\0';
     cfg_dump(&r->cfg, config, sizeof config);
+    char classes[DATA_MAX_CLASSES * 48];
+    data_classes_str(&r->d, classes, sizeof classes);
     const char *meta[] = {"format", "seqgrad-run-1", "data", cfg_str(&r->cfg, "data.kind"), "step", step,
                           "data_pos", pos, "optim_steps", osteps, "rng", rng, "vocab", vocab, "max_len", max_len,
-                          "config", config};
+                          "config", config, "classes", classes};
     char path[600];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", cfg_str(&r->cfg, "train.run_dir"));
-    sg_status s = sg_ckpt_write(path, e, k, meta, 9, err, n);
+    sg_status s = sg_ckpt_write(path, e, k, meta, r->d.C ? 10 : 9, err, n);
     free(e), free(names);
     return s == SG_OK ? EXIT_OK : EXIT_FAIL;
 }
@@ -821,6 +962,9 @@ int run_open_checkpoint(run *r, const char *file, const char *path, data_use use
     long max_len = 0;
     if (rc == EXIT_OK && sg_ckpt_meta(ck, "max_len") && !meta_long(ck, file, "max_len", 0, 4096, &max_len, err, n))
         rc = EXIT_DATA;
+    const char *classes = sg_ckpt_meta(ck, "classes");      /* a classifier's, in the order of its outputs */
+    if (rc == EXIT_OK && classes && data_set_classes(&r->d, classes, err, n) != 0)
+        rc = EXIT_DATA, snprintf(err + strlen(err), n - strlen(err), " (%s: metadata classes)", file);
     if (rc == EXIT_OK)
         rc = run_build(r, vocab, path, use, err, n);
     if (rc == EXIT_OK)

@@ -18,7 +18,8 @@
 #include "config.h"
 #include "data.h"
 
-typedef enum { MODEL_RNN_LM, MODEL_TLM, MODEL_S2S, MODEL_TS2S, MODEL_REGRESS } model_kind;
+typedef enum { MODEL_RNN_LM, MODEL_TLM, MODEL_S2S, MODEL_TS2S, MODEL_REGRESS, MODEL_CLASSIFY } model_kind;
+typedef enum { POOL_LAST, POOL_MEAN, POOL_MAX, POOL_ATTENTION } pool_kind;
 
 typedef struct {
     sg_config cfg;
@@ -29,6 +30,8 @@ typedef struct {
     sg_embedding emb;
     sg_rnn rnn;
     sg_linear out;
+    pool_kind pool;           /* classifiers: how the sequence is summarised */
+    sg_tensor *query;         /* classifiers, attention pooling: the learned query (dirs*H) */
     sg_seq2seq s2s;
     sg_transformer_s2s ts2s;
     sg_optim *opt;
@@ -53,6 +56,14 @@ typedef struct {
     double loss, accuracy;
     long examples, tokens;
 } eval_result;
+
+/* A classifier's logits (B,C) for a batch of byte sequences x (B,T) with
+ * lengths, or (fashion) real-valued rows xf (B,T,F); weights (B,T) gets
+ * the attention pooling's weights when not NULL. */
+sg_tensor *run_classify(run *r, sg_tape *t, const int *x, const float *xf, const int *len, int B, int T, sg_rng *rng,
+                        sg_tensor **weights);
+/* Per-class counts of a classifier on the validation split: confusion[true * C + predicted]. */
+int run_confusion(run *r, sg_tape *t, long *confusion);
 
 /* Reads the data and builds the model, the optimizer and the schedule
  * from r->cfg (vocab_hex, path, use: as data_load). */

@@ -93,6 +93,34 @@ static int grad_norms(run *r, sg_tape *t)
     return rc;
 }
 
+/* confusion.svg: a classifier's validation examples by true class (rows)
+ * and predicted class (columns), each row's shares */
+static int confusion_picture(run *r, sg_tape *t)
+{
+    int C = r->d.C;
+    long *cm = calloc((size_t)C * C, sizeof *cm);
+    double *share = calloc((size_t)C * C, sizeof *share);
+    const char *names[DATA_MAX_CLASSES];
+    int rc = 0;
+    if (cm && share && run_confusion(r, t, cm) == 0) {
+        for (int k = 0; k < C; k++) {
+            long row = 0;
+            for (int j = 0; j < C; j++)
+                row += cm[k * C + j];
+            for (int j = 0; j < C; j++)
+                share[k * C + j] = row ? (double)cm[k * C + j] / row : 0;
+            names[k] = r->d.classes[k];
+        }
+        char path[600], title[200];
+        snprintf(path, sizeof path, "%s/confusion.svg", cfg_str(&r->cfg, "train.run_dir"));
+        snprintf(title, sizeof title, "confusion on the validation split, %s data, step %ld (row: true class; "
+                 "column: predicted; shade: share of the row)", cfg_str(&r->cfg, "data.kind"), r->step);
+        rc = plot_attention(path, share, C, C, names, names, title);
+    }
+    free(cm), free(share);
+    return rc;
+}
+
 /* attention.svg: the RNN seq2seq's attention on the first validation
  * example, over its own greedy output */
 static int attention_picture(run *r, sg_tape *t)
@@ -214,7 +242,8 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
         eval_result v = {.loss = NAN, .accuracy = NAN};
         if (eval) {
             v = run_evaluate(r, t);
-            if ((recurrent && grad_norms(r, t) != 0) || (r->model == MODEL_S2S && attention_picture(r, t) != 0)) {
+            if ((recurrent && grad_norms(r, t) != 0) || (r->model == MODEL_S2S && attention_picture(r, t) != 0) ||
+                (r->model == MODEL_CLASSIFY && confusion_picture(r, t) != 0)) {
                 rc = EXIT_FAIL, snprintf(err, n, "%s: cannot write a plot: %s", dir, strerror(errno));
                 break;
             }
@@ -236,7 +265,7 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
                     (int)left % 60, eval ? "\n" : "");
         if (!o->quiet && eval) {
             fprintf(log, "step %ld  train loss %.4f  valid loss %.4f", r->step, smooth, v.loss);
-            if (!regress && r->d.task != TASK_S2S)
+            if (!regress && r->d.task != TASK_S2S && r->d.task != TASK_CLASSIFY)
                 fprintf(log, "  (ppl %.2f)", exp(v.loss));
             if (!isnan(v.accuracy))
                 fprintf(log, "  accuracy %.1f%%", 100 * v.accuracy);

@@ -51,6 +51,11 @@ int train_gradcheck(const sg_config *c, FILE *out, char *err, size_t n);
 /* The model in checkpoint on a whole file of its kind of data (text,
  * words, lines or pairs), or on its validation split (data NULL): loss and
  * perplexity, exact-match accuracy (seq2seq) or MSE and accuracy (adding). */
+/* A classifier's label for each line of in (labelled: the text after a TAB
+ * if there is one), one per line to out. */
+int train_predict(const char *checkpoint, FILE *in, FILE *out, char *err, size_t n);
+/* A classifier's per-class precision, recall, F1 and confusion matrix on
+ * the validation split, printed. */
 int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, size_t n);
 
 #endif
