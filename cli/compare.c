@@ -59,10 +59,11 @@ static char *read_all(const char *path)
 static int push(double **a, int n, int *cap, double v)
 {
     if (n == *cap) {
-        double *b = realloc(*a, (size_t)(*cap ? *cap * 2 : 256) * sizeof *b);
+        int grown = *cap ? *cap * 2 : 256;
+        double *b = realloc(*a, (size_t)grown * sizeof *b);
         if (!b)
             return -1;
-        *a = b;
+        *a = b, *cap = grown;
     }
     (*a)[n] = v;
     return 0;

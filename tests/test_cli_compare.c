@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../cli/compare.h"
@@ -130,12 +131,56 @@ START_TEST(test_config_trains_and_compares)
 }
 END_TEST
 
+/* a long run: 1000 rows of metrics and 300 time steps of gradient norms
+ * (the tables grow past their first allocation; found on a fresh system) */
+START_TEST(test_long_runs)
+{
+    strcpy(dir, "/tmp/seqgrad-compare-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[300];
+    snprintf(path, sizeof path, "%s/run", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/run/config.yaml", dir);
+    FILE *f = fopen(path, "w");
+    fputs("model: {kind: gru}\ndata: {kind: text}\ntrain: {seed: 3}\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/run/metrics.csv", dir);
+    f = fopen(path, "w");
+    fputs("step,train_loss,valid_loss,lr,grad_norm,tokens_per_s,valid_accuracy\n", f);
+    for (int i = 1; i <= 1000; i++)
+        fprintf(f, "%d,%g,%s,0.001,1,%d,\n", i, 4.0 / i, i % 100 ? "" : "2.5", 1000 + i);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/run/grad_norms.csv", dir);
+    f = fopen(path, "w");
+    fputs("t,grad_norm\n", f);
+    for (int t = 1; t <= 300; t++)
+        fprintf(f, "%d,%g\n", t, 1e-8 * t * t);
+    fclose(f);
+    char run[300], *log = NULL;
+    size_t len = 0;
+    snprintf(run, sizeof run, "%s/run", dir);
+    const char *runs[] = {run};
+    FILE *out = open_memstream(&log, &len);
+    ck_assert_msg(compare_runs(runs, 1, dir, out, err, sizeof err) == EXIT_OK, "%s", err);
+    fclose(out);
+    /* best validation 2.5 first reached at step 100; the median of 1001..2000 tokens/s */
+    ck_assert_msg(strstr(log, "gru                      3          -1      2.5000      2.5000      100       1501"), "%s", log);
+    free(log);
+    snprintf(path, sizeof path, "%s/compare.svg", dir);
+    const char *svg = slurp(path);
+    ck_assert_ptr_nonnull(strstr(svg, ">1e-4<"));       /* the gradient norms span decades: a log axis */
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli/compare");
     TCase *tc = tcase_create("compare");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_config_trains_and_compares);
+    tcase_add_test(tc, test_long_runs);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
