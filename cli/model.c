@@ -832,7 +832,7 @@ int run_save(run *r, char *err, size_t n)
         e[k++] = (sg_ckpt_entry){.name = names[3 * np + j], .dtype = SG_F32, .ndim = 3, .shape = {r->L, r->B, r->H},
                                  .data = sg_tensor_data(r->carry[j])};
     }
-    char step[32], pos[32], osteps[32], rng[80], vocab[513], config[8192], max_len[32];
+    char step[32], pos[32], osteps[32], rng[80], vocab[513], config[32768], max_len[32];
     snprintf(max_len, sizeof max_len, "%d", r->max_out - 2);
     snprintf(step, sizeof step, "%ld", r->step);
     snprintf(pos, sizeof pos, "%ld", r->pos);
