@@ -697,12 +697,14 @@ static int generate_classes(dataset *d, const sg_config *c, char *err, size_t n)
     double space = 0;
     for (int L = lo; L <= hi && parity; L++)
         space += pow(2, L);
+    int w = lo / 10 > 0 ? lo / 10 : 1;      /* order: the width of each mark's window */
     if (!parity)
-        space = 4.0 * pow(4, lo - 2) * (lo / 10 + 1) * (lo / 10 + 1);
-    if (lo < (parity ? 1 : 10) || space < 2.0 * (double)total) {
+        space = 4.0 * pow(4, lo - 2) * w * w;
+    if (lo < (parity ? 1 : 4) || space < 2.0 * (double)total) {
         cfg_where(c, parity ? "data.max_len" : "data.seq_len", where, sizeof where);
-        return snprintf(err, n, "%s: %ld + %ld distinct examples need more possible ones (%s)", where, size[0], size[1],
-                        parity ? "longer strings" : "seq_len at least 10, or fewer examples"), EXIT_CONFIG;
+        return snprintf(err, n, "%s: %s: %ld + %ld distinct examples need more possible ones (%s)", where,
+                        parity ? "data.max_len" : "data.seq_len", size[0], size[1],
+                        parity ? "longer strings" : "seq_len at least 4, or fewer examples"), EXIT_CONFIG;
     }
     for (int i = 0; alphabet[i]; i++)
         d->id_of[(unsigned char)alphabet[i]] = i, d->vocab[i] = (unsigned char)alphabet[i];
@@ -730,7 +732,7 @@ static int generate_classes(dataset *d, const sg_config *c, char *err, size_t n)
         } else {          /* X or Y at t1 in [T/10, 2T/10) and t2 in [5T/10, 6T/10) */
             for (int k = 0; k < L; k++)
                 x[k] = sg_rng_int(&r, 4);
-            int t1 = L / 10 + sg_rng_int(&r, L / 10 > 0 ? L / 10 : 1), t2 = L / 2 + sg_rng_int(&r, L / 10 > 0 ? L / 10 : 1);
+            int t1 = L / 10 + sg_rng_int(&r, w), t2 = L / 2 + sg_rng_int(&r, w);
             int a = sg_rng_int(&r, 2), b = sg_rng_int(&r, 2);
             x[t1] = 4 + a, x[t2] = 4 + b, label = 2 * a + b;
         }

@@ -252,6 +252,163 @@ START_TEST(test_pairs)
 }
 END_TEST
 
+/* labelled: classes are the training split's labels, sorted; the split
+ * follows the seed; malformed lines and labels never seen in training are
+ * refused with file:line */
+START_TEST(test_labelled)
+{
+    char path[200], yaml[400], expect[400], text[4000] = "";
+    for (int i = 0; i < 40; i++)      /* 20 "pos", 20 "neg" */
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s\t%s %d\n", i % 2 ? "pos" : "neg",
+                 i % 2 ? "good" : "bad", i);
+    write_file("l.tsv", text, path, sizeof path);
+    snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: labelled, path: %s, valid_fraction: 0.25}\n", path);
+    sg_config c;
+    config(&c, yaml);
+    dataset d, again;
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_int_eq(d.task, TASK_CLASSIFY);
+    ck_assert_int_eq(d.C, 2);
+    ck_assert_str_eq(d.classes[0], "neg");
+    ck_assert_str_eq(d.classes[1], "pos");
+    ck_assert_int_eq(d.len[0], 30);
+    ck_assert_int_eq(d.len[1], 10);
+    ck_assert_int_eq(d.id_of['\t'], -1);
+    ck_assert_int_eq(d.id_of['n'], -1);          /* label bytes are not text */
+    for (int sp = 0; sp < 2; sp++)                /* "good ..." is pos, "bad ..." neg */
+        for (long k = 0; k < d.len[sp]; k++)
+            ck_assert_int_eq(d.ex[sp][k].tgt[0], d.ex[sp][k].src[0] == d.id_of['g']);
+    ck_assert_int_eq(data_load(&again, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_OK);
+    for (long k = 0; k < d.len[1]; k++)          /* the same seed, the same split */
+        ck_assert(same_seq(d.ex[1][k].src, d.ex[1][k].src_len, again.ex[1][k].src, again.ex[1][k].src_len));
+    int idx[2] = {0, 1}, x[64], len[2], y[2];
+    int T = data_class_batch(&d, 0, idx, 2, x, len, y);
+    ck_assert_int_eq(T, d.ex[0][0].src_len > d.ex[0][1].src_len ? d.ex[0][0].src_len : d.ex[0][1].src_len);
+    ck_assert_int_eq(len[1], d.ex[0][1].src_len);
+    ck_assert_int_eq(y[0], d.ex[0][0].tgt[0]);
+    char joined[200];
+    data_classes_str(&d, joined, sizeof joined);
+    ck_assert_str_eq(joined, "neg\npos");
+    data_free(&d), data_free(&again);
+
+    write_file("bad.tsv", "neg\tbad\npos\tgood\n\n\tno label\n", path, sizeof path);
+    snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: labelled, path: %s}\n", path);
+    config(&c, yaml);
+    memset(&d, 0, sizeof d);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
+    snprintf(expect, sizeof expect, "%s:4: expected label<TAB>text, the label 1 to 47 bytes, the text not empty", path);
+    ck_assert_str_eq(err, expect);
+    data_free(&d);
+    /* a label only the validation split holds */
+    strcpy(text, "");
+    for (int i = 0; i < 20; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s\tw%d\n", i % 2 ? "a" : "b", i);
+    strcat(text, "rare\tw99\n");
+    write_file("rare.tsv", text, path, sizeof path);
+    snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: labelled, path: %s, seed: %d}\n", path, 1);
+    bool refused = false;
+    for (int seed = 1; seed < 40 && !refused; seed++) {      /* a seed that puts the rare line in validation */
+        snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: labelled, path: %s, seed: %d, "
+                                    "valid_fraction: 0.1}\n", path, seed);
+        config(&c, yaml);
+        memset(&d, 0, sizeof d);
+        int rc = data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err);
+        if (rc != EXIT_OK) {
+            snprintf(expect, sizeof expect, "%s:21: label \"rare\" never occurs in training (classes: 2)", path);
+            ck_assert_str_eq(err, expect);
+            refused = true;
+        }
+        data_free(&d);
+    }
+    ck_assert(refused);
+}
+END_TEST
+
+/* parity and order: the class is what the task says, examples distinct,
+ * the seed decides; wordlang from word lists in a folder of our own */
+START_TEST(test_generated_classes)
+{
+    sg_config c;
+    dataset d;
+    config(&c, "model: {kind: lstm}\ndata: {kind: parity, min_len: 4, max_len: 12, train_size: 500, valid_size: 100}\n");
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_int_eq(d.C, 2);
+    ck_assert_str_eq(d.classes[1], "odd");
+    for (int sp = 0; sp < 2; sp++)
+        for (long k = 0; k < d.len[sp]; k++) {
+            const example *e = &d.ex[sp][k];
+            int ones = 0;
+            for (int i = 0; i < e->src_len; i++)
+                ones += e->src[i] == d.id_of['1'];
+            ck_assert_int_eq(e->tgt[0], ones % 2);
+            ck_assert(e->src_len >= 4 && e->src_len <= 12);
+        }
+    for (long k = 0; k < d.len[1]; k++)      /* no validation string in training */
+        for (long j = 0; j < d.len[0]; j++)
+            ck_assert(!same_seq(d.ex[1][k].src, d.ex[1][k].src_len, d.ex[0][j].src, d.ex[0][j].src_len));
+    data_free(&d);
+    config(&c, "model: {kind: lstm}\ndata: {kind: order, seq_len: 30, train_size: 300, valid_size: 50}\n");
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_int_eq(d.C, 4);
+    for (long k = 0; k < d.len[0]; k++) {    /* X or Y in [3,6) and [15,18), the class their order */
+        const example *e = &d.ex[0][k];
+        int first = -1, second = -1, marks = 0;
+        for (int i = 0; i < 30; i++)
+            if (e->src[i] >= 4) {
+                marks++;
+                if (first < 0)
+                    first = i;
+                else
+                    second = i;
+            }
+        ck_assert_int_eq(marks, 2);
+        ck_assert(first >= 3 && first < 6 && second >= 15 && second < 18);
+        ck_assert_int_eq(e->tgt[0], 2 * (e->src[first] - 4) + (e->src[second] - 4));
+        static const char *pairs[] = {"XX", "XY", "YX", "YY"};
+        ck_assert_str_eq(d.classes[e->tgt[0]], pairs[e->tgt[0]]);
+    }
+    data_free(&d);
+    config(&c, "model: {kind: lstm}\ndata: {kind: parity, min_len: 2, max_len: 4, train_size: 500}\n");
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_CONFIG);
+    ck_assert_ptr_nonnull(strstr(err, "data.max_len: 500 + 1000 distinct examples need more possible ones"));
+    data_free(&d);
+    /* wordlang: two lists in SEQGRAD_DICT_DIR, lowercased, apostrophes left out */
+    char path[200];
+    write_file("american-english", "House\ncat\ndog's\ntree\nwater\nbook\n", path, sizeof path);
+    write_file("ngerman", "Haus\nKatze\nBaum\nWasser\nBuch\nhund\n", path, sizeof path);
+    setenv("SEQGRAD_DICT_DIR", dir, 1);
+    config(&c, "model: {kind: lstm}\ndata: {kind: wordlang, train_size: 3, valid_size: 2}\n");
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_int_eq(d.C, 2);
+    ck_assert_str_eq(d.classes[0], "english");
+    ck_assert_str_eq(d.classes[1], "german");
+    ck_assert_int_eq(d.len[0], 6);
+    ck_assert_int_eq(d.len[1], 4);
+    ck_assert_int_eq(d.id_of['H'], -1);      /* lowercased */
+    ck_assert_int_eq(d.id_of['\''], -1);
+    data_free(&d);
+    write_file("ngerman", "", path, sizeof path);
+    unlink(path);
+    memset(&d, 0, sizeof d);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
+    ck_assert_ptr_nonnull(strstr(err, "data.kind: wordlang needs at least two word lists in"));
+    ck_assert_ptr_nonnull(strstr(err, "found 1: apt-get install wamerican wngerman wfrench witalian wspanish"));
+    data_free(&d);
+    unsetenv("SEQGRAD_DICT_DIR");
+    /* fashion: a missing folder says which package */
+    setenv("SEQGRAD_FASHION_DIR", dir, 1);
+    config(&c, "model: {kind: lstm}\ndata: {kind: fashion}\n");
+    memset(&d, 0, sizeof d);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
+    char expect[400];
+    snprintf(expect, sizeof expect, "%s/train-images-idx3-ubyte.gz: missing: apt-get install dataset-fashion-mnist "
+             "(or set SEQGRAD_FASHION_DIR)", dir);
+    ck_assert_str_eq(err, expect);
+    data_free(&d);
+    unsetenv("SEQGRAD_FASHION_DIR");
+}
+END_TEST
+
 /* text: 20 blocks, round(20 x fraction) of them for validation, drawn by the seed */
 START_TEST(test_text_blocks)
 {
@@ -350,6 +507,8 @@ int main(void)
     tcase_add_test(tc, test_adding_problem);
     tcase_add_loop_test(tc, test_items_split_by_seed, 0, 2);
     tcase_add_test(tc, test_pairs);
+    tcase_add_test(tc, test_labelled);
+    tcase_add_test(tc, test_generated_classes);
     tcase_add_test(tc, test_text_blocks);
     tcase_add_test(tc, test_shuffle_is_a_permutation);
     tcase_add_test(tc, test_one_item_is_too_few);

@@ -68,6 +68,15 @@ static const char *kinds[][2] = {
              "  params: {weight_ih: {shape: [4H, E], init: input}, weight_hh: [4H, H], bias: [4H], peep: [3, H]}}\n"
              "model: {kind: peep, hidden: 16, layers: 2, dropout: 0.2}\n"
              "data: {kind: text, seq_len: 16, batch_size: 4, valid_fraction: 0.05}\n"},
+    /* classifiers: each pooling, uni- and bidirectional */
+    {"parity", "model: {kind: gru, hidden: 8, layers: 2, dropout: 0.2, pooling: attention, bidirectional: true}\n"
+               "data: {kind: parity, min_len: 3, max_len: 12, train_size: 200, valid_size: 20, batch_size: 8}\n"},
+    {"order", "model: {kind: lstm, hidden: 8, layers: 1, pooling: mean}\n"
+              "data: {kind: order, seq_len: 20, train_size: 100, valid_size: 20, batch_size: 8}\n"},
+    {"labelled", "model: {kind: rnn, hidden: 8, layers: 1, pooling: max, bidirectional: true}\n"
+                 "data: {kind: labelled, path: LABELS, batch_size: 4}\n"},
+    {"labelled_last", "model: {kind: lstm, hidden: 8, layers: 2, pooling: last, bidirectional: true}\n"
+                      "data: {kind: labelled, path: LABELS, batch_size: 4}\n"},
     {"cell_s2s", "cell: {name: mgu2, states: [h], params: {weight_ih: [2H, E], bias: [2H], weight_f: [H, H], "
                  "weight_n: [H, H]}, equations: [\"xf, xn = split(x @ weight_ih^T + bias, 2)\", "
                  "\"f = sigmoid(xf + h @ weight_f^T)\", \"h' = (1 - f) * h + f * tanh(xn + (f * h) @ weight_n^T)\"]}\n"
@@ -78,9 +87,14 @@ static const char *kinds[][2] = {
 /* kinds[k]'s config with WORDS and PAIRS replaced by files written in dir */
 static void config_of_kind(sg_config *c, int k, const char *run)
 {
-    char words[200], pairs[200], body[1000];
+    char words[200], pairs[200], labels[200], body[1000];
     snprintf(words, sizeof words, "%s/words.txt", dir);
     snprintf(pairs, sizeof pairs, "%s/pairs.tsv", dir);
+    snprintf(labels, sizeof labels, "%s/labels.tsv", dir);
+    FILE *lf = fopen(labels, "w");
+    for (int i = 0; i < 60; i++)
+        fprintf(lf, "%s\t%s %d\n", i % 3 ? "plant" : "animal", i % 3 ? "a tree" : "the cat", i);
+    fclose(lf);
     FILE *f = fopen(words, "w");
     for (int i = 0; i < 60; i++)
         fprintf(f, "%s%c", (const char *[]){"abel", "cain", "seth", "enos", "lamech", "noah"}[i % 6], i % 7 ? ' ' : '\n');
@@ -93,7 +107,9 @@ static void config_of_kind(sg_config *c, int k, const char *run)
     size_t len = 0;
     for (const char *p = src; *p && len + 200 < sizeof body;) {
         const char *w = strstr(p, "WORDS") == p ? words : strstr(p, "PAIRS") == p ? pairs : NULL;
-        if (w)
+        if (strstr(p, "LABELS") == p)
+            len += (size_t)snprintf(body + len, sizeof body - len, "%s", labels), p += 6;
+        else if (w)
             len += (size_t)snprintf(body + len, sizeof body - len, "%s", w), p += 5;
         else
             body[len++] = *p++;
