@@ -50,6 +50,18 @@ static void setup(void)
                                 "model: {kind: peep, hidden: 32, layers: 1}\ndata: {kind: lines, path: %s, "
                                 "batch_size: 16}\n", words);
     cu_train(dir, "ynames", body, 200);
+    /* a classifier of labelled lines: fruit or tool, from the words */
+    char labels[200];
+    snprintf(labels, sizeof labels, "%s/labels.tsv", dir);
+    f = fopen(labels, "w");
+    static const char *fruit[] = {"apple", "pear", "plum", "fig"}, *tool[] = {"saw", "drill", "hammer", "axe"};
+    for (int i = 0; i < 400; i++)
+        fprintf(f, "%s\ta %s %s\n", i % 2 ? "fruit" : "tool", i % 2 ? fruit[i / 2 % 4] : tool[i / 2 % 4],
+                i % 3 ? "here" : "there");
+    fclose(f);
+    snprintf(body, sizeof body, "model: {kind: gru, hidden: 16, layers: 1, pooling: attention}\n"
+                                "data: {kind: labelled, path: %s, batch_size: 16}\noptim: {lr: 0.01}\n", labels);
+    cu_train(dir, "fruit", body, 150);
     /* an untrained transformer seq2seq: it never emits </s> in time */
     cu_train(dir, "tsort", "model: {kind: transformer, hidden: 8, layers: 1, heads: 2}\n"
                            "data: {kind: sort, symbols: 4, min_len: 2, max_len: 4, train_size: 20, valid_size: 4,"
@@ -154,6 +166,46 @@ START_TEST(test_cells_from_equations)
     ck_assert_int_gt(lines, 20);
     ck_assert_int_ge(known * 10, lines * 8);
     free(text);
+}
+END_TEST
+
+/* predict prints a class per line; eval the accuracy, per-class figures and
+ * the confusion matrix; training drew confusion.svg */
+START_TEST(test_classifier_predict_and_eval)
+{
+    char ck[200], *text = NULL;
+    size_t len = 0;
+    checkpoint("fruit", ck, sizeof ck);
+    const char *in = "a plum there\na axe here\ntool\ta fig\n";
+    FILE *src = fmemopen((void *)in, strlen(in), "r"), *out = open_memstream(&text, &len);
+    ck_assert_msg(train_predict(ck, src, out, err, sizeof err) == EXIT_OK, "%s", err);
+    fclose(src), fclose(out);
+    ck_assert_str_eq(text, "fruit\ntool\nfruit\n");        /* a TAB's label is ignored: the text decides */
+    free(text);
+    int rc;
+    char *e = eval("fruit", NULL, &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
+    ck_assert_msg(strstr(e, "validation split: 40 sequences, loss ") == e, "%s", e);
+    ck_assert_msg(strstr(e, "accuracy 100.00%\n"), "%s", e);
+    ck_assert_msg(strstr(e, "class            precision    recall        F1  support\n"), "%s", e);
+    ck_assert_msg(strstr(e, "macro F1                                1.0000\n"), "%s", e);
+    ck_assert_msg(strstr(e, "confusion (rows: true class, columns: predicted, in the order above):\n"), "%s", e);
+    free(e);
+    char path[200];
+    snprintf(path, sizeof path, "%s/fruit/confusion.svg", dir);
+    ck_assert_int_eq(access(path, R_OK), 0);
+    /* bytes it never saw, a model that is not a classifier */
+    src = fmemopen((void *)"a plum\nQ\n", 9, "r"), out = open_memstream(&text, &len);
+    ck_assert_int_eq(train_predict(ck, src, out, err, sizeof err), EXIT_DATA);
+    fclose(src), fclose(out), free(text);
+    ck_assert_str_eq(err, "line 2: byte 0x51 at 1 is not in the model's vocabulary");
+    checkpoint("names", ck, sizeof ck);
+    src = fmemopen((void *)"x\n", 2, "r"), out = open_memstream(&text, &len);
+    ck_assert_int_eq(train_predict(ck, src, out, err, sizeof err), EXIT_USAGE);
+    fclose(src), fclose(out), free(text);
+    char want[300];
+    snprintf(want, sizeof want, "%s: a lines model is not a classifier (use seqgrad sample or eval)", ck);
+    ck_assert_str_eq(err, want);
 }
 END_TEST
 
@@ -264,6 +316,7 @@ int main(void)
     tcase_add_test(tc, test_wrong_kind_and_bad_input);
     tcase_add_test(tc, test_translate_max_len_beyond_build);
     tcase_add_test(tc, test_cells_from_equations);
+    tcase_add_test(tc, test_classifier_predict_and_eval);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);
