@@ -157,6 +157,12 @@ void plot_put_text(FILE *o, const char *s)
 int plot_attention(const char *path, const double *w, int rows, int cols, const char *const *row_labels,
                    const char *const *col_labels, const char *title)
 {
+    return plot_heatmap(path, w, rows, cols, row_labels, col_labels, title, "output", "source");
+}
+
+int plot_heatmap(const char *path, const double *w, int rows, int cols, const char *const *row_labels,
+                 const char *const *col_labels, const char *title, const char *row_axis, const char *col_axis)
+{
     if (rows < 1 || cols < 1)
         return -1;
     FILE *o = fopen(path, "w");
@@ -164,17 +170,32 @@ int plot_attention(const char *path, const double *w, int rows, int cols, const 
         return -1;
     int cell = 560 / (cols > rows ? cols : rows);
     cell = cell > 40 ? 40 : cell < 8 ? 8 : cell;
-    int left = 70, top = 90, width = left + cols * cell + 110, height = top + rows * cell + 40;
     int font = cell < 14 ? cell - 2 : 12;
+    size_t row_chars = 6, col_chars = 0;       /* margins from the longest labels (about 0.6 em a character) */
+    for (int i = 0; i < rows; i++)
+        row_chars = strlen(row_labels[i]) > row_chars ? strlen(row_labels[i]) : row_chars;
+    for (int j = 0; j < cols; j++)
+        col_chars = strlen(col_labels[j]) > col_chars ? strlen(col_labels[j]) : col_chars;
+    bool slanted = col_chars * 0.6 * font > cell;        /* column labels that would overlap: at 45 degrees */
+    int left = 16 + (int)(row_chars * 0.6 * font), top = 50 + (slanted ? (int)(col_chars * 0.45 * font) : 0) + 24;
+    int width = left + cols * cell + 110, height = top + rows * cell + 40;
+    int title_w = 20 + (int)(strlen(title) * 8.2);
+    width = width > title_w ? width : title_w;
     fprintf(o, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
                "font-size=\"%d\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", width, height, font);
     fprintf(o, "<text x=\"10\" y=\"22\" font-size=\"15\">");
     plot_put_text(o, title);
-    fprintf(o, "</text>\n<text x=\"%d\" y=\"%d\" font-size=\"12\">source &#8594;</text>\n", left, top - 28);
-    fprintf(o, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">output &#8595;</text>\n", left - 6,
-            top - 28);
-    for (int j = 0; j < cols; j++) {           /* source tokens along the top */
-        fprintf(o, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", left + (j + 0.5) * cell, top - 6);
+    fprintf(o, "</text>\n<text x=\"%d\" y=\"44\" font-size=\"12\">", left);
+    plot_put_text(o, col_axis);
+    fprintf(o, " &#8594;</text>\n<text x=\"%d\" y=\"44\" font-size=\"12\" text-anchor=\"end\">", left - 6);
+    plot_put_text(o, row_axis);
+    fprintf(o, " &#8595;</text>\n");
+    for (int j = 0; j < cols; j++) {           /* column labels along the top */
+        double x = left + (j + 0.5) * cell;
+        if (slanted)
+            fprintf(o, "<text x=\"%.1f\" y=\"%d\" transform=\"rotate(-45 %.1f %d)\">", x, top - 6, x, top - 6);
+        else
+            fprintf(o, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", x, top - 6);
         plot_put_text(o, col_labels[j]);
         fprintf(o, "</text>\n");
     }

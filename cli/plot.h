@@ -23,6 +23,10 @@ int plot_grad_norms(const char *path, const double *norms, int n, const char *ti
  * top); each cell's weight shows on hover. Labels are escaped. */
 int plot_attention(const char *path, const double *w, int rows, int cols, const char *const *row_labels,
                    const char *const *col_labels, const char *title);
+/* The same for any matrix in [0, 1], with the axes named (row_axis down
+ * the side, col_axis along the top); long column labels are slanted. */
+int plot_heatmap(const char *path, const double *w, int rows, int cols, const char *const *row_labels,
+                 const char *const *col_labels, const char *title, const char *row_axis, const char *col_axis);
 
 /* One line of plot_lines: n points (x[i], y[i]); points with y <= 0 are
  * left out on a log axis, NaN ones always. */

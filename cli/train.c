@@ -116,9 +116,9 @@ static int confusion_picture(run *r, sg_tape *t)
         }
         char path[600], title[200];
         snprintf(path, sizeof path, "%s/confusion.svg", cfg_str(&r->cfg, "train.run_dir"));
-        snprintf(title, sizeof title, "confusion on the validation split, %s data, step %ld (row: true class; "
-                 "column: predicted; shade: share of the row)", cfg_str(&r->cfg, "data.kind"), r->step);
-        rc = plot_attention(path, share, C, C, names, names, title);
+        snprintf(title, sizeof title, "confusion on the validation split, %s data, step %ld (shade: share of the row)",
+                 cfg_str(&r->cfg, "data.kind"), r->step);
+        rc = plot_heatmap(path, share, C, C, names, names, title, "true class", "predicted");
     }
     free(cm), free(share);
     return rc;
