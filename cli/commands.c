@@ -16,6 +16,7 @@
 #include "figure.h"
 #include <seqgrad/tool.h>
 #include "compare.h"
+#include "horizon.h"
 #include "train.h"
 
 static const char *usage =
@@ -32,6 +33,7 @@ static const char *usage =
     "  eval CHECKPOINT [FILE]                         loss, perplexity or accuracy\n"
     "  gradcheck CONFIG.yaml                          check the model's gradients (tiny, f64)\n"    "  compare RUN_DIR... [--out DIR]                 the runs' curves side by side, a table, an HTML page\n"
     "  predict CHECKPOINT [FILE]                      a classifier's class for each line\n"
+    "  horizon CONFIG.yaml [--lengths ..] [--cells ..] each cell's accuracy against sequence length\n"
     "  config-keys                                    every config key, as docs/config.md lists it\n"
     "  course list | course check EXERCISE FILE.c     grade a hand-written forward and backward pass\n"
     "  figure gradients|gates [OPTIONS]               the lecture's pictures, as SVG\n"
@@ -201,6 +203,17 @@ static const char *help_predict =
     "the text of a line (labelled data: the text after a TAB, if there is one), a word\n"
     "(wordlang), a string of symbols (parity, order). seqgrad eval gives the\n"
     "accuracy, per-class precision, recall and F1, and the confusion matrix.\n";
+
+static const char *help_horizon =
+    "usage: seqgrad horizon CONFIG.yaml [--lengths 25,50,100,200] [--cells rnn,lstm,gru]\n"
+    "                       [--seeds N] [--threshold 0.9] [--out DIR]\n"
+    "Trains each cell at each sequence length (data.seq_len) with each seed, with the\n"
+    "config's budget (train.steps), on its long-range task (data.kind adding or order),\n"
+    "and prints the final validation accuracy per cell and length with each cell's\n"
+    "horizon: the longest length reached with mean accuracy >= the threshold at it\n"
+    "and every shorter one. Writes DIR/horizon.csv and DIR/horizon.svg (DIR:\n"
+    "train.run_dir/horizon); each run keeps its folder there. Cells: any registered\n"
+    "ones and the config's cell: section.\n";
 
 static const char *help_compare =
     "usage: seqgrad compare RUN_DIR... [--out DIR]\n"
@@ -390,6 +403,7 @@ static const struct {
     {"gradcheck", cmd_gradcheck, &help_gradcheck},
     {"compare", cmd_compare, &help_compare},
     {"predict", cmd_predict, &help_predict},
+    {"horizon", horizon_command, &help_horizon},
     {"config-keys", cmd_config_keys, &help_config_keys},
     {"course", cmd_course, &help_course},
     {"figure", cmd_figure, &help_figure},
