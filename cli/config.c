@@ -36,16 +36,18 @@ const cfg_key cfg_schema[] = {
     {"model.pooling", CFG_STR, "last", 0, 0, "last|mean|max|attention",
      "classifiers: the sequence's summary (the last state of each direction, the mean or max over steps, or "
      "attention with a learned query)"},
-    {"data.kind", CFG_STR, NULL, 0, 0, "text|words|lines|pairs|copy|reverse|sort|adding|labelled|wordlang|fashion|parity|order",
+    {"data.kind", CFG_STR, NULL, 0, 0, "text|words|lines|pairs|copy|reverse|sort|adding|labelled|wordlang|fashion|parity|order|segment",
      "dataset: character-level text; words or lines of a file as items; source<TAB>target pairs; "
      "generated copy, reverse, sort and adding tasks; classification: label<TAB>text lines, the language of a word "
-     "(Debian's word lists), sequential Fashion-MNIST, generated parity and temporal order"},
+     "(Debian's word lists), sequential Fashion-MNIST, generated parity and temporal order; tagging: word "
+     "segmentation of a text"},
     {"data.path", CFG_STR, "", 0, 0, NULL, "the file of text, words, lines or pairs; empty: the bundled data/genesis.txt (text)"},
     {"data.vocab", CFG_STR, "", 0, 0, NULL,
      "text, words, lines, pairs: the characters a model knows, in order (empty: every byte that occurs); "
      "other bytes are an error"},
     {"data.seq_len", CFG_INT, "64", 2, 4096, NULL,
-     "text: truncated BPTT length T; items: longest item read (longer ones are cut); adding: steps T"},
+     "text: truncated BPTT length T; items, segment: longest item or line read (longer ones are cut); adding, "
+     "order: steps T"},
     {"data.batch_size", CFG_INT, "32", 1, 4096, NULL, "text: parallel streams B; otherwise examples per batch"},
     {"data.valid_fraction", CFG_REAL, "0.1", 0.01, 0.5, NULL,
      "text, words, lines, pairs: share held out for validation (text: of 20 blocks)"},

@@ -32,7 +32,7 @@ const char *data_dir(void)
 }
 
 static const char *kinds[] = {"text",    "words",    "lines",    "pairs",   "copy",   "reverse", "sort",
-                              "adding",  "labelled", "wordlang", "fashion", "parity", "order"};
+                              "adding",  "labelled", "wordlang", "fashion", "parity", "order",  "segment"};
 enum { N_KINDS = sizeof kinds / sizeof kinds[0] };
 static const char symbols[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -48,11 +48,11 @@ task_kind data_task(const char *kind)
 {
     static const task_kind task[] = {TASK_STREAM, TASK_ITEMS, TASK_ITEMS, TASK_S2S, TASK_S2S, TASK_S2S, TASK_S2S,
                                      TASK_REGRESS, TASK_CLASSIFY, TASK_CLASSIFY, TASK_CLASSIFY, TASK_CLASSIFY,
-                                     TASK_CLASSIFY};
+                                     TASK_CLASSIFY, TASK_TAG};
     return task[kind_of(kind)];
 }
 
-bool data_from_file(data_kind kind) { return kind <= DATA_PAIRS || kind == DATA_LABELLED; }
+bool data_from_file(data_kind kind) { return kind <= DATA_PAIRS || kind == DATA_LABELLED || kind == DATA_SEGMENT; }
 
 void data_shuffle(int *perm, long n, uint64_t seed, long epoch)
 {
@@ -757,6 +757,60 @@ static int generate_classes(dataset *d, const sg_config *c, char *err, size_t n)
     return EXIT_OK;
 }
 
+/* segment: each line without its whitespace, tagged B where a word starts */
+static int load_segment(dataset *d, const unsigned char *s, long len, const sg_config *c, bool whole, char *err,
+                        size_t n)
+{
+    int max = (int)cfg_int(c, "data.seq_len");
+    example *all = NULL;
+    long count = 0, cap = 0;
+    int *src = malloc((size_t)max * sizeof *src), *tag = malloc((size_t)max * sizeof *tag);
+    if (!src || !tag)
+        return free(src), free(tag), snprintf(err, n, "out of memory"), EXIT_FAIL;
+    d->C = 2;
+    snprintf(d->classes[0], sizeof d->classes[0], "B");
+    snprintf(d->classes[1], sizeof d->classes[1], "I");
+    for (long i = 0; i < len;) {
+        int k = 0;
+        bool start = true;
+        for (; i < len && s[i] != '\n'; i++) {
+            if (strchr(" \t\r\f\v", s[i])) {
+                start = true;
+                continue;
+            }
+            if (k < max && d->id_of[s[i]] >= 0)
+                src[k] = d->id_of[s[i]], tag[k++] = start ? 0 : 1;
+            start = false;
+        }
+        i++;
+        if (k < 2)
+            continue;
+        int *a = malloc((size_t)k * sizeof *a), *b = malloc((size_t)k * sizeof *b);
+        if (!a || !b || add_example(&all, &count, &cap, a, k, b, k)) {
+            free(a), free(b), free(src), free(tag), free_examples(all, count);
+            return snprintf(err, n, "out of memory"), EXIT_FAIL;
+        }
+        memcpy(a, src, (size_t)k * sizeof *a), memcpy(b, tag, (size_t)k * sizeof *b);
+    }
+    free(src), free(tag);
+    return split_examples(d, all, count, cfg_real(c, "data.valid_fraction"), (uint64_t)cfg_int(c, "data.seed"), whole,
+                          err, n);
+}
+
+int data_tag_batch(const dataset *d, int split, const int *idx, int B, int *x, int *len, int *y)
+{
+    int T = 1;
+    for (int b = 0; b < B; b++)
+        T = d->ex[split][idx[b]].src_len > T ? d->ex[split][idx[b]].src_len : T;
+    for (int b = 0; b < B; b++) {
+        const example *e = &d->ex[split][idx[b]];
+        len[b] = e->src_len;
+        for (int k = 0; k < T; k++)
+            x[b * T + k] = k < e->src_len ? e->src[k] : 0, y[b * T + k] = k < e->src_len ? e->tgt[k] : -100;
+    }
+    return T;
+}
+
 int data_class_batch(const dataset *d, int split, const int *idx, int B, int *x, int *len, int *y)
 {
     int T = 1;
@@ -816,12 +870,12 @@ int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char 
         snprintf(d->path, sizeof d->path, "%s", dict_dir());
         return use == USE_VOCAB ? EXIT_OK : load_wordlang(d, c, preset_C > 0, err, n);
     }
-    if (d->kind >= DATA_COPY && d->kind != DATA_LABELLED)
+    if (d->kind == DATA_COPY || d->kind == DATA_REVERSE || d->kind == DATA_SORT)
         return generate_task(d, c, err, n);
     if (!path)
         path = cfg_str(c, "data.path");
     if (!path[0]) {
-        if (d->kind != DATA_TEXT) {
+        if (d->kind != DATA_TEXT && d->kind != DATA_SEGMENT) {
             char where[600];
             cfg_where(c, "data.kind", where, sizeof where);
             return snprintf(err, n, "%s: data.path: %s data needs a file", where, kinds[d->kind]), EXIT_CONFIG;
@@ -854,6 +908,8 @@ int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char 
         seen[' '] = seen['\t'] = seen['\r'] = seen['\f'] = seen['\v'] = false;
     if (d->kind == DATA_PAIRS)
         seen['\t'] = false;
+    if (d->kind == DATA_SEGMENT)           /* characters: the spaces are what is to be found */
+        seen[' '] = seen['\t'] = seen['\r'] = seen['\f'] = seen['\v'] = false;
     if (d->kind == DATA_LABELLED) {        /* the texts' bytes only: labels are classes */
         memset(seen, 0, sizeof seen);
         for (long i = 0, tab = 0; i < len; i++) {
@@ -863,15 +919,17 @@ int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char 
         seen['\n'] = false;
     }
     if (d->kind != DATA_TEXT)
-        seen['\n'] = d->kind != DATA_PAIRS && d->kind != DATA_LABELLED;     /* items: '\n' marks their ends */
+        seen['\n'] = d->kind != DATA_PAIRS && d->kind != DATA_LABELLED && d->kind != DATA_SEGMENT;   /* items' ends */
     make_vocab(d, vocab_hex, seen);
     d->boundary = d->id_of['\n'];
     int rc = d->kind == DATA_TEXT ? load_text(d, s, len, cfg_real(c, "data.valid_fraction"),
                                               (uint64_t)cfg_int(c, "data.seed"), whole, err, n)
            : d->kind == DATA_LABELLED ? load_labelled(d, s, len, c, whole, preset_C > 0, err, n)
+           : d->kind == DATA_SEGMENT  ? load_segment(d, s, len, c, whole, err, n)
                                       : load_items(d, s, len, c, whole, err, n);
     free(s);
-    if (rc == EXIT_OK && d->kind != DATA_TEXT && d->kind != DATA_PAIRS && d->kind != DATA_LABELLED && d->boundary < 0)
+    if (rc == EXIT_OK && d->kind != DATA_TEXT && d->kind != DATA_PAIRS && d->kind != DATA_LABELLED &&
+        d->kind != DATA_SEGMENT && d->boundary < 0)
         return snprintf(err, n, "%s: the checkpoint's vocabulary lacks the item boundary '\\n'", path), EXIT_DATA;
     return rc;
 }

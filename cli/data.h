@@ -40,6 +40,11 @@
  *            and one of the second half; the class is the pair (XX, XY,
  *            YX, YY). Generated tasks draw distinct examples by data.seed.
  *
+ * Sequence labelling (many-to-many, synced), a tag per step:
+ *   segment  word segmentation: each line of data.path (empty: the bundled
+ *            text) with its spaces removed, every character tagged B
+ *            (starts a word) or I; lines split as items, cut at seq_len.
+ *
  * Everything but the adding problem is bytes: ids number the bytes that
  * occur (or the vocabulary a checkpoint names). Item models see '\n'
  * before and after each item, which must not occur in an item.
@@ -54,9 +59,9 @@
 
 typedef enum {
     DATA_TEXT, DATA_WORDS, DATA_LINES, DATA_PAIRS, DATA_COPY, DATA_REVERSE, DATA_SORT, DATA_ADDING,
-    DATA_LABELLED, DATA_WORDLANG, DATA_FASHION, DATA_PARITY, DATA_ORDER,
+    DATA_LABELLED, DATA_WORDLANG, DATA_FASHION, DATA_PARITY, DATA_ORDER, DATA_SEGMENT,
 } data_kind;
-typedef enum { TASK_STREAM, TASK_ITEMS, TASK_S2S, TASK_REGRESS, TASK_CLASSIFY } task_kind;
+typedef enum { TASK_STREAM, TASK_ITEMS, TASK_S2S, TASK_REGRESS, TASK_CLASSIFY, TASK_TAG } task_kind;
 
 #define DATA_MAX_CLASSES 64
 
@@ -127,6 +132,9 @@ int data_s2s_batch(const dataset *d, int split, const int *idx, int B, int *src,
  * y (B) the classes. Returns T. Real-valued (fashion): x (B,T,F) floats. */
 int data_class_batch(const dataset *d, int split, const int *idx, int B, int *x, int *len, int *y);
 void data_fashion_batch(const dataset *d, int split, const int *idx, int B, float *x, int *y);
+/* Tagging batch: x (B,T) padded with 0, len (B), y (B,T) the tags, -100
+ * past each length. Returns T. */
+int data_tag_batch(const dataset *d, int split, const int *idx, int B, int *x, int *len, int *y);
 /* The class named name, or -1. */
 int data_class_of(const dataset *d, const char *name);
 /* Classes as one string, names joined by '\n' (a checkpoint's metadata). */

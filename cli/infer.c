@@ -215,8 +215,8 @@ int train_predict(const char *checkpoint, FILE *in, FILE *out, char *err, size_t
 {
     run r = {0};
     int rc = run_open_checkpoint(&r, checkpoint, NULL, USE_VOCAB, err, n);
-    if (rc == EXIT_OK && r.d.task != TASK_CLASSIFY)
-        rc = EXIT_USAGE, snprintf(err, n, "%s: a %s model is not a classifier (use seqgrad %s)", checkpoint,
+    if (rc == EXIT_OK && r.d.task != TASK_CLASSIFY && r.d.task != TASK_TAG)
+        rc = EXIT_USAGE, snprintf(err, n, "%s: a %s model is not a classifier or a tagger (use seqgrad %s)", checkpoint,
                                   cfg_str(&r.cfg, "data.kind"), r.d.task == TASK_S2S ? "translate" : "sample or eval");
     if (rc == EXIT_OK && r.d.kind == DATA_FASHION)
         rc = EXIT_USAGE, snprintf(err, n, "%s: predict reads text; a Fashion-MNIST model is measured by seqgrad eval",
@@ -230,6 +230,13 @@ int train_predict(const char *checkpoint, FILE *in, FILE *out, char *err, size_t
     for (long no = 1; rc == EXIT_OK && fgets(line, sizeof line, in); no++) {
         line[strcspn(line, "\r\n")] = '\0';
         char *text = r.d.kind == DATA_LABELLED && strchr(line, '\t') ? strchr(line, '\t') + 1 : line;
+        if (r.d.task == TASK_TAG) {           /* segmentation reads the line without its spaces */
+            char *w = text;
+            for (char *p = text; *p; p++)
+                if (!strchr(" \t\r\f\v", *p))
+                    *w++ = *p;
+            *w = '\0';
+        }
         for (char *p = text; r.d.kind == DATA_WORDLANG && *p; p++)
             *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
         long len = data_encode(&r.d, text, (long)strlen(text), ids);
@@ -244,6 +251,18 @@ int train_predict(const char *checkpoint, FILE *in, FILE *out, char *err, size_t
         }
         int L = (int)len;
         sg_tape_reset(t);
+        if (r.d.task == TASK_TAG) {           /* the line again, a space before each word the model sees */
+            sg_tensor *z = run_tag(&r, t, ids, &L, 1, L, NULL);
+            if (!z) {
+                rc = EXIT_FAIL, snprintf(err, n, "%s", sg_tape_errmsg(t));
+                break;
+            }
+            for (int j = 0; j < L; j++)
+                fprintf(out, "%s%c", j && sg_tensor_get(z, (size_t)j * 2) > sg_tensor_get(z, (size_t)j * 2 + 1) ? " " : "",
+                        text[j]);
+            fputc('\n', out);
+            continue;
+        }
         sg_tensor *z = run_classify(&r, t, ids, NULL, &L, 1, L, NULL, NULL);
         if (!z) {
             rc = EXIT_FAIL, snprintf(err, n, "%s", sg_tape_errmsg(t));
@@ -294,6 +313,10 @@ int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, s
             fprintf(out, "%s: %ld sequences, loss %.6f nats, accuracy %.2f%%\n", what, v.examples, v.loss,
                     100 * v.accuracy);
             rc = print_class_report(&r, t, out, err, n);
+            break;
+        case TASK_TAG:
+            fprintf(out, "%s: %ld lines, %ld characters, loss %.6f nats/char, tag accuracy %.2f%%, word F1 %.4f\n", what,
+                    v.examples, v.tokens, v.loss, 100 * v.accuracy, v.f1);
             break;
         }
         sg_tape_free(t);

@@ -153,13 +153,14 @@ static int choose_model(run *r, char *err, size_t n)
         }
         r->model = MODEL_REGRESS;
         return EXIT_OK;
+    case TASK_TAG:
     case TASK_CLASSIFY:
         if (tf || s2s) {
-            snprintf(what, sizeof what, "%s classification takes a recurrent cell (rnn, lstm, gru, ...), not %s", data,
-                     kind);
+            snprintf(what, sizeof what, "%s %s takes a recurrent cell (rnn, lstm, gru, ...), not %s", data,
+                     r->d.task == TASK_TAG ? "tagging" : "classification", kind);
             return config_error(r, "model.kind", err, n, what);
         }
-        r->model = MODEL_CLASSIFY;
+        r->model = r->d.task == TASK_TAG ? MODEL_TAG : MODEL_CLASSIFY;
         return EXIT_OK;
     }
     return EXIT_OK;
@@ -207,6 +208,15 @@ static int build_model(run *r, char *err, size_t n)
     case MODEL_TS2S:
         s = sg_transformer_s2s_init(&r->ts2s, r->ps, V, V + 2, r->L, &to, SG_F32, &r->rng);
         break;
+    case MODEL_TAG: {      /* embedding -> layers -> a tag's logits at every step */
+        ro.bidirectional = cfg_bool(c, "model.bidirectional");
+        int D = (ro.bidirectional ? 2 : 1) * r->H;
+        if ((s = sg_embedding_init(&r->emb, r->ps, "embedding.", V, r->H, SG_F32, &r->rng)) == SG_OK &&
+            (s = sg_rnn_init(&r->rnn, find_cell(r, cfg_str(c, "model.kind")), r->ps, "rnn.", r->H, r->H, &ro, SG_F32,
+                             &r->rng)) == SG_OK)
+            s = sg_linear_init(&r->out, r->ps, "head.", D, r->d.C, true, SG_F32, &r->rng);
+        break;
+    }
     case MODEL_CLASSIFY: {
         /* byte sequences: embedding (V,H); fashion: the F pixels of a step go in as they are */
         static const char *pools[] = {"last", "mean", "max", "attention"};
@@ -473,6 +483,12 @@ sg_tensor *run_classify(run *r, sg_tape *t, const int *x, const float *xf, const
     return sg_linear_forward(t, &r->out, pooled);
 }
 
+sg_tensor *run_tag(run *r, sg_tape *t, const int *x, const int *len, int B, int T, sg_rng *rng)
+{
+    sg_tensor *out = sg_rnn_forward(t, &r->rnn, sg_embedding_forward(t, &r->emb, x, B, T), NULL, len, rng, NULL);
+    return sg_linear_forward(t, &r->out, out);
+}
+
 /* the batch of examples idx of a classifier: logits (B,C), classes in r->by */
 static sg_tensor *classify_batch(run *r, sg_tape *t, int split, const int *idx, int B, sg_rng *rng)
 {
@@ -534,6 +550,10 @@ static sg_tensor *examples_loss(run *r, sg_tape *t, int split, const int *idx, i
         data_add_batch(d, split, idx, B, r->fx, r->fy);
         *tokens = (long)B * d->T;
         return sg_mse_loss(t, regress(r, t, r->fx, B, rng), leaf(r, t, 2, (int[]){B, 1}, r->fy, (size_t)B), SG_MEAN);
+    case TASK_TAG:
+        T = data_tag_batch(d, split, idx, B, r->bx, r->blen, r->by);
+        *tokens = count_targets(r->by, (long)B * T);
+        return sg_cross_entropy(t, run_tag(r, t, r->bx, r->blen, B, T, rng), r->by, NULL);
     case TASK_CLASSIFY: {      /* tokens: the steps read */
         sg_tensor *z = classify_batch(r, t, split, idx, B, rng);
         *tokens = 0;
@@ -607,7 +627,7 @@ static eval_result eval_stream(run *r, sg_tape *t)
     }
     for (int j = 0; j < r->n_carry; j++)
         sg_tensor_free(st[j]);
-    return (eval_result){.loss = steps ? total / (double)steps : NAN, .accuracy = NAN, .examples = 0,
+    return (eval_result){.loss = steps ? total / (double)steps : NAN, .accuracy = NAN, .f1 = NAN, .examples = 0,
                          .tokens = steps * B * T};
 }
 
@@ -637,7 +657,7 @@ eval_result run_evaluate(run *r, sg_tape *t)
     if (r->d.task == TASK_STREAM)
         return eval_stream(r, t);
     bool was = sg_tape_set_grad(t, false);
-    long N = r->d.len[1], tokens = 0, right = 0;
+    long N = r->d.len[1], tokens = 0, right = 0, spans_pred = 0, spans_true = 0, spans_right = 0;
     double total = 0;
     int *idx = malloc((size_t)r->B * sizeof *idx);
     bool failed = !idx;
@@ -654,6 +674,32 @@ eval_result run_evaluate(run *r, sg_tape *t)
             for (int b = 0; b < B; b++) {
                 double e = sg_tensor_get(pred, (size_t)b) - r->fy[b];
                 l += e * e / B, right += fabs(e) < 0.04;
+            }
+        } else if (r->d.task == TASK_TAG) {        /* token accuracy, and words as spans B I* */
+            int T = data_tag_batch(&r->d, 1, idx, B, r->bx, r->blen, r->by);
+            sg_tensor *z = run_tag(r, t, r->bx, r->blen, B, T, NULL);
+            sg_tensor *loss = z ? sg_cross_entropy(t, z, r->by, NULL) : NULL;
+            l = loss ? sg_tensor_get(loss, 0) : NAN;
+            failed = failed || !loss;
+            k = count_targets(r->by, (long)B * T);
+            for (int b = 0; loss && b < B; b++) {
+                /* words: from one boundary to the next (0 and the end are
+                 * boundaries; so is each B). A predicted word is right when
+                 * both its ends are boundaries of both, with none between. */
+                int common = -1;
+                for (int j = 0; j <= r->blen[b]; j++) {
+                    bool end = j == r->blen[b];
+                    int p = end ? 0 : argmax_row(z, (size_t)(b * T + j), r->d.C), y = end ? 0 : r->by[b * T + j];
+                    right += !end && p == y;
+                    bool pb = j == 0 || end || p == 0, tb = j == 0 || end || y == 0;
+                    spans_pred += pb && j > 0, spans_true += tb && j > 0;
+                    if (pb && tb) {
+                        spans_right += common >= 0;
+                        common = j;
+                    } else if (pb || tb) {
+                        common = -1;
+                    }
+                }
             }
         } else if (r->d.task == TASK_CLASSIFY) {   /* the loss, and the argmax against the class */
             sg_tensor *z = classify_batch(r, t, 1, idx, B, NULL);
@@ -674,8 +720,11 @@ eval_result run_evaluate(run *r, sg_tape *t)
     free(idx);
     sg_tape_set_grad(t, was);
     return (eval_result){.loss = failed ? NAN : total / (double)(tokens ? tokens : 1),
-                         .accuracy = failed || r->d.task == TASK_ITEMS ? NAN : (double)right / (double)(N ? N : 1),
-                         .examples = N, .tokens = tokens};
+                         .accuracy = failed || r->d.task == TASK_ITEMS ? NAN
+                                   : (double)right / (double)(r->d.task == TASK_TAG ? (tokens ? tokens : 1) : N ? N : 1),
+                         .examples = N, .tokens = tokens,
+                         .f1 = r->d.task != TASK_TAG || failed || !spans_pred || !spans_true ? NAN
+                             : 2.0 * spans_right / (double)(spans_pred + spans_true)};
 }
 
 /* ---- decoding ------------------------------------------------------------------- */

@@ -18,7 +18,7 @@
 #include "config.h"
 #include "data.h"
 
-typedef enum { MODEL_RNN_LM, MODEL_TLM, MODEL_S2S, MODEL_TS2S, MODEL_REGRESS, MODEL_CLASSIFY } model_kind;
+typedef enum { MODEL_RNN_LM, MODEL_TLM, MODEL_S2S, MODEL_TS2S, MODEL_REGRESS, MODEL_CLASSIFY, MODEL_TAG } model_kind;
 typedef enum { POOL_LAST, POOL_MEAN, POOL_MAX, POOL_ATTENTION } pool_kind;
 
 typedef struct {
@@ -55,6 +55,7 @@ typedef struct {
 typedef struct {
     double loss, accuracy;
     long examples, tokens;
+    double f1;                /* taggers: span (word) F1; NAN elsewhere */
 } eval_result;
 
 /* A classifier's logits (B,C) for a batch of byte sequences x (B,T) with
@@ -62,6 +63,8 @@ typedef struct {
  * the attention pooling's weights when not NULL. */
 sg_tensor *run_classify(run *r, sg_tape *t, const int *x, const float *xf, const int *len, int B, int T, sg_rng *rng,
                         sg_tensor **weights);
+/* A tagger's logits (B,T,C) for byte sequences x (B,T) with lengths. */
+sg_tensor *run_tag(run *r, sg_tape *t, const int *x, const int *len, int B, int T, sg_rng *rng);
 /* Per-class counts of a classifier on the validation split: confusion[true * C + predicted]. */
 int run_confusion(run *r, sg_tape *t, long *confusion);
 

@@ -278,7 +278,7 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
         double l = sg_tensor_get(loss, 0), tps = tokens / (seconds() - t0);
         smooth = isnan(smooth) ? l : 0.95 * smooth + 0.05 * l;
         bool eval = r->step % eval_every == 0 || r->step == steps;
-        eval_result v = {.loss = NAN, .accuracy = NAN};
+        eval_result v = {.loss = NAN, .accuracy = NAN, .f1 = NAN};
         if (eval) {
             v = run_evaluate(r, t);
             if ((recurrent && grad_norms(r, t) != 0) || (r->model == MODEL_S2S && attention_picture(r, t) != 0) ||
@@ -304,10 +304,12 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
                     (int)left % 60, eval ? "\n" : "");
         if (!o->quiet && eval) {
             fprintf(log, "step %ld  train loss %.4f  valid loss %.4f", r->step, smooth, v.loss);
-            if (!regress && r->d.task != TASK_S2S && r->d.task != TASK_CLASSIFY)
+            if (!regress && r->d.task != TASK_S2S && r->d.task != TASK_CLASSIFY && r->d.task != TASK_TAG)
                 fprintf(log, "  (ppl %.2f)", exp(v.loss));
             if (!isnan(v.accuracy))
                 fprintf(log, "  accuracy %.1f%%", 100 * v.accuracy);
+            if (!isnan(v.f1))
+                fprintf(log, "  word F1 %.3f", v.f1);
             fprintf(log, "  %.0f tok/s\n", tps);
         }
         fflush(log);

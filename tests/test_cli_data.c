@@ -324,6 +324,38 @@ START_TEST(test_labelled)
 }
 END_TEST
 
+/* segment: each line without its spaces, B where a word starts, I inside */
+START_TEST(test_segment)
+{
+    char path[200], yaml[400];
+    write_file("s.txt", "in the  beginning\n\nx\ngod said\r\nlet there be light\n", path, sizeof path);
+    snprintf(yaml, sizeof yaml, "model: {kind: gru}\ndata: {kind: segment, path: %s, valid_fraction: 0.34, seq_len: 12}\n",
+             path);
+    sg_config c;
+    config(&c, yaml);
+    dataset d;
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, USE_ALL_VALID, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_int_eq(d.task, TASK_TAG);
+    ck_assert_int_eq(d.len[1], 3);            /* "x" is too short to tag */
+    ck_assert_int_eq(d.id_of[' '], -1);
+    ck_assert_int_eq(d.id_of['\r'], -1);
+    const example *e = &d.ex[1][0];           /* "inthebeginni": cut at 12 */
+    ck_assert_int_eq(e->src_len, 12);
+    static const int tags[12] = {0, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1};
+    for (int k = 0; k < 12; k++)
+        ck_assert_int_eq(e->tgt[k], tags[k]);
+    ck_assert_int_eq(d.ex[1][1].src_len, 7);  /* "godsaid" */
+    ck_assert_int_eq(d.ex[1][1].tgt[3], 0);
+    int idx[2] = {1, 0}, x[64], len[2], y[64];
+    int T = data_tag_batch(&d, 1, idx, 2, x, len, y);
+    ck_assert_int_eq(T, 12);
+    ck_assert_int_eq(y[7], -100);             /* past "godsaid" */
+    ck_assert_int_eq(y[12 + 2], 0);
+    ck_assert_str_eq(d.classes[0], "B");
+    data_free(&d);
+}
+END_TEST
+
 /* parity and order: the class is what the task says, examples distinct,
  * the seed decides; wordlang from word lists in a folder of our own */
 START_TEST(test_generated_classes)
@@ -508,6 +540,7 @@ int main(void)
     tcase_add_loop_test(tc, test_items_split_by_seed, 0, 2);
     tcase_add_test(tc, test_pairs);
     tcase_add_test(tc, test_labelled);
+    tcase_add_test(tc, test_segment);
     tcase_add_test(tc, test_generated_classes);
     tcase_add_test(tc, test_text_blocks);
     tcase_add_test(tc, test_shuffle_is_a_permutation);

@@ -62,6 +62,17 @@ static void setup(void)
     snprintf(body, sizeof body, "model: {kind: gru, hidden: 16, layers: 1, pooling: attention}\n"
                                 "data: {kind: labelled, path: %s, batch_size: 16}\noptim: {lr: 0.01}\n", labels);
     cu_train(dir, "fruit", body, 150);
+    /* a segmenter of the names, written as lines of four names */
+    char lines[200];
+    snprintf(lines, sizeof lines, "%s/lines.txt", dir);
+    f = fopen(lines, "w");
+    for (int i = 0; i < 300; i++)
+        fprintf(f, "%s %s %s\n", (const char *[]){"abel", "cain", "seth", "enos"}[i % 4],
+                (const char *[]){"noah", "shem", "ham"}[i % 3], (const char *[]){"lamech", "enoch"}[i % 2]);
+    fclose(f);
+    snprintf(body, sizeof body, "model: {kind: gru, hidden: 16, layers: 1, bidirectional: true}\n"
+                                "data: {kind: segment, path: %s, batch_size: 16}\noptim: {lr: 0.01}\n", lines);
+    cu_train(dir, "segment", body, 150);
     /* an untrained transformer seq2seq: it never emits </s> in time */
     cu_train(dir, "tsort", "model: {kind: transformer, hidden: 8, layers: 1, heads: 2}\n"
                            "data: {kind: sort, symbols: 4, min_len: 2, max_len: 4, train_size: 20, valid_size: 4,"
@@ -204,8 +215,31 @@ START_TEST(test_classifier_predict_and_eval)
     ck_assert_int_eq(train_predict(ck, src, out, err, sizeof err), EXIT_USAGE);
     fclose(src), fclose(out), free(text);
     char want[300];
-    snprintf(want, sizeof want, "%s: a lines model is not a classifier (use seqgrad sample or eval)", ck);
+    snprintf(want, sizeof want, "%s: a lines model is not a classifier or a tagger (use seqgrad sample or eval)", ck);
     ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* a tagger: predict puts the spaces back, eval gives tag accuracy and word F1 */
+START_TEST(test_segmenter)
+{
+    char ck[200], *text = NULL;
+    size_t len = 0;
+    checkpoint("segment", ck, sizeof ck);
+    const char *in = "sethhamenoch\nabel noah lamech\n";
+    FILE *src = fmemopen((void *)in, strlen(in), "r"), *out = open_memstream(&text, &len);
+    ck_assert_msg(train_predict(ck, src, out, err, sizeof err) == EXIT_OK, "%s", err);
+    fclose(src), fclose(out);
+    ck_assert_str_eq(text, "seth ham enoch\nabel noah lamech\n");
+    free(text);
+    int rc;
+    char *e = eval("segment", NULL, &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
+    double loss, acc, f1;
+    ck_assert_msg(sscanf(e, "validation split: 30 lines, %*d characters, loss %lf nats/char, tag accuracy %lf%%, "
+                            "word F1 %lf", &loss, &acc, &f1) == 3, "%s", e);
+    ck_assert_msg(acc == 100 && f1 == 1, "%s", e);
+    free(e);
 }
 END_TEST
 
@@ -317,6 +351,7 @@ int main(void)
     tcase_add_test(tc, test_translate_max_len_beyond_build);
     tcase_add_test(tc, test_cells_from_equations);
     tcase_add_test(tc, test_classifier_predict_and_eval);
+    tcase_add_test(tc, test_segmenter);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);

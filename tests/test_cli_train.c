@@ -77,6 +77,9 @@ static const char *kinds[][2] = {
                  "data: {kind: labelled, path: LABELS, batch_size: 4}\n"},
     {"labelled_last", "model: {kind: lstm, hidden: 8, layers: 2, pooling: last, bidirectional: true}\n"
                       "data: {kind: labelled, path: LABELS, batch_size: 4}\n"},
+    /* a tagger: word segmentation, bidirectional */
+    {"segment", "model: {kind: gru, hidden: 8, layers: 1, bidirectional: true}\n"
+                "data: {kind: segment, path: WORDS, seq_len: 20, batch_size: 4}\n"},
     {"cell_s2s", "cell: {name: mgu2, states: [h], params: {weight_ih: [2H, E], bias: [2H], weight_f: [H, H], "
                  "weight_n: [H, H]}, equations: [\"xf, xn = split(x @ weight_ih^T + bias, 2)\", "
                  "\"f = sigmoid(xf + h @ weight_f^T)\", \"h' = (1 - f) * h + f * tanh(xn + (f * h) @ weight_n^T)\"]}\n"
