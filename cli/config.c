@@ -182,6 +182,18 @@ static int cell_fail(events *e, const char *key, const char *what)
     return -1;
 }
 
+/* the next key of a mapping into *k ("" if it is not a scalar): 0, or 1
+ * at the mapping's end, -1 on an error */
+static int next_key(events *e, const char **k)
+{
+    if (next_event(e) < 0)
+        return -1;
+    if (e->ev.type == YAML_MAPPING_END_EVENT)
+        return 1;
+    *k = e->ev.type == YAML_SCALAR_EVENT ? (const char *)e->ev.data.scalar.value : "";
+    return 0;
+}
+
 /* a scalar into t, with where its text starts (after a quote) */
 static int cell_scalar(events *e, cfg_text *t, const char *key)
 {
@@ -286,11 +298,13 @@ static int cell_params(events *e, cfg_cell *cell)
             continue;
         }
         for (;;) {
-            if (next_event(e) < 0)
-                return -1;
-            if (e->ev.type == YAML_MAPPING_END_EVENT)
+            const char *k;
+            int at = next_key(e, &k);
+            if (at != 0) {
+                if (at < 0)
+                    return -1;
                 break;
-            const char *k = e->ev.type == YAML_SCALAR_EVENT ? (const char *)e->ev.data.scalar.value : "";
+            }
             if (!strcmp(k, "shape")) {
                 if (next_event(e) < 0 || cell_shape(e, &pm->shape, key) < 0)
                     return -1;
@@ -320,12 +334,12 @@ static int parse_cell(events *e, cfg_cell *cell)
     cell->present = true;
     cell->line = ev_line(e), cell->col = ev_col(e);
     for (;;) {
-        if (next_event(e) < 0)
+        const char *k;
+        int rc = next_key(e, &k);
+        if (rc < 0)
             return -1;
-        if (e->ev.type == YAML_MAPPING_END_EVENT)
+        if (rc > 0)
             break;
-        const char *k = e->ev.type == YAML_SCALAR_EVENT ? (const char *)e->ev.data.scalar.value : "";
-        int rc;
         if (!strcmp(k, "name")) {
             rc = cell_scalar(e, &cell->name, "cell.name");
         } else if (!strcmp(k, "states") || !strcmp(k, "equations")) {

@@ -379,18 +379,19 @@ void data_classes_str(const dataset *d, char *out, size_t n)
         len += (size_t)snprintf(out + len, n - len, "%s%s", k ? "\n" : "", d->classes[k]);
 }
 
-int data_set_classes(dataset *d, const char *joined, char *err, size_t n)
+static int set_classes(dataset *d, const char *joined, char *err, size_t n)
 {
     d->C = 0;
     for (const char *p = joined; p && *p && d->C < DATA_MAX_CLASSES;) {
         size_t l = strcspn(p, "\n");
         if (l == 0 || l >= sizeof d->classes[0])
-            return snprintf(err, n, "a class name is empty or longer than %zu bytes", sizeof d->classes[0] - 1), -1;
+            return snprintf(err, n, "metadata classes: a name is empty or longer than %zu bytes",
+                            sizeof d->classes[0] - 1), -1;
         memcpy(d->classes[d->C], p, l);
         d->classes[d->C++][l] = '\0';
         p += l + (p[l] == '\n');
     }
-    return d->C >= 2 ? 0 : (snprintf(err, n, "fewer than 2 classes"), -1);
+    return d->C >= 2 ? 0 : (snprintf(err, n, "metadata classes: fewer than 2"), -1);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -837,13 +838,17 @@ void data_fashion_batch(const dataset *d, int split, const int *idx, int B, floa
 int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char *path, data_use use, char *err,
               size_t n)
 {
+    return data_load_classes(d, c, vocab_hex, NULL, path, use, err, n);
+}
+
+int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, const char *classes, const char *path,
+                      data_use use, char *err, size_t n)
+{
     bool whole = use == USE_ALL_VALID;
-    int preset_C = d->C;                  /* classes a checkpoint named (data_set_classes) */
-    char preset[DATA_MAX_CLASSES][48];
-    memcpy(preset, d->classes, sizeof preset);
     memset(d, 0, sizeof *d);
-    d->C = preset_C;
-    memcpy(d->classes, preset, sizeof preset);
+    if (classes && set_classes(d, classes, err, n) != 0)
+        return EXIT_DATA;
+    int preset_C = d->C;                  /* classes a checkpoint named: the labels map to them */
     memset(d->id_of, -1, sizeof d->id_of);
     d->vocab_from = vocab_hex ? "the checkpoint's vocabulary" : "data.vocab";
     d->kind = kind_of(cfg_str(c, "data.kind"));

@@ -103,9 +103,11 @@ typedef struct {
  * EXIT_DATA / EXIT_CONFIG with the reason in err. */
 int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char *path, data_use use, char *err,
               size_t n);
-/* For classification from a checkpoint: the classes it names ('\n'-joined),
- * set before data_load so the labels of a file map to them. */
-int data_set_classes(dataset *d, const char *joined, char *err, size_t n);
+/* data_load for a classifier of a checkpoint: classes are the ones it names
+ * ('\n'-joined, in the order of its outputs), and the labels of the data
+ * map to them. EXIT_DATA with the reason if the list is malformed. */
+int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, const char *classes, const char *path,
+                      data_use use, char *err, size_t n);
 void data_free(dataset *d);
 /* The folder of the bundled data (genesis.txt, names.txt): $SEQGRAD_DATA_DIR,
  * else the installed data directory if it holds them, else the source tree's. */

@@ -355,7 +355,7 @@ int run_build(run *r, const char *vocab_hex, const char *path, data_use use, cha
     const sg_config *c = &r->cfg;
     r->B = (int)cfg_int(c, "data.batch_size"), r->T = (int)cfg_int(c, "data.seq_len");
     r->H = (int)cfg_int(c, "model.hidden"), r->L = (int)cfg_int(c, "model.layers");
-    int rc = data_load(&r->d, c, vocab_hex, path, use, err, n);
+    int rc = data_load_classes(&r->d, c, vocab_hex, r->classes, path, use, err, n);
     if (rc == EXIT_OK)
         rc = check_sizes(r, use, err, n);
     if (rc == EXIT_OK)
@@ -1011,11 +1011,13 @@ int run_open_checkpoint(run *r, const char *file, const char *path, data_use use
     long max_len = 0;
     if (rc == EXIT_OK && sg_ckpt_meta(ck, "max_len") && !meta_long(ck, file, "max_len", 0, 4096, &max_len, err, n))
         rc = EXIT_DATA;
-    const char *classes = sg_ckpt_meta(ck, "classes");      /* a classifier's, in the order of its outputs */
-    if (rc == EXIT_OK && classes && data_set_classes(&r->d, classes, err, n) != 0)
-        rc = EXIT_DATA, snprintf(err + strlen(err), n - strlen(err), " (%s: metadata classes)", file);
-    if (rc == EXIT_OK)
-        rc = run_build(r, vocab, path, use, err, n);
+    r->classes = sg_ckpt_meta(ck, "classes");      /* a classifier's, in the order of its outputs */
+    if (rc == EXIT_OK && (rc = run_build(r, vocab, path, use, err, n)) != EXIT_OK && !strncmp(err, "metadata classes", 16)) {
+        char why[600];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, n, "%s: %s", file, why);
+    }
+    r->classes = NULL;                               /* it lives in the checkpoint, closed below */
     if (rc == EXIT_OK)
         rc = restore(r, ck, file, err, n);
     if (rc == EXIT_OK && max_len + 2 > r->max_out)    /* the longest sequence in training */

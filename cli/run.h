@@ -39,6 +39,7 @@ typedef struct {
     sg_tensor *carry[SG_CELL_MAX_STATES];  /* text, recurrent model: each state carried across batches (L,B,H) */
     int n_carry;
     sg_cell_def *own_cell;    /* the config's cell: section, compiled (NULL if none) */
+    const char *classes;      /* a classifier's classes from its checkpoint, for run_build (or NULL) */
     sg_rng rng;
     long step, pos;           /* pos: text position of the streams */
     int B, T, H, L;

@@ -179,6 +179,8 @@ static const struct { const char *key, *value, *msg; } hostile[] = {
     {"rng", "-000000000000000000000000000000000000000000000000000000000000000", "metadata rng is not 64 hex digits"},
     {"step", NULL, "metadata step is \"(missing)\", expected a whole number from 0 to 1000000000000000"},
     {"config", NULL, "no config in the metadata (not a checkpoint of a seqgrad run)"},
+    {"classes", "one", "metadata classes: fewer than 2"},
+    {"classes", "a\n\nb", "metadata classes: a name is empty or longer than 47 bytes"},
 };
 
 START_TEST(test_hostile_metadata_refused)
