@@ -63,10 +63,13 @@ static const char *help_resume =
 
 static const char *help_sample =
     "usage: seqgrad sample CHECKPOINT [--prompt TEXT] [--length N] [--temperature T] [--seed S]\n"
+    "                      [--condition CLASS]\n"
     "Reads the model of CHECKPOINT (the checkpoint holds the run's config),\n"
     "feeds the prompt (default \"\\n\"), then draws N characters (default 300) from\n"
     "softmax(logits / T) (default 0.8) with seed S (default 1). A model of words\n"
-    "or lines starts afresh at each newline: it draws whole items, one per line.\n";
+    "or lines starts afresh at each newline: it draws whole items, one per line.\n"
+    "A model that generates from a vector (data.kind wordgen) starts each item\n"
+    "from --condition, one of its classes (a language).\n";
 
 static const char *help_translate =
     "usage: seqgrad translate CHECKPOINT [--input TEXT] [--beam K] [--length-penalty A]\n"
@@ -305,7 +308,7 @@ static int cmd_resume(int argc, char **argv, char *err, size_t n)
 
 static int cmd_sample(int argc, char **argv, char *err, size_t n)
 {
-    const char *prompt = "\n";
+    const char *prompt = "\n", *condition = NULL;
     long length = 300, seed = 1;
     double temperature = 0.8;
     if (argc < 1)
@@ -317,6 +320,8 @@ static int cmd_sample(int argc, char **argv, char *err, size_t n)
             return snprintf(err, n, "%s needs a value", opt), EXIT_USAGE;
         if (!strcmp(opt, "--prompt"))
             prompt = v;
+        else if (!strcmp(opt, "--condition"))
+            condition = v;
         else if (!strcmp(opt, "--length"))
             ok = parse_long(opt, v, 0, 10000000, &length, err, n);
         else if (!strcmp(opt, "--temperature"))
@@ -328,7 +333,7 @@ static int cmd_sample(int argc, char **argv, char *err, size_t n)
         if (!ok)
             return EXIT_USAGE;
     }
-    return train_sample(argv[0], prompt, (int)length, temperature, (unsigned long)seed, stdout, err, n);
+    return train_sample(argv[0], prompt, condition, (int)length, temperature, (unsigned long)seed, stdout, err, n);
 }
 
 static int cmd_translate(int argc, char **argv, char *err, size_t n)

@@ -32,7 +32,8 @@ const char *data_dir(void)
 }
 
 static const char *kinds[] = {"text",    "words",    "lines",    "pairs",   "copy",   "reverse", "sort",
-                              "adding",  "labelled", "wordlang", "fashion", "parity", "order",  "segment"};
+                              "adding",  "labelled", "wordlang", "fashion", "parity", "order",  "segment",
+                              "wordgen"};
 enum { N_KINDS = sizeof kinds / sizeof kinds[0] };
 static const char symbols[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -48,7 +49,7 @@ task_kind data_task(const char *kind)
 {
     static const task_kind task[] = {TASK_STREAM, TASK_ITEMS, TASK_ITEMS, TASK_S2S, TASK_S2S, TASK_S2S, TASK_S2S,
                                      TASK_REGRESS, TASK_CLASSIFY, TASK_CLASSIFY, TASK_CLASSIFY, TASK_CLASSIFY,
-                                     TASK_CLASSIFY, TASK_TAG};
+                                     TASK_CLASSIFY, TASK_TAG, TASK_ITEMS};
     return task[kind_of(kind)];
 }
 
@@ -550,7 +551,8 @@ static int load_wordlang(dataset *d, const sg_config *c, bool preset, char *err,
         rc = EXIT_DATA, snprintf(err, n, "%s: data.kind: wordlang needs at least two word lists in %s, found %d: "
                                  "apt-get install wamerican wngerman wfrench witalian wspanish", where, dict_dir(), found);
     }
-    seen['\n'] = seen['\r'] = seen['\''] = false;
+    seen['\r'] = seen['\''] = false;
+    seen['\n'] = d->kind == DATA_WORDGEN;     /* generated words end with it */
     if (rc == EXIT_OK && !d->V)
         make_vocab(d, NULL, seen);
     for (int s = 0; s < 2 && rc == EXIT_OK; s++)
@@ -869,11 +871,13 @@ int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, con
         return generate_classes(d, c, err, n);
     if (d->kind == DATA_FASHION)
         return load_fashion(d, c, err, n);
-    if (d->kind == DATA_WORDLANG) {
+    if (d->kind == DATA_WORDLANG || d->kind == DATA_WORDGEN) {
         if (vocab_hex)
             make_vocab(d, vocab_hex, NULL);
         snprintf(d->path, sizeof d->path, "%s", dict_dir());
-        return use == USE_VOCAB ? EXIT_OK : load_wordlang(d, c, preset_C > 0, err, n);
+        int rc = use == USE_VOCAB ? EXIT_OK : load_wordlang(d, c, preset_C > 0, err, n);
+        d->boundary = d->kind == DATA_WORDGEN ? d->id_of['\n'] : -1;
+        return rc;
     }
     if (d->kind == DATA_COPY || d->kind == DATA_REVERSE || d->kind == DATA_SORT)
         return generate_task(d, c, err, n);

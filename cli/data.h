@@ -40,6 +40,10 @@
  *            and one of the second half; the class is the pair (XX, XY,
  *            YX, YY). Generated tasks draw distinct examples by data.seed.
  *
+ * Generation from a vector (one-to-many):
+ *   wordgen  the words of wordlang as items to generate, each with its
+ *            language as the condition (a class; tgt[0]).
+ *
  * Sequence labelling (many-to-many, synced), a tag per step:
  *   segment  word segmentation: each line of data.path (empty: the bundled
  *            text) with its spaces removed, every character tagged B
@@ -59,7 +63,7 @@
 
 typedef enum {
     DATA_TEXT, DATA_WORDS, DATA_LINES, DATA_PAIRS, DATA_COPY, DATA_REVERSE, DATA_SORT, DATA_ADDING,
-    DATA_LABELLED, DATA_WORDLANG, DATA_FASHION, DATA_PARITY, DATA_ORDER, DATA_SEGMENT,
+    DATA_LABELLED, DATA_WORDLANG, DATA_FASHION, DATA_PARITY, DATA_ORDER, DATA_SEGMENT, DATA_WORDGEN,
 } data_kind;
 typedef enum { TASK_STREAM, TASK_ITEMS, TASK_S2S, TASK_REGRESS, TASK_CLASSIFY, TASK_TAG } task_kind;
 

@@ -21,6 +21,7 @@ typedef struct {
     int n_states;
     int *ctx, len;
     double *probs, temperature;
+    int condition;            /* a conditioned model's class, -1 for none */
 } sampler;
 
 static void feed(sampler *s, int c)
@@ -28,10 +29,14 @@ static void feed(sampler *s, int c)
     run *r = s->r;
     sg_tape_reset(s->t);
     sg_tape_set_grad(s->t, false);
-    if (r->d.task == TASK_ITEMS && c == r->d.boundary) {      /* a new item */
+    if (r->d.task == TASK_ITEMS && c == r->d.boundary) {      /* a new item: from zeros, or from the condition */
         s->len = 0;
         for (int j = 0; j < s->n_states; j++)
             memset(sg_tensor_data(s->st[j]), 0, sg_tensor_size(s->st[j]) * sizeof(float));
+        sg_tensor *h0[SG_CELL_MAX_STATES] = {NULL};
+        if (s->condition >= 0 && run_cond_states(r, s->t, &s->condition, 1, h0) == SG_OK)
+            for (int j = 0; j < s->n_states; j++)
+                sg_tensor_copy(s->st[j], h0[j]);
     }
     if (s->len == r->T)
         memmove(s->ctx, s->ctx + 1, (size_t)(r->T - 1) * sizeof *s->ctx), s->len--;
@@ -50,8 +55,8 @@ static void feed(sampler *s, int c)
         s->probs[v] = sg_tensor_get(p, (size_t)v);
 }
 
-int train_sample(const char *checkpoint, const char *prompt, int length, double temperature, unsigned long seed,
-                 FILE *out, char *err, size_t n)
+int train_sample(const char *checkpoint, const char *prompt, const char *condition, int length, double temperature,
+                 unsigned long seed, FILE *out, char *err, size_t n)
 {
     run r = {0};
     int rc = run_open_checkpoint(&r, checkpoint, NULL, USE_VOCAB, err, n);
@@ -68,6 +73,24 @@ int train_sample(const char *checkpoint, const char *prompt, int length, double 
     sampler sm = {.r = &r, .t = sg_tape_new(), .ctx = malloc((size_t)r.T * sizeof(int)),
                   .probs = malloc((size_t)r.d.V * sizeof(double)), .temperature = temperature};
     sm.n_states = r.model == MODEL_RNN_LM ? sg_cell_n_states(r.rnn.def) : 0;
+    sm.condition = condition ? data_class_of(&r.d, condition) : -1;
+    if (rc == EXIT_OK && r.conditioned != (condition != NULL)) {
+        char names[DATA_MAX_CLASSES * 48];
+        data_classes_str(&r.d, names, sizeof names);
+        for (char *p = names; *p; p++)
+            *p = *p == '\n' ? '|' : *p;
+        rc = EXIT_USAGE;
+        if (condition)
+            snprintf(err, n, "%s: --condition: this model generates without one", checkpoint);
+        else
+            snprintf(err, n, "%s: this model generates given a condition: --condition %s", checkpoint, names);
+    } else if (rc == EXIT_OK && condition && sm.condition < 0) {
+        char names[DATA_MAX_CLASSES * 48];
+        data_classes_str(&r.d, names, sizeof names);
+        for (char *p = names; *p; p++)
+            *p = *p == '\n' ? '|' : *p;
+        rc = EXIT_USAGE, snprintf(err, n, "--condition: \"%s\" is not one of %s", condition, names);
+    }
     bool states_ok = true;
     for (int j = 0; j < sm.n_states; j++)
         states_ok &= (sm.st[j] = sg_tensor_new(SG_F32, 3, (int[]){r.L, 1, r.H})) != NULL;

@@ -199,6 +199,9 @@ static int build_model(run *r, char *err, size_t n)
             (s = sg_rnn_init(&r->rnn, find_cell(r, cfg_str(c, "model.kind")), r->ps, "rnn.", r->H, r->H, &ro, SG_F32,
                              &r->rng)) == SG_OK)
             s = sg_linear_init(&r->out, r->ps, "decoder.", r->H, V, true, SG_F32, &r->rng);
+        r->conditioned = r->d.kind == DATA_WORDGEN;     /* the language sets the initial state */
+        if (s == SG_OK && r->conditioned)
+            s = sg_linear_init(&r->cond, r->ps, "cond.", r->d.C, r->L * r->H, true, SG_F32, &r->rng);
         break;
     case MODEL_REGRESS:
         if ((s = sg_rnn_init(&r->rnn, find_cell(r, cfg_str(c, "model.kind")), r->ps, "rnn.", 2, r->H, &ro, SG_F32,
@@ -483,6 +486,19 @@ sg_tensor *run_classify(run *r, sg_tape *t, const int *x, const float *xf, const
     return sg_linear_forward(t, &r->out, pooled);
 }
 
+sg_status run_cond_states(run *r, sg_tape *t, const int *cls, int B, sg_tensor **h0)
+{
+    int L = r->L, H = r->H, C = r->d.C;
+    sg_tensor *onehot = sg_zeros(t, sg_tensor_dtype(r->cond.weight), 2, (int[]){B, C});   /* f64 in gradcheck */
+    for (int b = 0; onehot && b < B; b++)
+        sg_tensor_set(onehot, (size_t)b * C + (size_t)(cls[b] >= 0 && cls[b] < C ? cls[b] : 0), 1.0);
+    sg_tensor *h = sg_tanh(t, sg_linear_forward(t, &r->cond, onehot));          /* (B, L*H) */
+    h0[0] = sg_transpose(t, sg_reshape(t, h, 3, (int[]){B, L, H}), 0, 1);    /* (L, B, H) */
+    for (int k = 1; k < sg_cell_n_states(r->rnn.def); k++)
+        h0[k] = sg_zeros(t, sg_tensor_dtype(r->cond.weight), 3, (int[]){L, B, H});
+    return h0[0] ? SG_OK : sg_tape_error(t);
+}
+
 sg_tensor *run_tag(run *r, sg_tape *t, const int *x, const int *len, int B, int T, sg_rng *rng)
 {
     sg_tensor *out = sg_rnn_forward(t, &r->rnn, sg_embedding_forward(t, &r->emb, x, B, T), NULL, len, rng, NULL);
@@ -536,10 +552,19 @@ static sg_tensor *examples_loss(run *r, sg_tape *t, int split, const int *idx, i
     const dataset *d = &r->d;
     int S, T;
     switch (r->d.task) {
-    case TASK_ITEMS:
+    case TASK_ITEMS: {
         T = data_lm_batch(d, split, idx, B, r->T, r->bx, r->by);
         *tokens = count_targets(r->by, (long)B * T);
-        return sg_cross_entropy(t, run_lm_logits(r, t, r->bx, B, T, NULL, NULL, rng), r->by, NULL);
+        sg_tensor *h0[SG_CELL_MAX_STATES] = {NULL};
+        if (r->conditioned) {                  /* each word starts from its language */
+            for (int b = 0; b < B; b++)
+                r->blen[b] = d->ex[split][idx[b]].tgt[0];
+            if (run_cond_states(r, t, r->blen, B, h0) != SG_OK)
+                return NULL;
+        }
+        return sg_cross_entropy(t, run_lm_logits(r, t, r->bx, B, T, r->conditioned ? h0 : NULL, NULL, rng), r->by,
+                                NULL);
+    }
     case TASK_S2S:
         T = data_s2s_batch(d, split, idx, B, r->bsrc, r->blen, &S, r->bx, r->by);
         *tokens = count_targets(r->by, (long)B * T);

@@ -28,9 +28,11 @@ int train_run(const sg_config *c, const train_opts *o, char *err, size_t n);
  * then compares them there (compare.svg, compare.html, a table). */
 int train_compare(const sg_config *c, const train_opts *o, char *err, size_t n);
 int train_resume(const char *run_dir, const train_opts *o, char *err, size_t n);
-/* Samples `length` characters after `prompt` from a checkpoint. */
-int train_sample(const char *checkpoint, const char *prompt, int length, double temperature, unsigned long seed,
-                 FILE *out, char *err, size_t n);
+/* Samples `length` characters after `prompt` from a checkpoint; a model
+ * that generates from a vector (wordgen) starts each item from condition
+ * (one of its classes; NULL for the others). */
+int train_sample(const char *checkpoint, const char *prompt, const char *condition, int length, double temperature,
+                 unsigned long seed, FILE *out, char *err, size_t n);
 
 typedef struct {
     int beam;                  /* 1: greedy */

@@ -73,6 +73,21 @@ static void setup(void)
     snprintf(body, sizeof body, "model: {kind: gru, hidden: 16, layers: 1, bidirectional: true}\n"
                                 "data: {kind: segment, path: %s, batch_size: 16}\noptim: {lr: 0.01}\n", lines);
     cu_train(dir, "segment", body, 150);
+    /* words given their language: two word lists of our own */
+    char dict[200];
+    snprintf(dict, sizeof dict, "%s/american-english", dir);
+    f = fopen(dict, "w");
+    for (int i = 0; i < 60; i++)
+        fprintf(f, "%s\n", (const char *[]){"cat", "dog", "tree"}[i % 3]);
+    fclose(f);
+    snprintf(dict, sizeof dict, "%s/ngerman", dir);
+    f = fopen(dict, "w");
+    for (int i = 0; i < 60; i++)
+        fprintf(f, "%s\n", (const char *[]){"katze", "hund", "baum"}[i % 3]);
+    fclose(f);
+    setenv("SEQGRAD_DICT_DIR", dir, 1);
+    cu_train(dir, "wordgen", "model: {kind: gru, hidden: 32, layers: 2, dropout: 0}\n"
+                             "data: {kind: wordgen, train_size: 3, valid_size: 1, batch_size: 6}\noptim: {lr: 0.01}\n", 300);
     /* an untrained transformer seq2seq: it never emits </s> in time */
     cu_train(dir, "tsort", "model: {kind: transformer, hidden: 8, layers: 1, heads: 2}\n"
                            "data: {kind: sort, symbols: 4, min_len: 2, max_len: 4, train_size: 20, valid_size: 4,"
@@ -180,7 +195,7 @@ START_TEST(test_cells_from_equations)
     size_t len = 0;
     checkpoint("ynames", ck, sizeof ck);
     FILE *out = open_memstream(&text, &len);
-    ck_assert_msg(train_sample(ck, "\n", 200, 0.5, 3, out, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_msg(train_sample(ck, "\n", NULL, 200, 0.5, 3, out, err, sizeof err) == EXIT_OK, "%s", err);
     fclose(out);
     assert_known_names(text);
     free(text);
@@ -224,6 +239,53 @@ START_TEST(test_classifier_predict_and_eval)
     char want[300];
     snprintf(want, sizeof want, "%s: a lines model is not a classifier or a tagger (use seqgrad sample or eval)", ck);
     ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* generation from a vector: each language's words from its condition; the
+ * condition is required, checked and refused where it has no place */
+START_TEST(test_generate_given_a_language)
+{
+    char ck[200], *text = NULL;
+    size_t len = 0;
+    checkpoint("wordgen", ck, sizeof ck);
+    static const char *words[2][3] = {{"cat", "dog", "tree"}, {"katze", "hund", "baum"}};
+    static const char *lang[2] = {"english", "german"};
+    for (int l = 0; l < 2; l++) {
+        FILE *out = open_memstream(&text, &len);
+        ck_assert_msg(train_sample(ck, "\n", lang[l], 120, 0.3, 5, out, err, sizeof err) == EXIT_OK, "%s", err);
+        fclose(out);
+        int lines = 0, known = 0;
+        char *save = NULL;
+        for (char *w = strtok_r(text, "\n", &save); w; w = strtok_r(NULL, "\n", &save), lines++)
+            for (int k = 0; k < 3; k++)
+                known += !strcmp(w, words[l][k]);
+        ck_assert_int_gt(lines, 10);
+        ck_assert_msg(known * 10 >= lines * 9, "%s: %d of %d lines are its words", lang[l], known, lines);
+        free(text);
+    }
+    FILE *devnull = fopen("/dev/null", "w");
+    ck_assert_int_eq(train_sample(ck, "\n", NULL, 10, 1, 1, devnull, err, sizeof err), EXIT_USAGE);
+    char want[400];
+    snprintf(want, sizeof want, "%s: this model generates given a condition: --condition english|german", ck);
+    ck_assert_str_eq(err, want);
+    ck_assert_int_eq(train_sample(ck, "\n", "klingon", 10, 1, 1, devnull, err, sizeof err), EXIT_USAGE);
+    ck_assert_str_eq(err, "--condition: \"klingon\" is not one of english|german");
+    checkpoint("names", ck, sizeof ck);
+    ck_assert_int_eq(train_sample(ck, "\n", "english", 10, 1, 1, devnull, err, sizeof err), EXIT_USAGE);
+    snprintf(want, sizeof want, "%s: --condition: this model generates without one", ck);
+    ck_assert_str_eq(err, want);
+    fclose(devnull);
+    /* its gradients, the condition's projection included */
+    sg_config c;
+    char path[200];
+    snprintf(path, sizeof path, "%s/wordgen.yaml", dir);
+    ck_assert_msg(cfg_load(&c, path, err, sizeof err) == 0, "%s", err);
+    FILE *out = open_memstream(&text, &len);
+    int rc = train_gradcheck(&c, out, err, sizeof err);
+    fclose(out);
+    ck_assert_msg(rc == EXIT_OK && strstr(text, "cond.weight") && strstr(text, "all parameters pass"), "%s\n%s", err, text);
+    free(text);
 }
 END_TEST
 
@@ -286,7 +348,7 @@ START_TEST(test_sample_items)
     size_t len = 0;
     checkpoint("names", ck, sizeof ck);
     FILE *out = open_memstream(&text, &len);
-    ck_assert_msg(train_sample(ck, "\n", 200, 0.5, 3, out, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_msg(train_sample(ck, "\n", NULL, 200, 0.5, 3, out, err, sizeof err) == EXIT_OK, "%s", err);
     fclose(out);
     assert_known_names(text);          /* the 8 names it saw, nearly always */
     free(text);
@@ -312,7 +374,7 @@ START_TEST(test_wrong_kind_and_bad_input)
     free(out);
     checkpoint("reverse", ck, sizeof ck);
     FILE *devnull = fopen("/dev/null", "w");
-    ck_assert_int_eq(train_sample(ck, "\n", 10, 1, 1, devnull, err, sizeof err), EXIT_USAGE);
+    ck_assert_int_eq(train_sample(ck, "\n", NULL, 10, 1, 1, devnull, err, sizeof err), EXIT_USAGE);
     snprintf(expect, sizeof expect, "%s: a reverse model is not a language model (use seqgrad translate)", ck);
     ck_assert_str_eq(err, expect);
     fclose(devnull);
@@ -353,6 +415,7 @@ int main(void)
     tcase_add_test(tc, test_cells_from_equations);
     tcase_add_test(tc, test_classifier_predict_and_eval);
     tcase_add_test(tc, test_segmenter);
+    tcase_add_test(tc, test_generate_given_a_language);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);

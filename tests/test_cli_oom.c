@@ -75,7 +75,7 @@ static int do_sample(char *err, size_t n)
     char ck[200];
     snprintf(ck, sizeof ck, "%s/lm/checkpoint.safetensors", dir);
     FILE *out = fopen("/dev/null", "w");
-    int rc = train_sample(ck, "In", 20, 0.8, 1, out, err, n);
+    int rc = train_sample(ck, "In", NULL, 20, 0.8, 1, out, err, n);
     fclose(out);
     return rc;
 }

@@ -219,7 +219,7 @@ START_TEST(test_other_models)
     ck_assert_msg(train_resume(run, &quiet, err, sizeof err) == EXIT_OK, "%s", err);
     snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", run);
     FILE *out = tmpfile();
-    ck_assert_msg(train_sample(ck, "And", 20, 0.8, 1, out, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_msg(train_sample(ck, "And", NULL, 20, 0.8, 1, out, err, sizeof err) == EXIT_OK, "%s", err);
     ck_assert_int_eq((int)ftell(out), 3 + 20 + 1);     /* prompt, 20 characters, newline */
     fclose(out);
     char cmd[100];
