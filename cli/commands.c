@@ -63,13 +63,14 @@ static const char *help_resume =
 
 static const char *help_sample =
     "usage: seqgrad sample CHECKPOINT [--prompt TEXT] [--length N] [--temperature T] [--seed S]\n"
-    "                      [--condition CLASS]\n"
+    "                      [--condition CLASS | --image N]\n"
     "Reads the model of CHECKPOINT (the checkpoint holds the run's config),\n"
     "feeds the prompt (default \"\\n\"), then draws N characters (default 300) from\n"
     "softmax(logits / T) (default 0.8) with seed S (default 1). A model of words\n"
     "or lines starts afresh at each newline: it draws whole items, one per line.\n"
     "A model that generates from a vector (data.kind wordgen) starts each item\n"
-    "from --condition, one of its classes (a language).\n";
+    "from --condition, one of its classes (a language); a captioning model (data.kind\n"
+    "caption) from --image N, a test image of Fashion-MNIST.\n";
 
 static const char *help_translate =
     "usage: seqgrad translate CHECKPOINT [--input TEXT] [--beam K] [--length-penalty A]\n"
@@ -320,7 +321,7 @@ static int cmd_sample(int argc, char **argv, char *err, size_t n)
             return snprintf(err, n, "%s needs a value", opt), EXIT_USAGE;
         if (!strcmp(opt, "--prompt"))
             prompt = v;
-        else if (!strcmp(opt, "--condition"))
+        else if (!strcmp(opt, "--condition") || !strcmp(opt, "--image"))
             condition = v;
         else if (!strcmp(opt, "--length"))
             ok = parse_long(opt, v, 0, 10000000, &length, err, n);

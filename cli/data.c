@@ -33,7 +33,7 @@ const char *data_dir(void)
 
 static const char *kinds[] = {"text",    "words",    "lines",    "pairs",   "copy",   "reverse", "sort",
                               "adding",  "labelled", "wordlang", "fashion", "parity", "order",  "segment",
-                              "wordgen"};
+                              "wordgen", "caption"};
 enum { N_KINDS = sizeof kinds / sizeof kinds[0] };
 static const char symbols[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -49,7 +49,7 @@ task_kind data_task(const char *kind)
 {
     static const task_kind task[] = {TASK_STREAM, TASK_ITEMS, TASK_ITEMS, TASK_S2S, TASK_S2S, TASK_S2S, TASK_S2S,
                                      TASK_REGRESS, TASK_CLASSIFY, TASK_CLASSIFY, TASK_CLASSIFY, TASK_CLASSIFY,
-                                     TASK_CLASSIFY, TASK_TAG, TASK_ITEMS};
+                                     TASK_CLASSIFY, TASK_TAG, TASK_ITEMS, TASK_ITEMS};
     return task[kind_of(kind)];
 }
 
@@ -871,6 +871,31 @@ int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, con
         return generate_classes(d, c, err, n);
     if (d->kind == DATA_FASHION)
         return load_fashion(d, c, err, n);
+    if (d->kind == DATA_CAPTION) {       /* the images, each an item: its class name */
+        int rc = load_fashion(d, c, err, n);
+        bool seen[256] = {false};
+        for (int k = 0; k < d->C; k++)
+            for (const char *p = d->classes[k]; *p; p++)
+                seen[(unsigned char)*p] = true;
+        seen['\n'] = true;
+        make_vocab(d, vocab_hex, seen);
+        d->boundary = d->id_of['\n'];
+        for (int sp = 0; sp < 2 && rc == EXIT_OK; sp++) {
+            if (!(d->ex[sp] = calloc((size_t)d->len[sp] + 1, sizeof(example))))
+                return snprintf(err, n, "out of memory"), EXIT_FAIL;
+            for (long i = 0; i < d->len[sp]; i++) {
+                const char *name = d->classes[d->label[sp][i]];
+                int L = (int)strlen(name), *src = malloc((size_t)L * sizeof *src), *tgt = malloc(sizeof *tgt);
+                if (!src || !tgt)
+                    return free(src), free(tgt), snprintf(err, n, "out of memory"), EXIT_FAIL;
+                for (int k = 0; k < L; k++)
+                    src[k] = d->id_of[(unsigned char)name[k]];
+                *tgt = (int)i;
+                d->ex[sp][i] = (example){.src = src, .tgt = tgt, .src_len = L, .tgt_len = 1};
+            }
+        }
+        return rc;
+    }
     if (d->kind == DATA_WORDLANG || d->kind == DATA_WORDGEN) {
         if (vocab_hex)
             make_vocab(d, vocab_hex, NULL);

@@ -43,6 +43,9 @@
  * Generation from a vector (one-to-many):
  *   wordgen  the words of wordlang as items to generate, each with its
  *            language as the condition (a class; tgt[0]).
+ *   caption  Fashion-MNIST images (as fashion) captioned with their class
+ *            name; the condition is the image's 784 pixels (tgt[0]: its
+ *            index in the split's images).
  *
  * Sequence labelling (many-to-many, synced), a tag per step:
  *   segment  word segmentation: each line of data.path (empty: the bundled
@@ -63,7 +66,7 @@
 
 typedef enum {
     DATA_TEXT, DATA_WORDS, DATA_LINES, DATA_PAIRS, DATA_COPY, DATA_REVERSE, DATA_SORT, DATA_ADDING,
-    DATA_LABELLED, DATA_WORDLANG, DATA_FASHION, DATA_PARITY, DATA_ORDER, DATA_SEGMENT, DATA_WORDGEN,
+    DATA_LABELLED, DATA_WORDLANG, DATA_FASHION, DATA_PARITY, DATA_ORDER, DATA_SEGMENT, DATA_WORDGEN, DATA_CAPTION,
 } data_kind;
 typedef enum { TASK_STREAM, TASK_ITEMS, TASK_S2S, TASK_REGRESS, TASK_CLASSIFY, TASK_TAG } task_kind;
 

@@ -34,7 +34,7 @@ static void feed(sampler *s, int c)
         for (int j = 0; j < s->n_states; j++)
             memset(sg_tensor_data(s->st[j]), 0, sg_tensor_size(s->st[j]) * sizeof(float));
         sg_tensor *h0[SG_CELL_MAX_STATES] = {NULL};
-        if (s->condition >= 0 && run_cond_states(r, s->t, &s->condition, 1, h0) == SG_OK)
+        if (s->condition >= 0 && run_cond_states(r, s->t, 1, &s->condition, 1, h0) == SG_OK)
             for (int j = 0; j < s->n_states; j++)
                 sg_tensor_copy(s->st[j], h0[j]);
     }
@@ -74,6 +74,14 @@ int train_sample(const char *checkpoint, const char *prompt, const char *conditi
                   .probs = malloc((size_t)r.d.V * sizeof(double)), .temperature = temperature};
     sm.n_states = r.model == MODEL_RNN_LM ? sg_cell_n_states(r.rnn.def) : 0;
     sm.condition = condition ? data_class_of(&r.d, condition) : -1;
+    if (condition && r.d.kind == DATA_CAPTION) {      /* --image N: a test image */
+        char *end;
+        long k = strtol(condition, &end, 10);
+        sm.condition = *condition && !*end && k >= 0 && k < r.d.len[1] ? (int)k : -1;
+        if (rc == EXIT_OK && sm.condition < 0)
+            rc = EXIT_USAGE, snprintf(err, n, "--image: \"%s\" is not an image from 0 to %ld (data.valid_size test images)",
+                                      condition, r.d.len[1] - 1);
+    }
     if (rc == EXIT_OK && r.conditioned != (condition != NULL)) {
         char names[DATA_MAX_CLASSES * 48];
         data_classes_str(&r.d, names, sizeof names);
@@ -82,9 +90,11 @@ int train_sample(const char *checkpoint, const char *prompt, const char *conditi
         rc = EXIT_USAGE;
         if (condition)
             snprintf(err, n, "%s: --condition: this model generates without one", checkpoint);
+        else if (r.d.kind == DATA_CAPTION)
+            snprintf(err, n, "%s: this model captions an image: --image N", checkpoint);
         else
             snprintf(err, n, "%s: this model generates given a condition: --condition %s", checkpoint, names);
-    } else if (rc == EXIT_OK && condition && sm.condition < 0) {
+    } else if (rc == EXIT_OK && condition && sm.condition < 0 && r.d.kind != DATA_CAPTION) {
         char names[DATA_MAX_CLASSES * 48];
         data_classes_str(&r.d, names, sizeof names);
         for (char *p = names; *p; p++)

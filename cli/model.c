@@ -199,9 +199,11 @@ static int build_model(run *r, char *err, size_t n)
             (s = sg_rnn_init(&r->rnn, find_cell(r, cfg_str(c, "model.kind")), r->ps, "rnn.", r->H, r->H, &ro, SG_F32,
                              &r->rng)) == SG_OK)
             s = sg_linear_init(&r->out, r->ps, "decoder.", r->H, V, true, SG_F32, &r->rng);
-        r->conditioned = r->d.kind == DATA_WORDGEN;     /* the language sets the initial state */
+        /* the language (one-hot) or the image (784 pixels) sets the initial state */
+        r->conditioned = r->d.kind == DATA_WORDGEN || r->d.kind == DATA_CAPTION;
         if (s == SG_OK && r->conditioned)
-            s = sg_linear_init(&r->cond, r->ps, "cond.", r->d.C, r->L * r->H, true, SG_F32, &r->rng);
+            s = sg_linear_init(&r->cond, r->ps, "cond.", r->d.kind == DATA_CAPTION ? 784 : r->d.C, r->L * r->H, true,
+                               SG_F32, &r->rng);
         break;
     case MODEL_REGRESS:
         if ((s = sg_rnn_init(&r->rnn, find_cell(r, cfg_str(c, "model.kind")), r->ps, "rnn.", 2, r->H, &ro, SG_F32,
@@ -486,13 +488,17 @@ sg_tensor *run_classify(run *r, sg_tape *t, const int *x, const float *xf, const
     return sg_linear_forward(t, &r->out, pooled);
 }
 
-sg_status run_cond_states(run *r, sg_tape *t, const int *cls, int B, sg_tensor **h0)
+sg_status run_cond_states(run *r, sg_tape *t, int split, const int *cond, int B, sg_tensor **h0)
 {
-    int L = r->L, H = r->H, C = r->d.C;
-    sg_tensor *onehot = sg_zeros(t, sg_tensor_dtype(r->cond.weight), 2, (int[]){B, C});   /* f64 in gradcheck */
-    for (int b = 0; onehot && b < B; b++)
-        sg_tensor_set(onehot, (size_t)b * C + (size_t)(cls[b] >= 0 && cls[b] < C ? cls[b] : 0), 1.0);
-    sg_tensor *h = sg_tanh(t, sg_linear_forward(t, &r->cond, onehot));          /* (B, L*H) */
+    int L = r->L, H = r->H, K = r->cond.in;
+    sg_tensor *c = sg_zeros(t, sg_tensor_dtype(r->cond.weight), 2, (int[]){B, K});   /* f64 in gradcheck */
+    for (int b = 0; c && b < B; b++)
+        if (r->d.kind == DATA_CAPTION)
+            for (int k = 0; k < K; k++)
+                sg_tensor_set(c, (size_t)b * K + (size_t)k, r->d.ax[split][(size_t)cond[b] * 784 + (size_t)k]);
+        else
+            sg_tensor_set(c, (size_t)b * K + (size_t)(cond[b] >= 0 && cond[b] < K ? cond[b] : 0), 1.0);
+    sg_tensor *h = sg_tanh(t, sg_linear_forward(t, &r->cond, c));          /* (B, L*H) */
     h0[0] = sg_transpose(t, sg_reshape(t, h, 3, (int[]){B, L, H}), 0, 1);    /* (L, B, H) */
     for (int k = 1; k < sg_cell_n_states(r->rnn.def); k++)
         h0[k] = sg_zeros(t, sg_tensor_dtype(r->cond.weight), 3, (int[]){L, B, H});
@@ -556,10 +562,10 @@ static sg_tensor *examples_loss(run *r, sg_tape *t, int split, const int *idx, i
         T = data_lm_batch(d, split, idx, B, r->T, r->bx, r->by);
         *tokens = count_targets(r->by, (long)B * T);
         sg_tensor *h0[SG_CELL_MAX_STATES] = {NULL};
-        if (r->conditioned) {                  /* each word starts from its language */
+        if (r->conditioned) {                  /* each item starts from its condition: a language, an image */
             for (int b = 0; b < B; b++)
                 r->blen[b] = d->ex[split][idx[b]].tgt[0];
-            if (run_cond_states(r, t, r->blen, B, h0) != SG_OK)
+            if (run_cond_states(r, t, split, r->blen, B, h0) != SG_OK)
                 return NULL;
         }
         return sg_cross_entropy(t, run_lm_logits(r, t, r->bx, B, T, r->conditioned ? h0 : NULL, NULL, rng), r->by,

@@ -66,9 +66,10 @@ typedef struct {
  * the attention pooling's weights when not NULL. */
 sg_tensor *run_classify(run *r, sg_tape *t, const int *x, const float *xf, const int *len, int B, int T, sg_rng *rng,
                         sg_tensor **weights);
-/* A conditioned model's initial states for conditions cls (B classes):
- * h0 = tanh(W onehot(cls) + b) reshaped to (L,B,H), other states zero. */
-sg_status run_cond_states(run *r, sg_tape *t, const int *cls, int B, sg_tensor **h0);
+/* A conditioned model's initial states for B conditions: h0 = tanh(W c + b)
+ * reshaped to (L,B,H), other states zero; c = onehot(cond[b]) (wordgen, a
+ * class) or the pixels of image cond[b] of split (caption). */
+sg_status run_cond_states(run *r, sg_tape *t, int split, const int *cond, int B, sg_tensor **h0);
 /* A tagger's logits (B,T,C) for byte sequences x (B,T) with lengths. */
 sg_tensor *run_tag(run *r, sg_tape *t, const int *x, const int *len, int B, int T, sg_rng *rng);
 /* Per-class counts of a classifier on the validation split: confusion[true * C + predicted]. */

@@ -289,6 +289,41 @@ START_TEST(test_generate_given_a_language)
 }
 END_TEST
 
+/* captions from pixels (Debian's dataset-fashion-mnist, when installed):
+ * the first test images are an ankle boot, a pullover and a trouser */
+START_TEST(test_caption_an_image)
+{
+    if (access("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", R_OK) != 0) {
+        printf("skipped: captioning needs dataset-fashion-mnist (apt-get install dataset-fashion-mnist)\n");
+        return;
+    }
+    cu_train(dir, "caption", "model: {kind: lstm, hidden: 32, layers: 1, dropout: 0}\n"
+                             "data: {kind: caption, train_size: 4000, valid_size: 20, batch_size: 32}\n"
+                             "optim: {lr: 0.005}\n", 400);
+    char ck[200], *text = NULL;
+    size_t len = 0;
+    checkpoint("caption", ck, sizeof ck);
+    static const char *want[3] = {"\nankle boot\n", "\npullover\n", "\ntrouser\n"};
+    for (int i = 0; i < 3; i++) {
+        char image[8];
+        snprintf(image, sizeof image, "%d", i);
+        FILE *out = open_memstream(&text, &len);
+        ck_assert_msg(train_sample(ck, "\n", image, 12, 0.1, 1, out, err, sizeof err) == EXIT_OK, "%s", err);
+        fclose(out);
+        ck_assert_msg(!strncmp(text, want[i], strlen(want[i])), "image %d: \"%s\"", i, text);
+        free(text);
+    }
+    FILE *devnull = fopen("/dev/null", "w");
+    ck_assert_int_eq(train_sample(ck, "\n", "20", 10, 1, 1, devnull, err, sizeof err), EXIT_USAGE);
+    ck_assert_str_eq(err, "--image: \"20\" is not an image from 0 to 19 (data.valid_size test images)");
+    ck_assert_int_eq(train_sample(ck, "\n", NULL, 10, 1, 1, devnull, err, sizeof err), EXIT_USAGE);
+    char msg[300];
+    snprintf(msg, sizeof msg, "%s: this model captions an image: --image N", ck);
+    ck_assert_str_eq(err, msg);
+    fclose(devnull);
+}
+END_TEST
+
 /* a tagger: predict puts the spaces back, eval gives tag accuracy and word F1 */
 START_TEST(test_segmenter)
 {
@@ -416,6 +451,7 @@ int main(void)
     tcase_add_test(tc, test_classifier_predict_and_eval);
     tcase_add_test(tc, test_segmenter);
     tcase_add_test(tc, test_generate_given_a_language);
+    tcase_add_test(tc, test_caption_an_image);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);
