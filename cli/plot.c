@@ -54,51 +54,28 @@ int plot_losses(const char *run_dir, const char *ylabel)
         if (!isnan(va[i]))
             y0 = fmin(y0, va[i]), y1 = fmax(y1, va[i]);
     }
-    if (!n || !isfinite(y0))
-        y0 = 0, y1 = 1;
-    y0 = floor(y0 * 2) / 2, y1 = ceil(y1 * 2) / 2;
-
+    /* the validation points alone; a log axis when the losses span more than a decade (the adding problem's
+     * mean squared error falls from 0.2 to 1e-4: on a linear axis it is a flat line after step 1000) */
+    double *vx = malloc((n + 1) * sizeof *vx), *vy = malloc((n + 1) * sizeof *vy);
+    int nv = 0;
+    for (size_t i = 0; vx && vy && i < n; i++)
+        if (!isnan(va[i]))
+            vx[nv] = step[i], vy[nv++] = va[i];
+    double lo = INFINITY, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        lo = tr[i] > 0 ? fmin(lo, tr[i]) : lo, hi = fmax(hi, tr[i]);
+        lo = va[i] > 0 ? fmin(lo, va[i]) : lo, hi = fmax(hi, isnan(va[i]) ? hi : va[i]);
+    }
+    (void)x0, (void)x1, (void)y0, (void)y1;
+    plot_series ser[2] = {{.label = "training", .x = step, .y = tr, .n = (int)n, .colour = 1},
+                          {.label = "validation", .x = vx, .y = vy, .n = vx && vy ? nv : 0, .colour = 2, .points = true}};
+    char title[700];
+    snprintf(title, sizeof title, "loss per step: %s", run_dir);
+    plot_axes ax = {title, "step", ylabel, hi > 10 * lo, 0, 0};
     snprintf(path, sizeof path, "%s/loss.svg", run_dir);
-    FILE *o = fopen(path, "w");
-    if (!o) {
-        free(step), free(tr), free(va);
-        return -1;
-    }
-    fprintf(o, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
-               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
-    fprintf(o, "<text x=\"%d\" y=\"24\" font-size=\"15\">loss per step: %s</text>\n", L, run_dir);
-    fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, H - BOT, W - R, H - BOT);
-    fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, TOP, L, H - BOT);
-    for (int k = 0; k <= 5; k++) {            /* ticks */
-        double yv = y0 + (y1 - y0) * k / 5, xv = x0 + (x1 - x0) * k / 5;
-        fprintf(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, sy(yv, y0, y1), W - R,
-                sy(yv, y0, y1));
-        fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", L - 6, sy(yv, y0, y1) + 4, yv);
-        fprintf(o, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.0f</text>\n", sx(xv, x0, x1), H - BOT + 18, xv);
-    }
-    fprintf(o, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>\n", (L + W - R) / 2, H - 12);
-    fprintf(o, "<text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" text-anchor=\"middle\">%s</text>\n",
-            (TOP + H - BOT) / 2, (TOP + H - BOT) / 2, ylabel);
-    fprintf(o, "<polyline fill=\"none\" stroke=\"#4a7fd0\" stroke-width=\"1\" points=\"");
-    for (size_t i = 0; i < n; i++)
-        fprintf(o, "%.1f,%.1f ", sx(step[i], x0, x1), sy(tr[i], y0, y1));
-    fprintf(o, "\"/>\n<polyline fill=\"none\" stroke=\"#d0552a\" stroke-width=\"2.5\" points=\"");
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(va[i]))
-            fprintf(o, "%.1f,%.1f ", sx(step[i], x0, x1), sy(va[i], y0, y1));
-    fprintf(o, "\"/>\n");
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(va[i]))
-            fprintf(o, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#d0552a\"/>\n", sx(step[i], x0, x1),
-                    sy(va[i], y0, y1));
-    fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"150\" height=\"44\" fill=\"white\" stroke=\"#aaa\"/>\n", W - R - 160, TOP + 6);
-    fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#4a7fd0\"/>\n", W - R - 150, TOP + 20, W - R - 125, TOP + 20);
-    fprintf(o, "<text x=\"%d\" y=\"%d\">training</text>\n", W - R - 118, TOP + 24);
-    fprintf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#d0552a\" stroke-width=\"2.5\"/>\n", W - R - 150,
-            TOP + 38, W - R - 125, TOP + 38);
-    fprintf(o, "<text x=\"%d\" y=\"%d\">validation</text>\n</svg>\n", W - R - 118, TOP + 42);
-    free(step), free(tr), free(va);
-    return fclose(o) == 0 ? 0 : -1;
+    int rc = plot_lines(path, ser, 2, &ax);
+    free(step), free(tr), free(va), free(vx), free(vy);
+    return rc;
 }
 
 int plot_grad_norms(const char *path, const double *norms, int n, const char *title)
@@ -315,6 +292,14 @@ void plot_lines_to(FILE *o, int ox, int oy, const plot_series *s, int ns, const 
             fprintf(o, "%.1f,%.1f ", sx(s[k].x[i], x0, x1), sy(fmin(y1, fmax(y0, y)), y0, y1));
         }
         fprintf(o, "\"/>\n");
+        for (int i = 0; s[k].points && i < s[k].n; i++) {      /* each point marked */
+            double y = s[k].y[i];
+            if (isnan(y) || (ax->log_y && !(y > 0)))
+                continue;
+            y = ax->log_y ? log10(y) : y;
+            fprintf(o, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n", sx(s[k].x[i], x0, x1),
+                    sy(fmin(y1, fmax(y0, y)), y0, y1), colours[(s[k].colour > 0 ? s[k].colour - 1 : k) % 6]);
+        }
     }
     /* the legend, in the corner where the fewest points of the lines fall */
     int lw = 230, lh = 8 + 18 * ns, best = -1, lx = 0, ly = 0;

@@ -8,8 +8,8 @@
 #include <stdio.h>
 
 /* Reads run_dir/metrics.csv and writes run_dir/loss.svg: training loss per
- * step and validation loss at each evaluation; ylabel names the loss.
- * Returns 0 or -1. */
+ * step and validation loss at each evaluation (dots), on a log axis when
+ * they span more than a decade; ylabel names the loss. Returns 0 or -1. */
 int plot_losses(const char *run_dir, const char *ylabel);
 
 /* Writes path: ||dL/dh_t|| against t (log scale), n points, for a loss on
@@ -36,6 +36,7 @@ typedef struct {
     int n;
     int colour;                  /* 1..6: one of six fixed colours; 0: by the series' position */
     bool dashed;
+    bool points;                 /* each point marked with a dot */
 } plot_series;
 
 typedef struct {

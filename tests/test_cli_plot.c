@@ -3,6 +3,7 @@
  * weight, shaded by it, with escaped labels and a colour scale; the loss
  * plot names its loss and draws every step; unwritable paths fail.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,18 @@ START_TEST(test_losses)
     for (const char *p = strstr(line, "points=\""); *p != '/'; p++)
         points += *p == ',';
     ck_assert_int_eq(points, 10);                                /* every step of the training loss */
+    ck_assert_ptr_null(strstr(text, ">1e-1<"));                  /* 0.1 to 1: a linear axis */
+    /* losses over four decades: a log axis */
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    f = fopen(path, "w");
+    fprintf(f, "step,train_loss,valid_loss,lr,grad_norm,tokens_per_s,valid_accuracy\n");
+    for (int s = 1; s <= 10; s++)
+        fprintf(f, "%d,%g,%s,0.01,1,100,\n", s, 0.2 * pow(10, -0.4 * s), s % 5 ? "" : "0.001");
+    fclose(f);
+    ck_assert_int_eq(plot_losses(dir, "mean squared error"), 0);
+    snprintf(path, sizeof path, "%s/loss.svg", dir);
+    read_text(path);
+    ck_assert_ptr_nonnull(strstr(text, ">1e-3<"));
     char cmd[100];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
