@@ -36,11 +36,11 @@ const cfg_key cfg_schema[] = {
     {"model.pooling", CFG_STR, "last", 0, 0, "last|mean|max|attention",
      "classifiers: the sequence's summary (the last state of each direction, the mean or max over steps, or "
      "attention with a learned query)"},
-    {"data.kind", CFG_STR, NULL, 0, 0, "text|words|lines|pairs|copy|reverse|sort|adding|labelled|wordlang|fashion|parity|order|segment|wordgen|caption",
+    {"data.kind", CFG_STR, NULL, 0, 0, "text|words|lines|pairs|copy|reverse|sort|adding|labelled|wordlang|fashion|parity|order|segment|wordgen|caption|tagged",
      "dataset: character-level text; words or lines of a file as items; source<TAB>target pairs; "
      "generated copy, reverse, sort and adding tasks; classification: label<TAB>text lines, the language of a word "
      "(Debian's word lists), sequential Fashion-MNIST, generated parity and temporal order; tagging: word "
-     "segmentation of a text; generation from a vector: words given their language, Fashion-MNIST images "
+     "segmentation of a text, CoNLL-style token<TAB>tag files; generation from a vector: words given their language, Fashion-MNIST images "
      "captioned with their class name"},
     {"data.path", CFG_STR, "", 0, 0, NULL, "the file of text, words, lines or pairs; empty: the bundled data/genesis.txt (text)"},
     {"data.vocab", CFG_STR, "", 0, 0, NULL,

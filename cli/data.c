@@ -33,7 +33,7 @@ const char *data_dir(void)
 
 static const char *kinds[] = {"text",    "words",    "lines",    "pairs",   "copy",   "reverse", "sort",
                               "adding",  "labelled", "wordlang", "fashion", "parity", "order",  "segment",
-                              "wordgen", "caption"};
+                              "wordgen", "caption", "tagged"};
 enum { N_KINDS = sizeof kinds / sizeof kinds[0] };
 static const char symbols[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -49,11 +49,14 @@ task_kind data_task(const char *kind)
 {
     static const task_kind task[] = {TASK_STREAM, TASK_ITEMS, TASK_ITEMS, TASK_S2S, TASK_S2S, TASK_S2S, TASK_S2S,
                                      TASK_REGRESS, TASK_CLASSIFY, TASK_CLASSIFY, TASK_CLASSIFY, TASK_CLASSIFY,
-                                     TASK_CLASSIFY, TASK_TAG, TASK_ITEMS, TASK_ITEMS};
+                                     TASK_CLASSIFY, TASK_TAG, TASK_ITEMS, TASK_ITEMS, TASK_TAG};
     return task[kind_of(kind)];
 }
 
-bool data_from_file(data_kind kind) { return kind <= DATA_PAIRS || kind == DATA_LABELLED || kind == DATA_SEGMENT; }
+bool data_from_file(data_kind kind)
+{
+    return kind <= DATA_PAIRS || kind == DATA_LABELLED || kind == DATA_SEGMENT || kind == DATA_TAGGED;
+}
 
 void data_shuffle(int *perm, long n, uint64_t seed, long epoch)
 {
@@ -76,6 +79,9 @@ void data_free(dataset *d)
             free(d->ex[s][i].src), free(d->ex[s][i].tgt);
         free(d->ex[s]);
     }
+    for (int i = 0; i < d->n_words; i++)
+        free(d->words[i]);
+    free(d->words);
     memset(d, 0, sizeof *d);
 }
 
@@ -800,6 +806,223 @@ static int load_segment(dataset *d, const unsigned char *s, long len, const sg_c
                           err, n);
 }
 
+/* ---- tagged: CoNLL files, word level -------------------------------------------------- */
+
+static int cmp_word(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int data_word_id(const dataset *d, const char *word, size_t len)
+{
+    int lo = 0, hi = d->n_words - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2, c = strncmp(d->words[mid], word, len);
+        if (c == 0 && d->words[mid][len])
+            c = 1;
+        if (c == 0)
+            return mid + 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return 0;
+}
+
+size_t data_words_str(const dataset *d, char *out, size_t n)
+{
+    size_t len = 0;
+    for (int i = 0; i < d->n_words; i++) {
+        size_t l = strlen(d->words[i]);
+        if (out && len + l + 2 <= n) {
+            if (i)
+                out[len] = '\n';
+            memcpy(out + len + (i > 0), d->words[i], l);
+            out[len + (i > 0) + l] = '\0';
+        }
+        len += l + (i > 0);
+    }
+    if (out && n && !d->n_words)
+        out[0] = '\0';
+    return len + 1;
+}
+
+static int add_word(dataset *d, const char *w, size_t l, int *cap)
+{
+    if (d->n_words == *cap) {
+        int grown = *cap ? 2 * *cap : 1024;
+        char **a = realloc(d->words, (size_t)grown * sizeof *a);
+        if (!a)
+            return -1;
+        d->words = a, *cap = grown;
+    }
+    if (!(d->words[d->n_words] = malloc(l + 1)))
+        return -1;
+    memcpy(d->words[d->n_words], w, l);
+    d->words[d->n_words++][l] = '\0';
+    return 0;
+}
+
+/* the words of a checkpoint, in their order (sorted when written) */
+static int set_words(dataset *d, const char *joined, char *err, size_t n)
+{
+    int cap = 0;
+    for (const char *p = joined; *p;) {
+        size_t l = strcspn(p, "\n");
+        if (!l || add_word(d, p, l, &cap) != 0)
+            return snprintf(err, n, "metadata words: %s", l ? "out of memory" : "an empty word"), -1;
+        p += l + (p[l] == '\n');
+    }
+    for (int i = 1; i < d->n_words; i++)
+        if (strcmp(d->words[i - 1], d->words[i]) >= 0)
+            return snprintf(err, n, "metadata words: not sorted at %d", i), -1;
+    d->V = d->n_words + 1;
+    return 0;
+}
+
+/* tagged: sequences of (token, tag) lines; tokens and tags are read as text
+ * first (the split decides which are training's), then numbered */
+static int load_tagged(dataset *d, const unsigned char *s, long len, const sg_config *c, bool whole, bool preset,
+                       bool words_preset, char *err, size_t n)
+{
+    example *all = NULL;
+    long count = 0, cap = 0, line = 0, seq_start = 1;
+    /* per sequence: its tokens and tags as text, kept in one buffer */
+    typedef struct { long first_line; int n; char **tok, **tag; } seq_text;
+    seq_text *seqs = NULL;
+    long n_seqs = 0, seqs_cap = 0;
+    char *toks[4096], *tags[4096];
+    int k = 0, rc = EXIT_OK;
+    for (long i = 0; i <= len && rc == EXIT_OK;) {
+        long start = i, end = i;
+        while (end < len && s[end] != '\n')
+            end++;
+        i = end + 1, line++;
+        bool blank = true;
+        for (long j = start; j < end; j++)
+            blank = blank && strchr(" \t\r", s[j]);
+        if (blank || start >= len) {            /* a sequence ends */
+            if (k > 0) {
+                if (n_seqs == seqs_cap) {
+                    seqs_cap = seqs_cap ? 2 * seqs_cap : 256;
+                    seq_text *a = realloc(seqs, (size_t)seqs_cap * sizeof *a);
+                    if (!a) {
+                        rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+                        break;
+                    }
+                    seqs = a;
+                }
+                seq_text *q = &seqs[n_seqs++];
+                q->first_line = seq_start, q->n = k;
+                q->tok = malloc((size_t)k * sizeof *q->tok), q->tag = malloc((size_t)k * sizeof *q->tag);
+                if (!q->tok || !q->tag) {
+                    rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+                    break;
+                }
+                memcpy(q->tok, toks, (size_t)k * sizeof *toks), memcpy(q->tag, tags, (size_t)k * sizeof *tags);
+                k = 0;
+            }
+            seq_start = line + 1;
+            if (start >= len)
+                break;
+            continue;
+        }
+        /* the token: the first field; the tag: the last */
+        long a = start, b;
+        while (a < end && strchr(" \t", s[a]))
+            a++;
+        for (b = a; b < end && !strchr(" \t\r", s[b]); b++)
+            ;
+        long e = end;
+        while (e > b && strchr(" \t\r", s[e - 1]))
+            e--;
+        long t = e;
+        while (t > b && !strchr(" \t", s[t - 1]))
+            t--;
+        if (t <= b || b - a >= 200 || e - t >= 48 || k == 4096) {
+            rc = EXIT_DATA, snprintf(err, n, "%s:%ld: expected a token and its tag (the tag at most 47 bytes, at "
+                                     "most 4096 tokens a sequence)", d->path, line);
+            break;
+        }
+        toks[k] = strndup((const char *)s + a, (size_t)(b - a)), tags[k] = strndup((const char *)s + t, (size_t)(e - t));
+        if (!toks[k] || !tags[k]) {
+            rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+            break;
+        }
+        k++;
+    }
+    /* examples whose tgt[0] is the sequence's number, then split */
+    for (long q = 0; q < n_seqs && rc == EXIT_OK; q++) {
+        int *src = calloc((size_t)seqs[q].n, sizeof *src), *tgt = calloc((size_t)seqs[q].n, sizeof *tgt);
+        if (!src || !tgt || add_example(&all, &count, &cap, src, seqs[q].n, tgt, seqs[q].n)) {
+            free(src), free(tgt);
+            rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+            break;
+        }
+        tgt[0] = (int)q;
+    }
+    if (rc == EXIT_OK)
+        rc = split_examples(d, all, count, cfg_real(c, "data.valid_fraction"), (uint64_t)cfg_int(c, "data.seed"), whole,
+                            err, n);
+    else
+        free_examples(all, count);
+    /* the vocabulary and the tags: the training split's, sorted */
+    if (rc == EXIT_OK && !words_preset) {
+        int wcap = 0;
+        for (long e = 0; e < d->len[0] && rc == EXIT_OK; e++) {
+            const seq_text *q = &seqs[d->ex[0][e].tgt[0]];
+            for (int j = 0; j < q->n && rc == EXIT_OK; j++)
+                if (add_word(d, q->tok[j], strlen(q->tok[j]), &wcap) != 0)
+                    rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+        }
+        qsort(d->words, (size_t)d->n_words, sizeof *d->words, cmp_word);
+        int u = 0;
+        for (int j = 0; j < d->n_words; j++)
+            if (u && !strcmp(d->words[u - 1], d->words[j]))
+                free(d->words[j]);
+            else
+                d->words[u++] = d->words[j];
+        d->n_words = u, d->V = u + 1;
+    }
+    if (rc == EXIT_OK && !preset) {
+        long total = 0;
+        for (long e = 0; e < d->len[0]; e++)
+            total += seqs[d->ex[0][e].tgt[0]].n;
+        char **sorted = malloc((size_t)(total + 1) * sizeof *sorted);
+        long m = 0;
+        for (long e = 0; sorted && e < d->len[0]; e++)
+            for (int j = 0; j < seqs[d->ex[0][e].tgt[0]].n; j++)
+                sorted[m++] = seqs[d->ex[0][e].tgt[0]].tag[j];
+        if (sorted)
+            qsort(sorted, (size_t)m, sizeof *sorted, cmp_str);
+        for (long j = 0; sorted && j < m && rc == EXIT_OK; j++)
+            if (class_id(d, sorted[j], true, d->path, err, n) < 0)
+                rc = EXIT_DATA;
+        free(sorted);
+    }
+    for (int sp = 0; sp < 2 && rc == EXIT_OK; sp++)
+        for (long e = 0; e < d->len[sp] && rc == EXIT_OK; e++) {
+            example *x = &d->ex[sp][e];
+            const seq_text *q = &seqs[x->tgt[0]];
+            for (int j = 0; j < q->n && rc == EXIT_OK; j++) {
+                char where[600];
+                snprintf(where, sizeof where, "%s:%ld", d->path, q->first_line + j);
+                int id = class_id(d, q->tag[j], false, where, err, n);
+                if (id < 0)
+                    rc = EXIT_DATA;
+                x->src[j] = data_word_id(d, q->tok[j], strlen(q->tok[j]));
+                x->tgt[j] = id;
+            }
+        }
+    for (long q = 0; q < n_seqs; q++) {
+        for (int j = 0; j < seqs[q].n; j++)
+            free(seqs[q].tok[j]), free(seqs[q].tag[j]);
+        free(seqs[q].tok), free(seqs[q].tag);
+    }
+    for (int j = 0; rc != EXIT_OK && j < k; j++)
+        free(toks[j]), free(tags[j]);
+    free(seqs);
+    return rc;
+}
+
 int data_tag_batch(const dataset *d, int split, const int *idx, int B, int *x, int *len, int *y)
 {
     int T = 1;
@@ -840,15 +1063,17 @@ void data_fashion_batch(const dataset *d, int split, const int *idx, int B, floa
 int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char *path, data_use use, char *err,
               size_t n)
 {
-    return data_load_classes(d, c, vocab_hex, NULL, path, use, err, n);
+    return data_load_classes(d, c, vocab_hex, NULL, NULL, path, use, err, n);
 }
 
-int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, const char *classes, const char *path,
-                      data_use use, char *err, size_t n)
+int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, const char *classes, const char *words,
+                      const char *path, data_use use, char *err, size_t n)
 {
     bool whole = use == USE_ALL_VALID;
     memset(d, 0, sizeof *d);
     if (classes && set_classes(d, classes, err, n) != 0)
+        return EXIT_DATA;
+    if (words && set_words(d, words, err, n) != 0)
         return EXIT_DATA;
     int preset_C = d->C;                  /* classes a checkpoint named: the labels map to them */
     memset(d->id_of, -1, sizeof d->id_of);
@@ -919,6 +1144,17 @@ int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, con
         path = bundled;
     }
     snprintf(d->path, sizeof d->path, "%s", path);
+    if (d->kind == DATA_TAGGED) {             /* words, not bytes: the vocabulary is the training split's */
+        if (use == USE_VOCAB)
+            return d->n_words ? EXIT_OK : (snprintf(err, n, "%s: no word vocabulary", path), EXIT_DATA);
+        long tlen;
+        unsigned char *text = read_all(path, &tlen, err, n);
+        if (!text)
+            return EXIT_DATA;
+        int rc = load_tagged(d, text, tlen, c, whole, preset_C > 0, d->n_words > 0, err, n);
+        free(text);
+        return rc;
+    }
     if (use == USE_VOCAB && vocab_hex) {
         make_vocab(d, vocab_hex, NULL);
         d->boundary = d->kind == DATA_PAIRS || d->kind == DATA_TEXT ? -1 : d->id_of['\n'];

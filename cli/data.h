@@ -51,6 +51,11 @@
  *   segment  word segmentation: each line of data.path (empty: the bundled
  *            text) with its spaces removed, every character tagged B
  *            (starts a word) or I; lines split as items, cut at seq_len.
+ *   tagged   CoNLL-style files: a token and its tag per line (separated by
+ *            a TAB or spaces; the tag is the last field), a blank line
+ *            between sequences; word level: the tokens of the training
+ *            split are the vocabulary (id 0 is any other token), its tags
+ *            the classes.
  *
  * Everything but the adding problem is bytes: ids number the bytes that
  * occur (or the vocabulary a checkpoint names). Item models see '\n'
@@ -66,7 +71,7 @@
 
 typedef enum {
     DATA_TEXT, DATA_WORDS, DATA_LINES, DATA_PAIRS, DATA_COPY, DATA_REVERSE, DATA_SORT, DATA_ADDING,
-    DATA_LABELLED, DATA_WORDLANG, DATA_FASHION, DATA_PARITY, DATA_ORDER, DATA_SEGMENT, DATA_WORDGEN, DATA_CAPTION,
+    DATA_LABELLED, DATA_WORDLANG, DATA_FASHION, DATA_PARITY, DATA_ORDER, DATA_SEGMENT, DATA_WORDGEN, DATA_CAPTION, DATA_TAGGED,
 } data_kind;
 typedef enum { TASK_STREAM, TASK_ITEMS, TASK_S2S, TASK_REGRESS, TASK_CLASSIFY, TASK_TAG } task_kind;
 
@@ -100,6 +105,8 @@ typedef struct {
     float *ax[2], *ay[2];          /* adding: inputs (N,T,2) and targets (N); fashion: (N,T,F) */
     int T, F;                      /* adding, fashion: steps and features per step */
     int *label[2];                 /* fashion: the class of each image */
+    char **words;                  /* tagged: the word vocabulary, sorted; id = index + 1 (0: unknown) */
+    int n_words;
     int C;                         /* classification: classes, named below */
     char classes[DATA_MAX_CLASSES][48];
 } dataset;
@@ -110,11 +117,17 @@ typedef struct {
  * EXIT_DATA / EXIT_CONFIG with the reason in err. */
 int data_load(dataset *d, const sg_config *c, const char *vocab_hex, const char *path, data_use use, char *err,
               size_t n);
-/* data_load for a classifier of a checkpoint: classes are the ones it names
- * ('\n'-joined, in the order of its outputs), and the labels of the data
- * map to them. EXIT_DATA with the reason if the list is malformed. */
-int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, const char *classes, const char *path,
-                      data_use use, char *err, size_t n);
+/* data_load for a model of a checkpoint: classes are the ones it names
+ * ('\n'-joined, in the order of its outputs) and the labels of the data
+ * map to them; words (tagged) its word vocabulary, '\n'-joined in order.
+ * Either may be NULL. EXIT_DATA with the reason if a list is malformed. */
+int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, const char *classes, const char *words,
+                      const char *path, data_use use, char *err, size_t n);
+/* tagged: the word vocabulary '\n'-joined (for the checkpoint); the bytes
+ * needed (n = 0 to measure). */
+size_t data_words_str(const dataset *d, char *out, size_t n);
+/* tagged: the id of a word (0 if not in the vocabulary). */
+int data_word_id(const dataset *d, const char *word, size_t len);
 void data_free(dataset *d);
 /* The folder of the bundled data (genesis.txt, names.txt): $SEQGRAD_DATA_DIR,
  * else the installed data directory if it holds them, else the source tree's. */

@@ -263,6 +263,31 @@ int train_predict(const char *checkpoint, FILE *in, FILE *out, char *err, size_t
     for (long no = 1; rc == EXIT_OK && fgets(line, sizeof line, in); no++) {
         line[strcspn(line, "\r\n")] = '\0';
         char *text = r.d.kind == DATA_LABELLED && strchr(line, '\t') ? strchr(line, '\t') + 1 : line;
+        if (r.d.kind == DATA_TAGGED) {        /* tokens between spaces, each printed with its tag */
+            int L = 0;
+            char *tok[1024], *save = NULL;
+            for (char *p = strtok_r(text, " \t", &save); p && L < 1024; p = strtok_r(NULL, " \t", &save))
+                tok[L] = p, ids[L] = data_word_id(&r.d, p, strlen(p)), L++;
+            if (L == 0) {
+                rc = EXIT_DATA, snprintf(err, n, "line %ld: empty", no);
+                break;
+            }
+            sg_tape_reset(t);
+            sg_tensor *z = run_tag(&r, t, ids, &L, 1, L, NULL);
+            if (!z) {
+                rc = EXIT_FAIL, snprintf(err, n, "%s", sg_tape_errmsg(t));
+                break;
+            }
+            for (int j = 0; j < L; j++) {
+                int best = 0;
+                for (int k = 1; k < r.d.C; k++)
+                    best = sg_tensor_get(z, (size_t)(j * r.d.C + k)) > sg_tensor_get(z, (size_t)(j * r.d.C + best)) ? k
+                                                                                                                : best;
+                fprintf(out, "%s%s/%s", j ? " " : "", tok[j], r.d.classes[best]);
+            }
+            fputc('\n', out);
+            continue;
+        }
         if (r.d.task == TASK_TAG) {           /* segmentation reads the line without its spaces */
             char *w = text;
             for (char *p = text; *p; p++)
@@ -348,8 +373,15 @@ int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, s
             rc = print_class_report(&r, t, out, err, n);
             break;
         case TASK_TAG:
-            fprintf(out, "%s: %ld lines, %ld characters, loss %.6f nats/char, tag accuracy %.2f%%, word F1 %.4f\n", what,
-                    v.examples, v.tokens, v.loss, 100 * v.accuracy, v.f1);
+            if (r.d.kind == DATA_SEGMENT)
+                fprintf(out, "%s: %ld lines, %ld characters, loss %.6f nats/char, tag accuracy %.2f%%, word F1 %.4f\n",
+                        what, v.examples, v.tokens, v.loss, 100 * v.accuracy, v.f1);
+            else if (!isnan(v.f1))
+                fprintf(out, "%s: %ld sequences, %ld tokens, loss %.6f nats/token, tag accuracy %.2f%%, span F1 %.4f\n",
+                        what, v.examples, v.tokens, v.loss, 100 * v.accuracy, v.f1);
+            else
+                fprintf(out, "%s: %ld sequences, %ld tokens, loss %.6f nats/token, tag accuracy %.2f%%\n", what,
+                        v.examples, v.tokens, v.loss, 100 * v.accuracy);
             break;
         }
         sg_tape_free(t);

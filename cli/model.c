@@ -360,7 +360,7 @@ int run_build(run *r, const char *vocab_hex, const char *path, data_use use, cha
     const sg_config *c = &r->cfg;
     r->B = (int)cfg_int(c, "data.batch_size"), r->T = (int)cfg_int(c, "data.seq_len");
     r->H = (int)cfg_int(c, "model.hidden"), r->L = (int)cfg_int(c, "model.layers");
-    int rc = data_load_classes(&r->d, c, vocab_hex, r->classes, path, use, err, n);
+    int rc = data_load_classes(&r->d, c, vocab_hex, r->classes, r->words, path, use, err, n);
     if (rc == EXIT_OK)
         rc = check_sizes(r, use, err, n);
     if (rc == EXIT_OK)
@@ -662,6 +662,71 @@ static eval_result eval_stream(run *r, sg_tape *t)
                          .tokens = steps * B * T};
 }
 
+/* ---- spans of tag sequences ------------------------------------------------------
+ * Segmentation (tags B and I): a word runs from a B (or the start) to the
+ * next. BIO tags (O, B-X, I-X): an entity of type X runs from B-X over the
+ * I-X that follow. Spans are (start, end, type); F1 counts exact matches. */
+
+typedef enum { SPANS_NONE, SPANS_WORDS, SPANS_BIO } span_scheme;
+
+static span_scheme scheme_of(const dataset *d)
+{
+    if (d->kind == DATA_SEGMENT)
+        return SPANS_WORDS;
+    for (int k = 0; k < d->C; k++)
+        if (strcmp(d->classes[k], "O") && strncmp(d->classes[k], "B-", 2) && strncmp(d->classes[k], "I-", 2))
+            return SPANS_NONE;
+    return SPANS_BIO;
+}
+
+/* the spans of tags[0..L) into out[.][3]; their count */
+static int spans_of(const dataset *d, span_scheme sc, const int *tags, int L, int (*out)[3])
+{
+    int n = 0;
+    for (int j = 0; j < L;) {
+        const char *tag = d->classes[tags[j]];
+        if (sc == SPANS_WORDS || tag[0] == 'B' || (tag[0] == 'I' && sc == SPANS_BIO)) {
+            int e = j + 1;      /* BIO: an I-X without its B-X starts a span too (as conlleval) */
+            while (e < L && (sc == SPANS_WORDS ? tags[e] != 0
+                                               : d->classes[tags[e]][0] == 'I' && !strcmp(d->classes[tags[e]] + 2, tag + 2)))
+                e++;
+            out[n][0] = j, out[n][1] = e, out[n][2] = 0;
+            if (sc == SPANS_BIO) {     /* the type: the name after B- or I- */
+                char name[48];
+                snprintf(name, sizeof name, "B-%s", tag + 2);
+                out[n][2] = data_class_of(d, name);
+            }
+            n++, j = e;
+        } else {
+            j++;
+        }
+    }
+    return n;
+}
+
+/* predicted spans, true spans and exact matches of one sequence */
+static void span_counts(const run *r, const int *pred, const int *truth, int L, long *counts)
+{
+    span_scheme sc = scheme_of(&r->d);
+    counts[0] = counts[1] = counts[2] = 0;
+    if (sc == SPANS_NONE || L < 1)
+        return;
+    int (*p)[3] = malloc((size_t)L * sizeof *p), (*t)[3] = malloc((size_t)L * sizeof *t);
+    if (p && t) {
+        int np = spans_of(&r->d, sc, pred, L, p), nt = spans_of(&r->d, sc, truth, L, t);
+        counts[0] = np, counts[1] = nt;
+        for (int i = 0, j = 0; i < np && j < nt;) {      /* both in order of their starts */
+            if (p[i][0] == t[j][0] && p[i][1] == t[j][1] && p[i][2] == t[j][2])
+                counts[2]++, i++, j++;
+            else if (p[i][0] < t[j][0] || (p[i][0] == t[j][0] && p[i][1] < t[j][1]))
+                i++;
+            else
+                j++;
+        }
+    }
+    free(p), free(t);
+}
+
 /* exact-match accuracy of greedy outputs on examples idx */
 static long count_exact(run *r, sg_tape *t, const int *idx, int B)
 {
@@ -713,25 +778,17 @@ eval_result run_evaluate(run *r, sg_tape *t)
             l = loss ? sg_tensor_get(loss, 0) : NAN;
             failed = failed || !loss;
             k = count_targets(r->by, (long)B * T);
-            for (int b = 0; loss && b < B; b++) {
-                /* words: from one boundary to the next (0 and the end are
-                 * boundaries; so is each B). A predicted word is right when
-                 * both its ends are boundaries of both, with none between. */
-                int common = -1;
-                for (int j = 0; j <= r->blen[b]; j++) {
-                    bool end = j == r->blen[b];
-                    int p = end ? 0 : argmax_row(z, (size_t)(b * T + j), r->d.C), y = end ? 0 : r->by[b * T + j];
-                    right += !end && p == y;
-                    bool pb = j == 0 || end || p == 0, tb = j == 0 || end || y == 0;
-                    spans_pred += pb && j > 0, spans_true += tb && j > 0;
-                    if (pb && tb) {
-                        spans_right += common >= 0;
-                        common = j;
-                    } else if (pb || tb) {
-                        common = -1;
-                    }
+            int *pred = malloc((size_t)T * sizeof *pred);
+            for (int b = 0; loss && pred && b < B; b++) {
+                for (int j = 0; j < r->blen[b]; j++) {
+                    pred[j] = argmax_row(z, (size_t)(b * T + j), r->d.C);
+                    right += pred[j] == r->by[b * T + j];
                 }
+                long sp[3];
+                span_counts(r, pred, r->by + (size_t)b * T, r->blen[b], sp);
+                spans_pred += sp[0], spans_true += sp[1], spans_right += sp[2];
             }
+            free(pred);
         } else if (r->d.task == TASK_CLASSIFY) {   /* the loss, and the argmax against the class */
             sg_tensor *z = classify_batch(r, t, 1, idx, B, NULL);
             sg_tensor *loss = z ? sg_cross_entropy(t, z, r->by, NULL) : NULL;
@@ -919,18 +976,25 @@ int run_save(run *r, char *err, size_t n)
     snprintf(osteps, sizeof osteps, "%ld", sg_optim_steps(r->opt));
     snprintf(rng, sizeof rng, "%016llx%016llx%016llx%016llx", (unsigned long long)r->rng.s[0],
              (unsigned long long)r->rng.s[1], (unsigned long long)r->rng.s[2], (unsigned long long)r->rng.s[3]);
-    for (int i = 0; i < r->d.V; i++)
+    int bytes = r->d.n_words ? 0 : r->d.V;      /* a word tagger's vocabulary is its words, kept apart */
+    for (int i = 0; i < bytes && i < 256; i++)
         sprintf(vocab + 2 * i, "%02x", r->d.vocab[i]);
-    vocab[2 * r->d.V] = '\0';
+    vocab[2 * (bytes < 256 ? bytes : 256)] = '\0';
     cfg_dump(&r->cfg, config, sizeof config);
     char classes[DATA_MAX_CLASSES * 48];
     data_classes_str(&r->d, classes, sizeof classes);
+    size_t wlen = r->d.n_words ? data_words_str(&r->d, NULL, 0) : 1;
+    char *words = malloc(wlen);
+    if (!words)
+        return free(e), free(names), snprintf(err, n, "out of memory"), EXIT_FAIL;
+    data_words_str(&r->d, words, wlen);
     const char *meta[] = {"format", "seqgrad-run-1", "data", cfg_str(&r->cfg, "data.kind"), "step", step,
                           "data_pos", pos, "optim_steps", osteps, "rng", rng, "vocab", vocab, "max_len", max_len,
-                          "config", config, "classes", classes};
+                          "config", config, "classes", classes, "words", words};
     char path[600];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", cfg_str(&r->cfg, "train.run_dir"));
-    sg_status s = sg_ckpt_write(path, e, k, meta, r->d.C ? 10 : 9, err, n);
+    sg_status s = sg_ckpt_write(path, e, k, meta, r->d.n_words ? 11 : r->d.C ? 10 : 9, err, n);
+    free(words);
     free(e), free(names);
     return s == SG_OK ? EXIT_OK : EXIT_FAIL;
 }
@@ -1043,12 +1107,14 @@ int run_open_checkpoint(run *r, const char *file, const char *path, data_use use
     if (rc == EXIT_OK && sg_ckpt_meta(ck, "max_len") && !meta_long(ck, file, "max_len", 0, 4096, &max_len, err, n))
         rc = EXIT_DATA;
     r->classes = sg_ckpt_meta(ck, "classes");      /* a classifier's, in the order of its outputs */
-    if (rc == EXIT_OK && (rc = run_build(r, vocab, path, use, err, n)) != EXIT_OK && !strncmp(err, "metadata classes", 16)) {
+    r->words = sg_ckpt_meta(ck, "words");          /* a word tagger's vocabulary */
+    if (rc == EXIT_OK && (rc = run_build(r, vocab, path, use, err, n)) != EXIT_OK &&
+        (!strncmp(err, "metadata classes", 16) || !strncmp(err, "metadata words", 14))) {
         char why[600];
         snprintf(why, sizeof why, "%s", err);
         snprintf(err, n, "%s: %s", file, why);
     }
-    r->classes = NULL;                               /* it lives in the checkpoint, closed below */
+    r->classes = r->words = NULL;                    /* they live in the checkpoint, closed below */
     if (rc == EXIT_OK)
         rc = restore(r, ck, file, err, n);
     if (rc == EXIT_OK && max_len + 2 > r->max_out)    /* the longest sequence in training */

@@ -42,6 +42,7 @@ typedef struct {
     int n_carry;
     sg_cell_def *own_cell;    /* the config's cell: section, compiled (NULL if none) */
     const char *classes;      /* a classifier's classes from its checkpoint, for run_build (or NULL) */
+    const char *words;        /* a word tagger's vocabulary from its checkpoint, for run_build (or NULL) */
     sg_rng rng;
     long step, pos;           /* pos: text position of the streams */
     int B, T, H, L;

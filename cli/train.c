@@ -309,7 +309,7 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
             if (!isnan(v.accuracy))
                 fprintf(log, "  accuracy %.1f%%", 100 * v.accuracy);
             if (!isnan(v.f1))
-                fprintf(log, "  word F1 %.3f", v.f1);
+                fprintf(log, "  %s F1 %.3f", r->d.kind == DATA_SEGMENT ? "word" : "span", v.f1);
             fprintf(log, "  %.0f tok/s\n", tps);
         }
         fflush(log);

@@ -356,6 +356,51 @@ START_TEST(test_segment)
 }
 END_TEST
 
+/* tagged: token and tag per line, blank lines between sequences; the
+ * training split's words (sorted; 0 for others) and tags */
+START_TEST(test_tagged)
+{
+    char path[200], yaml[400], expect[400], text[4000] = "";
+    for (int i = 0; i < 20; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s\tB-PER\nsaw  O\n%s\tB-LOC\n\n",
+                 i % 2 ? "anna" : "bob", i % 3 ? "rome" : "oslo");
+    strcat(text, "\n\n");                 /* extra blank lines change nothing */
+    write_file("t.conll", text, path, sizeof path);
+    snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: tagged, path: %s, valid_fraction: 0.25}\n", path);
+    sg_config c;
+    config(&c, yaml);
+    dataset d;
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_int_eq(d.task, TASK_TAG);
+    ck_assert_int_eq(d.len[0] + d.len[1], 20);
+    ck_assert_int_eq(d.C, 3);
+    ck_assert_str_eq(d.classes[0], "B-LOC");
+    ck_assert_str_eq(d.classes[2], "O");
+    ck_assert_int_eq(d.n_words, 5);          /* anna bob oslo rome saw */
+    ck_assert_str_eq(d.words[0], "anna");
+    ck_assert_int_eq(d.V, 6);
+    ck_assert_int_eq(data_word_id(&d, "saw", 3), 5);
+    ck_assert_int_eq(data_word_id(&d, "zed", 3), 0);
+    const example *e = &d.ex[0][0];
+    ck_assert_int_eq(e->src_len, 3);
+    ck_assert_int_eq(e->src[1], 5);
+    ck_assert_int_eq(e->tgt[1], 2);
+    char joined[100];
+    ck_assert_int_eq(data_words_str(&d, joined, sizeof joined), 23);
+    ck_assert_str_eq(joined, "anna\nbob\noslo\nrome\nsaw");
+    data_free(&d);
+    write_file("bad.conll", "anna B-PER\nlonely\n", path, sizeof path);
+    snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: tagged, path: %s}\n", path);
+    config(&c, yaml);
+    memset(&d, 0, sizeof d);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
+    snprintf(expect, sizeof expect, "%s:2: expected a token and its tag (the tag at most 47 bytes, at most 4096 tokens "
+             "a sequence)", path);
+    ck_assert_str_eq(err, expect);
+    data_free(&d);
+}
+END_TEST
+
 /* parity and order: the class is what the task says, examples distinct,
  * the seed decides; wordlang from word lists in a folder of our own */
 START_TEST(test_generated_classes)
@@ -541,6 +586,7 @@ int main(void)
     tcase_add_test(tc, test_pairs);
     tcase_add_test(tc, test_labelled);
     tcase_add_test(tc, test_segment);
+    tcase_add_test(tc, test_tagged);
     tcase_add_test(tc, test_generated_classes);
     tcase_add_test(tc, test_text_blocks);
     tcase_add_test(tc, test_shuffle_is_a_permutation);

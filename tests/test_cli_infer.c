@@ -73,6 +73,17 @@ static void setup(void)
     snprintf(body, sizeof body, "model: {kind: gru, hidden: 16, layers: 1, bidirectional: true}\n"
                                 "data: {kind: segment, path: %s, batch_size: 16}\noptim: {lr: 0.01}\n", lines);
     cu_train(dir, "segment", body, 150);
+    /* a word tagger: people and places */
+    char conll[200];
+    snprintf(conll, sizeof conll, "%s/ner.conll", dir);
+    f = fopen(conll, "w");
+    for (int i = 0; i < 200; i++)
+        fprintf(f, "%s\tB-PER\n%sdrove O\nto O\n%s\tB-LOC\n\n", (const char *[]){"anna", "bob", "eve"}[i % 3],
+                i % 2 ? "smith\tI-PER\n" : "", (const char *[]){"rome", "oslo"}[i % 2]);
+    fclose(f);
+    snprintf(body, sizeof body, "model: {kind: lstm, hidden: 16, layers: 1, bidirectional: true}\n"
+                                "data: {kind: tagged, path: %s, batch_size: 16}\noptim: {lr: 0.01}\n", conll);
+    cu_train(dir, "ner", body, 150);
     /* words given their language: two word lists of our own */
     char dict[200];
     snprintf(dict, sizeof dict, "%s/american-english", dir);
@@ -324,6 +335,28 @@ START_TEST(test_caption_an_image)
 }
 END_TEST
 
+/* a word tagger: predict prints token/TAG (an unknown word too), eval the
+ * tag accuracy and the entity F1 */
+START_TEST(test_word_tagger)
+{
+    char ck[200], *text = NULL;
+    size_t len = 0;
+    checkpoint("ner", ck, sizeof ck);
+    const char *in = "eve smith drove to oslo\nbob drove to rome\n";
+    FILE *src = fmemopen((void *)in, strlen(in), "r"), *out = open_memstream(&text, &len);
+    ck_assert_msg(train_predict(ck, src, out, err, sizeof err) == EXIT_OK, "%s", err);
+    fclose(src), fclose(out);
+    ck_assert_str_eq(text, "eve/B-PER smith/I-PER drove/O to/O oslo/B-LOC\nbob/B-PER drove/O to/O rome/B-LOC\n");
+    free(text);
+    int rc;
+    char *e = eval("ner", NULL, &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
+    ck_assert_msg(strstr(e, "validation split: 20 sequences, ") == e && strstr(e, "tag accuracy 100.00%, span F1 1.0000\n"),
+                  "%s", e);
+    free(e);
+}
+END_TEST
+
 /* a tagger: predict puts the spaces back, eval gives tag accuracy and word F1 */
 START_TEST(test_segmenter)
 {
@@ -450,6 +483,7 @@ int main(void)
     tcase_add_test(tc, test_cells_from_equations);
     tcase_add_test(tc, test_classifier_predict_and_eval);
     tcase_add_test(tc, test_segmenter);
+    tcase_add_test(tc, test_word_tagger);
     tcase_add_test(tc, test_generate_given_a_language);
     tcase_add_test(tc, test_caption_an_image);
     tcase_set_timeout(tc, 120);

@@ -80,6 +80,8 @@ static const char *kinds[][2] = {
     /* a tagger: word segmentation, bidirectional */
     {"segment", "model: {kind: gru, hidden: 8, layers: 1, bidirectional: true}\n"
                 "data: {kind: segment, path: WORDS, seq_len: 20, batch_size: 4}\n"},
+    {"tagged", "model: {kind: lstm, hidden: 8, layers: 2, bidirectional: true, dropout: 0.2}\n"
+               "data: {kind: tagged, path: CONLL, batch_size: 4}\n"},
     {"cell_s2s", "cell: {name: mgu2, states: [h], params: {weight_ih: [2H, E], bias: [2H], weight_f: [H, H], "
                  "weight_n: [H, H]}, equations: [\"xf, xn = split(x @ weight_ih^T + bias, 2)\", "
                  "\"f = sigmoid(xf + h @ weight_f^T)\", \"h' = (1 - f) * h + f * tanh(xn + (f * h) @ weight_n^T)\"]}\n"
@@ -90,10 +92,15 @@ static const char *kinds[][2] = {
 /* kinds[k]'s config with WORDS and PAIRS replaced by files written in dir */
 static void config_of_kind(sg_config *c, int k, const char *run)
 {
-    char words[200], pairs[200], labels[200], body[1000];
+    char words[200], pairs[200], labels[200], conll[200], body[1000];
     snprintf(words, sizeof words, "%s/words.txt", dir);
     snprintf(pairs, sizeof pairs, "%s/pairs.tsv", dir);
     snprintf(labels, sizeof labels, "%s/labels.tsv", dir);
+    snprintf(conll, sizeof conll, "%s/tags.conll", dir);
+    FILE *cf = fopen(conll, "w");
+    for (int i = 0; i < 40; i++)
+        fprintf(cf, "%s\tB-PER\nmet O\n%s\tB-LOC\n\n", i % 2 ? "anna" : "bob", i % 3 ? "rome" : "oslo");
+    fclose(cf);
     FILE *lf = fopen(labels, "w");
     for (int i = 0; i < 60; i++)
         fprintf(lf, "%s\t%s %d\n", i % 3 ? "plant" : "animal", i % 3 ? "a tree" : "the cat", i);
@@ -112,6 +119,8 @@ static void config_of_kind(sg_config *c, int k, const char *run)
         const char *w = strstr(p, "WORDS") == p ? words : strstr(p, "PAIRS") == p ? pairs : NULL;
         if (strstr(p, "LABELS") == p)
             len += (size_t)snprintf(body + len, sizeof body - len, "%s", labels), p += 6;
+        else if (strstr(p, "CONLL") == p)
+            len += (size_t)snprintf(body + len, sizeof body - len, "%s", conll), p += 5;
         else if (w)
             len += (size_t)snprintf(body + len, sizeof body - len, "%s", w), p += 5;
         else
