@@ -130,6 +130,18 @@ static char *translate(const char *name, const translate_opts *o, const char *in
     return text;
 }
 
+/* predict on the text in; returns what it printed (the caller frees) */
+static char *predict(const char *name, const char *in, int *rc)
+{
+    char ck[200], *text = NULL;
+    size_t len = 0;
+    checkpoint(name, ck, sizeof ck);
+    FILE *src = fmemopen((void *)in, strlen(in), "r"), *out = open_memstream(&text, &len);
+    *rc = train_predict(ck, src, out, err, sizeof err);
+    fclose(src), fclose(out);
+    return text;
+}
+
 static char *eval(const char *name, const char *data, int *rc)
 {
     char ck[200], *text = NULL;
@@ -339,16 +351,11 @@ END_TEST
  * tag accuracy and the entity F1 */
 START_TEST(test_word_tagger)
 {
-    char ck[200], *text = NULL;
-    size_t len = 0;
-    checkpoint("ner", ck, sizeof ck);
-    const char *in = "eve smith drove to oslo\nbob drove to rome\n";
-    FILE *src = fmemopen((void *)in, strlen(in), "r"), *out = open_memstream(&text, &len);
-    ck_assert_msg(train_predict(ck, src, out, err, sizeof err) == EXIT_OK, "%s", err);
-    fclose(src), fclose(out);
+    int rc;
+    char *text = predict("ner", "eve smith drove to oslo\nbob drove to rome\n", &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
     ck_assert_str_eq(text, "eve/B-PER smith/I-PER drove/O to/O oslo/B-LOC\nbob/B-PER drove/O to/O rome/B-LOC\n");
     free(text);
-    int rc;
     char *e = eval("ner", NULL, &rc);
     ck_assert_msg(rc == EXIT_OK, "%s", err);
     ck_assert_msg(strstr(e, "validation split: 20 sequences, ") == e && strstr(e, "tag accuracy 100.00%, span F1 1.0000\n"),
@@ -360,16 +367,11 @@ END_TEST
 /* a tagger: predict puts the spaces back, eval gives tag accuracy and word F1 */
 START_TEST(test_segmenter)
 {
-    char ck[200], *text = NULL;
-    size_t len = 0;
-    checkpoint("segment", ck, sizeof ck);
-    const char *in = "sethhamenoch\nabel noah lamech\n";
-    FILE *src = fmemopen((void *)in, strlen(in), "r"), *out = open_memstream(&text, &len);
-    ck_assert_msg(train_predict(ck, src, out, err, sizeof err) == EXIT_OK, "%s", err);
-    fclose(src), fclose(out);
+    int rc;
+    char *text = predict("segment", "sethhamenoch\nabel noah lamech\n", &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
     ck_assert_str_eq(text, "seth ham enoch\nabel noah lamech\n");
     free(text);
-    int rc;
     char *e = eval("segment", NULL, &rc);
     ck_assert_msg(rc == EXIT_OK, "%s", err);
     double loss, acc, f1;
