@@ -189,7 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     FILE *out = fopen("/dev/null", "w");
     if (model == 0) {
-        train_sample(target, "In", 8, 0.8, 1, out, err, sizeof err);
+        train_sample(target, "In", NULL, 8, 0.8, 1, out, err, sizeof err);
         train_eval(target, NULL, out, err, sizeof err);
     } else {
         FILE *in = fmemopen((void *)"0123\n21\n", 8, "r");
