@@ -334,6 +334,8 @@ static int parse_cell(events *e, cfg_cell *cell)
 {
     cell->present = true;
     cell->line = ev_line(e), cell->col = ev_col(e);
+    static const char *const keys[] = {"name", "states", "params", "equations"};
+    bool seen[4] = {false};
     for (;;) {
         const char *k;
         int rc = next_key(e, &k);
@@ -341,6 +343,15 @@ static int parse_cell(events *e, cfg_cell *cell)
             return -1;
         if (rc > 0)
             break;
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(k, keys[i])) {
+                if (seen[i]) {
+                    char key[40];
+                    snprintf(key, sizeof key, "cell.%s", keys[i]);
+                    return cell_fail(e, key, "given twice");
+                }
+                seen[i] = true;
+            }
         if (!strcmp(k, "name")) {
             rc = cell_scalar(e, &cell->name, "cell.name");
         } else if (!strcmp(k, "states") || !strcmp(k, "equations")) {
@@ -674,7 +685,7 @@ static size_t dump_cell(const cfg_cell *cell, char *out, size_t n, size_t len)
     len = dump_fmt(out, n, dump_str(out, n, len, cell->name.text), "\n  states: [");
     for (int i = 0; i < cell->n_states; i++)
         len = dump_str(out, n, dump_fmt(out, n, len, "%s", i ? ", " : ""), cell->states[i].text);
-    len = dump_fmt(out, n, len, "]\n  params:\n");
+    len = dump_fmt(out, n, len, cell->n_params ? "]\n  params:\n" : "]\n  params: {}\n");
     for (int i = 0; i < cell->n_params; i++) {
         const cfg_param *pm = &cell->params[i];
         len = dump_fmt(out, n, dump_str(out, n, dump_fmt(out, n, len, "    "), pm->name.text), ": {shape: ");

@@ -177,6 +177,12 @@ START_TEST(test_cell_section)
     fails("cell:\n  name: a\n  params: {w: {shape: [H], value: x}}\n", "3:35: cell.params.w: value: expected a number");
     fails("cell:\n  name: a\n  states: [h]\n", "2:3: cell: equations: missing");
     fails("cell:\n  states: [h]\n  equations: [\"h' = h\"]\n", "2:3: cell: name: missing");
+    fails("cell:\n  name: a\n  equations: [\"h' = h\"]\n  equations: [\"h' = h\"]\n",
+          "4:3: cell.equations: given twice");                  /* found by fuzz_config */
+    ck_assert_int_eq(load("cell: {name: a, states: [h], equations: [\"h' = tanh(h)\"]}\nmodel: {kind: a}\n"
+                          "data: {kind: text}\n", &c), 0);
+    len = cfg_dump(&c, dump, sizeof dump);                    /* no params: "params: {}" reads back */
+    ck_assert_msg(cfg_load_text(&back, "dump", dump, len, err, sizeof err) == 0, "%s\n%s", err, dump);
     fails("compare: {cells: [a-b]}\n", "1:18: compare.cells: expected names (letters, digits, _), got \"a-b\"");
     fails("model: {kind: [a]}\n", "1:15: model.kind: expected a value, got a list");
 }
