@@ -118,7 +118,8 @@ static const char *validate(int i, const char *text, char *why, size_t n)
     }
     case CFG_LIST:
         for (const char *q = text; *q; q++)
-            if (!isalnum((unsigned char)*q) && *q != '_' && *q != ',')
+            if ((!isalnum((unsigned char)*q) && *q != '_' && *q != ',') ||
+                (*q == ',' && (q == text || q[1] == ',' || q[1] == '\0')))      /* an empty name */
                 return snprintf(why, n, "expected names (letters, digits, _), got \"%s\"", text), why;
         return NULL;
     case CFG_BOOL:

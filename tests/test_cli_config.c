@@ -185,6 +185,7 @@ START_TEST(test_cell_section)
     ck_assert_msg(cfg_load_text(&back, "dump", dump, len, err, sizeof err) == 0, "%s\n%s", err, dump);
     fails("compare: {cells: [a-b]}\n", "1:18: compare.cells: expected names (letters, digits, _), got \"a-b\"");
     fails("model: {kind: [a]}\n", "1:15: model.kind: expected a value, got a list");
+    fails("compare: {cells: [a, '', b]}\n", "1:18: compare.cells: expected names (letters, digits, _), got \"a,,b\"");
 }
 END_TEST
 
