@@ -33,6 +33,8 @@ const cfg_key cfg_schema[] = {
     {"model.attention", CFG_STR, "additive", 0, 0, "additive|dot|general|concat",
      "seq2seq: attention score (Bahdanau additive; Luong dot, general, concat)"},
     {"model.bidirectional", CFG_BOOL, "false", 0, 0, NULL, "seq2seq: bidirectional encoder; classifiers: bidirectional layers"},
+    {"model.condition", CFG_STR, "init", 0, 0, "init|input",
+     "generation from a vector (wordgen, caption): the condition sets the initial state, or joins every step's input"},
     {"model.pooling", CFG_STR, "last", 0, 0, "last|mean|max|attention",
      "classifiers: the sequence's summary (the last state of each direction, the mean or max over steps, or "
      "attention with a learned query)"},

@@ -34,10 +34,13 @@ static void feed(sampler *s, int c)
         for (int j = 0; j < s->n_states; j++)
             memset(sg_tensor_data(s->st[j]), 0, sg_tensor_size(s->st[j]) * sizeof(float));
         sg_tensor *h0[SG_CELL_MAX_STATES] = {NULL};
-        if (s->condition >= 0 && run_cond_states(r, s->t, 1, &s->condition, 1, h0) == SG_OK)
+        if (s->condition >= 0 && !r->cond_input && run_cond_states(r, s->t, 1, &s->condition, 1, h0) == SG_OK)
             for (int j = 0; j < s->n_states; j++)
                 sg_tensor_copy(s->st[j], h0[j]);
     }
+    sg_tensor *unused[SG_CELL_MAX_STATES];
+    if (s->condition >= 0 && r->cond_input)      /* fed at every step: this step's copy on this tape */
+        run_cond_states(r, s->t, 1, &s->condition, 1, unused);
     if (s->len == r->T)
         memmove(s->ctx, s->ctx + 1, (size_t)(r->T - 1) * sizeof *s->ctx), s->len--;
     s->ctx[s->len++] = c;
@@ -47,6 +50,7 @@ static void feed(sampler *s, int c)
                       s->len - 1);
     } else {
         z = run_lm_logits(r, s->t, &c, 1, 1, s->st, next, NULL);
+        r->cond_in = NULL;
         for (int j = 0; j < s->n_states && next[j]; j++)
             sg_tensor_copy(s->st[j], next[j]);
     }

@@ -195,15 +195,16 @@ static int build_model(run *r, char *err, size_t n)
         s = sg_transformer_lm_init(&r->lm, r->ps, V, r->T, r->L, false, &to, SG_F32, &r->rng);
         break;
     case MODEL_RNN_LM:
-        if ((s = sg_embedding_init(&r->emb, r->ps, "embedding.", V, r->H, SG_F32, &r->rng)) == SG_OK &&
-            (s = sg_rnn_init(&r->rnn, find_cell(r, cfg_str(c, "model.kind")), r->ps, "rnn.", r->H, r->H, &ro, SG_F32,
-                             &r->rng)) == SG_OK)
-            s = sg_linear_init(&r->out, r->ps, "decoder.", r->H, V, true, SG_F32, &r->rng);
-        /* the language (one-hot) or the image (784 pixels) sets the initial state */
+        /* the language (one-hot) or the image (784 pixels) sets the initial state, or joins every input */
         r->conditioned = r->d.kind == DATA_WORDGEN || r->d.kind == DATA_CAPTION;
+        r->cond_input = r->conditioned && !strcmp(cfg_str(c, "model.condition"), "input");
+        if ((s = sg_embedding_init(&r->emb, r->ps, "embedding.", V, r->H, SG_F32, &r->rng)) == SG_OK &&
+            (s = sg_rnn_init(&r->rnn, find_cell(r, cfg_str(c, "model.kind")), r->ps, "rnn.", (r->cond_input ? 2 : 1) * r->H,
+                             r->H, &ro, SG_F32, &r->rng)) == SG_OK)
+            s = sg_linear_init(&r->out, r->ps, "decoder.", r->H, V, true, SG_F32, &r->rng);
         if (s == SG_OK && r->conditioned)
-            s = sg_linear_init(&r->cond, r->ps, "cond.", r->d.kind == DATA_CAPTION ? 784 : r->d.C, r->L * r->H, true,
-                               SG_F32, &r->rng);
+            s = sg_linear_init(&r->cond, r->ps, "cond.", r->d.kind == DATA_CAPTION ? 784 : r->d.C,
+                               (r->cond_input ? 1 : r->L) * r->H, true, SG_F32, &r->rng);
         break;
     case MODEL_REGRESS:
         if ((s = sg_rnn_init(&r->rnn, find_cell(r, cfg_str(c, "model.kind")), r->ps, "rnn.", 2, r->H, &ro, SG_F32,
@@ -399,7 +400,13 @@ sg_tensor *run_lm_logits(run *r, sg_tape *t, const int *x, int B, int T, sg_tens
 {
     if (r->model == MODEL_TLM)
         return sg_transformer_lm_forward(t, &r->lm, x, B, T, rng);
-    sg_tensor *h = sg_rnn_forward(t, &r->rnn, sg_embedding_forward(t, &r->emb, x, B, T), state, NULL, rng, next);
+    sg_tensor *in = sg_embedding_forward(t, &r->emb, x, B, T);
+    if (r->cond_in) {        /* the condition joins every step's input: (B,T,H) beside the embedding */
+        sg_tensor *every = sg_add(t, sg_zeros(t, sg_tensor_dtype(in), 3, (int[]){B, T, r->H}),
+                                  sg_reshape(t, r->cond_in, 3, (int[]){B, 1, r->H}));
+        in = sg_concat(t, (sg_tensor *[]){in, every}, 2, 2);
+    }
+    sg_tensor *h = sg_rnn_forward(t, &r->rnn, in, state, NULL, rng, next);
     return sg_linear_forward(t, &r->out, h);
 }
 
@@ -498,9 +505,12 @@ sg_status run_cond_states(run *r, sg_tape *t, int split, const int *cond, int B,
                 sg_tensor_set(c, (size_t)b * K + (size_t)k, r->d.ax[split][(size_t)cond[b] * 784 + (size_t)k]);
         else
             sg_tensor_set(c, (size_t)b * K + (size_t)(cond[b] >= 0 && cond[b] < K ? cond[b] : 0), 1.0);
-    sg_tensor *h = sg_tanh(t, sg_linear_forward(t, &r->cond, c));          /* (B, L*H) */
-    h0[0] = sg_transpose(t, sg_reshape(t, h, 3, (int[]){B, L, H}), 0, 1);    /* (L, B, H) */
-    for (int k = 1; k < sg_cell_n_states(r->rnn.def); k++)
+    sg_tensor *h = sg_tanh(t, sg_linear_forward(t, &r->cond, c));          /* (B, L*H), or (B, H) fed */
+    if (r->cond_input)
+        r->cond_in = h;
+    else
+        h0[0] = sg_transpose(t, sg_reshape(t, h, 3, (int[]){B, L, H}), 0, 1);    /* (L, B, H) */
+    for (int k = r->cond_input ? 0 : 1; k < sg_cell_n_states(r->rnn.def); k++)
         h0[k] = sg_zeros(t, sg_tensor_dtype(r->cond.weight), 3, (int[]){L, B, H});
     return h0[0] ? SG_OK : sg_tape_error(t);
 }
@@ -568,8 +578,10 @@ static sg_tensor *examples_loss(run *r, sg_tape *t, int split, const int *idx, i
             if (run_cond_states(r, t, split, r->blen, B, h0) != SG_OK)
                 return NULL;
         }
-        return sg_cross_entropy(t, run_lm_logits(r, t, r->bx, B, T, r->conditioned ? h0 : NULL, NULL, rng), r->by,
-                                NULL);
+        sg_tensor *loss = sg_cross_entropy(t, run_lm_logits(r, t, r->bx, B, T, r->conditioned ? h0 : NULL, NULL, rng),
+                                           r->by, NULL);
+        r->cond_in = NULL;                     /* a tape tensor: gone at the tape's reset */
+        return loss;
     }
     case TASK_S2S:
         T = data_s2s_batch(d, split, idx, B, r->bsrc, r->blen, &S, r->bx, r->by);

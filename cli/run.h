@@ -30,8 +30,9 @@ typedef struct {
     sg_embedding emb;
     sg_rnn rnn;
     sg_linear out;
-    sg_linear cond;           /* generation from a vector: condition -> initial state of every layer */
-    bool conditioned;
+    sg_linear cond;           /* generation from a vector: condition -> initial state of every layer, or input */
+    bool conditioned, cond_input;   /* cond_input: fed at every step (model.condition: input) */
+    sg_tensor *cond_in;       /* input mode: this forward's condition vectors (B,H), a tape tensor; else NULL */
     pool_kind pool;           /* classifiers: how the sequence is summarised */
     sg_tensor *query;         /* classifiers, attention pooling: the learned query (dirs*H) */
     sg_seq2seq s2s;
@@ -69,7 +70,10 @@ sg_tensor *run_classify(run *r, sg_tape *t, const int *x, const float *xf, const
                         sg_tensor **weights);
 /* A conditioned model's initial states for B conditions: h0 = tanh(W c + b)
  * reshaped to (L,B,H), other states zero; c = onehot(cond[b]) (wordgen, a
- * class) or the pixels of image cond[b] of split (caption). */
+ * class) or the pixels of image cond[b] of split (caption). With
+ * model.condition: input, the states are zero and tanh(W c + b) (B,H) goes
+ * to r->cond_in, which run_lm_logits joins to every step's input (the
+ * caller sets it back to NULL after the forward). */
 sg_status run_cond_states(run *r, sg_tape *t, int split, const int *cond, int B, sg_tensor **h0);
 /* A tagger's logits (B,T,C) for byte sequences x (B,T) with lengths. */
 sg_tensor *run_tag(run *r, sg_tape *t, const int *x, const int *len, int B, int T, sg_rng *rng);
