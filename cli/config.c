@@ -58,6 +58,8 @@ const cfg_key cfg_schema[] = {
     {"data.symbols", CFG_INT, "10", 2, 36, NULL, "copy, reverse, sort: alphabet size (0-9, then a-z)"},
     {"data.min_len", CFG_INT, "3", 1, 64, NULL, "copy, reverse, sort, parity: shortest source"},
     {"data.max_len", CFG_INT, "10", 1, 64, NULL, "copy, reverse, sort, parity: longest source"},
+    {"data.level", CFG_STR, "char", 0, 0, "char|word",
+     "labelled: characters, or whitespace-separated words (the training split's words are the vocabulary)"},
     {"data.by_pixel", CFG_BOOL, "false", 0, 0, NULL, "fashion: 784 steps of one pixel instead of 28 rows of 28"},
     {"data.train_size", CFG_INT, "10000", 1, 1e7, NULL,
      "generated tasks: training examples; wordlang: words per language; fashion: images of the training set"},

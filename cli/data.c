@@ -434,8 +434,55 @@ static int add_labelled(example **all, long *count, long *cap, const dataset *d,
 /* labelled: label<TAB>text lines. The labels are read as text first (the
  * split decides which are training's), then numbered: classes sorted by
  * name, from the training split (or the checkpoint's). */
+/* labelled, word level: each text's whitespace-separated words become its
+ * ids; the vocabulary is the training split's words, sorted (or the
+ * checkpoint's), 0 for any other */
+static int add_word(dataset *d, const char *w, size_t l, int *cap);
+static int cmp_word(const void *a, const void *b);
+
+static int labelled_words(dataset *d, bool words_preset, char *err, size_t n)
+{
+    int cap = 0;
+    char word[256];
+    for (int pass = words_preset ? 1 : 0; pass < 2; pass++) {     /* 0: the vocabulary; 1: the ids */
+        for (int sp = 0; sp < (pass ? 2 : 1); sp++)
+            for (long e = 0; e < d->len[sp]; e++) {
+                example *x = &d->ex[sp][e];
+                int k = 0, len = 0;
+                for (int i = 0; i <= x->src_len; i++) {
+                    unsigned char ch = i < x->src_len ? d->vocab[x->src[i]] : ' ';
+                    if (!strchr(" \t\r\f\v", ch) && len < (int)sizeof word - 1) {
+                        word[len++] = (char)ch;
+                        continue;
+                    }
+                    if (!len)
+                        continue;
+                    if (pass == 0 && add_word(d, word, (size_t)len, &cap) != 0)
+                        return snprintf(err, n, "out of memory"), EXIT_FAIL;
+                    if (pass == 1)
+                        x->src[k++] = data_word_id(d, word, (size_t)len);   /* k <= i: in place */
+                    len = 0;
+                }
+                if (pass == 1 && (x->src_len = k) == 0)
+                    x->src[x->src_len++] = 0;
+            }
+        if (pass == 0) {
+            qsort(d->words, (size_t)d->n_words, sizeof *d->words, cmp_word);
+            int u = 0;
+            for (int j = 0; j < d->n_words; j++)
+                if (u && !strcmp(d->words[u - 1], d->words[j]))
+                    free(d->words[j]);
+                else
+                    d->words[u++] = d->words[j];
+            d->n_words = u;
+        }
+    }
+    d->V = d->n_words + 1;
+    return EXIT_OK;
+}
+
 static int load_labelled(dataset *d, const unsigned char *s, long len, const sg_config *c, bool whole, bool preset,
-                         char *err, size_t n)
+                         bool words_preset, char *err, size_t n)
 {
     example *all = NULL;
     long count = 0, cap = 0, line = 0;
@@ -506,6 +553,8 @@ static int load_labelled(dataset *d, const unsigned char *s, long len, const sg_
             d->ex[sp][k].tgt[0] = id;
         }
     free(names), free(lines);
+    if (rc == EXIT_OK && !strcmp(cfg_str(c, "data.level"), "word"))
+        rc = labelled_words(d, words_preset, err, n);
     return rc;
 }
 
@@ -1155,6 +1204,10 @@ int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, con
         free(text);
         return rc;
     }
+    if (use == USE_VOCAB && vocab_hex && d->n_words) {       /* word level: the checkpoint's words are the vocabulary */
+        d->V = d->n_words + 1;
+        return EXIT_OK;
+    }
     if (use == USE_VOCAB && vocab_hex) {
         make_vocab(d, vocab_hex, NULL);
         d->boundary = d->kind == DATA_PAIRS || d->kind == DATA_TEXT ? -1 : d->id_of['\n'];
@@ -1190,11 +1243,15 @@ int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, con
     }
     if (d->kind != DATA_TEXT)
         seen['\n'] = d->kind != DATA_PAIRS && d->kind != DATA_LABELLED && d->kind != DATA_SEGMENT;   /* items' ends */
-    make_vocab(d, vocab_hex, seen);
+    bool word_level = d->kind == DATA_LABELLED && !strcmp(cfg_str(c, "data.level"), "word");
+    int n_words = d->n_words;
+    make_vocab(d, word_level ? NULL : vocab_hex, seen);     /* words: the bytes only carry the text to its words */
+    if (n_words)
+        d->V = n_words + 1;
     d->boundary = d->id_of['\n'];
     int rc = d->kind == DATA_TEXT ? load_text(d, s, len, cfg_real(c, "data.valid_fraction"),
                                               (uint64_t)cfg_int(c, "data.seed"), whole, err, n)
-           : d->kind == DATA_LABELLED ? load_labelled(d, s, len, c, whole, preset_C > 0, err, n)
+           : d->kind == DATA_LABELLED ? load_labelled(d, s, len, c, whole, preset_C > 0, d->n_words > 0, err, n)
            : d->kind == DATA_SEGMENT  ? load_segment(d, s, len, c, whole, err, n)
                                       : load_items(d, s, len, c, whole, err, n);
     free(s);

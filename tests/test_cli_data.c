@@ -290,6 +290,16 @@ START_TEST(test_labelled)
     data_classes_str(&d, joined, sizeof joined);
     ck_assert_str_eq(joined, "neg\npos");
     data_free(&d), data_free(&again);
+    /* word level: "good 3" is two words, ids from the training split's sorted words */
+    snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: labelled, level: word, path: %s, "
+                                "valid_fraction: 0.25}\n", path);
+    config(&c, yaml);
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_int_eq(d.ex[0][0].src_len, 2);
+    ck_assert_int_eq(d.V, d.n_words + 1);
+    ck_assert_int_eq(d.ex[0][0].src[0], data_word_id(&d, d.ex[0][0].tgt[0] ? "good" : "bad", 4 - (d.ex[0][0].tgt[0] == 0)));
+    ck_assert_str_eq(d.words[data_word_id(&d, "bad", 3) - 1], "bad");      /* id = 1 + its place among the sorted words */
+    data_free(&d);
 
     write_file("bad.tsv", "neg\tbad\npos\tgood\n\n\tno label\n", path, sizeof path);
     snprintf(yaml, sizeof yaml, "model: {kind: lstm}\ndata: {kind: labelled, path: %s}\n", path);

@@ -75,6 +75,8 @@ static const char *kinds[][2] = {
               "data: {kind: order, seq_len: 20, train_size: 100, valid_size: 20, batch_size: 8}\n"},
     {"labelled", "model: {kind: rnn, hidden: 8, layers: 1, pooling: max, bidirectional: true}\n"
                  "data: {kind: labelled, path: LABELS, batch_size: 4}\n"},
+    {"labelled_words", "model: {kind: gru, hidden: 8, layers: 1, pooling: attention}\n"
+                       "data: {kind: labelled, level: word, path: LABELS, batch_size: 4}\n"},
     {"labelled_last", "model: {kind: lstm, hidden: 8, layers: 2, pooling: last, bidirectional: true}\n"
                       "data: {kind: labelled, path: LABELS, batch_size: 4}\n"},
     /* a tagger: word segmentation, bidirectional */
