@@ -381,8 +381,11 @@ int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, s
                     exp(v.loss));
             break;
         case TASK_ITEMS:
-            fprintf(out, "%s: %ld items, %ld characters with their ends, loss %.6f nats/char, perplexity %.4f\n", what,
+            fprintf(out, "%s: %ld items, %ld characters with their ends, loss %.6f nats/char, perplexity %.4f", what,
                     v.examples, v.tokens, v.loss, exp(v.loss));
+            if (!isnan(v.accuracy))                /* captions: spelt exactly from the image, greedily */
+                fprintf(out, ", exact captions %.2f%% (greedy)", 100 * v.accuracy);
+            fputc('\n', out);
             break;
         case TASK_S2S:
             fprintf(out, "%s: %ld pairs, loss %.6f nats/token (teacher-forced), exact match %.2f%% (greedy)\n", what,

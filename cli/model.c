@@ -739,6 +739,33 @@ static void span_counts(const run *r, const int *pred, const int *truth, int L, 
     free(p), free(t);
 }
 
+/* captions: how many of examples idx a greedy reading spells exactly,
+ * from the image's condition to the item's end */
+static long count_captions(run *r, sg_tape *t, const int *idx, int B)
+{
+    long right = 0;
+    for (int b = 0; b < B; b++) {
+        const example *e = &r->d.ex[1][idx[b]];
+        sg_tensor *state[SG_CELL_MAX_STATES] = {NULL}, *next[SG_CELL_MAX_STATES] = {NULL};
+        int cond = e->tgt[0], c = r->d.boundary;
+        sg_tape_reset(t);
+        if (run_cond_states(r, t, 1, &cond, 1, state) != SG_OK)
+            return r->cond_in = NULL, -1;
+        bool ok = true;
+        for (int k = 0; ok && k <= e->src_len; k++) {
+            sg_tensor *z = run_lm_logits(r, t, &c, 1, 1, state, next, NULL);
+            if (!z)
+                return r->cond_in = NULL, -1;
+            c = argmax_row(z, 0, r->d.V);
+            ok = c == (k < e->src_len ? e->src[k] : r->d.boundary);
+            memcpy(state, next, sizeof state);
+        }
+        r->cond_in = NULL;
+        right += ok;
+    }
+    return right;
+}
+
 /* exact-match accuracy of greedy outputs on examples idx */
 static long count_exact(run *r, sg_tape *t, const int *idx, int B)
 {
@@ -811,7 +838,8 @@ eval_result run_evaluate(run *r, sg_tape *t)
         } else {
             sg_tensor *loss = examples_loss(r, t, 1, idx, B, NULL, 0, &k);
             l = loss ? sg_tensor_get(loss, 0) : NAN;
-            long c = r->d.task == TASK_S2S ? count_exact(r, t, idx, B) : 0;
+            long c = r->d.task == TASK_S2S ? count_exact(r, t, idx, B)
+                   : r->d.kind == DATA_CAPTION ? count_captions(r, t, idx, B) : 0;
             failed = failed || c < 0 || !loss;
             right += c > 0 ? c : 0;
         }
@@ -820,7 +848,7 @@ eval_result run_evaluate(run *r, sg_tape *t)
     free(idx);
     sg_tape_set_grad(t, was);
     return (eval_result){.loss = failed ? NAN : total / (double)(tokens ? tokens : 1),
-                         .accuracy = failed || r->d.task == TASK_ITEMS ? NAN
+                         .accuracy = failed || (r->d.task == TASK_ITEMS && r->d.kind != DATA_CAPTION) ? NAN
                                    : (double)right / (double)(r->d.task == TASK_TAG ? (tokens ? tokens : 1) : N ? N : 1),
                          .examples = N, .tokens = tokens,
                          .f1 = r->d.task != TASK_TAG || failed || !spans_pred || !spans_true ? NAN

@@ -336,6 +336,13 @@ START_TEST(test_caption_an_image)
         ck_assert_msg(!strncmp(text, want[i], strlen(want[i])), "image %d: \"%s\"", i, text);
         free(text);
     }
+    int rc;      /* eval spells each test image's caption greedily */
+    char *e = eval("caption", NULL, &rc);
+    ck_assert_msg(rc == EXIT_OK, "%s", err);
+    double acc;
+    ck_assert_msg(sscanf(strstr(e, "exact captions") ? strstr(e, "exact captions") : "", "exact captions %lf%%", &acc) == 1 &&
+                  acc >= 80, "%s", e);
+    free(e);
     FILE *devnull = fopen("/dev/null", "w");
     ck_assert_int_eq(train_sample(ck, "\n", "20", 10, 1, 1, devnull, err, sizeof err), EXIT_USAGE);
     ck_assert_str_eq(err, "--image: \"20\" is not an image from 0 to 19 (data.valid_size test images)");
