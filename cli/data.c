@@ -438,7 +438,7 @@ static int add_labelled(example **all, long *count, long *cap, const dataset *d,
  * ids; the vocabulary is the training split's words, sorted (or the
  * checkpoint's), 0 for any other */
 static int add_word(dataset *d, const char *w, size_t l, int *cap);
-static int cmp_word(const void *a, const void *b);
+static void sort_unique_words(dataset *d);
 
 static int labelled_words(dataset *d, bool words_preset, char *err, size_t n)
 {
@@ -467,14 +467,7 @@ static int labelled_words(dataset *d, bool words_preset, char *err, size_t n)
                     x->src[x->src_len++] = 0;
             }
         if (pass == 0) {
-            qsort(d->words, (size_t)d->n_words, sizeof *d->words, cmp_word);
-            int u = 0;
-            for (int j = 0; j < d->n_words; j++)
-                if (u && !strcmp(d->words[u - 1], d->words[j]))
-                    free(d->words[j]);
-                else
-                    d->words[u++] = d->words[j];
-            d->n_words = u;
+            sort_unique_words(d);
         }
     }
     d->V = d->n_words + 1;
@@ -645,13 +638,12 @@ static int load_wordlang(dataset *d, const sg_config *c, bool preset, char *err,
         }
         data_shuffle(perm, k, seed + w, -1);
         long got[2] = {0, 0};
-        for (long j = 0, prev = -1; j < k && (got[0] < per[0] || got[1] < per[1]); j++) {
+        for (long j = 0; j < k && (got[0] < per[0] || got[1] < per[1]); j++) {
             long i = at[perm[j]], e = i;
             while (e < tlen[w] && text[w][e] != '\n' && text[w][e] != '\r')
                 e++;
-            (void)prev;
             int sp = got[1] < per[1] ? 1 : 0;     /* validation first */
-            long cap = 0, cnt = d->len[sp];
+            long cnt = d->len[sp];
             example *ex = d->ex[sp];
             int *src = malloc((size_t)(e - i + 1) * sizeof *src), *tgt = malloc(sizeof *tgt);
             if (!src || !tgt) {
@@ -664,7 +656,6 @@ static int load_wordlang(dataset *d, const sg_config *c, bool preset, char *err,
             *tgt = label;
             ex[cnt] = (example){.src = src, .tgt = tgt, .src_len = (int)(e - i), .tgt_len = 1};
             d->len[sp]++, got[sp]++;
-            (void)cap;
         }
         free(at), free(perm);
     }
@@ -859,6 +850,19 @@ static int load_segment(dataset *d, const unsigned char *s, long len, const sg_c
 
 static int cmp_word(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* the word vocabulary sorted, each word once: ids are 1 + the place */
+static void sort_unique_words(dataset *d)
+{
+    qsort(d->words, (size_t)d->n_words, sizeof *d->words, cmp_word);
+    int u = 0;
+    for (int j = 0; j < d->n_words; j++)
+        if (u && !strcmp(d->words[u - 1], d->words[j]))
+            free(d->words[j]);
+        else
+            d->words[u++] = d->words[j];
+    d->n_words = u;
+}
+
 int data_word_id(const dataset *d, const char *word, size_t len)
 {
     int lo = 0, hi = d->n_words - 1;
@@ -1022,14 +1026,8 @@ static int load_tagged(dataset *d, const unsigned char *s, long len, const sg_co
                 if (add_word(d, q->tok[j], strlen(q->tok[j]), &wcap) != 0)
                     rc = EXIT_FAIL, snprintf(err, n, "out of memory");
         }
-        qsort(d->words, (size_t)d->n_words, sizeof *d->words, cmp_word);
-        int u = 0;
-        for (int j = 0; j < d->n_words; j++)
-            if (u && !strcmp(d->words[u - 1], d->words[j]))
-                free(d->words[j]);
-            else
-                d->words[u++] = d->words[j];
-        d->n_words = u, d->V = u + 1;
+        sort_unique_words(d);
+        d->V = d->n_words + 1;
     }
     if (rc == EXIT_OK && !preset) {
         long total = 0;
@@ -1072,21 +1070,9 @@ static int load_tagged(dataset *d, const unsigned char *s, long len, const sg_co
     return rc;
 }
 
-int data_tag_batch(const dataset *d, int split, const int *idx, int B, int *x, int *len, int *y)
-{
-    int T = 1;
-    for (int b = 0; b < B; b++)
-        T = d->ex[split][idx[b]].src_len > T ? d->ex[split][idx[b]].src_len : T;
-    for (int b = 0; b < B; b++) {
-        const example *e = &d->ex[split][idx[b]];
-        len[b] = e->src_len;
-        for (int k = 0; k < T; k++)
-            x[b * T + k] = k < e->src_len ? e->src[k] : 0, y[b * T + k] = k < e->src_len ? e->tgt[k] : -100;
-    }
-    return T;
-}
-
-int data_class_batch(const dataset *d, int split, const int *idx, int B, int *x, int *len, int *y)
+/* sources of examples idx as x (B,T) padded with 0, their lengths (at
+ * least 1); returns T, the longest */
+static int pad_sources(const dataset *d, int split, const int *idx, int B, int *x, int *len)
 {
     int T = 1;
     for (int b = 0; b < B; b++)
@@ -1096,8 +1082,24 @@ int data_class_batch(const dataset *d, int split, const int *idx, int B, int *x,
         len[b] = e->src_len > 0 ? e->src_len : 1;
         for (int k = 0; k < T; k++)
             x[b * T + k] = k < e->src_len ? e->src[k] : 0;
-        y[b] = e->tgt[0];
     }
+    return T;
+}
+
+int data_tag_batch(const dataset *d, int split, const int *idx, int B, int *x, int *len, int *y)
+{
+    int T = pad_sources(d, split, idx, B, x, len);
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < T; k++)
+            y[b * T + k] = k < d->ex[split][idx[b]].tgt_len ? d->ex[split][idx[b]].tgt[k] : -100;
+    return T;
+}
+
+int data_class_batch(const dataset *d, int split, const int *idx, int B, int *x, int *len, int *y)
+{
+    int T = pad_sources(d, split, idx, B, x, len);
+    for (int b = 0; b < B; b++)
+        y[b] = d->ex[split][idx[b]].tgt[0];
     return T;
 }
 

@@ -267,27 +267,6 @@ int train_predict(const char *checkpoint, FILE *in, FILE *out, char *err, size_t
     for (long no = 1; rc == EXIT_OK && fgets(line, sizeof line, in); no++) {
         line[strcspn(line, "\r\n")] = '\0';
         char *text = r.d.kind == DATA_LABELLED && strchr(line, '\t') ? strchr(line, '\t') + 1 : line;
-        if (r.d.kind == DATA_LABELLED && r.d.n_words) {     /* word level: the line's words */
-            int L = 0;
-            char *save = NULL;
-            for (char *p = strtok_r(text, " \t", &save); p && L < (int)sizeof line; p = strtok_r(NULL, " \t", &save))
-                ids[L++] = data_word_id(&r.d, p, strlen(p));
-            if (L == 0) {
-                rc = EXIT_DATA, snprintf(err, n, "line %ld: empty", no);
-                break;
-            }
-            sg_tape_reset(t);
-            sg_tensor *z = run_classify(&r, t, ids, NULL, &L, 1, L, NULL, NULL);
-            if (!z) {
-                rc = EXIT_FAIL, snprintf(err, n, "%s", sg_tape_errmsg(t));
-                break;
-            }
-            int best = 0;
-            for (int k = 1; k < r.d.C; k++)
-                best = sg_tensor_get(z, (size_t)k) > sg_tensor_get(z, (size_t)best) ? k : best;
-            fprintf(out, "%s\n", r.d.classes[best]);
-            continue;
-        }
         if (r.d.kind == DATA_TAGGED) {        /* tokens between spaces, each printed with its tag */
             int L = 0;
             char *tok[1024], *save = NULL;
@@ -322,7 +301,14 @@ int train_predict(const char *checkpoint, FILE *in, FILE *out, char *err, size_t
         }
         for (char *p = text; r.d.kind == DATA_WORDLANG && *p; p++)
             *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-        long len = data_encode(&r.d, text, (long)strlen(text), ids);
+        long len = 0;
+        if (r.d.kind == DATA_LABELLED && r.d.n_words) {     /* word level: the line's words */
+            char *save = NULL;
+            for (char *p = strtok_r(text, " \t", &save); p && len < (long)sizeof line; p = strtok_r(NULL, " \t", &save))
+                ids[len++] = data_word_id(&r.d, p, strlen(p));
+        } else {
+            len = data_encode(&r.d, text, (long)strlen(text), ids);
+        }
         if (len == 0) {
             rc = EXIT_DATA, snprintf(err, n, "line %ld: empty", no);
             break;

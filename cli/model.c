@@ -377,7 +377,8 @@ int run_build(run *r, const char *vocab_hex, const char *path, data_use use, cha
     size_t per = (size_t)r->B * (size_t)(r->T > r->max_out ? r->T : r->max_out);
     r->bx = malloc(per * sizeof *r->bx), r->by = malloc(per * sizeof *r->by);
     r->bsrc = malloc(per * sizeof *r->bsrc), r->blen = malloc((size_t)r->B * sizeof *r->blen);
-    r->fx = malloc(per * 2 * sizeof *r->fx), r->fy = malloc((size_t)r->B * sizeof *r->fy);
+    size_t fx = r->d.kind == DATA_FASHION ? (size_t)r->B * 784 : per * 2;     /* images, or the adding problem's pairs */
+    r->fx = malloc((fx > per * 2 ? fx : per * 2) * sizeof *r->fx), r->fy = malloc((size_t)r->B * sizeof *r->fy);
     r->perm = malloc(((size_t)r->d.len[0] + 1) * sizeof *r->perm), r->perm_epoch = -1;
     r->n_carry = r->d.task == TASK_STREAM && r->model == MODEL_RNN_LM ? sg_cell_n_states(r->rnn.def) : 0;
     for (int j = 0; j < r->n_carry; j++)
@@ -525,13 +526,8 @@ sg_tensor *run_tag(run *r, sg_tape *t, const int *x, const int *len, int B, int 
 static sg_tensor *classify_batch(run *r, sg_tape *t, int split, const int *idx, int B, sg_rng *rng)
 {
     if (r->d.kind == DATA_FASHION) {
-        float *x = malloc((size_t)B * 784 * sizeof *x);
-        if (!x)
-            return sg_fail(t, SG_ERR_NOMEM, "out of memory for a batch");
-        data_fashion_batch(&r->d, split, idx, B, x, r->by);
-        sg_tensor *z = run_classify(r, t, NULL, x, NULL, B, r->d.T, rng, NULL);
-        free(x);
-        return z;
+        data_fashion_batch(&r->d, split, idx, B, r->fx, r->by);      /* r->fx holds B images */
+        return run_classify(r, t, NULL, r->fx, NULL, B, r->d.T, rng, NULL);
     }
     int T = data_class_batch(&r->d, split, idx, B, r->bx, r->blen, r->by);
     return run_classify(r, t, r->bx, NULL, r->blen, B, T, rng, NULL);

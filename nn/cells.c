@@ -224,18 +224,6 @@ int sg_shape_parse(const char *s, sg_size_form *dims, size_t *bad)
     return 2;
 }
 
-void sg_size_str(sg_size_form f, char *out, size_t n)
-{
-    size_t len = 0;
-    out[0] = '\0';
-    if (f.h)
-        len += (size_t)(f.h == 1 ? snprintf(out, n, "H") : snprintf(out, n, "%ldH", f.h));
-    if (f.e && len < n)
-        len += (size_t)snprintf(out + len, n - len, "%s%ldE", len && f.e > 0 ? "+" : "", f.e);
-    if ((f.c || !len) && len < n)
-        snprintf(out + len, n - len, "%s%ld", len && f.c > 0 ? "+" : "", f.c);
-}
-
 /* ---- definitions: checked once, at registration and at init ------------------------ */
 
 static bool is_name(const char *s)

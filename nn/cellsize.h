@@ -22,7 +22,4 @@ static inline long sg_size_eval(sg_size_form f, int E, int H) { return f.c + f.h
  * dimensions, or -1 with *bad at the offending offset. */
 int sg_shape_parse(const char *s, sg_size_form *dims, size_t *bad);
 
-/* Writes f as text ("4H+1") to out. */
-void sg_size_str(sg_size_form f, char *out, size_t n);
-
 #endif
