@@ -109,7 +109,7 @@ static int course_command(int argc, char **argv, char *err, size_t n)
     if (argc == 5 && !strcmp(argv[2], "check"))
         return course_check(argv[3], argv[4], stdout, err, n);
     if (argc == 4 && !strcmp(argv[2], "prototypes"))
-        return snprintf(err, n, "course: no exercise %s (seqgrad course list)", argv[3]), EXIT_USAGE;
+        return cli_fail(err, n, EXIT_USAGE, "course: no exercise %s (seqgrad course list)", argv[3]);
     return EXIT_USAGE;
 }
 
@@ -127,30 +127,6 @@ static const char *help_figure =
     "gate at each character of TEXT, in the first layer of the LSTM or GRU\n"
     "language model of CHECKPOINT (default gates.svg), and a table.\n";
 
-/* One checked number parser for every option: the whole text must be a
- * number within [lo, hi]. */
-static bool parse_long(const char *opt, const char *text, long lo, long hi, long *v, char *err, size_t n)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(text, &end, 10);
-    if (end == text || *end || errno || x < lo || x > hi)
-        return snprintf(err, n, "%s: expected a whole number from %ld to %ld, got \"%s\"", opt, lo, hi, text), false;
-    *v = x;
-    return true;
-}
-
-static bool parse_double(const char *opt, const char *text, double lo, double hi, double *v, char *err, size_t n)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(text, &end);
-    if (end == text || *end || errno || !(x >= lo && x <= hi))
-        return snprintf(err, n, "%s: expected a number from %g to %g, got \"%s\"", opt, lo, hi, text), false;
-    *v = x;
-    return true;
-}
-
 static int figure_command(int argc, char **argv, char *err, size_t n)
 {
     bool gates = argc >= 4 && !strcmp(argv[2], "gates");
@@ -165,31 +141,31 @@ static int figure_command(int argc, char **argv, char *err, size_t n)
         long x = 0;
         bool ok = true;
         if (!v)
-            return snprintf(err, n, "%s needs a value", opt), EXIT_USAGE;
+            return cli_fail(err, n, EXIT_USAGE, "%s needs a value", opt);
         if (!strcmp(opt, "--out"))
             o.out = v;
         else if (gates && !strcmp(opt, "--text"))
             o.text = v;
         else if (!gates && !strcmp(opt, "--steps"))
-            ok = parse_long(opt, v, 2, 10000, &x, err, n), o.steps = (int)x;
+            ok = cli_parse_long(opt, v, 2, 10000, &x, err, n), o.steps = (int)x;
         else if (!gates && !strcmp(opt, "--hidden"))
-            ok = parse_long(opt, v, 1, 4096, &x, err, n), o.hidden = (int)x;
+            ok = cli_parse_long(opt, v, 1, 4096, &x, err, n), o.hidden = (int)x;
         else if (!gates && !strcmp(opt, "--batch"))
-            ok = parse_long(opt, v, 1, 4096, &x, err, n), o.batch = (int)x;
+            ok = cli_parse_long(opt, v, 1, 4096, &x, err, n), o.batch = (int)x;
         else if (!gates && !strcmp(opt, "--seed"))
-            ok = parse_long(opt, v, 0, 2147483647, &x, err, n), o.seed = (unsigned long)x;
+            ok = cli_parse_long(opt, v, 0, 2147483647, &x, err, n), o.seed = (unsigned long)x;
         else if (!gates && !strcmp(opt, "--forget-bias"))
-            ok = parse_double(opt, v, -100, 100, &o.forget_bias, err, n);
+            ok = cli_parse_double(opt, v, -100, 100, &o.forget_bias, err, n);
         else if (!gates && !strcmp(opt, "--gains")) {
             char a[64] = "", *comma;
             snprintf(a, sizeof a, "%s", v);
             if (!(comma = strchr(a, ',')))
-                return snprintf(err, n, "--gains: expected SMALL,LARGE, got \"%s\"", v), EXIT_USAGE;
+                return cli_fail(err, n, EXIT_USAGE, "--gains: expected SMALL,LARGE, got \"%s\"", v);
             *comma = '\0';
-            ok = parse_double(opt, a, 1e-3, 100, &o.gain_small, err, n) &&
-                 parse_double(opt, comma + 1, 1e-3, 100, &o.gain_large, err, n);
+            ok = cli_parse_double(opt, a, 1e-3, 100, &o.gain_small, err, n) &&
+                 cli_parse_double(opt, comma + 1, 1e-3, 100, &o.gain_large, err, n);
         } else
-            return snprintf(err, n, "figure %s: unknown option %s", argv[2], opt), EXIT_USAGE;
+            return cli_fail(err, n, EXIT_USAGE, "figure %s: unknown option %s", argv[2], opt);
         if (!ok)
             return EXIT_USAGE;
     }
@@ -237,7 +213,7 @@ static const char *help_config_keys =
 
 static int unknown_option(const char *cmd, const char *opt, char *err, size_t n)
 {
-    return snprintf(err, n, "%s: unknown option %s (seqgrad %s --help)", cmd, opt, cmd), EXIT_USAGE;
+    return cli_fail(err, n, EXIT_USAGE, "%s: unknown option %s (seqgrad %s --help)", cmd, opt, cmd);
 }
 
 static int cmd_train(int argc, char **argv, char *err, size_t n)
@@ -268,7 +244,7 @@ static int cmd_predict(int argc, char **argv, char *err, size_t n)
         return EXIT_USAGE;
     FILE *in = argc == 2 ? fopen(argv[1], "r") : stdin;
     if (!in)
-        return snprintf(err, n, "%s: cannot open: %s", argv[1], strerror(errno)), EXIT_DATA;
+        return cli_fail(err, n, EXIT_DATA, "%s: cannot open: %s", argv[1], strerror(errno));
     int rc = train_predict(argv[0], in, stdout, err, n);
     if (argc == 2)
         fclose(in);
@@ -318,17 +294,17 @@ static int cmd_sample(int argc, char **argv, char *err, size_t n)
         const char *opt = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
         if (!v)
-            return snprintf(err, n, "%s needs a value", opt), EXIT_USAGE;
+            return cli_fail(err, n, EXIT_USAGE, "%s needs a value", opt);
         if (!strcmp(opt, "--prompt"))
             prompt = v;
         else if (!strcmp(opt, "--condition") || !strcmp(opt, "--image"))
             condition = v;
         else if (!strcmp(opt, "--length"))
-            ok = parse_long(opt, v, 0, 10000000, &length, err, n);
+            ok = cli_parse_long(opt, v, 0, 10000000, &length, err, n);
         else if (!strcmp(opt, "--temperature"))
-            ok = parse_double(opt, v, 1e-6, 1e6, &temperature, err, n);
+            ok = cli_parse_double(opt, v, 1e-6, 1e6, &temperature, err, n);
         else if (!strcmp(opt, "--seed"))
-            ok = parse_long(opt, v, 0, LONG_MAX, &seed, err, n);
+            ok = cli_parse_long(opt, v, 0, LONG_MAX, &seed, err, n);
         else
             return unknown_option("sample", opt, err, n);
         if (!ok)
@@ -347,15 +323,15 @@ static int cmd_translate(int argc, char **argv, char *err, size_t n)
         long x = 0;
         bool ok = true;
         if (!v)
-            return snprintf(err, n, "%s needs a value", opt), EXIT_USAGE;
+            return cli_fail(err, n, EXIT_USAGE, "%s needs a value", opt);
         if (!strcmp(opt, "--input"))
             to.input = v;
         else if (!strcmp(opt, "--beam"))
-            ok = parse_long(opt, v, 1, 64, &x, err, n), to.beam = (int)x;
+            ok = cli_parse_long(opt, v, 1, 64, &x, err, n), to.beam = (int)x;
         else if (!strcmp(opt, "--length-penalty"))
-            ok = parse_double(opt, v, 0, 100, &to.length_penalty, err, n);
+            ok = cli_parse_double(opt, v, 0, 100, &to.length_penalty, err, n);
         else if (!strcmp(opt, "--max-len"))
-            ok = parse_long(opt, v, 0, 4096, &x, err, n), to.max_len = (int)x;
+            ok = cli_parse_long(opt, v, 0, 4096, &x, err, n), to.max_len = (int)x;
         else if (!strcmp(opt, "--attention"))
             to.attention_svg = v;
         else

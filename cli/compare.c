@@ -82,10 +82,10 @@ static int read_metrics(run_view *v, char *err, size_t n)
     snprintf(path, sizeof path, "%s/metrics.csv", v->dir);
     FILE *f = fopen(path, "r");
     if (!f)
-        return snprintf(err, n, "%s: no metrics.csv (is it a run folder?)", v->dir), -1;
+        return cli_fail(err, n, -1, "%s: no metrics.csv (is it a run folder?)", v->dir);
     if (!fgets(line, sizeof line, f) || strncmp(line, "step,train_loss,valid_loss,", 27)) {
         fclose(f);
-        return snprintf(err, n, "%s: not a metrics file of seqgrad", path), -1;
+        return cli_fail(err, n, -1, "%s: not a metrics file of seqgrad", path);
     }
     int cap[4] = {0};
     v->best_valid = v->final_valid = NAN;
@@ -102,7 +102,7 @@ static int read_metrics(run_view *v, char *err, size_t n)
         if (push(&v->step, i, &cap[0], col[0]) || push(&v->train, i, &cap[1], col[1]) ||
             push(&v->valid, i, &cap[2], col[2]) || push(&v->tokens_s, i, &cap[3], col[5])) {
             fclose(f);
-            return snprintf(err, n, "out of memory"), -1;
+            return cli_fail(err, n, -1, "out of memory");
         }
         v->n++;
         if (!isnan(col[2])) {
@@ -113,7 +113,7 @@ static int read_metrics(run_view *v, char *err, size_t n)
     }
     fclose(f);
     if (v->n == 0)
-        return snprintf(err, n, "%s: no steps yet", path), -1;
+        return cli_fail(err, n, -1, "%s: no steps yet", path);
     double *t = malloc((size_t)v->n * sizeof *t);
     int k = 0;
     for (int i = 0; t && i < v->n; i++)
@@ -301,11 +301,14 @@ static int write_html(const char *path, const char *svg_text, const run_view *v,
 int compare_runs(const char *const *dirs, int nv, const char *out_dir, FILE *out, char *err, size_t n)
 {
     if (nv < 1)
-        return snprintf(err, n, "compare: no run folders given"), EXIT_USAGE;
+        return cli_fail(err, n, EXIT_USAGE, "compare: no run folders given");
     run_view *v = calloc((size_t)nv, sizeof *v);
     int *colour = calloc((size_t)nv, sizeof *colour), rc = EXIT_OK;
-    if (!v || !colour)
-        return free(v), free(colour), snprintf(err, n, "out of memory"), EXIT_FAIL;
+    if (!v || !colour) {
+        free(v);
+        free(colour);
+        return cli_fail(err, n, EXIT_FAIL, "out of memory");
+    }
     int cells = 0;
     for (int r = 0; r < nv && rc == EXIT_OK; r++) {
         v[r].dir = dirs[r];
@@ -330,16 +333,16 @@ int compare_runs(const char *const *dirs, int nv, const char *out_dir, FILE *out
         snprintf(path, sizeof path, "%s/compare.svg", out_dir);
         FILE *f = fopen(path, "w");
         if (!f || fwrite(svg, 1, svg_len, f) != svg_len || fclose(f) != 0)
-            rc = EXIT_FAIL, snprintf(err, n, "cannot write %s", path);
+            rc = cli_fail(err, n, EXIT_FAIL, "cannot write %s", path);
         snprintf(path, sizeof path, "%s/compare.html", out_dir);
         if (rc == EXIT_OK && write_html(path, svg, v, nv) != 0)
-            rc = EXIT_FAIL, snprintf(err, n, "cannot write %s", path);
+            rc = cli_fail(err, n, EXIT_FAIL, "cannot write %s", path);
         if (rc == EXIT_OK && out) {
             write_table(out, v, nv, false);
             fprintf(out, "wrote %s/compare.svg and %s/compare.html\n", out_dir, out_dir);
         }
     } else if (rc == EXIT_OK) {
-        rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+        rc = cli_fail(err, n, EXIT_FAIL, "out of memory");
     }
     free(svg);
     for (int r = 0; r < nv; r++)

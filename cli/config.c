@@ -14,8 +14,12 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "run.h"
 
 #define INF 1e300
+
+static const char *const condition_names[] = {"init", "input", NULL};
+static const char *const level_names[] = {"char", "word", NULL};
 
 const cfg_key cfg_schema[] = {
     {"model.kind", CFG_STR, NULL, 0, 0, NULL,
@@ -25,20 +29,20 @@ const cfg_key cfg_schema[] = {
     {"model.embedding", CFG_INT, "0", 0, 4096, NULL, "seq2seq: embedding size (0: hidden)"},
     {"model.layers", CFG_INT, "2", 1, 8, NULL, "stacked recurrent layers"},
     {"model.dropout", CFG_REAL, "0.1", 0, 0.95, NULL, "dropout between layers while training"},
-    {"model.init", CFG_STR, "pytorch", 0, 0, "pytorch|xavier|orthogonal|identity", "weight initialisation (recurrent)"},
+    {"model.init", CFG_STR, "pytorch", 0, 0, sg_init_names, "weight initialisation (recurrent)"},
     {"model.heads", CFG_INT, "4", 1, 64, NULL, "transformer: attention heads (hidden must divide by it)"},
     {"model.norm_first", CFG_BOOL, "true", 0, 0, NULL, "transformer: pre-norm layers (false: post-norm)"},
     {"model.forget_bias", CFG_REAL, "0", -10, 10, NULL, "LSTM forget-gate bias (0: as drawn)"},
     {"model.cell", CFG_STR, "gru", 0, 0, NULL, "seq2seq: the encoder's and decoder's cell (a registered name)"},
-    {"model.attention", CFG_STR, "additive", 0, 0, "additive|dot|general|concat",
+    {"model.attention", CFG_STR, "additive", 0, 0, sg_attn_kind_names,
      "seq2seq: attention score (Bahdanau additive; Luong dot, general, concat)"},
     {"model.bidirectional", CFG_BOOL, "false", 0, 0, NULL, "seq2seq: bidirectional encoder; classifiers: bidirectional layers"},
-    {"model.condition", CFG_STR, "init", 0, 0, "init|input",
+    {"model.condition", CFG_STR, "init", 0, 0, condition_names,
      "generation from a vector (wordgen, caption): the condition sets the initial state, or joins every step's input"},
-    {"model.pooling", CFG_STR, "last", 0, 0, "last|mean|max|attention",
+    {"model.pooling", CFG_STR, "last", 0, 0, pool_names,
      "classifiers: the sequence's summary (the last state of each direction, the mean or max over steps, or "
      "attention with a learned query)"},
-    {"data.kind", CFG_STR, NULL, 0, 0, "text|words|lines|pairs|copy|reverse|sort|adding|labelled|wordlang|fashion|parity|order|segment|wordgen|caption|tagged",
+    {"data.kind", CFG_STR, NULL, 0, 0, data_kind_names,
      "dataset: character-level text; words or lines of a file as items; source<TAB>target pairs; "
      "generated copy, reverse, sort and adding tasks; classification: label<TAB>text lines, the language of a word "
      "(Debian's word lists), sequential Fashion-MNIST, generated parity and temporal order; tagging: word "
@@ -58,18 +62,18 @@ const cfg_key cfg_schema[] = {
     {"data.symbols", CFG_INT, "10", 2, 36, NULL, "copy, reverse, sort: alphabet size (0-9, then a-z)"},
     {"data.min_len", CFG_INT, "3", 1, 64, NULL, "copy, reverse, sort, parity: shortest source"},
     {"data.max_len", CFG_INT, "10", 1, 64, NULL, "copy, reverse, sort, parity: longest source"},
-    {"data.level", CFG_STR, "char", 0, 0, "char|word",
+    {"data.level", CFG_STR, "char", 0, 0, level_names,
      "labelled: characters, or whitespace-separated words (the training split's words are the vocabulary)"},
     {"data.by_pixel", CFG_BOOL, "false", 0, 0, NULL, "fashion: 784 steps of one pixel instead of 28 rows of 28"},
     {"data.train_size", CFG_INT, "10000", 1, 1e7, NULL,
      "generated tasks: training examples; wordlang: words per language; fashion: images of the training set"},
     {"data.valid_size", CFG_INT, "1000", 1, 1e7, NULL,
      "generated tasks: validation examples (never seen in training); wordlang: per language; fashion: test images"},
-    {"optim.kind", CFG_STR, "adam", 0, 0, "sgd|adam|adamw|rmsprop|adagrad", "optimizer"},
+    {"optim.kind", CFG_STR, "adam", 0, 0, sg_optim_kind_names, "optimizer"},
     {"optim.lr", CFG_REAL, "0.003", 1e-9, 10, NULL, "base learning rate"},
     {"optim.momentum", CFG_REAL, "0", 0, 0.999, NULL, "SGD and RMSProp momentum"},
     {"optim.weight_decay", CFG_REAL, "0", 0, 1, NULL, "L2 (decoupled for adamw)"},
-    {"schedule.kind", CFG_STR, "cosine", 0, 0, "constant|step|cosine", "learning-rate schedule"},
+    {"schedule.kind", CFG_STR, "cosine", 0, 0, sg_sched_kind_names, "learning-rate schedule"},
     {"schedule.warmup", CFG_INT, "20", 0, 1e9, NULL, "linear warmup steps"},
     {"schedule.step_size", CFG_INT, "1000", 1, 1e9, NULL, "step schedule: steps between decays"},
     {"schedule.gamma", CFG_REAL, "0.5", 0, 1, NULL, "step schedule: decay factor"},
@@ -97,8 +101,49 @@ static int find(const char *key)
     return -1;
 }
 
-/* Checks text against key i; NULL if fine, else the problem. */
-static const char *validate(int i, const char *text, char *why, size_t n)
+int cli_fail(char *err, size_t n, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+bool cli_parse_long(const char *opt, const char *text, long lo, long hi, long *v, char *err, size_t n)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(text, &end, 10);
+    if (end == text || *end || errno || x < lo || x > hi)
+        return cli_fail(err, n, false, "%s: expected a whole number from %ld to %ld, got \"%s\"", opt, lo, hi, text);
+    *v = x;
+    return true;
+}
+
+bool cli_parse_double(const char *opt, const char *text, double lo, double hi, double *v, char *err, size_t n)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(text, &end);
+    if (end == text || *end || errno || !(x >= lo && x <= hi))
+        return cli_fail(err, n, false, "%s: expected a number from %g to %g, got \"%s\"", opt, lo, hi, text);
+    *v = x;
+    return true;
+}
+
+/* The names key k allows, joined by sep: "a|b|c". */
+static const char *choices_text(const cfg_key *k, const char *sep, char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; k->choices && k->choices[i] && len < n; i++)
+        len += (size_t)snprintf(out + len, n - len, "%s%s", i ? sep : "", k->choices[i]);
+    return out;
+}
+
+/* Checks text against key i: true if fine, else false with the problem in why. */
+static bool validate(int i, const char *text, char *why, size_t n)
 {
     const cfg_key *k = &cfg_schema[i];
     char *end;
@@ -107,44 +152,37 @@ static const char *validate(int i, const char *text, char *why, size_t n)
     case CFG_INT: {
         long long v = strtoll(text, &end, 10);
         if (!*text || *end || errno)
-            return snprintf(why, n, "expected an integer, got \"%s\"", text), why;
+            return cli_fail(why, n, false, "expected an integer, got \"%s\"", text);
         if (v < k->lo || v > k->hi)
-            return snprintf(why, n, "%lld is out of range [%.15g, %.15g]", v, k->lo, k->hi), why;
-        return NULL;
+            return cli_fail(why, n, false, "%lld is out of range [%.15g, %.15g]", v, k->lo, k->hi);
+        return true;
     }
     case CFG_REAL: {
         double v = strtod(text, &end);
         if (!*text || *end || errno || !isfinite(v))
-            return snprintf(why, n, "expected a number, got \"%s\"", text), why;
+            return cli_fail(why, n, false, "expected a number, got \"%s\"", text);
         if (v < k->lo || v > k->hi)
-            return snprintf(why, n, "%g is out of range [%g, %g]", v, k->lo, k->hi), why;
-        return NULL;
+            return cli_fail(why, n, false, "%g is out of range [%g, %g]", v, k->lo, k->hi);
+        return true;
     }
     case CFG_LIST:
         for (const char *q = text; *q; q++)
             if ((!isalnum((unsigned char)*q) && *q != '_' && *q != ',') ||
                 (*q == ',' && (q == text || q[1] == ',' || q[1] == '\0')))      /* an empty name */
-                return snprintf(why, n, "expected names (letters, digits, _), got \"%s\"", text), why;
-        return NULL;
+                return cli_fail(why, n, false, "expected names (letters, digits, _), got \"%s\"", text);
+        return true;
     case CFG_BOOL:
         if (strcmp(text, "true") && strcmp(text, "false"))
-            return snprintf(why, n, "expected true or false, got \"%s\"", text), why;
-        return NULL;
+            return cli_fail(why, n, false, "expected true or false, got \"%s\"", text);
+        return true;
     case CFG_STR:
-        if (k->choices) {
-            size_t len = strlen(text);
-            for (const char *p = k->choices; *p;) {
-                const char *bar = strchr(p, '|');
-                size_t l = bar ? (size_t)(bar - p) : strlen(p);
-                if (l == len && strncmp(p, text, l) == 0)
-                    return NULL;
-                p += l + (bar != NULL);
-            }
-            return snprintf(why, n, "\"%s\" is not one of %s", text, k->choices), why;
+        if (k->choices && sg_enum_parse(k->choices, text) < 0) {
+            char names[512];
+            return cli_fail(why, n, false, "\"%s\" is not one of %s", text, choices_text(k, "|", names, sizeof names));
         }
-        return NULL;
+        return true;
     }
-    return NULL;
+    return true;
 }
 
 static void defaults(sg_config *c)
@@ -476,9 +514,9 @@ static int parse(sg_config *c, const char *file, yaml_parser_t *pp, char *err, s
                 len += l;
             }
             char why[256];
-            const char *problem = validate(i, joined, why, sizeof why);
-            if (problem) {
-                snprintf(err, n, "%s:%d:%d: %s: %s", file, line, col, key, problem);
+            bool ok = validate(i, joined, why, sizeof why);
+            if (!ok) {
+                snprintf(err, n, "%s:%d:%d: %s: %s", file, line, col, key, why);
                 goto out;
             }
             snprintf(c->v[i].value, sizeof c->v[i].value, "%s", joined);
@@ -517,9 +555,9 @@ static int parse(sg_config *c, const char *file, yaml_parser_t *pp, char *err, s
                 goto out;
             }
             char why[256];
-            const char *problem = validate(i, text, why, sizeof why);
-            if (problem) {
-                snprintf(err, n, "%s:%d:%d: %s: %s", file, line, col, key, problem);
+            bool ok = validate(i, text, why, sizeof why);
+            if (!ok) {
+                snprintf(err, n, "%s:%d:%d: %s: %s", file, line, col, key, why);
                 goto out;
             }
             if (c->v[i].from_file) {
@@ -561,7 +599,7 @@ int cfg_load(sg_config *c, const char *file, char *err, size_t n)
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) {
         fclose(f);
-        return snprintf(err, n, "%s: out of memory reading the config", file), -1;
+        return cli_fail(err, n, -1, "%s: out of memory reading the config", file);
     }
     yaml_parser_set_input_file(&p, f);
     int rc = parse(c, file, &p, err, n);
@@ -575,7 +613,7 @@ int cfg_load_text(sg_config *c, const char *name, const char *text, size_t len, 
     snprintf(c->file, sizeof c->file, "%s", name);
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p))
-        return snprintf(err, n, "%s: out of memory reading the config", name), -1;
+        return cli_fail(err, n, -1, "%s: out of memory reading the config", name);
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     return parse(c, name, &p, err, n);
 }
@@ -596,9 +634,9 @@ int cfg_set(sg_config *c, const char *assign, char *err, size_t n)
         return -1;
     }
     char why[256];
-    const char *problem = validate(i, eq + 1, why, sizeof why);
-    if (problem) {
-        snprintf(err, n, "--set %s: %s", key, problem);
+    bool ok = validate(i, eq + 1, why, sizeof why);
+    if (!ok) {
+        snprintf(err, n, "--set %s: %s", key, why);
         return -1;
     }
     snprintf(c->v[i].value, sizeof c->v[i].value, "%s", eq + 1);
@@ -610,8 +648,9 @@ int cfg_check(const sg_config *c, char *err, size_t n)
 {
     for (int i = 0; i < cfg_schema_len; i++)
         if (!cfg_schema[i].def && !c->v[i].value[0]) {
+            char names[512];
             snprintf(err, n, "%s: %s: missing (required: %s)", c->file, cfg_schema[i].key,
-                     cfg_schema[i].choices ? cfg_schema[i].choices : cfg_schema[i].doc);
+                     cfg_schema[i].choices ? choices_text(&cfg_schema[i], "|", names, sizeof names) : cfg_schema[i].doc);
             return -1;
         }
     return 0;
@@ -732,16 +771,13 @@ size_t cfg_doc(char *out, size_t n)
     size_t len = (size_t)snprintf(out, n, "| key | type | default | allowed | meaning |\n| --- | --- | --- | --- | --- |\n");
     for (int i = 0; i < cfg_schema_len && len < n; i++) {
         const cfg_key *k = &cfg_schema[i];
-        char allowed[128] = "";
+        char allowed[512] = "";
         if (k->type == CFG_INT || k->type == CFG_REAL)
             snprintf(allowed, sizeof allowed, "%.15g to %.15g", k->lo, k->hi);
-        else if (k->choices)
-            snprintf(allowed, sizeof allowed, "%s", k->choices);
-        char choices[160] = "";
-        for (size_t a = 0, b = 0; allowed[a] && b + 4 < sizeof choices; a++)   /* | inside a table cell */
-            b += (size_t)snprintf(choices + b, sizeof choices - b, allowed[a] == '|' ? ", " : "%c", allowed[a]);
+        else
+            choices_text(k, ", ", allowed, sizeof allowed);      /* not |, which would end a table cell */
         len += (size_t)snprintf(out + len, n - len, "| `%s` | %s | %s | %s | %s |\n", k->key, types[k->type],
-                                k->def ? (k->def[0] ? k->def : "(empty)") : "**required**", choices, k->doc);
+                                k->def ? (k->def[0] ? k->def : "(empty)") : "**required**", allowed, k->doc);
     }
     return len < n ? len : n;
 }

@@ -15,6 +15,17 @@
 /* Exit codes of the tool, documented in `seqgrad --help`. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_CONFIG = 3, EXIT_DATA = 4, EXIT_INTERRUPTED = 130 };
 
+/* The one way the tool fails: the message into err (n bytes), and code
+ * back, so a failure reads `return cli_fail(err, n, EXIT_DATA, "%s: ...", path);`.
+ * A function that answers true/false passes false as the code. */
+int cli_fail(char *err, size_t n, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* The one checked number parser for options: the whole of text is a number
+ * in [lo, hi] (a whole one for cli_parse_long), else false with
+ * "OPT: expected ..." in err. */
+bool cli_parse_long(const char *opt, const char *text, long lo, long hi, long *v, char *err, size_t n);
+bool cli_parse_double(const char *opt, const char *text, double lo, double hi, double *v, char *err, size_t n);
+
 typedef enum { CFG_INT, CFG_REAL, CFG_STR, CFG_BOOL, CFG_LIST } cfg_type;   /* LIST: names, kept as "a,b,c" */
 
 typedef struct {
@@ -22,7 +33,7 @@ typedef struct {
     cfg_type type;
     const char *def;        /* default as text; NULL = required */
     double lo, hi;          /* range of INT and REAL */
-    const char *choices;    /* STR: "a|b|c", or NULL for any string */
+    const char *const *choices;   /* STR: the names allowed (NULL-ended; an enum's table), or NULL: any */
     const char *doc;
 } cfg_key;
 

@@ -31,18 +31,15 @@ const char *data_dir(void)
     return access(SEQGRAD_INSTALLED_DATA_DIR "/genesis.txt", R_OK) == 0 ? SEQGRAD_INSTALLED_DATA_DIR : SEQGRAD_DATA_DIR;
 }
 
-static const char *kinds[] = {"text",    "words",    "lines",    "pairs",   "copy",   "reverse", "sort",
-                              "adding",  "labelled", "wordlang", "fashion", "parity", "order",  "segment",
-                              "wordgen", "caption", "tagged"};
-enum { N_KINDS = sizeof kinds / sizeof kinds[0] };
+const char *const data_kind_names[] = {"text",     "words",   "lines",  "pairs", "copy",    "reverse",
+                                       "sort",     "adding",  "labelled", "wordlang", "fashion", "parity",
+                                       "order",    "segment", "wordgen", "caption", "tagged",  NULL};
 static const char symbols[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 
 static data_kind kind_of(const char *kind)
 {
-    for (int k = 0; k < N_KINDS; k++)
-        if (!strcmp(kind, kinds[k]))
-            return (data_kind)k;
-    return DATA_TEXT;
+    int k = sg_enum_parse(data_kind_names, kind);
+    return k < 0 ? DATA_TEXT : (data_kind)k;
 }
 
 task_kind data_task(const char *kind)
@@ -88,15 +85,19 @@ void data_free(dataset *d)
 static unsigned char *read_all(const char *path, long *len, char *err, size_t n)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return snprintf(err, n, "%s: cannot open: %s", path, strerror(errno)), NULL;
+    if (!f) {
+        snprintf(err, n, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
     fseek(f, 0, SEEK_END);
     *len = ftell(f);
     rewind(f);
     unsigned char *s = *len >= 0 ? malloc((size_t)*len + 1) : NULL;
     if (!s || fread(s, 1, (size_t)*len, f) != (size_t)*len) {
-        fclose(f), free(s);
-        return snprintf(err, n, "%s: cannot read", path), NULL;
+        fclose(f);
+        free(s);
+        snprintf(err, n, "%s: cannot read", path);
+        return NULL;
     }
     fclose(f);
     s[*len] = '\0';
@@ -162,7 +163,7 @@ static int load_text(dataset *d, const unsigned char *s, long len, double frac, 
         valid[perm[k]] = true;
     for (int s2 = 0; s2 < 2; s2++)
         if (!(d->ids[s2] = malloc(((size_t)len + 1) * sizeof(int))))
-            return snprintf(err, n, "out of memory"), EXIT_FAIL;
+            return cli_fail(err, n, EXIT_FAIL, "out of memory");
     int *all = encode_or_fail(d, s, len, 0, err, n);
     if (!all)
         return EXIT_DATA;
@@ -208,14 +209,14 @@ static int split_examples(dataset *d, example *all, long count, double frac, uin
         nv = 1;
     if (count < (whole ? 1 : 2)) {
         free_examples(all, count);
-        return snprintf(err, n, "%s: %ld examples are too few", d->path, count), EXIT_DATA;
+        return cli_fail(err, n, EXIT_DATA, "%s: %ld examples are too few", d->path, count);
     }
     int *perm = malloc((size_t)count * sizeof *perm);
     d->ex[0] = malloc((size_t)(count - nv + 1) * sizeof(example));
     d->ex[1] = malloc((size_t)nv * sizeof(example));
     if (!perm || !d->ex[0] || !d->ex[1]) {
         free(perm), free_examples(all, count);
-        return snprintf(err, n, "out of memory"), EXIT_FAIL;
+        return cli_fail(err, n, EXIT_FAIL, "out of memory");
     }
     data_shuffle(perm, count, seed, -1);
     for (long i = 0; i < count; i++) {
@@ -254,7 +255,7 @@ static int load_items(dataset *d, const unsigned char *s, long len, const sg_con
         if (d->kind == DATA_PAIRS && (!tab || tab == s + start || tab == s + end - 1 ||
                                       memchr(tab + 1, '\t', (size_t)(s + end - tab - 1)))) {
             free_examples(all, count);
-            return snprintf(err, n, "%s:%ld: expected source<TAB>target, each not empty", d->path, line), EXIT_DATA;
+            return cli_fail(err, n, EXIT_DATA, "%s:%ld: expected source<TAB>target, each not empty", d->path, line);
         }
         long src_end = tab ? tab - s : end;
         int *src = encode_or_fail(d, s + start, src_end - start, start, err, n), *tgt = NULL;
@@ -291,16 +292,15 @@ static int generate_task(dataset *d, const sg_config *c, char *err, size_t n)
     char where[600];
     if (lo > hi) {
         cfg_where(c, "data.min_len", where, sizeof where);
-        return snprintf(err, n, "%s: data.min_len: %d is more than data.max_len %d", where, lo, hi), EXIT_CONFIG;
+        return cli_fail(err, n, EXIT_CONFIG, "%s: data.min_len: %d is more than data.max_len %d", where, lo, hi);
     }
     double space = 0;
     for (int L = lo; L <= hi; L++)
         space += pow(K, L);
     if (space < 2.0 * (double)total) {
         cfg_where(c, "data.train_size", where, sizeof where);
-        return snprintf(err, n, "%s: data.train_size: %ld + %ld distinct sources need at least twice as many possible "
-                        "ones; %d symbols and lengths %d-%d give %.0f", where, ntrain, nvalid, K, lo, hi, space),
-               EXIT_CONFIG;
+        return cli_fail(err, n, EXIT_CONFIG, "%s: data.train_size: %ld + %ld distinct sources need at least twice as many possible "
+                        "ones; %d symbols and lengths %d-%d give %.0f", where, ntrain, nvalid, K, lo, hi, space);
     }
     for (int i = 0; i < K; i++)
         d->id_of[(unsigned char)symbols[i]] = i, d->vocab[i] = (unsigned char)symbols[i];
@@ -311,8 +311,10 @@ static int generate_task(dataset *d, const sg_config *c, char *err, size_t n)
     uint64_t *seen = calloc(cap, sizeof *seen);
     d->ex[0] = calloc((size_t)ntrain, sizeof(example));
     d->ex[1] = calloc((size_t)nvalid, sizeof(example));
-    if (!seen || !d->ex[0] || !d->ex[1])
-        return free(seen), snprintf(err, n, "out of memory"), EXIT_FAIL;
+    if (!seen || !d->ex[0] || !d->ex[1]) {
+        free(seen);
+        return cli_fail(err, n, EXIT_FAIL, "out of memory");
+    }
     sg_rng r;
     sg_rng_seed(&r, (uint64_t)cfg_int(c, "data.seed"));
     int x[64];
@@ -330,7 +332,7 @@ static int generate_task(dataset *d, const sg_config *c, char *err, size_t n)
         int split = i < nvalid, *src = malloc((size_t)L * sizeof *src), *tgt = malloc((size_t)L * sizeof *tgt);
         if (!src || !tgt) {
             free(src), free(tgt), free(seen);
-            return snprintf(err, n, "out of memory"), EXIT_FAIL;
+            return cli_fail(err, n, EXIT_FAIL, "out of memory");
         }
         memcpy(src, x, (size_t)L * sizeof *src);
         for (int k = 0; k < L; k++)
@@ -354,7 +356,7 @@ static int generate_adding(dataset *d, const sg_config *c, char *err, size_t n)
         d->ax[s] = calloc((size_t)size[s] * (size_t)T * 2, sizeof(float));
         d->ay[s] = calloc((size_t)size[s], sizeof(float));
         if (!d->ax[s] || !d->ay[s])
-            return snprintf(err, n, "out of memory"), EXIT_FAIL;
+            return cli_fail(err, n, EXIT_FAIL, "out of memory");
         for (long i = 0; i < size[s]; i++) {
             float *x = d->ax[s] + i * T * 2;
             for (int t = 0; t < T; t++)
@@ -392,8 +394,8 @@ static int set_classes(dataset *d, const char *joined, char *err, size_t n)
     for (const char *p = joined; p && *p && d->C < DATA_MAX_CLASSES;) {
         size_t l = strcspn(p, "\n");
         if (l == 0 || l >= sizeof d->classes[0])
-            return snprintf(err, n, "metadata classes: a name is empty or longer than %zu bytes",
-                            sizeof d->classes[0] - 1), -1;
+            return cli_fail(err, n, -1, "metadata classes: a name is empty or longer than %zu bytes",
+                            sizeof d->classes[0] - 1);
         memcpy(d->classes[d->C], p, l);
         d->classes[d->C++][l] = '\0';
         p += l + (p[l] == '\n');
@@ -411,10 +413,10 @@ static int class_id(dataset *d, const char *name, bool add, const char *where, c
     if (k >= 0)
         return k;
     if (!add)
-        return snprintf(err, n, "%s: label \"%s\" never occurs in training (classes: %d)", where, name, d->C), -1;
+        return cli_fail(err, n, -1, "%s: label \"%s\" never occurs in training (classes: %d)", where, name, d->C);
     if (d->C == DATA_MAX_CLASSES || strlen(name) >= sizeof d->classes[0])
-        return snprintf(err, n, "%s: label \"%s\": at most %d classes of up to %zu bytes", where, name,
-                        DATA_MAX_CLASSES, sizeof d->classes[0] - 1), -1;
+        return cli_fail(err, n, -1, "%s: label \"%s\": at most %d classes of up to %zu bytes", where, name,
+                        DATA_MAX_CLASSES, sizeof d->classes[0] - 1);
     snprintf(d->classes[d->C], sizeof d->classes[0], "%s", name);
     return d->C++;
 }
@@ -458,7 +460,7 @@ static int labelled_words(dataset *d, bool words_preset, char *err, size_t n)
                     if (!len)
                         continue;
                     if (pass == 0 && add_word(d, word, (size_t)len, &cap) != 0)
-                        return snprintf(err, n, "out of memory"), EXIT_FAIL;
+                        return cli_fail(err, n, EXIT_FAIL, "out of memory");
                     if (pass == 1)
                         x->src[k++] = data_word_id(d, word, (size_t)len);   /* k <= i: in place */
                     len = 0;
@@ -493,15 +495,14 @@ static int load_labelled(dataset *d, const unsigned char *s, long len, const sg_
         snprintf(where, sizeof where, "%s:%ld", d->path, line);
         if (!tab || tab == s + start || tab == s + end - 1 || tab - (s + start) >= 48) {
             free_examples(all, count), free(names), free(lines);
-            return snprintf(err, n, "%s: expected label<TAB>text, the label 1 to 47 bytes, the text not empty", where),
-                   EXIT_DATA;
+            return cli_fail(err, n, EXIT_DATA, "%s: expected label<TAB>text, the label 1 to 47 bytes, the text not empty", where);
         }
         if (count % 1024 == 0) {
             void *a = realloc(names, (size_t)(count + 1024) * sizeof *names), *b = a ? realloc(lines, (size_t)(count + 1024) * sizeof *lines) : NULL;
             names = a ? a : names, lines = b ? b : lines;
             if (!a || !b) {
                 free_examples(all, count), free(names), free(lines);
-                return snprintf(err, n, "out of memory"), EXIT_FAIL;
+                return cli_fail(err, n, EXIT_FAIL, "out of memory");
             }
         }
         memcpy(names[count], s + start, (size_t)(tab - s - start));
@@ -532,7 +533,7 @@ static int load_labelled(dataset *d, const unsigned char *s, long len, const sg_
                 rc = EXIT_DATA;
         free(sorted);
         if (rc == EXIT_OK && d->C < 2)
-            rc = EXIT_DATA, snprintf(err, n, "%s: %d label%s in the training split; classification needs two",
+            rc = cli_fail(err, n, EXIT_DATA, "%s: %d label%s in the training split; classification needs two",
                                      d->path, d->C, d->C == 1 ? "" : "s");
     }
     for (int sp = 0; sp < 2 && rc == EXIT_OK; sp++)
@@ -596,7 +597,7 @@ static int load_wordlang(dataset *d, const sg_config *c, bool preset, char *err,
     if (rc == EXIT_OK && found < 2) {
         char where[600];
         cfg_where(c, "data.kind", where, sizeof where);
-        rc = EXIT_DATA, snprintf(err, n, "%s: data.kind: wordlang needs at least two word lists in %s, found %d: "
+        rc = cli_fail(err, n, EXIT_DATA, "%s: data.kind: wordlang needs at least two word lists in %s, found %d: "
                                  "apt-get install wamerican wngerman wfrench witalian wspanish", where, dict_dir(), found);
     }
     seen['\r'] = seen['\''] = false;
@@ -609,7 +610,7 @@ static int load_wordlang(dataset *d, const sg_config *c, bool preset, char *err,
         if (!text[w])
             continue;
         if (!d->ex[0] || !d->ex[1]) {
-            rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+            rc = cli_fail(err, n, EXIT_FAIL, "out of memory");
             break;
         }
         int label = class_id(d, word_lists[w].language, !preset, d->path, err, n);
@@ -633,7 +634,7 @@ static int load_wordlang(dataset *d, const sg_config *c, bool preset, char *err,
             }
         if (!at || !perm) {
             free(at), free(perm);
-            rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+            rc = cli_fail(err, n, EXIT_FAIL, "out of memory");
             break;
         }
         data_shuffle(perm, k, seed + w, -1);
@@ -648,7 +649,7 @@ static int load_wordlang(dataset *d, const sg_config *c, bool preset, char *err,
             int *src = malloc((size_t)(e - i + 1) * sizeof *src), *tgt = malloc(sizeof *tgt);
             if (!src || !tgt) {
                 free(src), free(tgt);
-                rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+                rc = cli_fail(err, n, EXIT_FAIL, "out of memory");
                 break;
             }
             for (long q = i; q < e; q++)
@@ -670,9 +671,10 @@ static const char *const fashion_classes[] = {"t-shirt/top", "trouser", "pullove
 
 static unsigned char *read_gz(const char *path, long want, char *err, size_t n)
 {
-    if (access(path, R_OK) != 0)
-        return snprintf(err, n, "%s: missing: apt-get install dataset-fashion-mnist (or set SEQGRAD_FASHION_DIR)", path),
-               NULL;
+    if (access(path, R_OK) != 0) {
+        snprintf(err, n, "%s: missing: apt-get install dataset-fashion-mnist (or set SEQGRAD_FASHION_DIR)", path);
+        return NULL;
+    }
     char cmd[700];
     snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
     FILE *f = popen(cmd, "r");
@@ -682,7 +684,8 @@ static unsigned char *read_gz(const char *path, long want, char *err, size_t n)
         pclose(f);
     if (got != want) {
         free(buf);
-        return snprintf(err, n, "%s: expected %ld bytes after gzip -dc, read %ld", path, want, got), NULL;
+        snprintf(err, n, "%s: expected %ld bytes after gzip -dc, read %ld", path, want, got);
+        return NULL;
     }
     return buf;
 }
@@ -712,13 +715,13 @@ static int load_fashion(dataset *d, const sg_config *c, char *err, size_t n)
         }
         if (img[2] != 8 || img[3] != 3 || lab[2] != 8 || lab[3] != 1) {
             free(img), free(lab);
-            return snprintf(err, n, "%s: not an IDX file of images", ip), EXIT_DATA;
+            return cli_fail(err, n, EXIT_DATA, "%s: not an IDX file of images", ip);
         }
         d->ax[s] = malloc((size_t)count * 784 * sizeof(float));
         d->label[s] = malloc((size_t)count * sizeof(int));
         if (!d->ax[s] || !d->label[s]) {
             free(img), free(lab);
-            return snprintf(err, n, "out of memory"), EXIT_FAIL;
+            return cli_fail(err, n, EXIT_FAIL, "out of memory");
         }
         for (long i = 0; i < count * 784; i++)
             d->ax[s][i] = img[16 + i] / 255.0f;
@@ -741,7 +744,7 @@ static int generate_classes(dataset *d, const sg_config *c, char *err, size_t n)
     char where[600];
     if (lo > hi) {
         cfg_where(c, "data.min_len", where, sizeof where);
-        return snprintf(err, n, "%s: data.min_len: %d is more than data.max_len %d", where, lo, hi), EXIT_CONFIG;
+        return cli_fail(err, n, EXIT_CONFIG, "%s: data.min_len: %d is more than data.max_len %d", where, lo, hi);
     }
     double space = 0;
     for (int L = lo; L <= hi && parity; L++)
@@ -751,9 +754,9 @@ static int generate_classes(dataset *d, const sg_config *c, char *err, size_t n)
         space = 4.0 * pow(4, lo - 2) * w * w;
     if (lo < (parity ? 1 : 4) || space < 2.0 * (double)total) {
         cfg_where(c, parity ? "data.max_len" : "data.seq_len", where, sizeof where);
-        return snprintf(err, n, "%s: %s: %ld + %ld distinct examples need more possible ones (%s)", where,
+        return cli_fail(err, n, EXIT_CONFIG, "%s: %s: %ld + %ld distinct examples need more possible ones (%s)", where,
                         parity ? "data.max_len" : "data.seq_len", size[0], size[1],
-                        parity ? "longer strings" : "seq_len at least 4, or fewer examples"), EXIT_CONFIG;
+                        parity ? "longer strings" : "seq_len at least 4, or fewer examples");
     }
     for (int i = 0; alphabet[i]; i++)
         d->id_of[(unsigned char)alphabet[i]] = i, d->vocab[i] = (unsigned char)alphabet[i];
@@ -769,8 +772,11 @@ static int generate_classes(dataset *d, const sg_config *c, char *err, size_t n)
     int *x = malloc((size_t)hi * sizeof *x);
     for (int s = 0; s < 2; s++)
         d->ex[s] = calloc((size_t)size[s] + 1, sizeof(example));
-    if (!seen || !x || !d->ex[0] || !d->ex[1])
-        return free(seen), free(x), snprintf(err, n, "out of memory"), EXIT_FAIL;
+    if (!seen || !x || !d->ex[0] || !d->ex[1]) {
+        free(seen);
+        free(x);
+        return cli_fail(err, n, EXIT_FAIL, "out of memory");
+    }
     sg_rng r;
     sg_rng_seed(&r, (uint64_t)cfg_int(c, "data.seed"));
     for (long i = 0; i < total;) {
@@ -795,7 +801,7 @@ static int generate_classes(dataset *d, const sg_config *c, char *err, size_t n)
         int split = i < size[1], *src = malloc((size_t)L * sizeof *src), *tgt = malloc(sizeof *tgt);
         if (!src || !tgt) {
             free(src), free(tgt), free(seen), free(x);
-            return snprintf(err, n, "out of memory"), EXIT_FAIL;
+            return cli_fail(err, n, EXIT_FAIL, "out of memory");
         }
         memcpy(src, x, (size_t)L * sizeof *src);
         *tgt = label;
@@ -814,8 +820,11 @@ static int load_segment(dataset *d, const unsigned char *s, long len, const sg_c
     example *all = NULL;
     long count = 0, cap = 0;
     int *src = malloc((size_t)max * sizeof *src), *tag = malloc((size_t)max * sizeof *tag);
-    if (!src || !tag)
-        return free(src), free(tag), snprintf(err, n, "out of memory"), EXIT_FAIL;
+    if (!src || !tag) {
+        free(src);
+        free(tag);
+        return cli_fail(err, n, EXIT_FAIL, "out of memory");
+    }
     d->C = 2;
     snprintf(d->classes[0], sizeof d->classes[0], "B");
     snprintf(d->classes[1], sizeof d->classes[1], "I");
@@ -837,7 +846,7 @@ static int load_segment(dataset *d, const unsigned char *s, long len, const sg_c
         int *a = malloc((size_t)k * sizeof *a), *b = malloc((size_t)k * sizeof *b);
         if (!a || !b || add_example(&all, &count, &cap, a, k, b, k)) {
             free(a), free(b), free(src), free(tag), free_examples(all, count);
-            return snprintf(err, n, "out of memory"), EXIT_FAIL;
+            return cli_fail(err, n, EXIT_FAIL, "out of memory");
         }
         memcpy(a, src, (size_t)k * sizeof *a), memcpy(b, tag, (size_t)k * sizeof *b);
     }
@@ -921,12 +930,12 @@ static int set_words(dataset *d, const char *joined, char *err, size_t n)
     for (const char *p = joined; *p;) {
         size_t l = strcspn(p, "\n");
         if (!l || add_word(d, p, l, &cap) != 0)
-            return snprintf(err, n, "metadata words: %s", l ? "out of memory" : "an empty word"), -1;
+            return cli_fail(err, n, -1, "metadata words: %s", l ? "out of memory" : "an empty word");
         p += l + (p[l] == '\n');
     }
     for (int i = 1; i < d->n_words; i++)
         if (strcmp(d->words[i - 1], d->words[i]) >= 0)
-            return snprintf(err, n, "metadata words: not sorted at %d", i), -1;
+            return cli_fail(err, n, -1, "metadata words: not sorted at %d", i);
     d->V = d->n_words + 1;
     return 0;
 }
@@ -958,7 +967,7 @@ static int load_tagged(dataset *d, const unsigned char *s, long len, const sg_co
                     seqs_cap = seqs_cap ? 2 * seqs_cap : 256;
                     seq_text *a = realloc(seqs, (size_t)seqs_cap * sizeof *a);
                     if (!a) {
-                        rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+                        rc = cli_fail(err, n, EXIT_FAIL, "out of memory");
                         break;
                     }
                     seqs = a;
@@ -967,7 +976,7 @@ static int load_tagged(dataset *d, const unsigned char *s, long len, const sg_co
                 q->first_line = seq_start, q->n = k;
                 q->tok = malloc((size_t)k * sizeof *q->tok), q->tag = malloc((size_t)k * sizeof *q->tag);
                 if (!q->tok || !q->tag) {
-                    rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+                    rc = cli_fail(err, n, EXIT_FAIL, "out of memory");
                     break;
                 }
                 memcpy(q->tok, toks, (size_t)k * sizeof *toks), memcpy(q->tag, tags, (size_t)k * sizeof *tags);
@@ -991,13 +1000,13 @@ static int load_tagged(dataset *d, const unsigned char *s, long len, const sg_co
         while (t > b && !strchr(" \t", s[t - 1]))
             t--;
         if (t <= b || b - a >= 200 || e - t >= 48 || k == 4096) {
-            rc = EXIT_DATA, snprintf(err, n, "%s:%ld: expected a token and its tag (the tag at most 47 bytes, at "
+            rc = cli_fail(err, n, EXIT_DATA, "%s:%ld: expected a token and its tag (the tag at most 47 bytes, at "
                                      "most 4096 tokens a sequence)", d->path, line);
             break;
         }
         toks[k] = strndup((const char *)s + a, (size_t)(b - a)), tags[k] = strndup((const char *)s + t, (size_t)(e - t));
         if (!toks[k] || !tags[k]) {
-            rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+            rc = cli_fail(err, n, EXIT_FAIL, "out of memory");
             break;
         }
         k++;
@@ -1007,7 +1016,7 @@ static int load_tagged(dataset *d, const unsigned char *s, long len, const sg_co
         int *src = calloc((size_t)seqs[q].n, sizeof *src), *tgt = calloc((size_t)seqs[q].n, sizeof *tgt);
         if (!src || !tgt || add_example(&all, &count, &cap, src, seqs[q].n, tgt, seqs[q].n)) {
             free(src), free(tgt);
-            rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+            rc = cli_fail(err, n, EXIT_FAIL, "out of memory");
             break;
         }
         tgt[0] = (int)q;
@@ -1024,7 +1033,7 @@ static int load_tagged(dataset *d, const unsigned char *s, long len, const sg_co
             const seq_text *q = &seqs[d->ex[0][e].tgt[0]];
             for (int j = 0; j < q->n && rc == EXIT_OK; j++)
                 if (add_word(d, q->tok[j], strlen(q->tok[j]), &wcap) != 0)
-                    rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+                    rc = cli_fail(err, n, EXIT_FAIL, "out of memory");
         }
         sort_unique_words(d);
         d->V = d->n_words + 1;
@@ -1158,12 +1167,15 @@ int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, con
         d->boundary = d->id_of['\n'];
         for (int sp = 0; sp < 2 && rc == EXIT_OK; sp++) {
             if (!(d->ex[sp] = calloc((size_t)d->len[sp] + 1, sizeof(example))))
-                return snprintf(err, n, "out of memory"), EXIT_FAIL;
+                return cli_fail(err, n, EXIT_FAIL, "out of memory");
             for (long i = 0; i < d->len[sp]; i++) {
                 const char *name = d->classes[d->label[sp][i]];
                 int L = (int)strlen(name), *src = malloc((size_t)L * sizeof *src), *tgt = malloc(sizeof *tgt);
-                if (!src || !tgt)
-                    return free(src), free(tgt), snprintf(err, n, "out of memory"), EXIT_FAIL;
+                if (!src || !tgt) {
+                    free(src);
+                    free(tgt);
+                    return cli_fail(err, n, EXIT_FAIL, "out of memory");
+                }
                 for (int k = 0; k < L; k++)
                     src[k] = d->id_of[(unsigned char)name[k]];
                 *tgt = (int)i;
@@ -1188,7 +1200,7 @@ int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, con
         if (d->kind != DATA_TEXT && d->kind != DATA_SEGMENT) {
             char where[600];
             cfg_where(c, "data.kind", where, sizeof where);
-            return snprintf(err, n, "%s: data.path: %s data needs a file", where, kinds[d->kind]), EXIT_CONFIG;
+            return cli_fail(err, n, EXIT_CONFIG, "%s: data.path: %s data needs a file", where, data_kind_names[d->kind]);
         }
         static char bundled[sizeof d->path];
         snprintf(bundled, sizeof bundled, "%s/genesis.txt", data_dir());
@@ -1259,7 +1271,7 @@ int data_load_classes(dataset *d, const sg_config *c, const char *vocab_hex, con
     free(s);
     if (rc == EXIT_OK && d->kind != DATA_TEXT && d->kind != DATA_PAIRS && d->kind != DATA_LABELLED &&
         d->kind != DATA_SEGMENT && d->boundary < 0)
-        return snprintf(err, n, "%s: the checkpoint's vocabulary lacks the item boundary '\\n'", path), EXIT_DATA;
+        return cli_fail(err, n, EXIT_DATA, "%s: the checkpoint's vocabulary lacks the item boundary '\\n'", path);
     return rc;
 }
 

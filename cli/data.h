@@ -73,6 +73,7 @@ typedef enum {
     DATA_TEXT, DATA_WORDS, DATA_LINES, DATA_PAIRS, DATA_COPY, DATA_REVERSE, DATA_SORT, DATA_ADDING,
     DATA_LABELLED, DATA_WORDLANG, DATA_FASHION, DATA_PARITY, DATA_ORDER, DATA_SEGMENT, DATA_WORDGEN, DATA_CAPTION, DATA_TAGGED,
 } data_kind;
+extern const char *const data_kind_names[];   /* "text", "words", ... indexed by data_kind */
 typedef enum { TASK_STREAM, TASK_ITEMS, TASK_S2S, TASK_REGRESS, TASK_CLASSIFY, TASK_TAG } task_kind;
 
 #define DATA_MAX_CLASSES 64

@@ -108,7 +108,7 @@ int figure_gradients(const figure_opts *o, FILE *out, char *err, size_t n)
                  T, o->hidden, o->batch, o->seed);
         plot_axes ax = {title, "steps back from the loss, t - k", "||dL/dh_k|| (log scale)", true, 0, 0};
         if (plot_lines(o->out, s, M, &ax) != 0)
-            rc = EXIT_FAIL, snprintf(err, n, "figure gradients: cannot write %s", o->out);
+            rc = cli_fail(err, n, EXIT_FAIL, "figure gradients: cannot write %s", o->out);
     }
     if (rc == EXIT_OK) {
         int cols[] = {0, 10, 25, 50, 100, 200, 400, T - 1}, nc = 0;

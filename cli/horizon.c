@@ -70,19 +70,15 @@ int horizon_command(int argc, char **argv, char *err, size_t n)
         else if (!strcmp(a, "--cells") && v)
             snprintf(cells_text, sizeof cells_text, "%s", v), i++;
         else if (!strcmp(a, "--seeds") && v) {
-            char *end;
-            seeds = strtol(v, &end, 10), i++;
-            if (*end || seeds < 1 || seeds > 20)
-                return usage(err, n, "--seeds takes a whole number from 1 to 20");
+            if (!cli_parse_long("--seeds", argv[++i], 1, 20, &seeds, err, n))
+                return EXIT_USAGE;
         } else if (!strcmp(a, "--threshold") && v) {
-            char *end;
-            threshold = strtod(v, &end), i++;
-            if (*end || !(threshold > 0 && threshold <= 1))
-                return usage(err, n, "--threshold takes a number in (0, 1]");
+            if (!cli_parse_double("--threshold", argv[++i], 0.01, 1, &threshold, err, n))
+                return EXIT_USAGE;
         } else if (!strcmp(a, "--out") && v)
             snprintf(out_dir, sizeof out_dir, "%s", v), i++;
         else if (a[0] == '-')
-            return snprintf(err, n, "horizon: unknown option %s (seqgrad horizon --help)", a), EXIT_USAGE;
+            return cli_fail(err, n, EXIT_USAGE, "horizon: unknown option %s (seqgrad horizon --help)", a);
         else if (!config)
             config = a;
         else
@@ -95,29 +91,26 @@ int horizon_command(int argc, char **argv, char *err, size_t n)
     int n_cells = split_list(cells_text, cells), n_len = split_list(lengths_text, len_items), rc = EXIT_OK;
     long lengths[MAX_ITEMS];
     if (!base || !one)
-        rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+        rc = cli_fail(err, n, EXIT_FAIL, "out of memory");
     else if (n_cells < 1 || n_len < 1)
         rc = usage(err, n, "--cells and --lengths take 1 to 16 comma-separated items");
-    for (int k = 0; rc == EXIT_OK && k < n_len; k++) {
-        char *end;
-        lengths[k] = strtol(len_items[k], &end, 10);
-        if (*end || lengths[k] < 4 || lengths[k] > 4096)
-            rc = usage(err, n, "--lengths takes whole numbers from 4 to 4096");
-    }
+    for (int k = 0; rc == EXIT_OK && k < n_len; k++)
+        if (!cli_parse_long("--lengths", len_items[k], 4, 4096, &lengths[k], err, n))
+            rc = EXIT_USAGE;
     if (rc == EXIT_OK && (cfg_load(base, config, err, n) != 0 || cfg_check(base, err, n) != 0))
         rc = EXIT_CONFIG;
     const char *kind = rc == EXIT_OK ? cfg_str(base, "data.kind") : "";
     if (rc == EXIT_OK && strcmp(kind, "adding") && strcmp(kind, "order")) {
         char where[600];
         cfg_where(base, "data.kind", where, sizeof where);
-        rc = EXIT_CONFIG, snprintf(err, n, "%s: data.kind: horizon measures a long-range task (adding or order), not %s",
+        rc = cli_fail(err, n, EXIT_CONFIG, "%s: data.kind: horizon measures a long-range task (adding or order), not %s",
                                    where, kind);
     }
     if (rc == EXIT_OK && !out_dir[0])
         snprintf(out_dir, sizeof out_dir, "%s/horizon", cfg_str(base, "train.run_dir"));
     double *acc = rc == EXIT_OK ? calloc((size_t)(n_cells * n_len * seeds), sizeof *acc) : NULL;
     if (rc == EXIT_OK && !acc)
-        rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+        rc = cli_fail(err, n, EXIT_FAIL, "out of memory");
     long seed0 = rc == EXIT_OK ? cfg_int(base, "train.seed") : 0;
     train_opts quiet = {.quiet = true, .overwrite = true};
     for (int c = 0; rc == EXIT_OK && c < n_cells; c++)
@@ -186,7 +179,7 @@ int horizon_command(int argc, char **argv, char *err, size_t n)
             printf("  below %s\n", len_items[0]);
     }
     if (csv && fclose(csv) != 0)
-        rc = EXIT_FAIL, snprintf(err, n, "cannot write %s", path);
+        rc = cli_fail(err, n, EXIT_FAIL, "cannot write %s", path);
     plot_series *ser = calloc((size_t)n_cells, sizeof *ser);
     for (int c = 0; ser && mean && x && c < n_cells; c++)
         ser[c] = (plot_series){.label = cells[c], .x = x, .y = mean + c * n_len, .n = n_len};
@@ -196,7 +189,7 @@ int horizon_command(int argc, char **argv, char *err, size_t n)
     plot_axes ax = {title, "sequence length T", "accuracy", false, 0, 1};
     snprintf(path, sizeof path, "%s/horizon.svg", out_dir);
     if (rc == EXIT_OK && (!ser || plot_lines(path, ser, n_cells, &ax) != 0))
-        rc = EXIT_FAIL, snprintf(err, n, "cannot write %s", path);
+        rc = cli_fail(err, n, EXIT_FAIL, "cannot write %s", path);
     if (rc == EXIT_OK)
         printf("wrote %s/horizon.csv and %s/horizon.svg\n", out_dir, out_dir);
     free(ser), free(mean), free(x), free(acc), free(base), free(one);

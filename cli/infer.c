@@ -65,7 +65,7 @@ int train_sample(const char *checkpoint, const char *prompt, const char *conditi
     run r = {0};
     int rc = run_open_checkpoint(&r, checkpoint, NULL, USE_VOCAB, err, n);
     if (rc == EXIT_OK && r.model != MODEL_RNN_LM && r.model != MODEL_TLM)
-        rc = EXIT_USAGE, snprintf(err, n, "%s: a %s model is not a language model (%s)", checkpoint,
+        rc = cli_fail(err, n, EXIT_USAGE, "%s: a %s model is not a language model (%s)", checkpoint,
                                   cfg_str(&r.cfg, "data.kind"),
                                   r.d.task == TASK_S2S ? "use seqgrad translate" : "use seqgrad eval");
     if (rc != EXIT_OK) {
@@ -83,7 +83,7 @@ int train_sample(const char *checkpoint, const char *prompt, const char *conditi
         long k = strtol(condition, &end, 10);
         sm.condition = *condition && !*end && k >= 0 && k < r.d.len[1] ? (int)k : -1;
         if (rc == EXIT_OK && sm.condition < 0)
-            rc = EXIT_USAGE, snprintf(err, n, "--image: \"%s\" is not an image from 0 to %ld (data.valid_size test images)",
+            rc = cli_fail(err, n, EXIT_USAGE, "--image: \"%s\" is not an image from 0 to %ld (data.valid_size test images)",
                                       condition, r.d.len[1] - 1);
     }
     if (rc == EXIT_OK && r.conditioned != (condition != NULL)) {
@@ -103,7 +103,7 @@ int train_sample(const char *checkpoint, const char *prompt, const char *conditi
         data_classes_str(&r.d, names, sizeof names);
         for (char *p = names; *p; p++)
             *p = *p == '\n' ? '|' : *p;
-        rc = EXIT_USAGE, snprintf(err, n, "--condition: \"%s\" is not one of %s", condition, names);
+        rc = cli_fail(err, n, EXIT_USAGE, "--condition: \"%s\" is not one of %s", condition, names);
     }
     bool states_ok = true;
     for (int j = 0; j < sm.n_states; j++)
@@ -160,14 +160,14 @@ static int translate_line(run *r, sg_tape *t, const char *line, const translate_
     int rc = EXIT_OK;
     long k = src && res ? data_encode(&r->d, line, S, src) : 0;
     if (!src || !res) {
-        rc = EXIT_FAIL, snprintf(err, n, "translate: out of memory for a source of %ld bytes", S);
+        rc = cli_fail(err, n, EXIT_FAIL, "translate: out of memory for a source of %ld bytes", S);
     } else if (k < 0) {
-        rc = EXIT_DATA, snprintf(err, n, "\"%s\": '%c' (byte 0x%02x) is not in the model's vocabulary", line,
+        rc = cli_fail(err, n, EXIT_DATA, "\"%s\": '%c' (byte 0x%02x) is not in the model's vocabulary", line,
                                  line[-k - 1], (unsigned char)line[-k - 1]);
     } else if (o->beam <= 1) {
         int sl = (int)S;
         if (run_greedy(r, t, src, &sl, 1, (int)S, res, &len) != 0)
-            rc = EXIT_FAIL, snprintf(err, n, "decoding failed: %s", sg_tape_error(t) ? sg_tape_errmsg(t) : "out of memory");
+            rc = cli_fail(err, n, EXIT_FAIL, "decoding failed: %s", sg_tape_error(t) ? sg_tape_errmsg(t) : "out of memory");
     } else {
         sg_decode_opts d = {.beam = o->beam, .max_len = r->max_out, .start = r->d.V, .end = r->d.V + 1,
                             .length_penalty = o->length_penalty};
@@ -175,7 +175,7 @@ static int translate_line(run *r, sg_tape *t, const char *line, const translate_
         len = r->model == MODEL_S2S ? sg_seq2seq_decode(t, &r->s2s, src, (int)S, &d, res)
                                     : sg_transformer_s2s_generate(t, &r->ts2s, src, (int)S, &d, res);
         if (len < 0)
-            rc = EXIT_FAIL, snprintf(err, n, "decoding failed: %s", sg_tape_errmsg(t));
+            rc = cli_fail(err, n, EXIT_FAIL, "decoding failed: %s", sg_tape_errmsg(t));
     }
     if (rc == EXIT_OK) {
         for (int i = 0; i < len; i++)
@@ -185,7 +185,7 @@ static int translate_line(run *r, sg_tape *t, const char *line, const translate_
             char title[600];
             snprintf(title, sizeof title, "%s attention: %s", cfg_str(&r->cfg, "model.attention"), line);
             if (run_attention_svg(r, t, o->attention_svg, src, (int)S, res, len, title) != 0)
-                rc = EXIT_FAIL, snprintf(err, n, "%s: cannot write the heatmap%s", o->attention_svg,
+                rc = cli_fail(err, n, EXIT_FAIL, "%s: cannot write the heatmap%s", o->attention_svg,
                                          r->model != MODEL_S2S ? " (only the RNN seq2seq model has one)" : "");
         }
     }
@@ -198,7 +198,7 @@ int train_translate(const char *checkpoint, const translate_opts *o, FILE *in, F
     run r = {0};
     int rc = run_open_checkpoint(&r, checkpoint, NULL, USE_VOCAB, err, n);
     if (rc == EXIT_OK && r.d.task != TASK_S2S)
-        rc = EXIT_USAGE, snprintf(err, n, "%s: a %s model is not a seq2seq model (%s)", checkpoint,
+        rc = cli_fail(err, n, EXIT_USAGE, "%s: a %s model is not a seq2seq model (%s)", checkpoint,
                                   cfg_str(&r.cfg, "data.kind"),
                                   r.d.task == TASK_REGRESS ? "use seqgrad eval" : "use seqgrad sample");
     if (rc == EXIT_OK && o->max_len > 0)
@@ -224,8 +224,11 @@ static int print_class_report(run *r, sg_tape *t, FILE *out, char *err, size_t n
 {
     int C = r->d.C;
     long *cm = calloc((size_t)C * C, sizeof *cm);
-    if (!cm || run_confusion(r, t, cm) != 0)
-        return free(cm), snprintf(err, n, "%s", cm ? sg_tape_errmsg(t) : "out of memory"), EXIT_FAIL;
+    if (!cm || run_confusion(r, t, cm) != 0) {
+        int rc = cli_fail(err, n, EXIT_FAIL, "%s", cm ? sg_tape_errmsg(t) : "out of memory");
+        free(cm);
+        return rc;
+    }
     fprintf(out, "%-16s %9s %9s %9s %8s\n", "class", "precision", "recall", "F1", "support");
     double f1_sum = 0;
     for (int k = 0; k < C; k++) {
@@ -253,17 +256,17 @@ int train_predict(const char *checkpoint, FILE *in, FILE *out, char *err, size_t
     run r = {0};
     int rc = run_open_checkpoint(&r, checkpoint, NULL, USE_VOCAB, err, n);
     if (rc == EXIT_OK && r.d.task != TASK_CLASSIFY && r.d.task != TASK_TAG)
-        rc = EXIT_USAGE, snprintf(err, n, "%s: a %s model is not a classifier or a tagger (use seqgrad %s)", checkpoint,
+        rc = cli_fail(err, n, EXIT_USAGE, "%s: a %s model is not a classifier or a tagger (use seqgrad %s)", checkpoint,
                                   cfg_str(&r.cfg, "data.kind"), r.d.task == TASK_S2S ? "translate" : "sample or eval");
     if (rc == EXIT_OK && r.d.kind == DATA_FASHION)
-        rc = EXIT_USAGE, snprintf(err, n, "%s: predict reads text; a Fashion-MNIST model is measured by seqgrad eval",
+        rc = cli_fail(err, n, EXIT_USAGE, "%s: predict reads text; a Fashion-MNIST model is measured by seqgrad eval",
                                   checkpoint);
     sg_tape *t = sg_tape_new();
     sg_tape_set_grad(t, false);
     char line[4096];
     int *ids = malloc(sizeof line * sizeof *ids);
     if (!ids && rc == EXIT_OK)
-        rc = EXIT_FAIL, snprintf(err, n, "out of memory");
+        rc = cli_fail(err, n, EXIT_FAIL, "out of memory");
     for (long no = 1; rc == EXIT_OK && fgets(line, sizeof line, in); no++) {
         line[strcspn(line, "\r\n")] = '\0';
         char *text = r.d.kind == DATA_LABELLED && strchr(line, '\t') ? strchr(line, '\t') + 1 : line;
@@ -273,13 +276,13 @@ int train_predict(const char *checkpoint, FILE *in, FILE *out, char *err, size_t
             for (char *p = strtok_r(text, " \t", &save); p && L < 1024; p = strtok_r(NULL, " \t", &save))
                 tok[L] = p, ids[L] = data_word_id(&r.d, p, strlen(p)), L++;
             if (L == 0) {
-                rc = EXIT_DATA, snprintf(err, n, "line %ld: empty", no);
+                rc = cli_fail(err, n, EXIT_DATA, "line %ld: empty", no);
                 break;
             }
             sg_tape_reset(t);
             sg_tensor *z = run_tag(&r, t, ids, &L, 1, L, NULL);
             if (!z) {
-                rc = EXIT_FAIL, snprintf(err, n, "%s", sg_tape_errmsg(t));
+                rc = cli_fail(err, n, EXIT_FAIL, "%s", sg_tape_errmsg(t));
                 break;
             }
             for (int j = 0; j < L; j++) {
@@ -310,11 +313,11 @@ int train_predict(const char *checkpoint, FILE *in, FILE *out, char *err, size_t
             len = data_encode(&r.d, text, (long)strlen(text), ids);
         }
         if (len == 0) {
-            rc = EXIT_DATA, snprintf(err, n, "line %ld: empty", no);
+            rc = cli_fail(err, n, EXIT_DATA, "line %ld: empty", no);
             break;
         }
         if (len < 0) {
-            rc = EXIT_DATA, snprintf(err, n, "line %ld: byte 0x%02x at %ld is not in the model's vocabulary", no,
+            rc = cli_fail(err, n, EXIT_DATA, "line %ld: byte 0x%02x at %ld is not in the model's vocabulary", no,
                                      (unsigned char)text[-len - 1], -len);
             break;
         }
@@ -323,7 +326,7 @@ int train_predict(const char *checkpoint, FILE *in, FILE *out, char *err, size_t
         if (r.d.task == TASK_TAG) {           /* the line again, a space before each word the model sees */
             sg_tensor *z = run_tag(&r, t, ids, &L, 1, L, NULL);
             if (!z) {
-                rc = EXIT_FAIL, snprintf(err, n, "%s", sg_tape_errmsg(t));
+                rc = cli_fail(err, n, EXIT_FAIL, "%s", sg_tape_errmsg(t));
                 break;
             }
             for (int j = 0; j < L; j++)
@@ -334,7 +337,7 @@ int train_predict(const char *checkpoint, FILE *in, FILE *out, char *err, size_t
         }
         sg_tensor *z = run_classify(&r, t, ids, NULL, &L, 1, L, NULL, NULL);
         if (!z) {
-            rc = EXIT_FAIL, snprintf(err, n, "%s", sg_tape_errmsg(t));
+            rc = cli_fail(err, n, EXIT_FAIL, "%s", sg_tape_errmsg(t));
             break;
         }
         int best = 0;
@@ -355,7 +358,7 @@ int train_eval(const char *checkpoint, const char *data, FILE *out, char *err, s
     run r = {0};
     int rc = run_open_checkpoint(&r, checkpoint, data, data ? USE_ALL_VALID : USE_SPLITS, err, n);
     if (rc == EXIT_OK && data && !data_from_file(r.d.kind))
-        rc = EXIT_USAGE, snprintf(err, n, "%s data is generated: eval takes no file (it uses the validation split)",
+        rc = cli_fail(err, n, EXIT_USAGE, "%s data is generated: eval takes no file (it uses the validation split)",
                                   cfg_str(&r.cfg, "data.kind"));
     if (rc == EXIT_OK) {
         sg_tape *t = sg_tape_new();

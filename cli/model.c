@@ -42,6 +42,8 @@ long run_total_steps(const run *r)
     return epochs > 0 ? epochs * run_steps_per_epoch(r) : cfg_int(&r->cfg, "train.steps");
 }
 
+const char *const pool_names[] = {"last", "mean", "max", "attention", NULL};
+
 /* ---- building ------------------------------------------------------------------ */
 
 static int config_error(const run *r, const char *key, char *err, size_t n, const char *what)
@@ -52,8 +54,6 @@ static int config_error(const run *r, const char *key, char *err, size_t n, cons
     return EXIT_CONFIG;
 }
 
-static const char *const init_names[] = {"uniform", "input", "recurrent", "bias", "xavier", "orthogonal",
-                                         "zeros", "ones", "constant"};
 
 int run_compile_cell(const sg_config *c, sg_cell_def **out, char *err, size_t n)
 {
@@ -66,13 +66,11 @@ int run_compile_cell(const sg_config *c, sg_cell_def **out, char *err, size_t n)
         spec.states[i] = (sg_cell_text){cc->states[i].text, file, cc->states[i].line, cc->states[i].col};
     for (int i = 0; i < cc->n_params; i++) {
         const cfg_param *pm = &cc->params[i];
-        int k = 0;
-        while (k < (int)(sizeof init_names / sizeof init_names[0]) && strcmp(init_names[k], pm->init.text))
-            k++;
-        if (k == (int)(sizeof init_names / sizeof init_names[0]))
-            return snprintf(err, n, "%s:%d:%d: cell.params.%s.init: \"%s\" is not one of uniform|input|recurrent|bias|"
+        int k = sg_enum_parse(sg_param_init_names, pm->init.text);
+        if (k < 0)
+            return cli_fail(err, n, EXIT_CONFIG, "%s:%d:%d: cell.params.%s.init: \"%s\" is not one of uniform|input|recurrent|bias|"
                                     "xavier|orthogonal|zeros|ones|constant", file, pm->init.line, pm->init.col,
-                            pm->name.text, pm->init.text), EXIT_CONFIG;
+                            pm->name.text, pm->init.text);
         spec.params[i].name = (sg_cell_text){pm->name.text, file, pm->name.line, pm->name.col};
         spec.params[i].shape = (sg_cell_text){pm->shape.text, file, pm->shape.line, pm->shape.col};
         spec.params[i].init = (sg_param_init)k, spec.params[i].value = pm->value;
@@ -172,9 +170,7 @@ static int build_model(run *r, char *err, size_t n)
     int V = r->d.V;
     sg_rnn_opts ro = sg_rnn_defaults();
     ro.layers = r->L, ro.dropout = cfg_real(c, "model.dropout");
-    const char *init = cfg_str(c, "model.init");
-    ro.cell.init = !strcmp(init, "xavier") ? SG_INIT_XAVIER : !strcmp(init, "orthogonal") ? SG_INIT_ORTHOGONAL
-                 : !strcmp(init, "identity") ? SG_INIT_IDENTITY : SG_INIT_PYTORCH;
+    ro.cell.init = (sg_init)sg_enum_parse(sg_init_names, cfg_str(c, "model.init"));    /* the config checked it */
     ro.cell.forget_bias = cfg_real(c, "model.forget_bias");
     sg_transformer_opts to = sg_transformer_defaults(r->H, (int)cfg_int(c, "model.heads"));
     to.norm_first = cfg_bool(c, "model.norm_first"), to.gelu = true, to.dropout = cfg_real(c, "model.dropout");
@@ -225,10 +221,7 @@ static int build_model(run *r, char *err, size_t n)
     }
     case MODEL_CLASSIFY: {
         /* byte sequences: embedding (V,H); fashion: the F pixels of a step go in as they are */
-        static const char *pools[] = {"last", "mean", "max", "attention"};
-        for (int k = 0; k < 4; k++)
-            if (!strcmp(cfg_str(c, "model.pooling"), pools[k]))
-                r->pool = (pool_kind)k;
+        r->pool = (pool_kind)sg_enum_parse(pool_names, cfg_str(c, "model.pooling"));
         ro.bidirectional = cfg_bool(c, "model.bidirectional");
         int D = (ro.bidirectional ? 2 : 1) * r->H, E = r->d.kind == DATA_FASHION ? r->d.F : r->H;
         if (r->d.kind != DATA_FASHION)
@@ -249,10 +242,7 @@ static int build_model(run *r, char *err, size_t n)
         if (!(cell = cell_named(r, "model.cell", err, n)))
             return EXIT_CONFIG;
         sg_seq2seq_opts so = sg_seq2seq_defaults();
-        static const char *attn[] = {"dot", "general", "concat", "additive"};
-        for (int k = 0; k < 4; k++)
-            if (!strcmp(cfg_str(c, "model.attention"), attn[k]))
-                so.attention = (sg_attn_kind)k;
+        so.attention = (sg_attn_kind)sg_enum_parse(sg_attn_kind_names, cfg_str(c, "model.attention"));
         so.cell = cell, so.bidirectional = cfg_bool(c, "model.bidirectional");
         if (so.attention == SG_ATTN_DOT && so.bidirectional)
             return config_error(r, "model.attention", err, n,
@@ -267,28 +257,20 @@ static int build_model(run *r, char *err, size_t n)
     }
     }
     if (s != SG_OK)                      /* the library said why, on the parameter collection */
-        return snprintf(err, n, "cannot build the model: %s", sg_params_errmsg(r->ps)),
-               sg_params_error(r->ps) == SG_ERR_NOMEM ? EXIT_FAIL : EXIT_CONFIG;
+        return cli_fail(err, n, sg_params_error(r->ps) == SG_ERR_NOMEM ? EXIT_FAIL : EXIT_CONFIG,
+                        "cannot build the model: %s", sg_params_errmsg(r->ps));
     return EXIT_OK;
 }
 
 static int build_optim(run *r, char *err, size_t n)
 {
     const sg_config *c = &r->cfg;
-    static const char *kinds[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
-    sg_optim_kind ok = SG_ADAM;
-    for (int k = 0; k < 5; k++)
-        if (!strcmp(cfg_str(c, "optim.kind"), kinds[k]))
-            ok = (sg_optim_kind)k;
-    sg_optim_opts oo = sg_optim_defaults(ok);
+    sg_optim_opts oo = sg_optim_defaults((sg_optim_kind)sg_enum_parse(sg_optim_kind_names, cfg_str(c, "optim.kind")));
     oo.lr = cfg_real(c, "optim.lr"), oo.momentum = cfg_real(c, "optim.momentum");
     oo.weight_decay = cfg_real(c, "optim.weight_decay");
     if (!(r->opt = sg_optim_new(r->ps, &oo)))
-        return snprintf(err, n, "%s", sg_params_errmsg(r->ps)),
-               sg_params_error(r->ps) == SG_ERR_NOMEM ? EXIT_FAIL : EXIT_CONFIG;
-    const char *sk = cfg_str(c, "schedule.kind");
-    r->sched = (sg_schedule){.kind = !strcmp(sk, "step") ? SG_SCHED_STEP : !strcmp(sk, "cosine") ? SG_SCHED_COSINE
-                                                                                                 : SG_SCHED_CONSTANT,
+        return cli_fail(err, n, sg_params_error(r->ps) == SG_ERR_NOMEM ? EXIT_FAIL : EXIT_CONFIG, "%s", sg_params_errmsg(r->ps));
+    r->sched = (sg_schedule){.kind = (sg_sched_kind)sg_enum_parse(sg_sched_kind_names, cfg_str(c, "schedule.kind")),
                              .lr = oo.lr, .warmup = cfg_int(c, "schedule.warmup"),
                              .step_size = cfg_int(c, "schedule.step_size"), .gamma = cfg_real(c, "schedule.gamma"),
                              .total = run_total_steps(r), .min_lr = cfg_real(c, "schedule.min_lr")};
@@ -305,11 +287,10 @@ static int check_sizes(run *r, data_use use, char *err, size_t n)
     const char *name = d->path[0] ? d->path : cfg_str(&r->cfg, "data.kind");
     if (d->task == TASK_STREAM) {
         if ((!whole && d->len[0] / r->B < r->T + 2) || d->len[1] < (long)r->B * (r->T + 1))
-            return snprintf(err, n, "%s: %ld characters are too few for batch %d x %d", name, d->len[0] + d->len[1],
-                            r->B, r->T), EXIT_DATA;
+            return cli_fail(err, n, EXIT_DATA, "%s: %ld characters are too few for batch %d x %d", name, d->len[0] + d->len[1],
+                            r->B, r->T);
     } else if (!whole && d->len[0] < r->B) {
-        return snprintf(err, n, "%s: %ld training examples are fewer than a batch (%d)", name, d->len[0], r->B),
-               EXIT_DATA;
+        return cli_fail(err, n, EXIT_DATA, "%s: %ld training examples are fewer than a batch (%d)", name, d->len[0], r->B);
     }
     return EXIT_OK;
 }
@@ -370,7 +351,7 @@ int run_build(run *r, const char *vocab_hex, const char *path, data_use use, cha
         return rc;
     sg_rng_seed(&r->rng, (uint64_t)cfg_int(c, "train.seed"));
     if (!(r->ps = sg_params_new()))
-        return snprintf(err, n, "out of memory for the parameters"), EXIT_FAIL;
+        return cli_fail(err, n, EXIT_FAIL, "out of memory for the parameters");
     if ((rc = build_model(r, err, n)) != EXIT_OK || (rc = build_optim(r, err, n)) != EXIT_OK)
         return rc;
     r->max_out = data_max_len(&r->d) + 2;
@@ -383,14 +364,14 @@ int run_build(run *r, const char *vocab_hex, const char *path, data_use use, cha
     r->n_carry = r->d.task == TASK_STREAM && r->model == MODEL_RNN_LM ? sg_cell_n_states(r->rnn.def) : 0;
     for (int j = 0; j < r->n_carry; j++)
         if (!(r->carry[j] = sg_tensor_new(SG_F32, 3, (int[]){r->L, r->B, r->H})))
-            return snprintf(err, n, "out of memory"), EXIT_FAIL;
+            return cli_fail(err, n, EXIT_FAIL, "out of memory");
     if (!r->bx || !r->by || !r->bsrc || !r->blen || !r->fx || !r->fy || !r->perm)
-        return snprintf(err, n, "out of memory"), EXIT_FAIL;
+        return cli_fail(err, n, EXIT_FAIL, "out of memory");
     double model, step, need = run_bytes(r, &model, &step), avail = available_bytes();
     if (need > avail)
-        return snprintf(err, n, "the run needs about %.0f MiB (parameters and optimizer %.0f, one step %.0f), but about "
+        return cli_fail(err, n, EXIT_FAIL, "the run needs about %.0f MiB (parameters and optimizer %.0f, one step %.0f), but about "
                                 "%.0f MiB are available: make model.hidden, data.batch_size or data.seq_len smaller",
-                        need / 1048576, model / 1048576, step / 1048576, avail / 1048576), EXIT_FAIL;
+                        need / 1048576, model / 1048576, step / 1048576, avail / 1048576);
     return EXIT_OK;
 }
 
@@ -949,9 +930,12 @@ const char *run_token_text(const run *r, int id, char buf[8])
         return "\\n";
     if (c == ' ')
         return "\u2423";                   /* open box */
-    if (c < 32 || c == 127)
-        return snprintf(buf, 8, "\\x%02x", c), buf;
-    return snprintf(buf, 8, "%c", c), buf;
+    if (c < 32 || c == 127) {
+        snprintf(buf, 8, "\\x%02x", c);
+        return buf;
+    }
+    snprintf(buf, 8, "%c", c);
+    return buf;
 }
 
 int run_attention_svg(run *r, sg_tape *t, const char *path, const int *src, int S, const int *out, int out_len,
@@ -982,8 +966,11 @@ int run_save(run *r, char *err, size_t n)
     int np = sg_params_count(r->ps), k = 0;
     sg_ckpt_entry *e = calloc((size_t)(3 * np + SG_CELL_MAX_STATES), sizeof *e);
     char (*names)[160] = calloc((size_t)(3 * np + SG_CELL_MAX_STATES), sizeof *names);   /* model.X, optim.m.X, optim.v.X */
-    if (!e || !names)
-        return free(e), free(names), snprintf(err, n, "out of memory"), EXIT_FAIL;
+    if (!e || !names) {
+        free(e);
+        free(names);
+        return cli_fail(err, n, EXIT_FAIL, "out of memory");
+    }
     for (int i = 0; i < np; i++) {
         sg_tensor *p = sg_params_get(r->ps, i);
         snprintf(names[3 * i], sizeof names[0], "model.%s", sg_params_name(r->ps, i));
@@ -1021,8 +1008,11 @@ int run_save(run *r, char *err, size_t n)
     data_classes_str(&r->d, classes, sizeof classes);
     size_t wlen = r->d.n_words ? data_words_str(&r->d, NULL, 0) : 1;
     char *words = malloc(wlen);
-    if (!words)
-        return free(e), free(names), snprintf(err, n, "out of memory"), EXIT_FAIL;
+    if (!words) {
+        free(e);
+        free(names);
+        return cli_fail(err, n, EXIT_FAIL, "out of memory");
+    }
     data_words_str(&r->d, words, wlen);
     const char *meta[] = {"format", "seqgrad-run-1", "data", cfg_str(&r->cfg, "data.kind"), "step", step,
                           "data_pos", pos, "optim_steps", osteps, "rng", rng, "vocab", vocab, "max_len", max_len,
@@ -1055,7 +1045,7 @@ static bool meta_long(const sg_ckpt *ck, const char *file, const char *key, long
 static int restore(run *r, const sg_ckpt *ck, const char *file, char *err, size_t n)
 {
     if (sg_ckpt_load_params(ck, r->ps, "model.") != SG_OK)
-        return snprintf(err, n, "%s: %s", file, sg_params_errmsg(r->ps)), EXIT_DATA;
+        return cli_fail(err, n, EXIT_DATA, "%s: %s", file, sg_params_errmsg(r->ps));
     for (int i = 0; i < sg_params_count(r->ps); i++)
         for (int slot = 0; slot < 2; slot++) {
             double *st = sg_optim_state(r->opt, i, slot);
@@ -1066,7 +1056,7 @@ static int restore(run *r, const sg_ckpt *ck, const char *file, char *err, size_
                 continue;
             if (!e || e->dtype != SG_F64 || (size_t)e->shape[0] * (e->ndim > 1 ? (size_t)e->shape[1] : 1) !=
                                                   sg_tensor_size(sg_params_get(r->ps, i)))
-                return snprintf(err, n, "checkpoint lacks a valid %s", name), EXIT_DATA;
+                return cli_fail(err, n, EXIT_DATA, "checkpoint lacks a valid %s", name);
             memcpy(st, e->data, sg_tensor_size(sg_params_get(r->ps, i)) * sizeof(double));
         }
     for (int j = 0; j < r->n_carry; j++) {
@@ -1074,7 +1064,7 @@ static int restore(run *r, const sg_ckpt *ck, const char *file, char *err, size_
         carry_name(r, j, name, sizeof name);
         const sg_ckpt_entry *e = sg_ckpt_find(ck, name);
         if (!e || e->dtype != SG_F32 || e->ndim != 3 || e->shape[0] != r->L || e->shape[1] != r->B || e->shape[2] != r->H)
-            return snprintf(err, n, "checkpoint lacks a valid %s", name), EXIT_DATA;
+            return cli_fail(err, n, EXIT_DATA, "checkpoint lacks a valid %s", name);
         memcpy(sg_tensor_data(r->carry[j]), e->data, sg_tensor_size(r->carry[j]) * sizeof(float));
     }
     const char *rng = sg_ckpt_meta(ck, "rng");
@@ -1082,7 +1072,7 @@ static int restore(run *r, const sg_ckpt *ck, const char *file, char *err, size_
     for (int i = 0; hex && i < 64; i++)
         hex = isxdigit((unsigned char)rng[i]);
     if (!hex)
-        return snprintf(err, n, "%s: metadata rng is not 64 hex digits", file), EXIT_DATA;
+        return cli_fail(err, n, EXIT_DATA, "%s: metadata rng is not 64 hex digits", file);
     long step, pos, os;
     if (!meta_long(ck, file, "step", 0, 1000000000000000L, &step, err, n) ||
         !meta_long(ck, file, "data_pos", 0, 1000000000000000L, &pos, err, n) ||
@@ -1105,15 +1095,13 @@ static bool vocab_ok(const char *hex, const char *file, char *err, size_t n)
     size_t len = strlen(hex);
     bool seen[256] = {false};
     if (len % 2 || len > 512)                  /* empty: the adding problem has no vocabulary */
-        return snprintf(err, n, "%s: metadata vocab has %zu hex digits (an even number, at most 512)", file, len),
-               false;
+        return cli_fail(err, n, false, "%s: metadata vocab has %zu hex digits (an even number, at most 512)", file, len);
     for (size_t i = 0; i < len; i += 2) {
         if (!isxdigit((unsigned char)hex[i]) || !isxdigit((unsigned char)hex[i + 1]))
-            return snprintf(err, n, "%s: metadata vocab: \"%.2s\" at %zu is not two hex digits", file, hex + i, i),
-                   false;
+            return cli_fail(err, n, false, "%s: metadata vocab: \"%.2s\" at %zu is not two hex digits", file, hex + i, i);
         unsigned c = (unsigned)strtoul((char[]){hex[i], hex[i + 1], 0}, NULL, 16);
         if (seen[c])
-            return snprintf(err, n, "%s: metadata vocab lists byte 0x%02x twice", file, c), false;
+            return cli_fail(err, n, false, "%s: metadata vocab lists byte 0x%02x twice", file, c);
         seen[c] = true;
     }
     return true;
@@ -1133,7 +1121,7 @@ int run_open_checkpoint(run *r, const char *file, const char *path, data_use use
     char name[700];
     snprintf(name, sizeof name, "%s[config]", file);
     if (!config || !vocab)
-        rc = EXIT_DATA, snprintf(err, n, "%s: no %s in the metadata (not a checkpoint of a seqgrad run)", file,
+        rc = cli_fail(err, n, EXIT_DATA, "%s: no %s in the metadata (not a checkpoint of a seqgrad run)", file,
                                  !config ? "config" : "vocabulary");
     else if (cfg_load_text(&r->cfg, name, config, strlen(config), err, n) != 0 || cfg_check(&r->cfg, err, n) != 0)
         rc = EXIT_DATA;

@@ -20,6 +20,7 @@
 
 typedef enum { MODEL_RNN_LM, MODEL_TLM, MODEL_S2S, MODEL_TS2S, MODEL_REGRESS, MODEL_CLASSIFY, MODEL_TAG } model_kind;
 typedef enum { POOL_LAST, POOL_MEAN, POOL_MAX, POOL_ATTENTION } pool_kind;
+extern const char *const pool_names[];        /* "last", "mean", "max", "attention" */
 
 typedef struct {
     sg_config cfg;

@@ -247,7 +247,7 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
     if (!metrics) {
         for (int i = 0; i < 3; i++)
             sigaction(stop_signals[i], &old[i], NULL);
-        return snprintf(err, n, "%s: cannot write: %s", path, strerror(errno)), EXIT_FAIL;
+        return cli_fail(err, n, EXIT_FAIL, "%s: cannot write: %s", path, strerror(errno));
     }
     if (!r->step)
         fputs(metrics_header, metrics);
@@ -263,7 +263,7 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
         long k = 0;
         sg_tensor *loss = run_batch_loss(r, t, &k, next);
         if (sg_backward(t, loss) != SG_OK) {
-            rc = EXIT_FAIL, snprintf(err, n, "%s", sg_tape_errmsg(t));
+            rc = cli_fail(err, n, EXIT_FAIL, "%s", sg_tape_errmsg(t));
             break;
         }
         for (int j = 0; j < r->n_carry; j++)
@@ -283,7 +283,7 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
             v = run_evaluate(r, t);
             if ((recurrent && grad_norms(r, t) != 0) || (r->model == MODEL_S2S && attention_picture(r, t) != 0) ||
                 (r->model == MODEL_CLASSIFY && confusion_picture(r, t) != 0)) {
-                rc = EXIT_FAIL, snprintf(err, n, "%s: cannot write a plot: %s", dir, strerror(errno));
+                rc = cli_fail(err, n, EXIT_FAIL, "%s: cannot write a plot: %s", dir, strerror(errno));
                 break;
             }
         }
@@ -294,7 +294,7 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
             snprintf(va, sizeof va, "%.6f", v.accuracy);
         if (fprintf(metrics, "%ld,%.6f,%s,%.6g,%.6g,%.0f,%s\n", r->step, l, vs, lr, norm, tps, va) < 0 ||
             fflush(metrics) != 0) {
-            rc = EXIT_FAIL, snprintf(err, n, "%s: cannot write: %s", path, strerror(errno));
+            rc = cli_fail(err, n, EXIT_FAIL, "%s: cannot write: %s", path, strerror(errno));
             break;
         }
         double left = (double)(steps - r->step) * (tokens / (double)(r->step ? r->step : 1)) / (tps > 0 ? tps : 1);
@@ -318,7 +318,7 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
             if ((rc = run_save(r, err, n)) != EXIT_OK)
                 break;
             if (plot_losses(dir, regress ? "mean squared error" : "cross-entropy (nats/token)") != 0) {
-                rc = EXIT_FAIL, snprintf(err, n, "%s/loss.svg: cannot write: %s", dir, strerror(errno));
+                rc = cli_fail(err, n, EXIT_FAIL, "%s/loss.svg: cannot write: %s", dir, strerror(errno));
                 break;
             }
         }
@@ -333,7 +333,7 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
     for (int i = 0; i < 3; i++)
         sigaction(stop_signals[i], &old[i], NULL);
     if (fclose(metrics) != 0 && rc == EXIT_OK)
-        rc = EXIT_FAIL, snprintf(err, n, "%s: cannot write: %s", path, strerror(errno));
+        rc = cli_fail(err, n, EXIT_FAIL, "%s: cannot write: %s", path, strerror(errno));
     sg_tape_free(t);
     return rc;
 }
@@ -359,18 +359,18 @@ static int write_config(const run *r, bool overwrite, char *err, size_t n)
     char path[600], text[32768];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
     if (!overwrite && access(path, F_OK) == 0)
-        return snprintf(err, n, "train.run_dir %s already holds a run: seqgrad resume %s continues it, "
-                                "--overwrite starts it again", dir, dir), EXIT_USAGE;
+        return cli_fail(err, n, EXIT_USAGE, "train.run_dir %s already holds a run: seqgrad resume %s continues it, "
+                                "--overwrite starts it again", dir, dir);
     if (make_dirs(dir) != 0)
-        return snprintf(err, n, "%s: cannot create: %s", dir, strerror(errno)), EXIT_FAIL;
+        return cli_fail(err, n, EXIT_FAIL, "%s: cannot create: %s", dir, strerror(errno));
     snprintf(path, sizeof path, "%s/config.yaml", dir);
     size_t len = cfg_dump(&r->cfg, text, sizeof text);
     if (len >= sizeof text - 1)
-        return snprintf(err, n, "%s: the config is longer than %zu bytes", path, sizeof text), EXIT_FAIL;
+        return cli_fail(err, n, EXIT_FAIL, "%s: the config is longer than %zu bytes", path, sizeof text);
     FILE *f = fopen(path, "w");
     bool ok = f && fwrite(text, 1, len, f) == len;
     if (!f || fclose(f) != 0 || !ok)
-        return snprintf(err, n, "%s: cannot write: %s", path, strerror(errno)), EXIT_FAIL;
+        return cli_fail(err, n, EXIT_FAIL, "%s: cannot write: %s", path, strerror(errno));
     return EXIT_OK;
 }
 
@@ -521,11 +521,11 @@ int train_gradcheck(const sg_config *c, FILE *out, char *err, size_t n)
         sg_status s = sg_gradcheck(gc_loss, &r, in, k, &go, &rep);
         sg_gradcheck_print(&rep, names, out);
         if (s != SG_OK)
-            rc = EXIT_FAIL, snprintf(err, n, "%s", rep.msg);
+            rc = cli_fail(err, n, EXIT_FAIL, "%s", rep.msg);
         ok = ok && s == SG_OK && rep.ok;
     }
     if (rc == EXIT_OK && !ok)
-        rc = EXIT_FAIL, snprintf(err, n, "gradient check failed");
+        rc = cli_fail(err, n, EXIT_FAIL, "gradient check failed");
     fprintf(out, "%s\n", ok ? "all parameters pass" : "FAILED");
     run_free(&r);
     return rc;

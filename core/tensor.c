@@ -15,6 +15,14 @@
 #include "internal.h"
 
 const char *sg_dtype_name(sg_dtype dt) { return dt == SG_F32 ? "f32" : dt == SG_F64 ? "f64" : "invalid dtype"; }
+
+int sg_enum_parse(const char *const *names, const char *text)
+{
+    for (int k = 0; names && text && names[k]; k++)
+        if (strcmp(names[k], text) == 0)
+            return k;
+    return -1;
+}
 size_t sg_dtype_size(sg_dtype dt) { return dt == SG_F32 ? sizeof(float) : dt == SG_F64 ? sizeof(double) : 0; }
 
 /* ---- heap tensors ---------------------------------------------------------- */

@@ -14,6 +14,8 @@
 #include "seqgrad/attention.h"
 #include "guard.h"
 
+const char *const sg_attn_kind_names[] = {"dot", "general", "concat", "additive", NULL};
+
 static sg_tensor *add_param(sg_params *ps, const char *prefix, const char *name, sg_tensor *p)
 {
     char full[256];

@@ -9,6 +9,10 @@
 #include "../core/internal.h"
 #include "seqgrad/nn.h"
 
+const char *const sg_init_names[] = {"pytorch", "xavier", "orthogonal", "identity", NULL};
+const char *const sg_param_init_names[] = {"uniform", "input", "recurrent", "bias", "xavier",
+                                           "orthogonal", "zeros", "ones", "constant", NULL};
+
 void sg_init_uniform(sg_tensor *p, double k, sg_rng *rng)
 {
     for (size_t i = 0; i < p->size; i++)

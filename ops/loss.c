@@ -14,6 +14,8 @@
 #include "../core/internal.h"
 #include "seqgrad/ops.h"
 
+const char *const sg_reduction_names[] = {"mean", "sum", "none", NULL};
+
 sg_loss_opts sg_loss_defaults(void) { return (sg_loss_opts){.reduction = SG_MEAN, .ignore_index = -100}; }
 
 enum { CE, NLL };

@@ -8,6 +8,8 @@
 
 #include "seqgrad/optim.h"
 
+const char *const sg_optim_kind_names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad", NULL};
+
 struct sg_optim {
     sg_optim_opts o;
     sg_params *ps;

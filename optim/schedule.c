@@ -9,6 +9,8 @@
 
 #include "seqgrad/optim.h"
 
+const char *const sg_sched_kind_names[] = {"constant", "step", "cosine", NULL};
+
 double sg_schedule_lr(const sg_schedule *s, long step)
 {
     if (!s)

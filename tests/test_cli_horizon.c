@@ -106,11 +106,11 @@ START_TEST(test_refusals)
 {
     char *text;
     ck_assert_int_eq(horizon("--lengths 4,x", &text), EXIT_USAGE);
-    ck_assert_str_eq(err, "horizon: --lengths takes whole numbers from 4 to 4096");
+    ck_assert_str_eq(err, "--lengths: expected a whole number from 4 to 4096, got \"x\"");
     ck_assert_int_eq(horizon("--seeds 0", &text), EXIT_USAGE);
-    ck_assert_str_eq(err, "horizon: --seeds takes a whole number from 1 to 20");
+    ck_assert_str_eq(err, "--seeds: expected a whole number from 1 to 20, got \"0\"");
     ck_assert_int_eq(horizon("--threshold 2", &text), EXIT_USAGE);
-    ck_assert_str_eq(err, "horizon: --threshold takes a number in (0, 1]");
+    ck_assert_str_eq(err, "--threshold: expected a number from 0.01 to 1, got \"2\"");
     ck_assert_int_eq(horizon("--fast", &text), EXIT_USAGE);
     ck_assert_str_eq(err, "horizon: unknown option --fast (seqgrad horizon --help)");
     ck_assert_int_eq(horizon("other.yaml", &text), EXIT_USAGE);

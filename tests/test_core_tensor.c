@@ -133,6 +133,28 @@ START_TEST(test_accessors_null_and_range)
 END_TEST
 
 /* Errors of calls given a parameter collection are messages on it. */
+START_TEST(test_enum_names)
+{
+    /* every table spells each value at its index and ends with NULL */
+    ck_assert_int_eq(sg_enum_parse(sg_attn_kind_names, "additive"), SG_ATTN_ADDITIVE);
+    ck_assert_int_eq(sg_enum_parse(sg_attn_kind_names, "dot"), SG_ATTN_DOT);
+    ck_assert_int_eq(sg_enum_parse(sg_init_names, "identity"), SG_INIT_IDENTITY);
+    ck_assert_int_eq(sg_enum_parse(sg_param_init_names, "constant"), SG_PARAM_CONSTANT);
+    ck_assert_int_eq(sg_enum_parse(sg_param_init_names, "input"), SG_PARAM_INPUT);
+    ck_assert_int_eq(sg_enum_parse(sg_optim_kind_names, "adagrad"), SG_ADAGRAD);
+    ck_assert_int_eq(sg_enum_parse(sg_sched_kind_names, "cosine"), SG_SCHED_COSINE);
+    ck_assert_int_eq(sg_enum_parse(sg_reduction_names, "none"), SG_NONE);
+    ck_assert_ptr_null(sg_attn_kind_names[SG_ATTN_ADDITIVE + 1]);
+    ck_assert_ptr_null(sg_param_init_names[SG_PARAM_CONSTANT + 1]);
+    ck_assert_ptr_null(sg_optim_kind_names[SG_ADAGRAD + 1]);
+    /* unknown names, case, NULL text or table: -1 */
+    ck_assert_int_eq(sg_enum_parse(sg_optim_kind_names, "Adam"), -1);
+    ck_assert_int_eq(sg_enum_parse(sg_optim_kind_names, ""), -1);
+    ck_assert_int_eq(sg_enum_parse(sg_optim_kind_names, NULL), -1);
+    ck_assert_int_eq(sg_enum_parse(NULL, "adam"), -1);
+}
+END_TEST
+
 START_TEST(test_params_errors)
 {
     sg_params *ps = sg_params_new();
@@ -170,6 +192,7 @@ int main(void)
     tcase_add_test(tc, test_params_collection);
     tcase_add_test(tc, test_accessors_null_and_range);
     tcase_add_test(tc, test_params_errors);
+    tcase_add_test(tc, test_enum_names);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -25,6 +25,7 @@ typedef enum {
     SG_ATTN_CONCAT,      /* Luong concat:  e_j = v^T tanh(W [s; h_j]),  W (A, Q+K)     */
     SG_ATTN_ADDITIVE,    /* Bahdanau:      e_j = v^T tanh(W s + U h_j),  W (A,Q), U (A,K) */
 } sg_attn_kind;
+extern const char *const sg_attn_kind_names[];   /* "dot", "general", "concat", "additive" */
 
 typedef struct {
     sg_attn_kind kind;

@@ -62,6 +62,13 @@ extern "C" {
 
 typedef enum { SG_F32 = 0, SG_F64 = 1 } sg_dtype;
 
+/* Names and enums. Each enum the tool or a config names has a table of its
+ * values' names beside it (sg_attn_kind_names, sg_init_names,
+ * sg_param_init_names, sg_optim_kind_names, sg_sched_kind_names,
+ * sg_reduction_names): indexed by value, ended by NULL. sg_enum_parse gives
+ * the value that names[] spells as text, or -1. */
+int sg_enum_parse(const char *const *names, const char *text);
+
 /* Status codes shared by the whole API; 0 is success. */
 typedef enum {
     SG_OK = 0,

@@ -30,6 +30,7 @@ typedef enum {
     SG_INIT_ORTHOGONAL,    /* Glorot W_ih, orthogonal blocks of W_hh, biases 0 */
     SG_INIT_IDENTITY,      /* IRNN (Le et al. 2015): W_hh = I per block, W_ih as PyTorch, biases 0 */
 } sg_init;
+extern const char *const sg_init_names[];        /* "pytorch", "xavier", "orthogonal", "identity" */
 
 /* Fills p (2-D, rows a multiple of `block`) block by block with the scheme
  * for a recurrent (recurrent = true) or input weight; all from rng. */
@@ -92,6 +93,7 @@ typedef enum {
     SG_PARAM_ONES,
     SG_PARAM_CONSTANT,      /* every element = value */
 } sg_param_init;
+extern const char *const sg_param_init_names[];  /* "uniform", "input", ... "constant" */
 
 /* One declared parameter. Its shape is 1 or 2 sizes separated by a comma,
  * each a sum of terms n, H, E, nH, nE, n*H (E: input size, H: hidden size),

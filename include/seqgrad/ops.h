@@ -82,6 +82,7 @@ sg_tensor *sg_log_softmax(sg_tape *t, sg_tensor *x, int axis, sg_tensor *mask); 
 /* ---- losses (ops/loss.c) ------------------------------------------------ */
 
 typedef enum { SG_MEAN = 0, SG_SUM, SG_NONE } sg_reduction;
+extern const char *const sg_reduction_names[];   /* "mean", "sum", "none", as PyTorch's reduction= */
 
 typedef struct {
     sg_reduction reduction;  /* default SG_MEAN (over the targets not ignored) */

@@ -24,6 +24,7 @@ extern "C" {
 #endif
 
 typedef enum { SG_SGD = 0, SG_ADAM, SG_ADAMW, SG_RMSPROP, SG_ADAGRAD } sg_optim_kind;
+extern const char *const sg_optim_kind_names[];  /* "sgd", "adam", "adamw", "rmsprop", "adagrad" */
 
 typedef struct {
     sg_optim_kind kind;
@@ -73,6 +74,7 @@ void sg_clip_grad_value(sg_params *ps, double v);
 /* ---- learning-rate schedules (optim/schedule.c) ------------------------ */
 
 typedef enum { SG_SCHED_CONSTANT = 0, SG_SCHED_STEP, SG_SCHED_COSINE } sg_sched_kind;
+extern const char *const sg_sched_kind_names[];  /* "constant", "step", "cosine" */
 
 typedef struct {
     sg_sched_kind kind;
