@@ -78,6 +78,11 @@ sg_tensor *run_classify(run *r, sg_tape *t, const int *x, const float *xf, const
 sg_status run_cond_states(run *r, sg_tape *t, int split, const int *cond, int B, sg_tensor **h0);
 /* A tagger's logits (B,T,C) for byte sequences x (B,T) with lengths. */
 sg_tensor *run_tag(run *r, sg_tape *t, const int *x, const int *len, int B, int T, sg_rng *rng);
+/* The batch of examples idx of a classifier's split: logits (B,C), the
+ * classes in r->by (loss.c; eval.c reads it too). */
+sg_tensor *run_classify_batch(run *r, sg_tape *t, int split, const int *idx, int B, sg_rng *rng);
+/* How many of y[0..n) are targets (not -100). */
+long run_count_targets(const int *y, long n);
 /* Per-class counts of a classifier on the validation split: confusion[true * C + predicted]. */
 int run_confusion(run *r, sg_tape *t, long *confusion);
 
@@ -104,8 +109,11 @@ long run_total_steps(const run *r);
 /* The loss of training batch r->step (advances the text position; next
  * gets a recurrent LM's final state); *tokens: target tokens in it. */
 sg_tensor *run_batch_loss(run *r, sg_tape *t, long *tokens, sg_tensor **next);
-/* The loss of examples idx[0..B) of split, without dropout (gradcheck). */
-sg_tensor *run_examples_loss(run *r, sg_tape *t, int split, const int *idx, int B, sg_rng *rng);
+/* The loss of examples idx[0..B) of split (no dropout when rng is NULL:
+ * gradcheck, evaluation); *tokens (if not NULL): the targets in it. */
+sg_tensor *run_examples_loss(run *r, sg_tape *t, int split, const int *idx, int B, sg_rng *rng, long *tokens);
+/* The adding problem's predictions (B,1) for inputs x (B,T,2). */
+sg_tensor *run_regress(run *r, sg_tape *t, const float *x, int B, sg_rng *rng);
 /* Loss and accuracy on the validation split. */
 eval_result run_evaluate(run *r, sg_tape *t);
 

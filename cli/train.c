@@ -57,7 +57,7 @@ static int grad_norms(run *r, sg_tape *t)
         int *idx = sg_tape_alloc(t, (size_t)B, sizeof *idx);
         for (int b = 0; idx && b < B; b++)
             idx[b] = b % (int)r->d.len[1];
-        loss = idx ? run_examples_loss(r, t, 1, idx, B, NULL) : NULL;
+        loss = idx ? run_examples_loss(r, t, 1, idx, B, NULL, NULL) : NULL;
     } else {
         long per = r->d.len[1] / B;
         for (int b = 0; b < B; b++)
@@ -483,7 +483,7 @@ static sg_tensor *gc_loss(sg_tape *t, sg_tensor **in, void *ctx)
     run *r = ctx;
     int B = r->B, T = r->T;
     if (r->d.task != TASK_STREAM)
-        return run_examples_loss(r, t, 0, (int[]){0, 1}, 2, NULL);
+        return run_examples_loss(r, t, 0, (int[]){0, 1}, 2, NULL, NULL);
     for (int k = 0; k < B * T; k++)
         r->bx[k] = r->d.ids[0][k], r->by[k] = r->d.ids[0][k + 1];
     return sg_cross_entropy(t, run_lm_logits(r, t, r->bx, B, T, NULL, NULL, NULL), r->by, NULL);

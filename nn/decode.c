@@ -2,9 +2,11 @@
  * decode.c - greedy and beam-search decoding of a seq2seq model, recorded
  * in no-grad mode. Each step runs the decoder on every live hypothesis at
  * once (batch = beam) and keeps the best `beam` continuations by total log
- * probability; a hypothesis that emits the end token is finished, and the
- * finished ones are ranked by logp / len^alpha (length normalisation).
- * The beams' states follow their parents with index_select.
+ * probability; a hypothesis that emits the end token (or the start token,
+ * which is no output) is finished, and the finished ones are ranked by
+ * logp / len^alpha (length normalisation). The beams' states follow their
+ * parents with index_select. Greedy decoding of a batch runs every source
+ * at once, each fed its own argmax.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -62,7 +64,7 @@ static int search(sg_tape *t, step_fn step_model, void *ctx, int V, const sg_dec
         int kept = 0;
         for (int c = 0; c < nc && kept < beam; c++) {
             const cand *k = &cands[c];
-            bool ended = k->token == o->end;
+            bool ended = k->token == o->end || k->token == o->start;     /* the start token is no output */
             if (ended || step == L - 1) {          /* finished, or out of room */
                 double s = normalised(k->logp, k->len, o->length_penalty);
                 if (s > best_score) {
@@ -188,4 +190,124 @@ int sg_transformer_s2s_generate(sg_tape *t, const sg_transformer_s2s *m, const i
     int k = c.memory ? search(t, tf_step, &c, m->tgt_vocab, o, out) : -1;
     sg_tape_set_grad(t, was);
     return k;
+}
+
+/* ---- greedy decoding of a batch ------------------------------------------------ */
+
+/* The model side of batched greedy decoding: logits (B,V) for the next
+ * token of every sequence, given prev (B, stride): the start token, then
+ * the k tokens chosen so far. */
+typedef sg_tensor *(*greedy_fn)(sg_tape *t, void *ctx, const int *prev, int B, int k, int stride);
+
+/* Each step feeds every sequence its own argmax; a sequence is finished at
+ * the end token, or the start token, which is no output (it keeps being fed, its outputs ignored, so the batch
+ * keeps its shape). The same tokens as beam 1, one source at a time. */
+static int greedy(sg_tape *t, greedy_fn step, void *ctx, int B, int V, const sg_decode_opts *o, int *out,
+                  int *out_len)
+{
+    int M = o->max_len, stride = M + 1, left = B, rc = 0;
+    int *prev = malloc((size_t)B * (size_t)stride * sizeof *prev);
+    bool *done = calloc((size_t)B, sizeof *done);
+    if (!prev || !done) {
+        free(prev), free(done);
+        sg_fail(t, SG_ERR_NOMEM, "decode: out of memory for a batch of %d", B);
+        return -1;
+    }
+    for (int b = 0; b < B; b++)
+        prev[b * stride] = o->start, out_len[b] = 0;
+    for (int k = 0; k < M && left > 0; k++) {
+        sg_tensor *z = step(t, ctx, prev, B, k, stride);
+        if (!z) {
+            rc = -1;
+            break;
+        }
+        for (int b = 0; b < B; b++) {
+            size_t row = (size_t)b * (size_t)V;
+            int tok = 0;
+            for (int v = 1; v < V; v++)
+                if (sg_tensor_get(z, row + (size_t)v) > sg_tensor_get(z, row + (size_t)tok))
+                    tok = v;
+            prev[b * stride + k + 1] = tok;
+            if (done[b])
+                continue;
+            if (tok == o->end || tok == o->start)
+                done[b] = true, left--;
+            else
+                out[b * M + out_len[b]++] = tok;
+        }
+    }
+    free(prev), free(done);
+    return rc;
+}
+
+static sg_tensor *rnn_greedy_step(sg_tape *t, void *p, const int *prev, int B, int k, int stride)
+{
+    rnn_ctx *c = p;
+    int *last = malloc((size_t)B * sizeof *last);
+    if (!last)
+        return sg_fail(t, SG_ERR_NOMEM, "decode: out of memory");
+    for (int b = 0; b < B; b++)
+        last[b] = prev[b * stride + k];
+    sg_tensor *z = sg_seq2seq_step(t, c->m, &c->enc, last, NULL);
+    free(last);
+    return z;
+}
+
+/* the batch's arguments: a model, sources, outputs, and B, S >= 1 */
+static bool batch_ok(sg_tape *t, const void *m, const int *src, const int *out, const int *out_len, int B, int S,
+                     const char *op)
+{
+    char what[96];
+    snprintf(what, sizeof what, "%s: the model, src, out or out_len", op);
+    if (!sg_nn_ready(t, m && src && out && out_len ? m : NULL, what))
+        return false;
+    if (B >= 1 && S >= 1)
+        return true;
+    sg_fail(t, SG_ERR_ARG, "%s: B %d and S %d must be at least 1", op, B, S);
+    return false;
+}
+
+int sg_seq2seq_greedy(sg_tape *t, const sg_seq2seq *m, const int *src, const int *src_len, int B, int S,
+                      const sg_decode_opts *o, int *out, int *out_len)
+{
+    if (!batch_ok(t, m, src, out, out_len, B, S, "seq2seq_greedy") || !opts_ok(t, o))
+        return -1;
+    bool was = sg_tape_set_grad(t, false);
+    rnn_ctx c = {.m = m};
+    int rc = sg_seq2seq_encode(t, m, src, src_len, B, S, &c.enc) == SG_OK
+                 ? greedy(t, rnn_greedy_step, &c, B, m->tgt_vocab, o, out, out_len)
+                 : -1;
+    sg_tape_set_grad(t, was);
+    return rc;
+}
+
+typedef struct {
+    const sg_transformer_s2s *m;
+    sg_tensor *memory, *mask;
+    int *in;                        /* (B, k+1): the prefixes, packed */
+} tf_greedy_ctx;
+
+static sg_tensor *tf_greedy_step(sg_tape *t, void *p, const int *prev, int B, int k, int stride)
+{
+    tf_greedy_ctx *c = p;
+    for (int b = 0; b < B; b++)
+        memcpy(c->in + b * (k + 1), prev + b * stride, (size_t)(k + 1) * sizeof *c->in);
+    return sg_select(t, sg_transformer_s2s_decode(t, c->m, c->memory, c->mask, c->in, B, k + 1, NULL), 1, k);
+}
+
+int sg_transformer_s2s_greedy(sg_tape *t, const sg_transformer_s2s *m, const int *src, const int *src_len, int B,
+                              int S, const sg_decode_opts *o, int *out, int *out_len)
+{
+    if (!batch_ok(t, m, src, out, out_len, B, S, "transformer_s2s_greedy") || !opts_ok(t, o))
+        return -1;
+    bool was = sg_tape_set_grad(t, false);
+    tf_greedy_ctx c = {.m = m, .in = malloc((size_t)B * (size_t)(o->max_len + 1) * sizeof *c.in)};
+    int rc = -1;
+    if (!c.in)
+        sg_fail(t, SG_ERR_NOMEM, "transformer_s2s_greedy: out of memory for a batch of %d", B);
+    else if ((c.memory = sg_transformer_s2s_encode(t, m, src, src_len, B, S, &c.mask, NULL)))
+        rc = greedy(t, tf_greedy_step, &c, B, m->tgt_vocab, o, out, out_len);
+    free(c.in);
+    sg_tape_set_grad(t, was);
+    return rc;
 }

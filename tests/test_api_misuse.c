@@ -81,6 +81,8 @@ CALL(n_s2s_step, sg_seq2seq_step(t, NULL, NULL, tg, NULL))
 CALL(n_s2s_loss, sg_seq2seq_loss(t, NULL, tg, NULL, 1, 2, tg, tg, 2, 0, NULL))
 CALL(n_ts2s_encode, sg_transformer_s2s_encode(t, NULL, tg, NULL, 1, 2, NULL, NULL))
 CALL(n_decode, (sg_seq2seq_decode(t, NULL, tg, 2, NULL, (int[2]){0}), NULL))
+CALL(n_greedy, (sg_seq2seq_greedy(t, NULL, tg, NULL, 1, 2, NULL, (int[2]){0}, (int[1]){0}), NULL))
+CALL(n_tgreedy, (sg_transformer_s2s_greedy(t, NULL, tg, NULL, 1, 2, NULL, (int[2]){0}, (int[1]){0}), NULL))
 CALL(n_sqrt, sg_sqrt(t, NULL))
 CALL(n_square, sg_square(t, NULL))
 CALL(n_abs, sg_abs(t, NULL))
@@ -196,6 +198,8 @@ static const struct { const char *name; call_fn *f; const char *msg; } cases[] =
     {"seq2seq_loss NULL", n_s2s_loss, "seq2seq_loss: the model or a target is NULL"},
     {"transformer_s2s_encode NULL", n_ts2s_encode, "transformer_s2s_encode: the model or src is NULL"},
     {"seq2seq_decode NULL", n_decode, "seq2seq_decode: the model, src or out is NULL"},
+    {"seq2seq_greedy NULL", n_greedy, "seq2seq_greedy: the model, src, out or out_len is NULL"},
+    {"transformer_s2s_greedy NULL", n_tgreedy, "transformer_s2s_greedy: the model, src, out or out_len is NULL"},
     {"sqrt NULL", n_sqrt, "sqrt: argument 1 is NULL"},
     {"square NULL", n_square, "square: argument 1 is NULL"},
     {"abs NULL", n_abs, "abs: argument 1 is NULL"},

@@ -3,6 +3,7 @@
  * encoder-decoder of nn/transformer.c: f64 gradient checks of whole
  * teacher-forced losses (every parameter), padding kept out of the loss,
  * scheduled sampling, greedy decoding equal to a hand-rolled argmax loop,
+ * batched greedy decoding equal to one source at a time,
  * beam search never worse than greedy by its own score, errors.
  */
 #include <math.h>
@@ -152,6 +153,63 @@ START_TEST(test_transformer_s2s_gradcheck_and_generate)
 }
 END_TEST
 
+/* greedy decoding of a padded batch gives, for every source, the tokens of
+ * beam 1 one source at a time: _i 0-2 the RNN seq2seq kinds, 3 the
+ * transformer */
+START_TEST(test_greedy_batch_equals_one_at_a_time)
+{
+    enum { B = 5, S = 4, M = 7 };
+    static const int bsrc[B * S] = {1, 2, 3, 0, 2, 0, 0, 0, 3, 3, 1, 2, 0, 1, 0, 0, 2, 2, 2, 1};
+    static const int blen[B] = {3, 1, 4, 2, 4};
+    sg_params *ps = sg_params_new();
+    struct sctx k;
+    struct tctx tk;
+    if (_i < 3) {
+        s2s_init(&k, ps, _i, SG_F64);
+    } else {
+        sg_rng rng;
+        sg_rng_seed(&rng, 5);
+        sg_transformer_opts o = sg_transformer_defaults(4, 2);
+        o.d_ff = 6;
+        ck_assert_int_eq(sg_transformer_s2s_init(&tk.m, ps, SV, TV, 1, &o, SG_F64, &rng), SG_OK);
+    }
+    sg_tape *t = sg_tape_new();
+    sg_decode_opts g = {.beam = 1, .max_len = M, .start = START, .end = END};
+    int out[B * M], out_len[B], one[M];
+    int rc = _i < 3 ? sg_seq2seq_greedy(t, &k.m, bsrc, blen, B, S, &g, out, out_len)
+                    : sg_transformer_s2s_greedy(t, &tk.m, bsrc, blen, B, S, &g, out, out_len);
+    ck_assert_msg(rc == 0, "%s", sg_tape_errmsg(t));
+    for (int b = 0; b < B; b++) {
+        sg_tape_reset(t);
+        int n = _i < 3 ? sg_seq2seq_decode(t, &k.m, bsrc + b * S, blen[b], &g, one)
+                       : sg_transformer_s2s_generate(t, &tk.m, bsrc + b * S, blen[b], &g, one);
+        ck_assert_int_eq(n, out_len[b]);
+        ck_assert(memcmp(one, out + b * M, (size_t)n * sizeof *one) == 0);
+    }
+    /* refused: no model, an empty batch, no room for a token */
+    const char *op = _i < 3 ? "seq2seq_greedy" : "transformer_s2s_greedy";
+    char want[120];
+    rc = _i < 3 ? sg_seq2seq_greedy(t, NULL, bsrc, blen, B, S, &g, out, out_len)
+                : sg_transformer_s2s_greedy(t, NULL, bsrc, blen, B, S, &g, out, out_len);
+    snprintf(want, sizeof want, "%s: the model, src, out or out_len is NULL", op);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_str_eq(sg_tape_errmsg(t), want);
+    sg_tape_reset(t);
+    rc = _i < 3 ? sg_seq2seq_greedy(t, &k.m, bsrc, blen, 0, S, &g, out, out_len)
+                : sg_transformer_s2s_greedy(t, &tk.m, bsrc, blen, 0, S, &g, out, out_len);
+    snprintf(want, sizeof want, "%s: B 0 and S 4 must be at least 1", op);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_str_eq(sg_tape_errmsg(t), want);
+    sg_tape_reset(t);
+    g.max_len = 0;
+    rc = _i < 3 ? sg_seq2seq_greedy(t, &k.m, bsrc, blen, B, S, &g, out, out_len)
+                : sg_transformer_s2s_greedy(t, &tk.m, bsrc, blen, B, S, &g, out, out_len);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_str_eq(sg_tape_errmsg(t), "decode: max_len 0 must be at least 1");
+    sg_params_free(ps), sg_tape_free(t);
+}
+END_TEST
+
 /* a loss over 0 target steps (a zero-size array on the stack before) */
 START_TEST(test_seq2seq_loss_without_steps)
 {
@@ -177,6 +235,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("transformer seq2seq");
     tcase_add_loop_test(tc, test_transformer_s2s_gradcheck_and_generate, 0, 2);
+    tcase_add_loop_test(tc, test_greedy_batch_equals_one_at_a_time, 0, 4);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -247,7 +247,7 @@ sg_tensor *sg_transformer_s2s_loss(sg_tape *t, const sg_transformer_s2s *m, cons
 typedef struct {
     int beam;                    /* 1 = greedy */
     int max_len;
-    int start, end;              /* start token fed first; end token stops a hypothesis */
+    int start, end;              /* start token fed first; end token stops a hypothesis (so does start) */
     double length_penalty;       /* score = logp / len^alpha (GNMT-style normalisation); 0 = none */
 } sg_decode_opts;
 
@@ -259,6 +259,18 @@ int sg_seq2seq_decode(sg_tape *t, const sg_seq2seq *m, const int *src, int S, co
  * hypothesis' prefix at every step). */
 int sg_transformer_s2s_generate(sg_tape *t, const sg_transformer_s2s *m, const int *src, int S,
                                 const sg_decode_opts *o, int *out);
+/* Greedy decoding of a batch of B sources at once: src (B*S) ids, padded
+ * past src_len[b] (NULL: every source is S long, no mask). Each step feeds
+ * every sequence its own argmax; out (B * max_len) gets sequence b's tokens
+ * at out + b*max_len, out_len[b] how many (the end token excluded). beam and
+ * length_penalty of o are not used. The tokens are those of
+ * sg_seq2seq_decode with beam 1, one source at a time. No-grad; 0, or -1
+ * with the tape's message. */
+int sg_seq2seq_greedy(sg_tape *t, const sg_seq2seq *m, const int *src, const int *src_len, int B, int S,
+                      const sg_decode_opts *o, int *out, int *out_len);
+/* The same for the transformer (the decoder re-reads the batch's prefixes). */
+int sg_transformer_s2s_greedy(sg_tape *t, const sg_transformer_s2s *m, const int *src, const int *src_len, int B,
+                              int S, const sg_decode_opts *o, int *out, int *out_len);
 
 #ifdef __cplusplus
 }
