@@ -669,7 +669,10 @@ static int load_wordlang(dataset *d, const sg_config *c, bool preset, char *err,
 static const char *const fashion_classes[] = {"t-shirt/top", "trouser", "pullover", "dress", "coat",
                                               "sandal", "shirt", "sneaker", "bag", "ankle boot"};
 
-static unsigned char *read_gz(const char *path, long want, char *err, size_t n)
+/* The first *count items (at most the file's own count, which it sets
+ * *count to) of the gzip'd IDX file path: its magic is 0, 0, 8 (bytes),
+ * dims, then one 4-byte size per dimension; item bytes each. */
+static unsigned char *read_idx(const char *path, int dims, long item, long *count, char *err, size_t n)
 {
     if (access(path, R_OK) != 0) {
         snprintf(err, n, "%s: missing: apt-get install dataset-fashion-mnist (or set SEQGRAD_FASHION_DIR)", path);
@@ -678,16 +681,28 @@ static unsigned char *read_gz(const char *path, long want, char *err, size_t n)
     char cmd[700];
     snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
     FILE *f = popen(cmd, "r");
-    unsigned char *buf = malloc((size_t)want);
-    long got = f && buf ? (long)fread(buf, 1, (size_t)want, f) : 0;
+    unsigned char head[16];
+    long hl = 4 + 4L * dims, got = f ? (long)fread(head, 1, (size_t)hl, f) : 0, want = 0;
+    unsigned char *buf = NULL;
+    if (got == hl && head[0] == 0 && head[1] == 0 && head[2] == 8 && head[3] == dims) {
+        long stored = (long)head[4] << 24 | head[5] << 16 | head[6] << 8 | head[7];
+        *count = stored < *count ? stored : *count;
+        want = *count * item;
+        buf = malloc((size_t)want + 1);
+        got = buf ? (long)fread(buf, 1, (size_t)want, f) : 0;
+    }
     if (f)
         pclose(f);
-    if (got != want) {
-        free(buf);
-        snprintf(err, n, "%s: expected %ld bytes after gzip -dc, read %ld", path, want, got);
-        return NULL;
-    }
-    return buf;
+    if (!buf && got == hl)
+        snprintf(err, n, "%s: not an IDX file of %s", path, dims == 3 ? "images" : "labels");
+    else if (!buf)
+        snprintf(err, n, "%s: expected an IDX header of %ld bytes after gzip -dc, read %ld", path, hl, got);
+    else if (got != want)
+        snprintf(err, n, "%s: expected %ld bytes after gzip -dc and the header, read %ld", path, want, got);
+    if (buf && got == want)
+        return buf;
+    free(buf);
+    return NULL;
 }
 
 static int load_fashion(dataset *d, const sg_config *c, char *err, size_t n)
@@ -695,7 +710,6 @@ static int load_fashion(dataset *d, const sg_config *c, char *err, size_t n)
     const char *env = getenv("SEQGRAD_FASHION_DIR"), *dir = env && *env ? env : "/usr/share/datasets/fashion-mnist";
     static const char *files[2][2] = {{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"},
                                       {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}};
-    static const long total[2] = {60000, 10000};
     bool pixel = cfg_bool(c, "data.by_pixel");
     d->T = pixel ? 784 : 28, d->F = pixel ? 1 : 28;
     d->C = 10;
@@ -704,18 +718,18 @@ static int load_fashion(dataset *d, const sg_config *c, char *err, size_t n)
     long want[2] = {cfg_int(c, "data.train_size"), cfg_int(c, "data.valid_size")};
     snprintf(d->path, sizeof d->path, "%s", dir);
     for (int s = 0; s < 2; s++) {
-        long count = want[s] < total[s] ? want[s] : total[s];
+        long count = want[s], labels = want[s];
         char ip[600], lp[600];
         snprintf(ip, sizeof ip, "%s/%s", dir, files[s][0]);
         snprintf(lp, sizeof lp, "%s/%s", dir, files[s][1]);
-        unsigned char *img = read_gz(ip, 16 + count * 784, err, n), *lab = img ? read_gz(lp, 8 + count, err, n) : NULL;
+        unsigned char *img = read_idx(ip, 3, 784, &count, err, n), *lab = img ? read_idx(lp, 1, 1, &labels, err, n) : NULL;
         if (!img || !lab) {
             free(img), free(lab);
             return EXIT_DATA;
         }
-        if (img[2] != 8 || img[3] != 3 || lab[2] != 8 || lab[3] != 1) {
+        if (labels != count) {
             free(img), free(lab);
-            return cli_fail(err, n, EXIT_DATA, "%s: not an IDX file of images", ip);
+            return cli_fail(err, n, EXIT_DATA, "%s: %ld labels for %ld images", lp, labels, count);
         }
         d->ax[s] = malloc((size_t)count * 784 * sizeof(float));
         d->label[s] = malloc((size_t)count * sizeof(int));
@@ -724,9 +738,9 @@ static int load_fashion(dataset *d, const sg_config *c, char *err, size_t n)
             return cli_fail(err, n, EXIT_FAIL, "out of memory");
         }
         for (long i = 0; i < count * 784; i++)
-            d->ax[s][i] = img[16 + i] / 255.0f;
+            d->ax[s][i] = img[i] / 255.0f;
         for (long i = 0; i < count; i++)
-            d->label[s][i] = lab[8 + i] < 10 ? lab[8 + i] : 0;
+            d->label[s][i] = lab[i] < 10 ? lab[i] : 0;
         d->len[s] = count;
         free(img), free(lab);
     }

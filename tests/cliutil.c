@@ -97,3 +97,39 @@ int cu_in_child(int (*fn)(void *arg, char *err, size_t n), void *arg, char *msg,
         waitpid(pid, &status, 0);
     return status;
 }
+
+static void put_be32(FILE *f, unsigned v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
+    fwrite(b, 1, 4, f);
+}
+
+void cu_fake_fashion(const char *dir, int n_train, int n_test)
+{
+    static const char *names[2][2] = {{"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
+                                      {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}};
+    for (int s = 0; s < 2; s++) {
+        int count = s ? n_test : n_train;
+        char path[600], cmd[700];
+        snprintf(path, sizeof path, "%s/%s", dir, names[s][0]);
+        FILE *f = fopen(path, "wb");
+        put_be32(f, 0x803), put_be32(f, (unsigned)count), put_be32(f, 28), put_be32(f, 28);
+        for (int i = 0; i < count; i++)        /* class i % 10 lights rows 2c and 2c+1 */
+            for (int p = 0; p < 784; p++)
+                fputc(p / 28 / 2 == i % 10 ? 200 + i % 50 : (i * 7 + p) % 23, f);
+        fclose(f);
+        snprintf(path, sizeof path, "%s/%s", dir, names[s][1]);
+        f = fopen(path, "wb");
+        put_be32(f, 0x801), put_be32(f, (unsigned)count);
+        for (int i = 0; i < count; i++)
+            fputc(i % 10, f);
+        fclose(f);
+        for (int k = 0; k < 2; k++) {
+            snprintf(cmd, sizeof cmd, "gzip -f '%s/%s'", dir, names[s][k]);
+            if (system(cmd) != 0) {
+                fprintf(stderr, "cu_fake_fashion: %s failed\n", cmd);
+                exit(1);
+            }
+        }
+    }
+}

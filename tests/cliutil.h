@@ -21,4 +21,10 @@ void cu_patch_meta(const char *path, const char *key, const char *value);
  * a child that limits its own files or memory can still report. */
 int cu_in_child(int (*fn)(void *arg, char *err, size_t n), void *arg, char *msg, size_t n);
 
+/* Writes dir/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz: n_train and
+ * n_test 28x28 images in Fashion-MNIST's IDX format (gzip'd as Debian
+ * ships them), pixels and labels a fixed function of the index, so tests
+ * of data.kind fashion and caption run without dataset-fashion-mnist. */
+void cu_fake_fashion(const char *dir, int n_train, int n_test);
+
 #endif

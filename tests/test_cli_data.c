@@ -12,6 +12,7 @@
 
 #include "../cli/config.h"
 #include "../cli/data.h"
+#include "cliutil.h"
 #include "testutil.h"
 
 static char err[1024], dir[64];
@@ -490,6 +491,47 @@ START_TEST(test_generated_classes)
     char expect[400];
     snprintf(expect, sizeof expect, "%s/train-images-idx3-ubyte.gz: missing: apt-get install dataset-fashion-mnist "
              "(or set SEQGRAD_FASHION_DIR)", dir);
+    ck_assert_str_eq(err, expect);
+    data_free(&d);
+    /* rows of pixels / 255, labels as stored, counts capped by the files */
+    cu_fake_fashion(dir, 12, 5);
+    config(&c, "model: {kind: lstm}\ndata: {kind: fashion, train_size: 8, valid_size: 50}\n");
+    memset(&d, 0, sizeof d);
+    ck_assert_msg(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err) == EXIT_OK, "%s", err);
+    ck_assert_int_eq(d.len[0], 8);
+    ck_assert_int_eq(d.len[1], 5);
+    ck_assert_int_eq(d.T, 28);
+    ck_assert_int_eq(d.F, 28);
+    ck_assert_int_eq(d.C, 10);
+    ck_assert_str_eq(d.classes[9], "ankle boot");
+    ck_assert_int_eq(d.label[0][7], 7);
+    ck_assert_float_eq(d.ax[0][7 * 784 + 14 * 28 + 3], (200 + 7) / 255.0f);    /* class 7 lights rows 14, 15 */
+    ck_assert_float_eq(d.ax[1][3 * 784 + 1], (3 * 7 + 1) % 23 / 255.0f);
+    data_free(&d);
+    /* pixel by pixel: 784 steps of one value */
+    config(&c, "model: {kind: lstm}\ndata: {kind: fashion, by_pixel: true, train_size: 8, valid_size: 5}\n");
+    memset(&d, 0, sizeof d);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_OK);
+    ck_assert_int_eq(d.T, 784);
+    ck_assert_int_eq(d.F, 1);
+    data_free(&d);
+    /* a file of something else is refused */
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "head -c 20000 /dev/zero | gzip > '%s'", path);
+    ck_assert_int_eq(system(cmd), 0);
+    config(&c, "model: {kind: lstm}\ndata: {kind: fashion, train_size: 8, valid_size: 5}\n");
+    memset(&d, 0, sizeof d);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
+    snprintf(expect, sizeof expect, "%s: not an IDX file of images", path);
+    ck_assert_str_eq(err, expect);
+    data_free(&d);
+    /* a short file says how much it held */
+    snprintf(cmd, sizeof cmd, "printf '' | gzip > '%s'", path);
+    ck_assert_int_eq(system(cmd), 0);
+    memset(&d, 0, sizeof d);
+    ck_assert_int_eq(data_load(&d, &c, NULL, NULL, USE_SPLITS, err, sizeof err), EXIT_DATA);
+    snprintf(expect, sizeof expect, "%s: expected an IDX header of 16 bytes after gzip -dc, read 0", path);
     ck_assert_str_eq(err, expect);
     data_free(&d);
     unsetenv("SEQGRAD_FASHION_DIR");

@@ -87,6 +87,12 @@ static const char *kinds[][2] = {
                 "data: {kind: wordgen, train_size: 20, valid_size: 4, batch_size: 4}\n"},
     {"wordgen_input", "model: {kind: gru, hidden: 8, layers: 2, dropout: 0.2, condition: input}\n"
                       "data: {kind: wordgen, train_size: 20, valid_size: 4, batch_size: 4}\n"},
+    /* Fashion-MNIST row by row, and captioned with class names (a fake
+     * data set of the test's own: cu_fake_fashion) */
+    {"fashion", "model: {kind: gru, hidden: 8, layers: 2, dropout: 0.2, pooling: mean}\n"
+                "data: {kind: fashion, train_size: 40, valid_size: 10, batch_size: 8}\n"},
+    {"caption", "model: {kind: lstm, hidden: 8, layers: 2, dropout: 0.2}\n"
+                "data: {kind: caption, train_size: 40, valid_size: 10, batch_size: 8}\n"},
     {"tagged", "model: {kind: lstm, hidden: 8, layers: 2, bidirectional: true, dropout: 0.2}\n"
                "data: {kind: tagged, path: CONLL, batch_size: 4}\n"},
     {"cell_s2s", "cell: {name: mgu2, states: [h], params: {weight_ih: [2H, E], bias: [2H], weight_f: [H, H], "
@@ -114,6 +120,8 @@ static void config_of_kind(sg_config *c, int k, const char *run)
         fclose(wf);
     }
     setenv("SEQGRAD_DICT_DIR", dir, 1);
+    cu_fake_fashion(dir, 40, 10);          /* fashion and caption read SEQGRAD_FASHION_DIR */
+    setenv("SEQGRAD_FASHION_DIR", dir, 1);
     snprintf(conll, sizeof conll, "%s/tags.conll", dir);
     FILE *cf = fopen(conll, "w");
     for (int i = 0; i < 40; i++)
