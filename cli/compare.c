@@ -6,6 +6,7 @@
  * from disk. Each run is read from its folder: metrics.csv, config.yaml,
  * checkpoint.safetensors and (recurrent text or adding runs) grad_norms.csv.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,6 +326,8 @@ int compare_runs(const char *const *dirs, int nv, const char *out_dir, FILE *out
     }
     char *svg = NULL;
     size_t svg_len = 0;
+    if (rc == EXIT_OK && cli_make_dirs(out_dir) != 0)
+        rc = cli_fail(err, n, EXIT_FAIL, "%s: cannot make the folder: %s", out_dir, strerror(errno));
     FILE *mem = rc == EXIT_OK ? open_memstream(&svg, &svg_len) : NULL;
     if (rc == EXIT_OK && mem) {
         write_svg(mem, v, nv, colour);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -108,6 +109,20 @@ int cli_fail(char *err, size_t n, int code, const char *fmt, ...)
     vsnprintf(err, n, fmt, ap);
     va_end(ap);
     return code;
+}
+
+int cli_make_dirs(const char *dir)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(p, 0777) != 0 && errno != EEXIST)
+                return -1;
+            *s = '/';
+        }
+    return mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 bool cli_parse_long(const char *opt, const char *text, long lo, long hi, long *v, char *err, size_t n)

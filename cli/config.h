@@ -20,6 +20,9 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_CONFIG = 3, EXIT_DATA = 
  * A function that answers true/false passes false as the code. */
 int cli_fail(char *err, size_t n, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* mkdir -p dir: 0, or -1 with errno. */
+int cli_make_dirs(const char *dir);
+
 /* The one checked number parser for options: the whole of text is a number
  * in [lo, hi] (a whole one for cli_parse_long), else false with
  * "OPT: expected ..." in err. */

@@ -338,21 +338,6 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
     return rc;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *dir)
-{
-    char p[600];
-    snprintf(p, sizeof p, "%s", dir);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST)
-                return -1;
-            *s = '/';
-        }
-    return mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static int write_config(const run *r, bool overwrite, char *err, size_t n)
 {
     const char *dir = cfg_str(&r->cfg, "train.run_dir");
@@ -361,7 +346,7 @@ static int write_config(const run *r, bool overwrite, char *err, size_t n)
     if (!overwrite && access(path, F_OK) == 0)
         return cli_fail(err, n, EXIT_USAGE, "train.run_dir %s already holds a run: seqgrad resume %s continues it, "
                                 "--overwrite starts it again", dir, dir);
-    if (make_dirs(dir) != 0)
+    if (cli_make_dirs(dir) != 0)
         return cli_fail(err, n, EXIT_FAIL, "%s: cannot create: %s", dir, strerror(errno));
     snprintf(path, sizeof path, "%s/config.yaml", dir);
     size_t len = cfg_dump(&r->cfg, text, sizeof text);
@@ -427,7 +412,7 @@ int train_compare(const sg_config *c, const train_opts *o, char *err, size_t n)
     char (*dirs)[600] = calloc((size_t)runs, sizeof *dirs);
     const char **names = calloc((size_t)runs, sizeof *names);
     sg_config *one = malloc(sizeof *one);
-    int rc = dirs && names && one ? make_dirs(base) : (snprintf(err, n, "out of memory"), EXIT_FAIL);
+    int rc = dirs && names && one ? cli_make_dirs(base) : (snprintf(err, n, "out of memory"), EXIT_FAIL);
     if (rc != EXIT_OK && !err[0])
         snprintf(err, n, "cannot make %s", base);
     long k = 0;

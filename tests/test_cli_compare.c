@@ -108,6 +108,12 @@ START_TEST(test_config_trains_and_compares)
     snprintf(path, sizeof path, "%s/compare.svg", dir);
     ck_assert_int_eq(count(slurp(path), "<polyline"), 6);
     free(log);
+    /* --out makes its folder, parents too */
+    char deep[300];
+    snprintf(deep, sizeof deep, "%s/plots/new", dir);
+    ck_assert_msg(compare_runs(two, 2, deep, NULL, err, sizeof err) == EXIT_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/compare.html", deep);
+    ck_assert_int_eq(access(path, R_OK), 0);
     /* not a run: said so */
     const char *bad[] = {dir};
     ck_assert_int_eq(compare_runs(bad, 1, dir, NULL, err, sizeof err), EXIT_DATA);
