@@ -109,7 +109,7 @@ START_TEST(test_config_trains_and_compares)
     ck_assert_int_eq(count(slurp(path), "<polyline"), 6);
     free(log);
     /* --out makes its folder, parents too */
-    char deep[300];
+    char deep[150];
     snprintf(deep, sizeof deep, "%s/plots/new", dir);
     ck_assert_msg(compare_runs(two, 2, deep, NULL, err, sizeof err) == EXIT_OK, "%s", err);
     snprintf(path, sizeof path, "%s/compare.html", deep);
