@@ -16,6 +16,7 @@
 #include "figure.h"
 #include <seqgrad/tool.h>
 #include "compare.h"
+#include "dist.h"
 #include "horizon.h"
 #include "train.h"
 
@@ -235,7 +236,13 @@ static int cmd_train(int argc, char **argv, char *err, size_t n)
     }
     if (cfg_check(&c, err, n) != 0)
         return EXIT_CONFIG;
-    return cfg_str(&c, "compare.cells")[0] ? train_compare(&c, &o, err, n) : train_run(&c, &o, err, n);
+    if (cfg_str(&c, "compare.cells")[0])
+        return train_compare(&c, &o, err, n);
+    int rc = dist_start(err, n);              /* under mpirun: one rank of a data-parallel run */
+    if (rc == EXIT_OK)
+        rc = train_run(&c, &o, err, n);
+    dist_stop();
+    return rc;
 }
 
 static int cmd_predict(int argc, char **argv, char *err, size_t n)
@@ -280,7 +287,13 @@ static int cmd_compare(int argc, char **argv, char *err, size_t n)
 static int cmd_resume(int argc, char **argv, char *err, size_t n)
 {
     train_opts o = {0};
-    return argc == 1 ? train_resume(argv[0], &o, err, n) : EXIT_USAGE;
+    if (argc != 1)
+        return EXIT_USAGE;
+    int rc = dist_start(err, n);
+    if (rc == EXIT_OK)
+        rc = train_resume(argv[0], &o, err, n);
+    dist_stop();
+    return rc;
 }
 
 static int cmd_sample(int argc, char **argv, char *err, size_t n)
@@ -399,6 +412,13 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
+/* this process's rank when mpirun started it, else 0 */
+static long rank_of_launch(void)
+{
+    const char *v = getenv("OMPI_COMM_WORLD_RANK");
+    return v ? strtol(v, NULL, 10) : 0;
+}
+
 int seqgrad_main(int argc, char **argv)
 {
     char err[1024] = "";
@@ -414,6 +434,8 @@ int seqgrad_main(int argc, char **argv)
         int rc = commands[k].run(argc - 2, argv + 2, err, sizeof err);
         if (rc == EXIT_USAGE && !err[0])
             fputs(*commands[k].help, stderr);
+        else if (rc != EXIT_OK && rc < 128 && rank_of_launch() > 0)   /* under mpirun: which rank says it */
+            fprintf(stderr, "seqgrad (rank %ld): %s\n", rank_of_launch(), err);
         else if (rc != EXIT_OK && rc < 128)   /* 128 + a signal: stopped on request, with a checkpoint */
             fprintf(stderr, "seqgrad: %s\n", err);
         return rc;

@@ -83,6 +83,9 @@ const cfg_key cfg_schema[] = {
     {"train.steps", CFG_INT, "600", 1, 1e9, NULL, "optimizer steps (unless epochs is set)"},
     {"train.epochs", CFG_INT, "0", 0, 1e6, NULL, "if > 0: passes over the training data, instead of steps"},
     {"train.seed", CFG_INT, "1", 0, 1e15, NULL, "seed of initialisation, dropout and sampling"},
+    {"train.shards", CFG_INT, "1", 1, 64, NULL,
+     "the batch is computed as this many equal shards, each its own dropout stream, their gradients summed exactly; "
+     "mpirun -np N (N dividing it) gives the same parameters as one process (docs/scale.md)"},
     {"train.sampling", CFG_REAL, "0", 0, 1, NULL, "seq2seq: scheduled sampling, the share of decoder inputs taken from the model's own guess"},
     {"train.eval_every", CFG_INT, "100", 1, 1e9, NULL, "validate every N steps (and at the end)"},
     {"train.checkpoint_every", CFG_INT, "200", 1, 1e9, NULL, "write the checkpoint every N steps (and at the end)"},

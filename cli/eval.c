@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "run.h"
 
 static int argmax_row(const sg_tensor *z, size_t row, int V)
@@ -47,33 +48,60 @@ int run_confusion(run *r, sg_tape *t, long *confusion)
 /* ---- evaluation ------------------------------------------------------------------ */
 
 /* the text's validation streams, state carried from chunk to chunk */
+/* The text LM on the validation streams, each carrying its state. With
+ * train.shards, each shard's streams go through on their own, on the rank
+ * that trains the shard; the losses meet in (step, shard) slots, summed in
+ * order, so every rank and any number of them get the same figure. */
 static eval_result eval_stream(run *r, sg_tape *t)
 {
-    int B = r->B, T = r->T;
+    int B = r->B, T = r->T, K = (int)cfg_int(&r->cfg, "train.shards"), Bs = B / K;
+    int mine = K / dist_size(), first = dist_rank() * mine;
     long per = r->d.len[1] / B, steps = (per - 1) / T;
     const int *ids = r->d.ids[1];
     sg_tensor *st[SG_CELL_MAX_STATES] = {NULL};
-    for (int j = 0; j < r->n_carry; j++)
-        st[j] = sg_tensor_new(SG_F32, 3, (int[]){r->L, B, r->H});
-    double total = 0;
-    for (long s = 0; s < steps; s++) {
-        for (int b = 0; b < B; b++)
-            for (int k = 0; k < T; k++) {
-                r->bx[b * T + k] = ids[b * per + s * T + k];
-                r->by[b * T + k] = ids[b * per + s * T + k + 1];
-            }
-        sg_tape_reset(t);
-        sg_tensor *next[SG_CELL_MAX_STATES] = {NULL};
-        total += sg_tensor_get(sg_cross_entropy(t, run_lm_logits(r, t, r->bx, B, T, r->n_carry ? st : NULL, next, NULL),
-                                                r->by, NULL), 0);
+    double *slot = calloc((size_t)(steps * K + 1), sizeof *slot);
+    bool failed = !slot;
+    for (int j = 0; !failed && j < r->n_carry; j++)
+        failed = !(st[j] = sg_tensor_new(SG_F32, 3, (int[]){r->L, Bs, r->H}));
+    for (int s = first; !failed && s < first + mine; s++) {
         for (int j = 0; j < r->n_carry; j++)
-            if (next[j])
-                sg_tensor_copy(st[j], next[j]);
+            memset(sg_tensor_data(st[j]), 0, sg_tensor_size(st[j]) * sizeof(float));
+        for (long k = 0; k < steps; k++) {
+            for (int b = 0; b < Bs; b++)
+                for (int i = 0; i < T; i++) {
+                    long at = (long)(s * Bs + b) * per + k * T + i;
+                    r->bx[b * T + i] = ids[at], r->by[b * T + i] = ids[at + 1];
+                }
+            sg_tape_reset(t);
+            sg_tensor *next[SG_CELL_MAX_STATES] = {NULL};
+            sg_tensor *loss = sg_cross_entropy(t, run_lm_logits(r, t, r->bx, Bs, T, r->n_carry ? st : NULL, next, NULL),
+                                               r->by, NULL);
+            if (!loss) {
+                failed = true;
+                break;
+            }
+            slot[k * K + s] = sg_tensor_get(loss, 0);
+            for (int j = 0; j < r->n_carry; j++)
+                if (next[j])
+                    sg_tensor_copy(st[j], next[j]);
+        }
+    }
+    if (slot) {
+        slot[steps * K] = failed;
+        failed = dist_sum(slot, (int)(steps * K + 1)) != 0 || slot[steps * K] > 0;
+    }
+    double total = 0;
+    for (long k = 0; !failed && k < steps; k++) {
+        double step = 0;
+        for (int s = 0; s < K; s++)
+            step += slot[k * K + s];
+        total += step / K;
     }
     for (int j = 0; j < r->n_carry; j++)
         sg_tensor_free(st[j]);
-    return (eval_result){.loss = steps ? total / (double)steps : NAN, .accuracy = NAN, .f1 = NAN, .examples = 0,
-                         .tokens = steps * B * T};
+    free(slot);
+    return (eval_result){.loss = steps && !failed ? total / (double)steps : NAN, .accuracy = NAN, .f1 = NAN,
+                         .examples = 0, .tokens = steps * B * T};
 }
 
 /* ---- spans of tag sequences ------------------------------------------------------
@@ -196,9 +224,18 @@ eval_result run_evaluate(run *r, sg_tape *t)
     bool was = sg_tape_set_grad(t, false);
     long N = r->d.len[1], tokens = 0, right = 0, spans_pred = 0, spans_true = 0, spans_right = 0;
     double total = 0;
+    /* under mpirun each rank takes every size-th batch; a batch's six sums
+     * go to its own slots, and every rank adds the slots in batch order */
+    enum { LOSS, TOKENS, RIGHT, PRED, TRUE, BOTH, SLOTS };
+    long batches = (N + r->B - 1) / r->B;
     int *idx = malloc((size_t)r->B * sizeof *idx);
-    bool failed = !idx;
+    double *slot = calloc((size_t)(batches * SLOTS + 1), sizeof *slot);
+    bool failed = !idx || !slot;
     for (long i = 0; !failed && i < N; i += r->B) {
+        long batch = i / r->B;
+        if (batch % dist_size() != dist_rank())
+            continue;
+        tokens = right = spans_pred = spans_true = spans_right = 0;
         int B = (int)(N - i < r->B ? N - i : r->B);
         for (int b = 0; b < B; b++)
             idx[b] = (int)(i + b);
@@ -245,9 +282,21 @@ eval_result run_evaluate(run *r, sg_tape *t)
             failed = failed || c < 0 || !loss;
             right += c > 0 ? c : 0;
         }
-        total += l * (double)k, tokens += k;
+        double *v = slot + batch * SLOTS;
+        v[LOSS] = l * (double)k, v[TOKENS] = (double)k, v[RIGHT] = (double)right;
+        v[PRED] = (double)spans_pred, v[TRUE] = (double)spans_true, v[BOTH] = (double)spans_right;
     }
-    free(idx);
+    if (slot) {
+        slot[batches * SLOTS] = failed;
+        failed = dist_sum(slot, (int)(batches * SLOTS + 1)) != 0 || slot[batches * SLOTS] > 0;
+    }
+    tokens = right = spans_pred = spans_true = spans_right = 0;
+    for (long b = 0; !failed && b < batches; b++) {
+        const double *v = slot + b * SLOTS;
+        total += v[LOSS], tokens += (long)v[TOKENS], right += (long)v[RIGHT];
+        spans_pred += (long)v[PRED], spans_true += (long)v[TRUE], spans_right += (long)v[BOTH];
+    }
+    free(idx), free(slot);
     sg_tape_set_grad(t, was);
     return (eval_result){.loss = failed ? NAN : total / (double)(tokens ? tokens : 1),
                          .accuracy = failed || (r->d.task == TASK_ITEMS && r->d.kind != DATA_CAPTION) ? NAN

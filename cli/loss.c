@@ -199,16 +199,16 @@ sg_tensor *run_examples_loss(run *r, sg_tape *t, int split, const int *idx, int 
     return examples_loss(r, t, split, idx, B, rng, 0, tokens ? tokens : &count);
 }
 
-sg_tensor *run_batch_loss(run *r, sg_tape *t, long *tokens, sg_tensor **next)
+void run_batch_begin(run *r)
 {
     int B = r->B, T = r->T;
+    long per = r->d.len[0] / B;
     if (r->d.task != TASK_STREAM) {
-        long per = r->d.len[0] / B, epoch = r->step / per, k = r->step % per;
+        long epoch = r->step / per;
         if (epoch != r->perm_epoch)          /* each epoch its own order, drawn from the seed */
             data_shuffle(r->perm, r->d.len[0], (uint64_t)cfg_int(&r->cfg, "data.seed"), epoch), r->perm_epoch = epoch;
-        return examples_loss(r, t, 0, r->perm + k * B, B, &r->rng, cfg_real(&r->cfg, "train.sampling"), tokens);
+        return;
     }
-    long per = r->d.len[0] / B;
     if (r->pos + T + 1 > per) {                /* an epoch ends: streams start again, state cleared */
         r->pos = 0;
         for (int j = 0; j < r->n_carry; j++)
@@ -221,6 +221,53 @@ sg_tensor *run_batch_loss(run *r, sg_tape *t, long *tokens, sg_tensor **next)
             r->by[b * T + k] = ids[b * per + r->pos + k + 1];
         }
     r->pos += T;
+}
+
+/* rows [s Bs, (s+1) Bs) of each carried state (L,B,H) to or from the
+ * shard's own (L,Bs,H) */
+static void carry_rows(run *r, int s, int shards, sg_tensor **shard, bool out)
+{
+    int L = r->L, B = r->B, Bs = B / shards, H = r->H;
+    for (int j = 0; j < r->n_carry; j++) {
+        float *all = sg_tensor_data(r->carry[j]), *one = sg_tensor_data(shard[j]);
+        for (int l = 0; l < L; l++) {
+            float *rows = all + ((size_t)l * B + (size_t)s * Bs) * H, *mine = one + (size_t)l * Bs * H;
+            memcpy(out ? rows : mine, out ? mine : rows, (size_t)Bs * H * sizeof(float));
+        }
+    }
+}
+
+sg_tensor *run_shard_loss(run *r, sg_tape *t, int s, int shards, sg_rng *rng, long *tokens, sg_tensor **next)
+{
+    int B = r->B / shards, T = r->T;
+    if (r->d.task != TASK_STREAM) {
+        long k = r->step % (r->d.len[0] / r->B);
+        return examples_loss(r, t, 0, r->perm + k * r->B + (long)s * B, B, rng, cfg_real(&r->cfg, "train.sampling"),
+                             tokens);
+    }
+    sg_tensor **state = r->carry;
+    if (shards > 1 && r->n_carry) {            /* the shard's rows of the carried state */
+        for (int j = 0; j < r->n_carry; j++)
+            if (!r->shard_carry[j] && !(r->shard_carry[j] = sg_tensor_new(SG_F32, 3, (int[]){r->L, B, r->H})))
+                return sg_fail(t, SG_ERR_NOMEM, "out of memory for a shard's state");
+        carry_rows(r, s, shards, r->shard_carry, false);
+        state = r->shard_carry;
+    }
     *tokens = (long)B * T;
-    return sg_cross_entropy(t, run_lm_logits(r, t, r->bx, B, T, r->carry, next, &r->rng), r->by, NULL);
+    return sg_cross_entropy(t, run_lm_logits(r, t, r->bx + (size_t)s * B * T, B, T, state, next, rng),
+                            r->by + (size_t)s * B * T, NULL);
+}
+
+void run_shard_keep_state(run *r, int s, int shards, sg_tensor **next)
+{
+    if (shards == 1) {
+        for (int j = 0; j < r->n_carry; j++)
+            if (next[j])
+                sg_tensor_copy(r->carry[j], next[j]);
+        return;
+    }
+    for (int j = 0; j < r->n_carry; j++)
+        if (next[j])
+            sg_tensor_copy(r->shard_carry[j], next[j]);
+    carry_rows(r, s, shards, r->shard_carry, true);
 }

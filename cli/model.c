@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "dist.h"
 #include "plot.h"
 #include "run.h"
 
@@ -21,8 +22,10 @@ void run_free(run *r)
 {
     sg_optim_free(r->opt);
     sg_params_free(r->ps);
-    for (int j = 0; j < SG_CELL_MAX_STATES; j++)
+    for (int j = 0; j < SG_CELL_MAX_STATES; j++) {
         sg_tensor_free(r->carry[j]), r->carry[j] = NULL;
+        sg_tensor_free(r->shard_carry[j]), r->shard_carry[j] = NULL;
+    }
     sg_cell_def_free(r->own_cell);
     r->own_cell = NULL;
     data_free(&r->d);
@@ -286,6 +289,18 @@ static int check_sizes(run *r, data_use use, char *err, size_t n)
         return EXIT_OK;
     const dataset *d = &r->d;
     const char *name = d->path[0] ? d->path : cfg_str(&r->cfg, "data.kind");
+    long shards = cfg_int(&r->cfg, "train.shards");
+    if (r->B % shards != 0) {
+        char what[120];
+        snprintf(what, sizeof what, "%ld shards do not split data.batch_size %d into equal parts", shards, r->B);
+        return config_error(r, "train.shards", err, n, what);
+    }
+    if (shards % dist_size() != 0) {
+        char what[120];
+        snprintf(what, sizeof what, "%ld shards do not split over %d ranks (take a multiple of %d)", shards,
+                 dist_size(), dist_size());
+        return config_error(r, "train.shards", err, n, what);
+    }
     if (d->task == TASK_STREAM) {
         if ((!whole && d->len[0] / r->B < r->T + 2) || d->len[1] < (long)r->B * (r->T + 1))
             return cli_fail(err, n, EXIT_DATA, "%s: %ld characters are too few for batch %d x %d", name, d->len[0] + d->len[1],

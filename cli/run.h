@@ -41,6 +41,7 @@ typedef struct {
     sg_optim *opt;
     sg_schedule sched;
     sg_tensor *carry[SG_CELL_MAX_STATES];  /* text, recurrent model: each state carried across batches (L,B,H) */
+    sg_tensor *shard_carry[SG_CELL_MAX_STATES];  /* train.shards > 1: one shard's rows of them (L,B/shards,H) */
     int n_carry;
     sg_cell_def *own_cell;    /* the config's cell: section, compiled (NULL if none) */
     const char *classes;      /* a classifier's classes from its checkpoint, for run_build (or NULL) */
@@ -106,9 +107,17 @@ int run_save(run *r, char *err, size_t n);
 long run_steps_per_epoch(const run *r);
 /* Training steps of the run (train.steps, or train.epochs passes). */
 long run_total_steps(const run *r);
-/* The loss of training batch r->step (advances the text position; next
- * gets a recurrent LM's final state); *tokens: target tokens in it. */
-sg_tensor *run_batch_loss(run *r, sg_tape *t, long *tokens, sg_tensor **next);
+/* Sets up training batch r->step: the order of this epoch's examples, or
+ * the streams' next window of text (advancing the position; the carried
+ * state cleared when an epoch starts again). */
+void run_batch_begin(run *r);
+/* The loss of shard s of `shards` equal shards of that batch: examples (or
+ * streams) [s B/shards, (s+1) B/shards), dropout drawn from rng. A
+ * recurrent LM starts from those rows of the carried state and leaves its
+ * final state in next; *tokens: the target tokens in the shard. */
+sg_tensor *run_shard_loss(run *r, sg_tape *t, int s, int shards, sg_rng *rng, long *tokens, sg_tensor **next);
+/* Keeps shard s's final state (next) in its rows of the carried state. */
+void run_shard_keep_state(run *r, int s, int shards, sg_tensor **next);
 /* The loss of examples idx[0..B) of split (no dropout when rng is NULL:
  * gradcheck, evaluation); *tokens (if not NULL): the targets in it. */
 sg_tensor *run_examples_loss(run *r, sg_tape *t, int split, const int *idx, int B, sg_rng *rng, long *tokens);

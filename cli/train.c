@@ -21,6 +21,7 @@
 #include "plot.h"
 #include "run.h"
 #include "compare.h"
+#include "dist.h"
 #include "train.h"
 
 /* Ctrl-C, SIGTERM and SIGHUP stop after the current step, with a checkpoint */
@@ -222,6 +223,90 @@ static int loop(run *r, const train_opts *o, char *err, size_t n)
     return rc;
 }
 
+/* What one training step measured, the same on every rank. */
+typedef struct {
+    double loss;
+    long tokens;
+    bool stop;           /* a rank was asked to stop (Ctrl-C, SIGTERM, SIGHUP) */
+} step_result;
+
+/* Forward and backward of training batch r->step, leaving its gradient in
+ * the parameters. One shard: the batch at once, dropout from the run's
+ * rng. More (train.shards, or mpirun's ranks): each local shard with its
+ * own stream, seeded from one draw of the run's rng, its gradient kept;
+ * then the exact sum over every shard (dist_sum_grads). */
+static int train_step(run *r, sg_tape *t, dist_step *ds, step_result *res, char *err, size_t n)
+{
+    run_batch_begin(r);
+    if (!ds->kept) {
+        sg_tape_reset(t);
+        sg_tensor *next[SG_CELL_MAX_STATES] = {NULL};
+        sg_tensor *loss = run_shard_loss(r, t, 0, 1, &r->rng, &res->tokens, next);
+        if (sg_backward(t, loss) != SG_OK)
+            return cli_fail(err, n, EXIT_FAIL, "%s", sg_tape_errmsg(t));
+        run_shard_keep_state(r, 0, 1, next);
+        res->loss = sg_tensor_get(loss, 0), res->stop = interrupted;
+        return EXIT_OK;
+    }
+    int K = ds->shards;
+    double *slot = ds->slots;                 /* loss and tokens of each shard; failures; stops */
+    memset(slot, 0, (size_t)(2 * K + 2) * sizeof *slot);
+    uint64_t base = sg_rng_u64(&r->rng);      /* every rank draws it: the run's rng stays the same everywhere */
+    for (int k = 0; k < ds->count && !slot[2 * K]; k++) {
+        int s = ds->first + k;
+        sg_rng rng;
+        sg_rng_seed(&rng, base + (uint64_t)s);
+        sg_tape_reset(t);
+        sg_tensor *next[SG_CELL_MAX_STATES] = {NULL};
+        long tokens = 0;
+        sg_tensor *loss = run_shard_loss(r, t, s, K, &rng, &tokens, next);
+        if (sg_backward(t, loss) != SG_OK) {
+            cli_fail(err, n, EXIT_FAIL, "%s", sg_tape_errmsg(t));
+            slot[2 * K] = 1;
+            break;
+        }
+        run_shard_keep_state(r, s, K, next);
+        dist_keep_grads(ds, r->ps, k);
+        slot[s] = sg_tensor_get(loss, 0), slot[K + s] = (double)tokens;
+    }
+    slot[2 * K + 1] = interrupted != 0;
+    if (dist_sum(slot, 2 * K + 2) != 0)
+        return cli_fail(err, n, EXIT_FAIL, "MPI_Allreduce failed");
+    if (slot[2 * K] > 0) {
+        if (!err[0])
+            snprintf(err, n, "another rank failed (its message is above)");
+        return EXIT_FAIL;
+    }
+    if (dist_sum_grads(ds, r->ps) != 0)
+        return cli_fail(err, n, EXIT_FAIL, "MPI_Allreduce of the gradients failed");
+    double loss = 0;
+    res->tokens = 0;
+    for (int s = 0; s < K; s++)                /* in shard order, whichever rank computed it */
+        loss += slot[s], res->tokens += (long)slot[K + s];
+    res->loss = loss / K, res->stop = slot[2 * K + 1] > 0;
+    return EXIT_OK;
+}
+
+/* Every rank's rows of the carried state, on every rank (before a
+ * checkpoint): each rank keeps its own rows, zeroes the others', and the
+ * sum over ranks is the whole (x + 0 is exact). */
+static int gather_state(run *r, const dist_step *ds)
+{
+    if (dist_size() == 1 || !r->n_carry)
+        return 0;
+    int Bs = r->B / ds->shards;
+    for (int j = 0; j < r->n_carry; j++) {
+        float *all = sg_tensor_data(r->carry[j]);
+        for (int l = 0; l < r->L; l++)
+            for (int b = 0; b < r->B; b++)
+                if (b / Bs < ds->first || b / Bs >= ds->first + ds->count)
+                    memset(all + ((size_t)l * r->B + b) * r->H, 0, (size_t)r->H * sizeof *all);
+        if (dist_sum_f(all, sg_tensor_size(r->carry[j])) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int loop_body(run *r, const train_opts *o, char *err, size_t n)
 {
     const char *dir = cfg_str(&r->cfg, "train.run_dir");
@@ -230,8 +315,17 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
     long per_epoch = run_steps_per_epoch(r);
     double clip = cfg_real(&r->cfg, "clip.norm");
     bool regress = r->d.task == TASK_REGRESS, recurrent = (r->model == MODEL_RNN_LM && r->d.task == TASK_STREAM) || regress;
+    bool lead = dist_rank() == 0;             /* rank 0 alone writes metrics, plots, checkpoints and the log */
+    bool quiet = o->quiet || !lead;
     FILE *log = o->log ? o->log : stdout;
-    bool tty = !o->quiet && isatty(fileno(log));
+    bool tty = !quiet && isatty(fileno(log));
+    dist_step ds = {0};
+    int shards = (int)cfg_int(&r->cfg, "train.shards");
+    if (shards > 1 || dist_size() > 1) {
+        int rc = dist_step_init(&ds, r->ps, shards, err, n);
+        if (rc != EXIT_OK)
+            return rc;
+    }
     /* Ctrl-C, SIGTERM and SIGHUP are caught from here on (before
      * metrics.csv exists, so a caller that waits for that file knows the
      * handlers are in place) */
@@ -239,18 +333,22 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
     for (int i = 0; i < 3; i++)
         sigaction(stop_signals[i], &sa, &old[i]);
     interrupted = 0;
-    remove_leftovers(dir);
     char path[600];
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
-    /* resuming: the rows after the checkpoint's step were never kept */
-    FILE *metrics = r->step ? keep_metrics_until(path, r->step) : fopen(path, "w");
-    if (!metrics) {
+    FILE *metrics = NULL;
+    if (lead) {
+        remove_leftovers(dir);
+        /* resuming: the rows after the checkpoint's step were never kept */
+        metrics = r->step ? keep_metrics_until(path, r->step) : fopen(path, "w");
+        if (metrics && !r->step)
+            fputs(metrics_header, metrics);
+    }
+    if (!dist_share(lead ? metrics != NULL : 1)) {
         for (int i = 0; i < 3; i++)
             sigaction(stop_signals[i], &old[i], NULL);
-        return cli_fail(err, n, EXIT_FAIL, "%s: cannot write: %s", path, strerror(errno));
+        dist_step_free(&ds);
+        return cli_fail(err, n, EXIT_FAIL, "%s: cannot write: %s", path, lead ? strerror(errno) : "(on rank 0)");
     }
-    if (!r->step)
-        fputs(metrics_header, metrics);
 
     sg_tape *t = sg_tape_new();
     double t0 = seconds(), smooth = NAN, tokens = 0;
@@ -258,32 +356,26 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
     if (!t)
         snprintf(err, n, "out of memory for the tape");
     while (rc == EXIT_OK && r->step < steps) {
-        sg_tape_reset(t);
-        sg_tensor *next[SG_CELL_MAX_STATES] = {NULL};
-        long k = 0;
-        sg_tensor *loss = run_batch_loss(r, t, &k, next);
-        if (sg_backward(t, loss) != SG_OK) {
-            rc = cli_fail(err, n, EXIT_FAIL, "%s", sg_tape_errmsg(t));
+        step_result sr = {0};
+        if ((rc = train_step(r, t, &ds, &sr, err, n)) != EXIT_OK)
             break;
-        }
-        for (int j = 0; j < r->n_carry; j++)
-            if (next[j])
-                sg_tensor_copy(r->carry[j], next[j]);
         double norm = sg_clip_grad_norm(r->ps, clip > 0 ? clip : INFINITY);
         double lr = sg_schedule_lr(&r->sched, r->step);
         sg_optim_step(r->opt, lr);
         sg_params_zero_grad(r->ps);
         r->step++;
-        tokens += (double)k;
-        double l = sg_tensor_get(loss, 0), tps = tokens / (seconds() - t0);
+        tokens += (double)sr.tokens;
+        double l = sr.loss, tps = tokens / (seconds() - t0);
         smooth = isnan(smooth) ? l : 0.95 * smooth + 0.05 * l;
         bool eval = r->step % eval_every == 0 || r->step == steps;
         eval_result v = {.loss = NAN, .accuracy = NAN, .f1 = NAN};
         if (eval) {
             v = run_evaluate(r, t);
-            if ((recurrent && grad_norms(r, t) != 0) || (r->model == MODEL_S2S && attention_picture(r, t) != 0) ||
-                (r->model == MODEL_CLASSIFY && confusion_picture(r, t) != 0)) {
-                rc = cli_fail(err, n, EXIT_FAIL, "%s: cannot write a plot: %s", dir, strerror(errno));
+            int pictures = lead && ((recurrent && grad_norms(r, t) != 0) ||
+                                    (r->model == MODEL_S2S && attention_picture(r, t) != 0) ||
+                                    (r->model == MODEL_CLASSIFY && confusion_picture(r, t) != 0));
+            if (dist_share(pictures)) {
+                rc = cli_fail(err, n, EXIT_FAIL, "%s: cannot write a plot: %s", dir, lead ? strerror(errno) : "(on rank 0)");
                 break;
             }
         }
@@ -292,9 +384,10 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
             snprintf(vs, sizeof vs, "%.6f", v.loss);
         if (eval && !isnan(v.accuracy))
             snprintf(va, sizeof va, "%.6f", v.accuracy);
-        if (fprintf(metrics, "%ld,%.6f,%s,%.6g,%.6g,%.0f,%s\n", r->step, l, vs, lr, norm, tps, va) < 0 ||
-            fflush(metrics) != 0) {
-            rc = cli_fail(err, n, EXIT_FAIL, "%s: cannot write: %s", path, strerror(errno));
+        int written = !lead || (fprintf(metrics, "%ld,%.6f,%s,%.6g,%.6g,%.0f,%s\n", r->step, l, vs, lr, norm, tps, va) >= 0 &&
+                                fflush(metrics) == 0);
+        if (!dist_share(written)) {
+            rc = cli_fail(err, n, EXIT_FAIL, "%s: cannot write: %s", path, lead ? strerror(errno) : "(on rank 0)");
             break;
         }
         double left = (double)(steps - r->step) * (tokens / (double)(r->step ? r->step : 1)) / (tps > 0 ? tps : 1);
@@ -302,7 +395,7 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
             fprintf(log, "\rstep %ld/%ld  epoch %.2f  loss %.3f  %.0f tok/s  %02d:%02d left%s", r->step, steps,
                     (double)r->step / (double)per_epoch, smooth, tps, (int)left / 60,
                     (int)left % 60, eval ? "\n" : "");
-        if (!o->quiet && eval) {
+        if (!quiet && eval) {
             fprintf(log, "step %ld  train loss %.4f  valid loss %.4f", r->step, smooth, v.loss);
             if (!regress && r->d.task != TASK_S2S && r->d.task != TASK_CLASSIFY && r->d.task != TASK_TAG)
                 fprintf(log, "  (ppl %.2f)", exp(v.loss));
@@ -313,28 +406,37 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
             fprintf(log, "  %.0f tok/s\n", tps);
         }
         fflush(log);
-        bool stop = interrupted || (o->stop_after > 0 && r->step >= o->stop_after);
+        bool stop = sr.stop || (o->stop_after > 0 && r->step >= o->stop_after);
         if (r->step % ckpt_every == 0 || r->step == steps || stop) {
-            if ((rc = run_save(r, err, n)) != EXIT_OK)
+            if (gather_state(r, &ds) != 0) {
+                rc = cli_fail(err, n, EXIT_FAIL, "MPI_Allreduce of the carried state failed");
                 break;
-            if (plot_losses(dir, regress ? "mean squared error" : "cross-entropy (nats/token)") != 0) {
-                rc = cli_fail(err, n, EXIT_FAIL, "%s/loss.svg: cannot write: %s", dir, strerror(errno));
+            }
+            int saved = lead ? run_save(r, err, n) : EXIT_OK;
+            if (lead && saved == EXIT_OK &&
+                plot_losses(dir, regress ? "mean squared error" : "cross-entropy (nats/token)") != 0)
+                saved = cli_fail(err, n, EXIT_FAIL, "%s/loss.svg: cannot write: %s", dir, strerror(errno));
+            if ((rc = dist_share(saved)) != EXIT_OK) {
+                if (!lead)
+                    snprintf(err, n, "rank 0 could not write the checkpoint or its plot");
                 break;
             }
         }
         if (stop) {
-            rc = interrupted ? 128 + interrupted : EXIT_OK;
-            if (!o->quiet)
+            int sig = interrupted ? interrupted : SIGTERM;    /* a rank that was not signalled stops with the others */
+            rc = sr.stop ? 128 + sig : EXIT_OK;
+            if (!quiet)
                 fprintf(log, "\nstopped at step %ld%s; checkpoint written: seqgrad resume %s\n", r->step,
-                        interrupted == SIGTERM ? " (SIGTERM)" : interrupted == SIGHUP ? " (SIGHUP)" : "", dir);
+                        sig == SIGTERM && sr.stop ? " (SIGTERM)" : sig == SIGHUP ? " (SIGHUP)" : "", dir);
             break;
         }
     }
     for (int i = 0; i < 3; i++)
         sigaction(stop_signals[i], &old[i], NULL);
-    if (fclose(metrics) != 0 && rc == EXIT_OK)
+    if (metrics && fclose(metrics) != 0 && rc == EXIT_OK)
         rc = cli_fail(err, n, EXIT_FAIL, "%s: cannot write: %s", path, strerror(errno));
     sg_tape_free(t);
+    dist_step_free(&ds);
     return rc;
 }
 
@@ -390,9 +492,16 @@ int train_run(const sg_config *c, const train_opts *o, char *err, size_t n)
         snprintf(set, sizeof set, "data.path=%s", abs);   /* resume and eval from any folder */
         cfg_set(&r.cfg, set, err, n);
     }
-    if (rc == EXIT_OK)
+    bool lead = dist_rank() == 0;           /* under mpirun, rank 0 alone writes */
+    if (rc == EXIT_OK && lead)
         rc = write_config(&r, o->overwrite, err, n);
-    if (rc == EXIT_OK && !o->quiet)
+    if (dist_size() > 1) {                  /* every rank goes on, or none */
+        int lead_rc = dist_share(rc);
+        if (lead_rc != EXIT_OK && rc == EXIT_OK)
+            snprintf(err, n, "rank 0 could not start the run folder");
+        rc = rc != EXIT_OK ? rc : lead_rc;
+    }
+    if (rc == EXIT_OK && !o->quiet && lead)
         describe(&r, o->log ? o->log : stdout);
     if (rc == EXIT_OK)
         rc = loop(&r, o, err, n);
@@ -452,7 +561,7 @@ int train_resume(const char *run_dir, const train_opts *o, char *err, size_t n)
         char set[700];
         snprintf(set, sizeof set, "train.run_dir=%s", run_dir);
         cfg_set(&r.cfg, set, err, n);
-        if (!o->quiet)
+        if (!o->quiet && dist_rank() == 0)
             fprintf(o->log ? o->log : stdout, "resuming %s at step %ld\n", run_dir, r.step);
         rc = loop(&r, o, err, n);
     }
@@ -479,8 +588,8 @@ int train_gradcheck(const sg_config *c, FILE *out, char *err, size_t n)
     run r = {.cfg = *c};
     static const char *tiny[] = {"model.hidden=4", "model.embedding=3", "model.dropout=0", "data.batch_size=2",
                                  "data.seq_len=5", "model.heads=2", "data.min_len=2", "data.max_len=4",
-                                 "data.train_size=8", "data.valid_size=2", "data.symbols=4"};
-    for (int i = 0; i < 11; i++)
+                                 "data.train_size=8", "data.valid_size=2", "data.symbols=4", "train.shards=1"};
+    for (size_t i = 0; i < sizeof tiny / sizeof tiny[0]; i++)
         cfg_set(&r.cfg, tiny[i], err, n);
     int rc = run_build(&r, NULL, NULL, USE_SPLITS, err, n);
     if (rc != EXIT_OK) {

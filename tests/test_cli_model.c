@@ -65,6 +65,8 @@ START_TEST(test_model_must_fit_the_data)
          "cfg.yaml:1:30: model.cell: \"mgu\" is not a registered cell (rnn|rnn_relu|rnn_sigmoid|lstm|gru|gru_reset_after)"},
         {"model: {kind: transformer, hidden: 30, heads: 4}\ndata: {kind: sort}\n",
          "cfg.yaml:1:47: model.heads: 4 heads do not divide hidden 30"},
+        {"model: {kind: lstm}\ndata: {kind: text, batch_size: 6}\ntrain: {shards: 4}\n",
+         "cfg.yaml:3:17: train.shards: 4 shards do not split data.batch_size 6 into equal parts"},
     };
     sg_config c;
     config(&c, cases[_i][0]);

@@ -68,6 +68,14 @@ static const char *kinds[][2] = {
              "  params: {weight_ih: {shape: [4H, E], init: input}, weight_hh: [4H, H], bias: [4H], peep: [3, H]}}\n"
              "model: {kind: peep, hidden: 16, layers: 2, dropout: 0.2}\n"
              "data: {kind: text, seq_len: 16, batch_size: 4, valid_fraction: 0.05}\n"},
+    /* a batch in shards (dist.c): the text LM's carried state by rows, and
+     * a classifier, each shard its own dropout stream */
+    {"shards", "model: {kind: lstm, hidden: 16, layers: 2, dropout: 0.2}\n"
+               "data: {kind: text, seq_len: 16, batch_size: 4, valid_fraction: 0.05}\n"
+               "train: {shards: 2}\n"},
+    {"shards_classify", "model: {kind: gru, hidden: 8, layers: 2, dropout: 0.2, pooling: mean}\n"
+                        "data: {kind: parity, min_len: 3, max_len: 12, train_size: 200, valid_size: 20, batch_size: 8}\n"
+                        "train: {shards: 4}\n"},
     /* classifiers: each pooling, uni- and bidirectional */
     {"parity", "model: {kind: gru, hidden: 8, layers: 2, dropout: 0.2, pooling: attention, bidirectional: true}\n"
                "data: {kind: parity, min_len: 3, max_len: 12, train_size: 200, valid_size: 20, batch_size: 8}\n"},
@@ -293,7 +301,7 @@ START_TEST(test_resume_every_kind)
     int ncol = 0;
     for (char *p = strtok_r(last, ",\n", &save); p && ncol < 8; p = strtok_r(NULL, ",\n", &save))
         cols[ncol++] = p;
-    bool accuracy = strcmp(kinds[_i][0], "words") && strcmp(kinds[_i][0], "lines") && strcmp(kinds[_i][0], "cell") &&
+    bool accuracy = strcmp(kinds[_i][0], "words") && strcmp(kinds[_i][0], "lines") && strcmp(kinds[_i][0], "cell") && strcmp(kinds[_i][0], "shards") &&
                     strncmp(kinds[_i][0], "wordgen", 7);
     ck_assert_int_eq(ncol, accuracy ? 7 : 6);
     ck_assert_str_eq(cols[0], "12");
