@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../cli/config.h"
@@ -185,6 +188,58 @@ START_TEST(test_two_ranks_match_one_process)
 }
 END_TEST
 
+/* stopped by SIGTERM under mpirun after some steps, resumed under mpirun:
+ * the checkpoint of a run never stopped, byte for byte */
+START_TEST(test_resume_under_mpirun)
+{
+    char dir[64] = "/tmp/seqgrad-dist-XXXXXX", cmd[1600], path[200];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *root = getuid() == 0 ? " --allow-run-as-root" : "";
+    const char *sets = "--set train.steps=150 --set train.eval_every=50 --set train.checkpoint_every=1000";
+    snprintf(cmd, sizeof cmd, "OPENBLAS_NUM_THREADS=1 %s train %s/examples/configs/char_lstm.yaml %s "
+             "--set train.run_dir=%s/run > /dev/null 2>&1 && mv %s/run/checkpoint.safetensors %s/straight.safetensors && "
+             "rm -r %s/run", SEQGRAD_BIN, SOURCE_DIR, sets, dir, dir, dir, dir);
+    run_or_fail(cmd);
+    pid_t pid = fork();
+    if (pid == 0) {
+        snprintf(cmd, sizeof cmd, "exec mpirun -np 2%s -x OPENBLAS_NUM_THREADS=1 %s train %s/examples/configs/char_lstm.yaml "
+                 "%s --overwrite --set train.run_dir=%s/run > %s/stopped.log 2>&1", root, SEQGRAD_BIN, SOURCE_DIR, sets, dir, dir);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    snprintf(path, sizeof path, "%s/run/metrics.csv", dir);
+    long rows = 0;
+    for (int i = 0; i < 600 && rows < 20; i++) {      /* some steps done, not all */
+        nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+        FILE *f = fopen(path, "r");
+        rows = 0;
+        for (int c; f && (c = fgetc(f)) != EOF;)
+            rows += c == '\n';
+        if (f)
+            fclose(f);
+    }
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    rows = 0;
+    for (int c; (c = fgetc(f)) != EOF;)
+        rows += c == '\n';
+    fclose(f);
+    ck_assert_msg(rows > 1 && rows < 151, "the run was not stopped midway (%ld rows)", rows);
+    snprintf(cmd, sizeof cmd, "mpirun -np 2%s -x OPENBLAS_NUM_THREADS=1 %s resume %s/run > %s/resumed.log 2>&1",
+             root, SEQGRAD_BIN, dir, dir);
+    run_or_fail(cmd);
+    char a[200], b[200];
+    snprintf(a, sizeof a, "%s/straight.safetensors", dir);
+    snprintf(b, sizeof b, "%s/run/checkpoint.safetensors", dir);
+    assert_same_file(a, b);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    run_or_fail(cmd);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli/dist");
@@ -194,12 +249,18 @@ int main(void)
     tcase_add_test(tc, test_one_rank);
     if (!dist_built_with_mpi())
         tcase_add_test(tc, test_without_mpi_says_so);
-    if (dist_built_with_mpi() && have_mpirun())
-        tcase_add_test(tc, test_two_ranks_match_one_process);
+#ifdef SANITIZED
+    const bool sanitized = true;     /* Open MPI's own allocations would fail LeakSanitizer in every rank */
+#else
+    const bool sanitized = false;
+#endif
+    if (dist_built_with_mpi() && have_mpirun() && !sanitized)
+        tcase_add_test(tc, test_two_ranks_match_one_process), tcase_add_test(tc, test_resume_under_mpirun);
     else
-        printf("test_cli_dist: the mpirun comparison is skipped: %s\n",
-               dist_built_with_mpi() ? "no mpirun (apt-get install openmpi-bin)"
-                                     : "seqgrad was built without MPI (apt-get install libopenmpi-dev openmpi-bin)");
+        printf("test_cli_dist: the mpirun comparisons are skipped: %s\n",
+               sanitized                ? "a sanitizer build (the plain build runs them)"
+               : dist_built_with_mpi() ? "no mpirun (apt-get install openmpi-bin)"
+                                       : "seqgrad was built without MPI (apt-get install libopenmpi-dev openmpi-bin)");
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return tu_run(s);
