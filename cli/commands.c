@@ -18,6 +18,7 @@
 #include "compare.h"
 #include "dist.h"
 #include "horizon.h"
+#include "interchange.h"
 #include "train.h"
 
 static const char *usage =
@@ -32,9 +33,12 @@ static const char *usage =
     "  translate CHECKPOINT [--input TEXT] [--beam K] [--attention FILE.svg]\n"
     "                                                 decode sources with a seq2seq model\n"
     "  eval CHECKPOINT [FILE]                         loss, perplexity or accuracy\n"
-    "  gradcheck CONFIG.yaml                          check the model's gradients (tiny, f64)\n"    "  compare RUN_DIR... [--out DIR]                 the runs' curves side by side, a table, an HTML page\n"
+    "  gradcheck CONFIG.yaml                          check the model's gradients (tiny, f64)\n"
+    "  compare RUN_DIR... [--out DIR]                 the runs' curves side by side, a table, an HTML page\n"
     "  predict CHECKPOINT [FILE]                      a classifier's class for each line\n"
     "  horizon CONFIG.yaml [--lengths ..] [--cells ..] each cell's accuracy against sequence length\n"
+    "  export RUN_DIR --to pytorch|onnx OUT           the model in torch.nn or ONNX, checked on the run's data\n"
+    "  import WEIGHTS.safetensors --config C.yaml RUN_DIR  weights of a state_dict as a run folder\n"
     "  config-keys                                    every config key, as docs/config.md lists it\n"
     "  course list | course check EXERCISE FILE.c     grade a hand-written forward and backward pass\n"
     "  figure gradients|gates [OPTIONS]               the lecture's pictures, as SVG\n"
@@ -381,6 +385,23 @@ static int cmd_config_keys(int argc, char **argv, char *err, size_t n)
     return EXIT_OK;
 }
 
+static const char *help_export =
+    "usage: seqgrad export RUN_DIR --to pytorch|onnx OUT\n"
+    "Rebuilds the model of RUN_DIR in PyTorch (torch.nn modules: OUT/weights.pt,\n"
+    "OUT/weights.safetensors, OUT/seqgrad_torch.py, OUT/config.yaml) or as an ONNX\n"
+    "graph (OUT/model.onnx), with /usr/bin/python3 and python3-torch or python3-onnx;\n"
+    "then checks that it gives seqgrad's outputs on a validation batch of the run's\n"
+    "own data (OUT/reference.safetensors) and prints the largest difference.\n"
+    "docs/interchange.md lists the model kinds.\n";
+
+static const char *help_import =
+    "usage: seqgrad import WEIGHTS.safetensors --config CONFIG.yaml RUN_DIR\n"
+    "Builds the run CONFIG.yaml describes (its data gives the vocabulary and the\n"
+    "classes), loads every parameter from WEIGHTS (a state_dict saved as safetensors,\n"
+    "names as seqgrad_torch.py's modules give them; every one present, no other), and\n"
+    "writes RUN_DIR/checkpoint.safetensors at step 0 and RUN_DIR/config.yaml:\n"
+    "seqgrad eval, sample, translate and resume accept it.\n";
+
 /* the subcommands take argv from the command's name on */
 static int cmd_course(int argc, char **argv, char *err, size_t n) { return course_command(argc + 2, argv - 2, err, n); }
 static int cmd_figure(int argc, char **argv, char *err, size_t n) { return figure_command(argc + 2, argv - 2, err, n); }
@@ -399,6 +420,8 @@ static const struct {
     {"compare", cmd_compare, &help_compare},
     {"predict", cmd_predict, &help_predict},
     {"horizon", horizon_command, &help_horizon},
+    {"export", export_command, &help_export},
+    {"import", import_command, &help_import},
     {"config-keys", cmd_config_keys, &help_config_keys},
     {"course", cmd_course, &help_course},
     {"figure", cmd_figure, &help_figure},

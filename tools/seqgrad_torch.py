@@ -1,0 +1,354 @@
+"""seqgrad's models as torch.nn modules (docs/interchange.md).
+
+    import seqgrad_torch as sgt
+    model, cfg, meta = sgt.load("runs/x/checkpoint.safetensors")   # weights in
+    ... train in PyTorch, on a GPU if you have one ...
+    sgt.save_safetensors(model.state_dict(), "weights.safetensors")  # then:
+    #   seqgrad import weights.safetensors --config config.yaml runs/back
+
+Each module's state_dict names are the names of seqgrad's parameters (the
+checkpoint's, without its "model." prefix), so weights go both ways
+unchanged. The recurrent layer is torch.nn.LSTM, GRU or RNN where PyTorch
+has the cell (lstm, gru_reset_after = nn.GRU, rnn, rnn_relu) and a loop of
+the same equations where it has not (gru: seqgrad's classic GRU, whose reset
+gate acts before U_n and whose h' = (1 - z) h + z n; rnn_sigmoid).
+Padded steps (lengths) behave as in seqgrad: outputs zero past a length, the
+reverse direction starting at each sequence's own last step, final states
+at it. Needs Debian's python3-torch only: safetensors files are read and
+written here with json and struct.
+"""
+import json
+import math
+import re
+import struct
+import sys
+import zlib
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# ---- files --------------------------------------------------------------------------
+
+
+def read_safetensors(path):
+    """{name: tensor}, {metadata}; seqgrad's crc32.NAME checksums are checked."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    meta = header.pop("__metadata__", {})
+    tensors = {}
+    for name, t in header.items():
+        begin, end = t["data_offsets"]
+        want = meta.get("crc32." + name)
+        if want is not None and int(want, 16) != zlib.crc32(data[begin:end]):
+            sys.exit(f"{path}: tensor {name}: checksum {want} in the metadata, "
+                     f"{zlib.crc32(data[begin:end]):08x} in the data: the file is corrupt")
+        dtype = {"F32": torch.float32, "F64": torch.float64}[t["dtype"]]
+        tensors[name] = torch.frombuffer(bytearray(data[begin:end]), dtype=dtype).reshape(t["shape"]).clone()
+    return tensors, meta
+
+
+def save_safetensors(tensors, path, meta=None):
+    """A state_dict (float32 or float64 tensors) as a safetensors file."""
+    header, blobs, at = {}, [], 0
+    for name, t in tensors.items():
+        t = t.detach().cpu().contiguous()
+        if t.dtype not in (torch.float32, torch.float64):
+            t = t.float()
+        b = t.numpy().tobytes()
+        header[name] = {"dtype": "F32" if t.dtype == torch.float32 else "F64", "shape": list(t.shape),
+                        "data_offsets": [at, at + len(b)]}
+        blobs.append(b)
+        at += len(b)
+    if meta:
+        header["__metadata__"] = dict(meta)
+    head = json.dumps(header).encode()
+    head += b" " * (-len(head) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(head)) + head + b"".join(blobs))
+
+
+def read_config(text):
+    """A config as seqgrad dumps it (sections of 'key: value' lines) -> {"section.key": "value"}."""
+    cfg, section = {}, None
+    for line in text.splitlines():
+        m = re.match(r"^(\w+):\s*$", line)
+        if m:
+            section = m.group(1)
+            continue
+        m = re.match(r"^\s+(\w+):\s*\"?(.*?)\"?\s*$", line)
+        if m and section:
+            cfg[f"{section}.{m.group(1)}"] = m.group(2)
+    return cfg
+
+
+# ---- the recurrent layer ----------------------------------------------------------------
+
+NATIVE = {"lstm": (nn.LSTM, {}), "gru_reset_after": (nn.GRU, {}), "rnn": (nn.RNN, {"nonlinearity": "tanh"}),
+          "rnn_relu": (nn.RNN, {"nonlinearity": "relu"})}
+GATES = {"lstm": 4, "gru_reset_after": 3, "rnn": 1, "rnn_relu": 1, "gru": 3, "rnn_sigmoid": 1}
+
+
+def _classic_gru(x, h, w_ih, w_hh, b_ih, b_hh):
+    H = h.shape[1]
+    a = x @ w_ih.T + b_ih + b_hh                    # both biases in the projection, as seqgrad
+    rz = torch.sigmoid(a[:, :2 * H] + h @ w_hh[:2 * H].T)
+    r, z = rz[:, :H], rz[:, H:]
+    n = torch.tanh(a[:, 2 * H:] + (r * h) @ w_hh[2 * H:].T)
+    return ((1 - z) * h + z * n,)
+
+
+def _sigmoid_rnn(x, h, w_ih, w_hh, b_ih, b_hh):
+    return (torch.sigmoid(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh),)
+
+
+class LoopRNN(nn.Module):
+    """Cells PyTorch lacks, with nn.GRU's parameter names and calling convention."""
+
+    def __init__(self, cell, input_size, hidden_size, num_layers=1, bidirectional=False):
+        super().__init__()
+        self.step = {"gru": _classic_gru, "rnn_sigmoid": _sigmoid_rnn}[cell]
+        self.hidden_size, self.num_layers, self.dirs = hidden_size, num_layers, 2 if bidirectional else 1
+        g = GATES[cell] * hidden_size
+        for k in range(num_layers):
+            for d in range(self.dirs):
+                s = f"_l{k}" + ("_reverse" if d else "")
+                i = input_size if k == 0 else self.dirs * hidden_size
+                self.register_parameter("weight_ih" + s, nn.Parameter(torch.empty(g, i)))
+                self.register_parameter("weight_hh" + s, nn.Parameter(torch.empty(g, hidden_size)))
+                self.register_parameter("bias_ih" + s, nn.Parameter(torch.empty(g)))
+                self.register_parameter("bias_hh" + s, nn.Parameter(torch.empty(g)))
+
+    def forward(self, x, h0=None, lengths=None):
+        B, T, _ = x.shape
+        H = self.hidden_size
+        lengths = torch.full((B,), T) if lengths is None else lengths
+        live = (torch.arange(T)[None, :] < lengths[:, None]).to(x.dtype)      # (B,T)
+        finals = []
+        for k in range(self.num_layers):
+            outs = []
+            for d in range(self.dirs):
+                s = f"_l{k}" + ("_reverse" if d else "")
+                w = [getattr(self, p + s) for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                h = x.new_zeros(B, H) if h0 is None else h0[k * self.dirs + d]
+                out = [None] * T
+                for t in (range(T - 1, -1, -1) if d else range(T)):
+                    m = live[:, t:t + 1]
+                    h = m * self.step(x[:, t], h, *w)[0] + (1 - m) * h      # padded steps keep the state
+                    out[t] = m * h
+                outs.append(torch.stack(out, 1))
+                finals.append(h)
+            x = torch.cat(outs, 2)
+        return x, torch.stack(finals)
+
+
+def recurrent(cell, input_size, hidden_size, num_layers=1, bidirectional=False):
+    """seqgrad's sequence layer for a cell: nn.LSTM, nn.GRU or nn.RNN (batch
+    first) where PyTorch has the cell, else a LoopRNN of the same names."""
+    if cell in NATIVE:
+        cls, kw = NATIVE[cell]
+        return cls(input_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
+                   **kw)
+    if cell in GATES:
+        return LoopRNN(cell, input_size, hidden_size, num_layers, bidirectional)
+    raise SystemExit(f"model.kind {cell}: a cell of your own has no torch.nn module here; "
+                     "seqgrad_torch.py knows lstm, gru, gru_reset_after, rnn, rnn_relu, rnn_sigmoid")
+
+
+def rnn_forward(rnn, x, state=None, lengths=None):
+    """out (B,T,dirs*H), zero past each length; the final states (h, or (h, c)
+    for an LSTM), each (layers*dirs, B, H), at each sequence's last step."""
+    if isinstance(rnn, LoopRNN):
+        return rnn(x, None if state is None else state[0], lengths)
+    T = x.shape[1]
+    hx = None if state is None else (tuple(state) if isinstance(rnn, nn.LSTM) else state[0])
+    if lengths is None:
+        return rnn(x, hx)
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, fin = rnn(packed, hx)
+    out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=T)
+    return out, fin
+
+
+def first_state(h):
+    """The hidden part of a final state (the LSTM's is (h, c))."""
+    return h[0] if isinstance(h, tuple) else h
+
+
+# ---- models ------------------------------------------------------------------------------
+
+
+class LanguageModel(nn.Module):
+    """embedding -> recurrent layers -> decoder: logits (B,T,V) of ids x (B,T)."""
+
+    def __init__(self, cell, V, H, L):
+        super().__init__()
+        self.embedding = nn.Embedding(V, H)
+        self.rnn = recurrent(cell, H, H, L)
+        self.decoder = nn.Linear(H, V)
+
+    def forward(self, x, state=None):
+        out, state = rnn_forward(self.rnn, self.embedding(x), state)
+        return self.decoder(out), state
+
+
+def sinusoidal(T, d, dtype):
+    pe = torch.zeros(T, d, dtype=torch.float64)
+    for p in range(T):
+        for i in range(0, d, 2):
+            a = p / math.pow(10000.0, i / d)
+            pe[p, i] = math.sin(a)
+            if i + 1 < d:
+                pe[p, i + 1] = math.cos(a)
+    return pe.to(dtype)
+
+
+class TransformerLM(nn.Module):
+    """token embedding + sinusoidal positions -> causal encoder layers
+    (torch.nn.TransformerEncoderLayer, GELU) -> final norm if pre-norm -> head."""
+
+    def __init__(self, V, d, heads, layers, d_ff, norm_first):
+        super().__init__()
+        self.tok_emb = nn.Embedding(V, d)
+        self.layers = nn.ModuleList(nn.TransformerEncoderLayer(d, heads, d_ff, dropout=0.0, activation="gelu",
+                                                               batch_first=True, norm_first=norm_first)
+                                    for _ in range(layers))
+        self.norm = nn.LayerNorm(d) if norm_first else None
+        self.head = nn.Linear(d, V)
+
+    def forward(self, x):
+        T = x.shape[1]
+        h = self.tok_emb(x) + sinusoidal(T, self.tok_emb.embedding_dim, self.tok_emb.weight.dtype)
+        causal = torch.triu(torch.full((T, T), float("-inf"), dtype=h.dtype), 1)
+        for layer in self.layers:
+            h = layer(h, src_mask=causal)
+        return self.head(self.norm(h) if self.norm is not None else h)
+
+
+class Pool(nn.Module):
+    """attention pooling's learned query (its only parameter, "pool.query")."""
+
+    def __init__(self, D):
+        super().__init__()
+        self.query = nn.Parameter(torch.empty(D))
+
+
+class Classifier(nn.Module):
+    """embedding (none for real-valued steps) -> recurrent layers -> pooling
+    (last state of each direction, mean, max, or attention with a learned
+    query, over the real steps) -> head: logits (B,C)."""
+
+    def __init__(self, cell, V, F_in, H, L, bidirectional, pooling, C):
+        super().__init__()
+        self.embedding = nn.Embedding(V, H) if V else None
+        self.rnn = recurrent(cell, H if V else F_in, H, L, bidirectional)
+        self.dirs, self.pooling = 2 if bidirectional else 1, pooling
+        D = self.dirs * H
+        self.pool = Pool(D) if pooling == "attention" else None
+        self.head = nn.Linear(D, C)
+
+    def forward(self, x, lengths=None):
+        B, T = x.shape[0], x.shape[1]
+        inp = self.embedding(x) if self.embedding is not None else x
+        out, fin = rnn_forward(self.rnn, inp, None, lengths)
+        lengths = torch.full((B,), T) if lengths is None else lengths
+        live = torch.arange(T)[None, :] < lengths[:, None]
+        if self.pooling == "last":
+            h = first_state(fin)
+            pooled = torch.cat([h[-self.dirs + d] for d in range(self.dirs)], 1)
+        elif self.pooling == "mean":
+            pooled = out.sum(1) / lengths[:, None].to(out.dtype)
+        elif self.pooling == "max":
+            pooled = out.masked_fill(~live[:, :, None], -1e30).max(1).values
+        else:
+            scores = (out @ self.pool.query).masked_fill(~live, float("-inf"))
+            pooled = (torch.softmax(scores, 1)[:, :, None] * out).sum(1)
+        return self.head(pooled)
+
+
+class Tagger(nn.Module):
+    """embedding -> recurrent layers -> head at every step: logits (B,T,C)."""
+
+    def __init__(self, cell, V, H, L, bidirectional, C):
+        super().__init__()
+        self.embedding = nn.Embedding(V, H)
+        self.rnn = recurrent(cell, H, H, L, bidirectional)
+        self.head = nn.Linear((2 if bidirectional else 1) * H, C)
+
+    def forward(self, x, lengths=None):
+        out, _ = rnn_forward(self.rnn, self.embedding(x), None, lengths)
+        return self.head(out)
+
+
+class Regressor(nn.Module):
+    """the adding problem: recurrent layers over (B,T,2) -> head on the last step: (B,1)."""
+
+    def __init__(self, cell, H, L):
+        super().__init__()
+        self.rnn = recurrent(cell, 2, H, L)
+        self.head = nn.Linear(H, 1)
+
+    def forward(self, x):
+        out, _ = rnn_forward(self.rnn, x)
+        return self.head(out[:, -1])
+
+
+# ---- a checkpoint's model ----------------------------------------------------------------
+
+TASKS = {"text": "lm", "words": "lm", "lines": "lm", "labelled": "classify", "wordlang": "classify",
+         "fashion": "classify", "parity": "classify", "order": "classify", "segment": "tag", "tagged": "tag",
+         "adding": "regress", "pairs": "s2s", "copy": "s2s", "reverse": "s2s", "sort": "s2s",
+         "wordgen": "conditioned", "caption": "conditioned"}
+
+
+def build(cfg, tensors):
+    """The module for a run's config, sized by its checkpoint's tensors (names without "model.")."""
+    kind, data = cfg["model.kind"], cfg["data.kind"]
+    task = TASKS.get(data)
+    bi = cfg.get("model.bidirectional") == "true"
+    L = int(cfg["model.layers"])
+    if kind == "transformer" and task == "lm":
+        V, d = tensors["tok_emb.weight"].shape
+        return TransformerLM(V, d, int(cfg["model.heads"]), L, tensors["layers.0.linear1.weight"].shape[0],
+                             cfg.get("model.norm_first", "true") == "true")
+    if kind in ("transformer", "seq2seq") or task in ("s2s", "conditioned"):
+        raise SystemExit(f"model.kind {kind} on data.kind {data}: not exported yet (docs/interchange.md lists "
+                         "what is: recurrent and transformer language models, classifiers, taggers, the adding problem)")
+    H = int(cfg["model.hidden"])
+    if task == "lm":
+        return LanguageModel(kind, tensors["embedding.weight"].shape[0], H, L)
+    if task == "classify":
+        V = tensors["embedding.weight"].shape[0] if "embedding.weight" in tensors else 0
+        F_in = 0 if V else tensors["rnn.weight_ih_l0"].shape[1]
+        return Classifier(kind, V, F_in, H, L, bi, cfg.get("model.pooling", "last"), tensors["head.weight"].shape[0])
+    if task == "tag":
+        return Tagger(kind, tensors["embedding.weight"].shape[0], H, L, bi, tensors["head.weight"].shape[0])
+    if task == "regress":
+        return Regressor(kind, H, L)
+    raise SystemExit(f"data.kind {data}: unknown to seqgrad_torch.py")
+
+
+def load(checkpoint, dtype=torch.float32):
+    """(module with the checkpoint's weights, config dict, metadata)."""
+    tensors, meta = read_safetensors(checkpoint)
+    cfg = read_config(meta["config"])
+    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    model = build(cfg, weights).to(dtype)
+    model.load_state_dict({k: v.to(dtype) for k, v in weights.items()}, strict=True)
+    return model.eval(), cfg, meta
+
+
+def run(model, ref, dtype=torch.float32):
+    """The module's outputs on a reference batch ({"input", "lengths"?} as seqgrad export writes it)."""
+    x = ref["input"]
+    x = x.long() if x.dim() == 2 else x.to(dtype)
+    lengths = ref["lengths"].long() if "lengths" in ref else None
+    with torch.no_grad():
+        if isinstance(model, LanguageModel):
+            return model(x)[0]
+        if isinstance(model, (Classifier, Tagger)):
+            return model(x, lengths)
+        return model(x)
