@@ -296,6 +296,143 @@ class Regressor(nn.Module):
         return self.head(out[:, -1])
 
 
+class StepCell(nn.Module):
+    """one step of a cell PyTorch lacks (classic gru, rnn_sigmoid), with nn.GRUCell's names"""
+
+    def __init__(self, cell, input_size, hidden_size):
+        super().__init__()
+        self.step = {"gru": _classic_gru, "rnn_sigmoid": _sigmoid_rnn}[cell]
+        g = GATES[cell] * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(g, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(g, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(g))
+        self.bias_hh = nn.Parameter(torch.empty(g))
+
+    def forward(self, x, h):
+        return self.step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)[0]
+
+
+def step_cell(cell, input_size, hidden_size):
+    native = {"lstm": lambda: nn.LSTMCell(input_size, hidden_size),
+              "gru_reset_after": lambda: nn.GRUCell(input_size, hidden_size),
+              "rnn": lambda: nn.RNNCell(input_size, hidden_size, nonlinearity="tanh"),
+              "rnn_relu": lambda: nn.RNNCell(input_size, hidden_size, nonlinearity="relu")}
+    if cell in native:
+        return native[cell]()
+    if cell in GATES:
+        return StepCell(cell, input_size, hidden_size)
+    raise SystemExit(f"model.cell {cell}: a cell of your own has no torch.nn module here")
+
+
+class Attention(nn.Module):
+    """seqgrad's attention of one query s (B,Q) over keys h (B,S,K):
+    dot s.h_j; general (s^T W).h_j, W (Q,K); concat v^T tanh(W [s; h_j]),
+    W (A,Q+K); additive v^T tanh(W s + U h_j), W (A,Q), U (A,K); softmax over
+    the kept keys, context sum_j a_j h_j."""
+
+    def __init__(self, kind, Q, K, A):
+        super().__init__()
+        self.kind, self.Q = kind, Q
+        if kind == "general":
+            self.W = nn.Parameter(torch.empty(Q, K))
+        elif kind == "concat":
+            self.W = nn.Parameter(torch.empty(A, Q + K))
+        elif kind == "additive":
+            self.W = nn.Parameter(torch.empty(A, Q))
+            self.U = nn.Parameter(torch.empty(A, K))
+        if kind in ("concat", "additive"):
+            self.v = nn.Parameter(torch.empty(A))
+
+    def forward(self, s, h, keep):
+        if self.kind == "dot":
+            e = (h @ s[:, :, None])[:, :, 0]
+        elif self.kind == "general":
+            e = (h @ (s @ self.W)[:, :, None])[:, :, 0]
+        elif self.kind == "concat":
+            Ws, Wh = self.W[:, :self.Q], self.W[:, self.Q:]
+            e = torch.tanh((s @ Ws.T)[:, None, :] + h @ Wh.T) @ self.v
+        else:
+            e = torch.tanh((s @ self.W.T)[:, None, :] + h @ self.U.T) @ self.v
+        a = torch.softmax(e.masked_fill(~keep, float("-inf")), 1)
+        return (a[:, :, None] * h).sum(1)
+
+
+class Seq2Seq(nn.Module):
+    """seqgrad's RNN encoder-decoder: h = Encoder(emb(x)) (bidirectional or
+    not, padding masked); s_0 = tanh(bridge [h_fwd last; h_bwd first]);
+    c_t = attention(s_{t-1}, h); s_t = cell([emb(y_{t-1}); c_t], s_{t-1});
+    logits z_t = out [s_t; c_t]. forward: teacher-forced logits (B,T,V)."""
+
+    def __init__(self, cell, src_vocab, tgt_vocab, E, H, bidirectional, attention, A):
+        super().__init__()
+        K = (2 if bidirectional else 1) * H
+        self.cell, self.H = cell, H
+        self.src_emb, self.tgt_emb = nn.Embedding(src_vocab, E), nn.Embedding(tgt_vocab, E)
+        self.encoder = recurrent(cell, E, H, 1, bidirectional)
+        self.decoder = step_cell(cell, E + K, H)
+        self.attention = Attention(attention, H, K, A)
+        self.bridge = nn.Linear(K, H)
+        self.out = nn.Linear(H + K, tgt_vocab)
+
+    def forward(self, src, src_len, tgt_in):
+        B, S = src.shape
+        keys, fin = rnn_forward(self.encoder, self.src_emb(src), None, src_len)
+        h = first_state(fin)
+        s = torch.tanh(self.bridge(torch.cat([h[d] for d in range(h.shape[0])], 1)))
+        c_state = torch.zeros_like(s) if self.cell == "lstm" else None
+        keep = torch.arange(S)[None, :] < src_len[:, None]
+        zs = []
+        for t in range(tgt_in.shape[1]):
+            c = self.attention(s, keys, keep)
+            x = torch.cat([self.tgt_emb(tgt_in[:, t]), c], 1)
+            if self.cell == "lstm":
+                s, c_state = self.decoder(x, (s, c_state))
+            else:
+                s = self.decoder(x, s)
+            zs.append(self.out(torch.cat([s, c], 1)))
+        return torch.stack(zs, 1)
+
+
+class Stack(nn.Module):
+    """transformer layers and the final norm (pre-norm), under one name"""
+
+    def __init__(self, layers, norm):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.norm = norm
+
+
+class TransformerSeq2Seq(nn.Module):
+    """embeddings + sinusoidal positions; encoder layers (padding masked),
+    decoder layers (causal, cross-attention to the encoder), final norms when
+    pre-norm, head: teacher-forced logits (B,T,V). torch.nn.Transformer's names."""
+
+    def __init__(self, src_vocab, tgt_vocab, d, heads, layers, d_ff, norm_first):
+        super().__init__()
+        self.src_emb, self.tgt_emb = nn.Embedding(src_vocab, d), nn.Embedding(tgt_vocab, d)
+        kw = dict(dropout=0.0, activation="gelu", batch_first=True, norm_first=norm_first)
+        self.encoder = Stack([nn.TransformerEncoderLayer(d, heads, d_ff, **kw) for _ in range(layers)],
+                             nn.LayerNorm(d) if norm_first else None)
+        self.decoder = Stack([nn.TransformerDecoderLayer(d, heads, d_ff, **kw) for _ in range(layers)],
+                             nn.LayerNorm(d) if norm_first else None)
+        self.head = nn.Linear(d, tgt_vocab)
+
+    def forward(self, src, src_len, tgt_in):
+        (B, S), T, d = src.shape, tgt_in.shape[1], self.src_emb.embedding_dim
+        dt = self.src_emb.weight.dtype
+        pad = torch.arange(S)[None, :] >= src_len[:, None]
+        x = self.src_emb(src) + sinusoidal(S, d, dt)
+        for layer in self.encoder.layers:
+            x = layer(x, src_key_padding_mask=pad)
+        memory = self.encoder.norm(x) if self.encoder.norm is not None else x
+        y = self.tgt_emb(tgt_in) + sinusoidal(T, d, dt)
+        causal = torch.triu(torch.full((T, T), float("-inf"), dtype=dt), 1)
+        for layer in self.decoder.layers:
+            y = layer(y, memory, tgt_mask=causal, memory_key_padding_mask=pad)
+        y = self.decoder.norm(y) if self.decoder.norm is not None else y
+        return self.head(y)
+
+
 # ---- a checkpoint's model ----------------------------------------------------------------
 
 TASKS = {"text": "lm", "words": "lm", "lines": "lm", "labelled": "classify", "wordlang": "classify",
@@ -314,9 +451,20 @@ def build(cfg, tensors):
         V, d = tensors["tok_emb.weight"].shape
         return TransformerLM(V, d, int(cfg["model.heads"]), L, tensors["layers.0.linear1.weight"].shape[0],
                              cfg.get("model.norm_first", "true") == "true")
-    if kind in ("transformer", "seq2seq") or task in ("s2s", "conditioned"):
-        raise SystemExit(f"model.kind {kind} on data.kind {data}: not exported yet (docs/interchange.md lists "
-                         "what is: recurrent and transformer language models, classifiers, taggers, the adding problem)")
+    if kind == "transformer" and task == "s2s":
+        V_src, d = tensors["src_emb.weight"].shape
+        return TransformerSeq2Seq(V_src, tensors["tgt_emb.weight"].shape[0], d, int(cfg["model.heads"]), L,
+                                  tensors["encoder.layers.0.linear1.weight"].shape[0],
+                                  cfg.get("model.norm_first", "true") == "true")
+    if kind == "seq2seq":
+        V_src, E = tensors["src_emb.weight"].shape
+        attn = cfg.get("model.attention", "additive")
+        A = tensors["attention.v"].shape[0] if "attention.v" in tensors else 0
+        return Seq2Seq(cfg["model.cell"], V_src, tensors["tgt_emb.weight"].shape[0], E,
+                       tensors["bridge.weight"].shape[0], bi, attn, A)
+    if task == "conditioned":
+        raise SystemExit(f"data.kind {data}: a model that generates from a vector is not exported yet "
+                         "(docs/interchange.md lists what is)")
     H = int(cfg["model.hidden"])
     if task == "lm":
         return LanguageModel(kind, tensors["embedding.weight"].shape[0], H, L)
@@ -351,4 +499,6 @@ def run(model, ref, dtype=torch.float32):
             return model(x)[0]
         if isinstance(model, (Classifier, Tagger)):
             return model(x, lengths)
+        if isinstance(model, (Seq2Seq, TransformerSeq2Seq)):
+            return model(ref["source"].long(), lengths, x)
         return model(x)
