@@ -121,14 +121,18 @@ static int reference_batch(run *r, sg_tape *t, reference *ref, char *err, size_t
         ok = ref_ints(ref, "input", 2, (int[]){B, T}, r->bx);
         break;
     }
-    case TASK_ITEMS:
-        if (r->conditioned)
-            return cli_fail(err, n, EXIT_USAGE, "export: a model that generates from a vector (data.kind %s) is "
-                            "not exported yet", cfg_str(&r->cfg, "data.kind"));
+    case TASK_ITEMS: {                /* conditioned: each item from its class or image, as in training */
+        sg_tensor *h0[SG_CELL_MAX_STATES] = {NULL};
         T = data_lm_batch(d, 1, idx, B, r->T, r->bx, r->by);
-        z = run_lm_logits(r, t, r->bx, B, T, NULL, NULL, NULL);
-        ok = ref_ints(ref, "input", 2, (int[]){B, T}, r->bx);
+        for (int b = 0; r->conditioned && b < B; b++)
+            r->blen[b] = d->ex[1][idx[b]].tgt[0];
+        if (r->conditioned && run_cond_states(r, t, 1, r->blen, B, h0) != SG_OK)
+            break;
+        z = run_lm_logits(r, t, r->bx, B, T, r->conditioned ? h0 : NULL, NULL, NULL);
+        r->cond_in = NULL;
+        ok = ref_ints(ref, "input", 2, (int[]){B, T}, r->bx) && (!r->conditioned || ref_tensor(ref, "condition", r->cond_vec));
         break;
+    }
     case TASK_CLASSIFY:
         z = run_classify_batch(r, t, 1, idx, B, NULL);
         T = d->kind == DATA_FASHION ? d->T : data_class_batch(d, 1, idx, B, r->bx, r->blen, r->by);

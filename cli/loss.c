@@ -118,6 +118,7 @@ sg_status run_cond_states(run *r, sg_tape *t, int split, const int *cond, int B,
                 sg_tensor_set(c, (size_t)b * K + (size_t)k, r->d.ax[split][(size_t)cond[b] * 784 + (size_t)k]);
         else
             sg_tensor_set(c, (size_t)b * K + (size_t)(cond[b] >= 0 && cond[b] < K ? cond[b] : 0), 1.0);
+    r->cond_vec = c;
     sg_tensor *h = sg_tanh(t, sg_linear_forward(t, &r->cond, c));          /* (B, L*H), or (B, H) fed */
     if (r->cond_input)
         r->cond_in = h;

@@ -34,6 +34,7 @@ typedef struct {
     sg_linear cond;           /* generation from a vector: condition -> initial state of every layer, or input */
     bool conditioned, cond_input;   /* cond_input: fed at every step (model.condition: input) */
     sg_tensor *cond_in;       /* input mode: this forward's condition vectors (B,H), a tape tensor; else NULL */
+    sg_tensor *cond_vec;      /* the conditions run_cond_states read last (B,K): one-hot classes or pixels, a tape tensor */
     pool_kind pool;           /* classifiers: how the sequence is summarised */
     sg_tensor *query;         /* classifiers, attention pooling: the learned query (dirs*H) */
     sg_seq2seq s2s;

@@ -195,6 +195,32 @@ class LanguageModel(nn.Module):
         return self.decoder(out), state
 
 
+class ConditionedLM(nn.Module):
+    """generation from a vector: h = tanh(cond c) for conditions c (B,K) (a
+    class one-hot, or an image's pixels); feed "init": h is every layer's
+    first state ((B, L*H) split by layer); "input": h joins every step's
+    input beside the embedding. logits (B,T,V) of ids x (B,T)."""
+
+    def __init__(self, cell, V, H, L, K, feed):
+        super().__init__()
+        self.feed, self.L, self.H = feed, L, H
+        self.cond = nn.Linear(K, H if feed == "input" else L * H)
+        self.embedding = nn.Embedding(V, H)
+        self.rnn = recurrent(cell, 2 * H if feed == "input" else H, H, L)
+        self.decoder = nn.Linear(H, V)
+
+    def forward(self, x, c):
+        (B, T), h = x.shape, torch.tanh(self.cond(c))
+        e, state = self.embedding(x), None
+        if self.feed == "input":
+            e = torch.cat([e, h[:, None, :].expand(B, T, self.H)], 2)
+        else:
+            h0 = h.reshape(B, self.L, self.H).transpose(0, 1).contiguous()
+            state = (h0, torch.zeros_like(h0)) if isinstance(self.rnn, nn.LSTM) else (h0,)
+        out, _ = rnn_forward(self.rnn, e, state)
+        return self.decoder(out)
+
+
 def sinusoidal(T, d, dtype):
     pe = torch.zeros(T, d, dtype=torch.float64)
     for p in range(T):
@@ -463,8 +489,8 @@ def build(cfg, tensors):
         return Seq2Seq(cfg["model.cell"], V_src, tensors["tgt_emb.weight"].shape[0], E,
                        tensors["bridge.weight"].shape[0], bi, attn, A)
     if task == "conditioned":
-        raise SystemExit(f"data.kind {data}: a model that generates from a vector is not exported yet "
-                         "(docs/interchange.md lists what is)")
+        return ConditionedLM(kind, tensors["embedding.weight"].shape[0], int(cfg["model.hidden"]), L,
+                             tensors["cond.weight"].shape[1], cfg.get("model.condition", "init"))
     H = int(cfg["model.hidden"])
     if task == "lm":
         return LanguageModel(kind, tensors["embedding.weight"].shape[0], H, L)
@@ -497,6 +523,8 @@ def run(model, ref, dtype=torch.float32):
     with torch.no_grad():
         if isinstance(model, LanguageModel):
             return model(x)[0]
+        if isinstance(model, ConditionedLM):
+            return model(x, ref["condition"].to(dtype))
         if isinstance(model, (Classifier, Tagger)):
             return model(x, lengths)
         if isinstance(model, (Seq2Seq, TransformerSeq2Seq)):
