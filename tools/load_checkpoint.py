@@ -14,48 +14,14 @@ state carried). With --expect-loss (what `seqgrad eval` printed) it exits 1
 unless the two agree to 1e-4. Needs Debian's python3-torch only (the
 safetensors format is read with json + torch.frombuffer).
 """
-import json
 import os
-import re
-import struct
-import zlib
 import sys
 
 import torch
 import torch.nn.functional as F
 
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    meta = header.pop("__metadata__", {})
-    tensors = {}
-    for name, t in header.items():
-        begin, end = t["data_offsets"]
-        want = meta.get("crc32." + name)                 # seqgrad writes zlib's CRC-32 of each tensor
-        if want is not None and int(want, 16) != zlib.crc32(data[begin:end]):
-            sys.exit(f"{path}: tensor {name}: checksum {want} in the metadata, "
-                     f"{zlib.crc32(data[begin:end]):08x} in the data: the file is corrupt")
-        dtype = {"F32": torch.float32, "F64": torch.float64}[t["dtype"]]
-        tensors[name] = torch.frombuffer(bytearray(data[begin:end]), dtype=dtype).reshape(t["shape"])
-    return tensors, meta
-
-
-def read_config(lines):
-    """A config as seqgrad dumps it: sections of 'key: value' lines."""
-    cfg, section = {}, None
-    for line in lines:
-        m = re.match(r"^(\w+):\s*$", line)
-        if m:
-            section = m.group(1)
-            continue
-        m = re.match(r"^\s+(\w+):\s*\"?(.*?)\"?\s*$", line)
-        if m:
-            cfg[f"{section}.{m.group(1)}"] = m.group(2)
-    return cfg
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from seqgrad_torch import read_config, read_safetensors  # noqa: E402
 
 
 def main():
@@ -67,7 +33,7 @@ def main():
         del args[i:i + 2]
     ckpt, text_path = args
     tensors, meta = read_safetensors(ckpt)
-    cfg = read_config(meta["config"].splitlines(True))       # the run's config travels in the checkpoint
+    cfg = read_config(meta["config"])       # the run's config travels in the checkpoint
     kind, H, L = cfg["model.kind"], int(cfg["model.hidden"]), int(cfg["model.layers"])
     B, T = int(cfg["data.batch_size"]), int(cfg["data.seq_len"])
     vocab = bytes.fromhex(meta["vocab"])
