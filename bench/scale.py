@@ -4,9 +4,10 @@ examples/configs/char_lstm.yaml (shortened to --steps), interleaved,
 
     /usr/bin/python3 bench/scale.py [--repeat N] [--steps S] [--build DIR]
 
-three ways: one process with OpenBLAS at 2 threads and the batch whole
-(train.shards 1), the same with the batch in 2 shards (what mpirun's run
-computes), and `mpirun -np 2` with 1 OpenBLAS thread per rank. Prints the
+four ways: one process with OpenBLAS at 2 threads and the batch whole
+(train.shards 1); the batch in 2 shards (each product on one BLAS thread)
+computed by 1 thread and by 2 threads (train.threads); and `mpirun -np 2`,
+a shard per rank. The last three give the same parameters. Prints the
 CPU model and OpenBLAS core, each way's median and best tokens/s and wall
 time over --repeat rounds, the ratios to the first way, and the bytes one
 step's allreduce carries. Needs a build with MPI (libopenmpi-dev) and
@@ -34,13 +35,14 @@ def ways(tool, steps):
             "--set", f"train.checkpoint_every={steps}"]
     root = ["--allow-run-as-root"] if os.getuid() == 0 else []
     return [
-        ("1 process, 2 threads, whole batch", {"OPENBLAS_NUM_THREADS": "2"},
+        ("1 process, the batch whole, BLAS 2 threads", {"OPENBLAS_NUM_THREADS": "2"},
          [tool, "train", CONFIG, "--overwrite", "--set", "train.shards=1"] + sets),
-        ("1 process, 2 threads, 2 shards", {"OPENBLAS_NUM_THREADS": "2"},
-         [tool, "train", CONFIG, "--overwrite", "--set", "train.shards=2"] + sets),
-        ("mpirun -np 2, 1 thread each", {},
-         ["mpirun", "-np", "2"] + root + ["-x", "OPENBLAS_NUM_THREADS=1", tool, "train", CONFIG, "--overwrite",
-                                          "--set", "train.shards=2"] + sets),
+        ("1 process, 2 shards, 1 thread", {},
+         [tool, "train", CONFIG, "--overwrite", "--set", "train.shards=2", "--set", "train.threads=1"] + sets),
+        ("1 process, 2 shards, 2 threads", {},
+         [tool, "train", CONFIG, "--overwrite", "--set", "train.shards=2", "--set", "train.threads=2"] + sets),
+        ("mpirun -np 2, 2 shards", {},
+         ["mpirun", "-np", "2"] + root + [tool, "train", CONFIG, "--overwrite", "--set", "train.shards=2"] + sets),
     ]
 
 
@@ -79,10 +81,10 @@ def main():
                 tps[name].append(t)
                 walls[name].append(w)
     base = statistics.median(tps[todo[0][0]])
-    print(f"{'way':36} {'median tok/s':>13} {'best':>9} {'wall s':>7} {'ratio':>6}")
+    print(f"{'way':44} {'median tok/s':>13} {'best':>9} {'wall s':>7} {'ratio':>6}")
     for name, _, _ in todo:
         med = statistics.median(tps[name])
-        print(f"{name:36} {med:13.0f} {max(tps[name]):9.0f} {statistics.median(walls[name]):7.1f} {med / base:6.2f}")
+        print(f"{name:44} {med:13.0f} {max(tps[name]):9.0f} {statistics.median(walls[name]):7.1f} {med / base:6.2f}")
     # one step's allreduce: one int64 per parameter element (and one double per tensor)
     out = subprocess.run([tool, "train", CONFIG, "--overwrite", "--set", "train.steps=1", "--set",
                           "train.run_dir=" + os.path.join(tempfile.gettempdir(), "seqgrad-scale-size")],

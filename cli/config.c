@@ -86,6 +86,9 @@ const cfg_key cfg_schema[] = {
     {"train.shards", CFG_INT, "1", 1, 64, NULL,
      "the batch is computed as this many equal shards, each its own dropout stream, their gradients summed exactly; "
      "mpirun -np N (N dividing it) gives the same parameters as one process (docs/scale.md)"},
+    {"train.threads", CFG_INT, "0", 0, 64, NULL,
+     "with train.shards > 1: threads computing a process's shards at once, each product on one BLAS thread "
+     "(0: one per core, at most the shards); the parameters do not depend on it"},
     {"train.sampling", CFG_REAL, "0", 0, 1, NULL, "seq2seq: scheduled sampling, the share of decoder inputs taken from the model's own guess"},
     {"train.eval_every", CFG_INT, "100", 1, 1e9, NULL, "validate every N steps (and at the end)"},
     {"train.checkpoint_every", CFG_INT, "200", 1, 1e9, NULL, "write the checkpoint every N steps (and at the end)"},

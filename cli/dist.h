@@ -2,8 +2,9 @@
  * dist.h - data-parallel training (docs/scale.md). A training batch is
  * computed as train.shards equal shards, each with its own dropout stream;
  * under `mpirun -np N` (N dividing the shards) each rank computes its own
- * shards. The shards' gradients are summed exactly, in fixed point, so the
- * sum is the same whatever the order and whatever N: every rank, and a
+ * shards, and within a rank its threads share them (train.c). The shards'
+ * gradients are summed exactly, in fixed point, so the sum is the same
+ * whatever the order and whatever the threads and ranks: every rank, and a
  * single process, reaches the same parameters bit for bit.
  *
  * Without MPI at build time, or outside mpirun, there is one rank and the

@@ -20,6 +20,14 @@
 
 void run_free(run *r)
 {
+    if (r->replica) {                         /* the original's: not this copy's to free */
+        for (int j = 0; j < SG_CELL_MAX_STATES; j++)
+            r->carry[j] = NULL;
+        memset(&r->d, 0, sizeof r->d);
+        r->perm = NULL, r->own_cell = NULL;
+        if (r->shared_batch)
+            r->bx = r->by = NULL;
+    }
     sg_optim_free(r->opt);
     sg_params_free(r->ps);
     for (int j = 0; j < SG_CELL_MAX_STATES; j++) {
@@ -353,6 +361,53 @@ static double available_bytes(void)
     return avail;
 }
 
+/* the batch buffers, sized for the longest batch of any task */
+static int alloc_buffers(run *r, char *err, size_t n)
+{
+    r->max_out = data_max_len(&r->d) + 2;
+    size_t per = (size_t)r->B * (size_t)(r->T > r->max_out ? r->T : r->max_out);
+    if (!r->shared_batch)
+        r->bx = malloc(per * sizeof *r->bx), r->by = malloc(per * sizeof *r->by);
+    r->bsrc = malloc(per * sizeof *r->bsrc), r->blen = malloc((size_t)r->B * sizeof *r->blen);
+    size_t fx = r->d.kind == DATA_FASHION ? (size_t)r->B * 784 : per * 2;     /* images, or the adding problem's pairs */
+    r->fx = malloc((fx > per * 2 ? fx : per * 2) * sizeof *r->fx), r->fy = malloc((size_t)r->B * sizeof *r->fy);
+    if (!r->bx || !r->by || !r->bsrc || !r->blen || !r->fx || !r->fy)
+        return cli_fail(err, n, EXIT_FAIL, "out of memory");
+    return EXIT_OK;
+}
+
+int run_replica(run *rep, const run *r, char *err, size_t n)
+{
+    memset(rep, 0, sizeof *rep);
+    rep->cfg = r->cfg, rep->d = r->d, rep->own_cell = r->own_cell, rep->replica = true;
+    sg_rng_seed(&rep->rng, 1);                /* for build_model's draws, which r's values then replace */
+    rep->B = r->B, rep->T = r->T, rep->H = r->H, rep->L = r->L;
+    rep->perm = r->perm, rep->perm_epoch = r->perm_epoch, rep->n_carry = r->n_carry;
+    for (int j = 0; j < r->n_carry; j++)
+        rep->carry[j] = r->carry[j];
+    if (r->d.task == TASK_STREAM)             /* the streams' batch is filled once, for every shard */
+        rep->shared_batch = true, rep->bx = r->bx, rep->by = r->by;
+    int rc = choose_model(rep, err, n);
+    if (rc == EXIT_OK && !(rep->ps = sg_params_new()))
+        rc = cli_fail(err, n, EXIT_FAIL, "out of memory for the parameters");
+    if (rc == EXIT_OK)
+        rc = build_model(rep, err, n);
+    if (rc == EXIT_OK)
+        rc = alloc_buffers(rep, err, n);
+    if (rc == EXIT_OK)
+        run_replica_sync(rep, r);
+    return rc;
+}
+
+void run_replica_sync(run *rep, const run *r)
+{
+    for (int i = 0; i < sg_params_count(r->ps); i++) {
+        sg_tensor *to = sg_params_get(rep->ps, i), *from = sg_params_get(r->ps, i);
+        memcpy(sg_tensor_data(to), sg_tensor_data(from), sg_tensor_size(from) * sizeof(float));
+    }
+    rep->step = r->step, rep->pos = r->pos, rep->perm_epoch = r->perm_epoch;
+}
+
 int run_build(run *r, const char *vocab_hex, const char *path, data_use use, char *err, size_t n)
 {
     const sg_config *c = &r->cfg;
@@ -370,18 +425,14 @@ int run_build(run *r, const char *vocab_hex, const char *path, data_use use, cha
         return cli_fail(err, n, EXIT_FAIL, "out of memory for the parameters");
     if ((rc = build_model(r, err, n)) != EXIT_OK || (rc = build_optim(r, err, n)) != EXIT_OK)
         return rc;
-    r->max_out = data_max_len(&r->d) + 2;
-    size_t per = (size_t)r->B * (size_t)(r->T > r->max_out ? r->T : r->max_out);
-    r->bx = malloc(per * sizeof *r->bx), r->by = malloc(per * sizeof *r->by);
-    r->bsrc = malloc(per * sizeof *r->bsrc), r->blen = malloc((size_t)r->B * sizeof *r->blen);
-    size_t fx = r->d.kind == DATA_FASHION ? (size_t)r->B * 784 : per * 2;     /* images, or the adding problem's pairs */
-    r->fx = malloc((fx > per * 2 ? fx : per * 2) * sizeof *r->fx), r->fy = malloc((size_t)r->B * sizeof *r->fy);
+    if ((rc = alloc_buffers(r, err, n)) != EXIT_OK)
+        return rc;
     r->perm = malloc(((size_t)r->d.len[0] + 1) * sizeof *r->perm), r->perm_epoch = -1;
     r->n_carry = r->d.task == TASK_STREAM && r->model == MODEL_RNN_LM ? sg_cell_n_states(r->rnn.def) : 0;
     for (int j = 0; j < r->n_carry; j++)
         if (!(r->carry[j] = sg_tensor_new(SG_F32, 3, (int[]){r->L, r->B, r->H})))
             return cli_fail(err, n, EXIT_FAIL, "out of memory");
-    if (!r->bx || !r->by || !r->bsrc || !r->blen || !r->fx || !r->fy || !r->perm)
+    if (!r->perm)
         return cli_fail(err, n, EXIT_FAIL, "out of memory");
     double model, step, need = run_bytes(r, &model, &step), avail = available_bytes();
     if (need > avail)

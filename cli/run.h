@@ -45,6 +45,8 @@ typedef struct {
     sg_tensor *shard_carry[SG_CELL_MAX_STATES];  /* train.shards > 1: one shard's rows of them (L,B/shards,H) */
     int n_carry;
     sg_cell_def *own_cell;    /* the config's cell: section, compiled (NULL if none) */
+    bool replica;             /* a copy for another thread (run_replica): data, perm, carry, own_cell are the original's */
+    bool shared_batch;        /* a replica of a text run: bx and by are the original's too */
     const char *classes;      /* a classifier's classes from its checkpoint, for run_build (or NULL) */
     const char *words;        /* a word tagger's vocabulary from its checkpoint, for run_build (or NULL) */
     sg_rng rng;
@@ -103,6 +105,14 @@ int run_open_checkpoint(run *r, const char *checkpoint, const char *path, data_u
 /* Same, for run_dir/checkpoint.safetensors. */
 int run_open(run *r, const char *run_dir, const char *path, data_use use, char *err, size_t n);
 int run_save(run *r, char *err, size_t n);
+
+/* A copy of r's model for another thread computing shards: its own
+ * parameters (r's values: run_replica_sync), tape-side buffers and shard
+ * state; r's data, example order, carried state (each thread touches only
+ * its shards' rows) and, for text, r's batch. run_free frees only its own. */
+int run_replica(run *rep, const run *r, char *err, size_t n);
+/* Before a step: r's parameter values, step and text position. */
+void run_replica_sync(run *rep, const run *r);
 
 /* Batches in one pass over the training split (at least 1). */
 long run_steps_per_epoch(const run *r);

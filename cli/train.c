@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,12 +231,101 @@ typedef struct {
     bool stop;           /* a rank was asked to stop (Ctrl-C, SIGTERM, SIGHUP) */
 } step_result;
 
+/* One thread's share of a sharded step: local shards [k0, k1) on its own
+ * run (the original, or a replica) and tape. */
+typedef struct {
+    run *r;
+    sg_tape *t;
+    dist_step *ds;
+    int k0, k1;
+    uint64_t base;
+    pthread_t id;
+    bool failed;
+    char err[512];
+} shard_job;
+
+static void *shard_work(void *arg)
+{
+    shard_job *j = arg;
+    unsigned fp = flush_subnormals();        /* per thread, as the main one */
+    dist_step *ds = j->ds;
+    int K = ds->shards;
+    for (int k = j->k0; k < j->k1 && !j->failed; k++) {
+        int s = ds->first + k;
+        sg_rng rng;
+        sg_rng_seed(&rng, j->base + (uint64_t)s);
+        sg_tape_reset(j->t);
+        sg_tensor *next[SG_CELL_MAX_STATES] = {NULL};
+        long tokens = 0;
+        sg_tensor *loss = run_shard_loss(j->r, j->t, s, K, &rng, &tokens, next);
+        if (sg_backward(j->t, loss) != SG_OK) {
+            snprintf(j->err, sizeof j->err, "%s", sg_tape_errmsg(j->t));
+            j->failed = true;
+            break;
+        }
+        run_shard_keep_state(j->r, s, K, next);
+        dist_keep_grads(ds, j->r->ps, k);
+        ds->slots[s] = sg_tensor_get(loss, 0), ds->slots[K + s] = (double)tokens;
+    }
+    restore_fp(fp);
+    return NULL;
+}
+
+/* The threads of a sharded step: the main one and n_helpers others, each
+ * with a replica of the run and a tape of its own. */
+typedef struct {
+    int n_helpers;
+    run *rep;
+    sg_tape **t;
+} helpers;
+
+static void helpers_free(helpers *h)
+{
+    for (int i = 0; i < h->n_helpers; i++) {
+        if (h->rep)
+            run_free(&h->rep[i]);
+        if (h->t)
+            sg_tape_free(h->t[i]);
+    }
+    free(h->rep), free(h->t);
+    memset(h, 0, sizeof *h);
+}
+
+/* train.threads (0: the cores this rank has, at most its shards) less the main thread */
+static int helpers_init(helpers *h, run *r, const dist_step *ds, char *err, size_t n)
+{
+    memset(h, 0, sizeof *h);
+    long want = cfg_int(&r->cfg, "train.threads"), cores = sysconf(_SC_NPROCESSORS_ONLN) / dist_size();
+    int threads = (int)(want > 0 ? want : cores > 0 ? cores : 1);
+    threads = threads < ds->count ? threads : ds->count;
+    if (threads <= 1)
+        return EXIT_OK;
+    h->rep = calloc((size_t)threads - 1, sizeof *h->rep), h->t = calloc((size_t)threads - 1, sizeof *h->t);
+    if (!h->rep || !h->t) {
+        free(h->rep);
+        free(h->t);
+        return cli_fail(err, n, EXIT_FAIL, "out of memory for %d threads", threads);
+    }
+    for (int i = 0; i < threads - 1; i++) {
+        h->n_helpers = i + 1;
+        int rc = run_replica(&h->rep[i], r, err, n);
+        if (rc == EXIT_OK && !(h->t[i] = sg_tape_new()))
+            rc = cli_fail(err, n, EXIT_FAIL, "out of memory for a tape");
+        if (rc != EXIT_OK) {
+            helpers_free(h);
+            return rc;
+        }
+    }
+    return EXIT_OK;
+}
+
 /* Forward and backward of training batch r->step, leaving its gradient in
  * the parameters. One shard: the batch at once, dropout from the run's
  * rng. More (train.shards, or mpirun's ranks): each local shard with its
- * own stream, seeded from one draw of the run's rng, its gradient kept;
- * then the exact sum over every shard (dist_sum_grads). */
-static int train_step(run *r, sg_tape *t, dist_step *ds, step_result *res, char *err, size_t n)
+ * own stream, seeded from one draw of the run's rng, its gradient kept,
+ * the local shards split over the main thread and the helpers; then the
+ * exact sum over every shard (dist_sum_grads). */
+static int train_step(run *r, sg_tape *t, dist_step *ds, helpers *h, step_result *res, char *err, size_t n)
 {
     run_batch_begin(r);
     if (!ds->kept) {
@@ -248,27 +338,31 @@ static int train_step(run *r, sg_tape *t, dist_step *ds, step_result *res, char 
         res->loss = sg_tensor_get(loss, 0), res->stop = interrupted;
         return EXIT_OK;
     }
-    int K = ds->shards;
+    int K = ds->shards, threads = h->n_helpers + 1;
     double *slot = ds->slots;                 /* loss and tokens of each shard; failures; stops */
     memset(slot, 0, (size_t)(2 * K + 2) * sizeof *slot);
     uint64_t base = sg_rng_u64(&r->rng);      /* every rank draws it: the run's rng stays the same everywhere */
-    for (int k = 0; k < ds->count && !slot[2 * K]; k++) {
-        int s = ds->first + k;
-        sg_rng rng;
-        sg_rng_seed(&rng, base + (uint64_t)s);
-        sg_tape_reset(t);
-        sg_tensor *next[SG_CELL_MAX_STATES] = {NULL};
-        long tokens = 0;
-        sg_tensor *loss = run_shard_loss(r, t, s, K, &rng, &tokens, next);
-        if (sg_backward(t, loss) != SG_OK) {
-            cli_fail(err, n, EXIT_FAIL, "%s", sg_tape_errmsg(t));
-            slot[2 * K] = 1;
-            break;
-        }
-        run_shard_keep_state(r, s, K, next);
-        dist_keep_grads(ds, r->ps, k);
-        slot[s] = sg_tensor_get(loss, 0), slot[K + s] = (double)tokens;
+    shard_job job[65];
+    for (int w = 0; w < threads; w++) {       /* thread w: local shards [w count / threads, (w+1) count / threads) */
+        job[w] = (shard_job){.r = w ? &h->rep[w - 1] : r, .t = w ? h->t[w - 1] : t, .ds = ds, .base = base,
+                             .k0 = w * ds->count / threads, .k1 = (w + 1) * ds->count / threads};
+        if (w)
+            run_replica_sync(job[w].r, r);
     }
+    int started = 1;
+    for (int w = 1; w < threads; w++, started++)
+        if (pthread_create(&job[w].id, NULL, shard_work, &job[w]) != 0)
+            break;
+    for (int w = started; w < threads; w++)   /* a thread that did not start: its shards here */
+        shard_work(&job[w]);
+    shard_work(&job[0]);
+    for (int w = 1; w < started; w++)
+        pthread_join(job[w].id, NULL);
+    for (int w = 0; w < threads; w++)
+        if (job[w].failed) {
+            slot[2 * K] = 1;
+            snprintf(err, n, "%s", job[w].err);
+        }
     slot[2 * K + 1] = interrupted != 0;
     if (dist_sum(slot, 2 * K + 2) != 0)
         return cli_fail(err, n, EXIT_FAIL, "MPI_Allreduce failed");
@@ -281,7 +375,7 @@ static int train_step(run *r, sg_tape *t, dist_step *ds, step_result *res, char 
         return cli_fail(err, n, EXIT_FAIL, "MPI_Allreduce of the gradients failed");
     double loss = 0;
     res->tokens = 0;
-    for (int s = 0; s < K; s++)                /* in shard order, whichever rank computed it */
+    for (int s = 0; s < K; s++)                /* in shard order, whichever rank or thread computed it */
         loss += slot[s], res->tokens += (long)slot[K + s];
     res->loss = loss / K, res->stop = slot[2 * K + 1] > 0;
     return EXIT_OK;
@@ -320,11 +414,15 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
     FILE *log = o->log ? o->log : stdout;
     bool tty = !quiet && isatty(fileno(log));
     dist_step ds = {0};
-    int shards = (int)cfg_int(&r->cfg, "train.shards");
-    if (shards > 1 || dist_size() > 1) {
+    helpers h = {0};
+    int shards = (int)cfg_int(&r->cfg, "train.shards"), blas_was = 0;
+    if (shards > 1 || dist_size() > 1) {     /* every shard's products on one BLAS thread, in any thread or rank */
         int rc = dist_step_init(&ds, r->ps, shards, err, n);
+        if (rc == EXIT_OK && (rc = helpers_init(&h, r, &ds, err, n)) != EXIT_OK)
+            dist_step_free(&ds);
         if (rc != EXIT_OK)
             return rc;
+        blas_was = sg_blas_threads(1);
     }
     /* Ctrl-C, SIGTERM and SIGHUP are caught from here on (before
      * metrics.csv exists, so a caller that waits for that file knows the
@@ -347,6 +445,8 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
         for (int i = 0; i < 3; i++)
             sigaction(stop_signals[i], &old[i], NULL);
         dist_step_free(&ds);
+        helpers_free(&h);
+        sg_blas_threads(blas_was);
         return cli_fail(err, n, EXIT_FAIL, "%s: cannot write: %s", path, lead ? strerror(errno) : "(on rank 0)");
     }
 
@@ -357,7 +457,7 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
         snprintf(err, n, "out of memory for the tape");
     while (rc == EXIT_OK && r->step < steps) {
         step_result sr = {0};
-        if ((rc = train_step(r, t, &ds, &sr, err, n)) != EXIT_OK)
+        if ((rc = train_step(r, t, &ds, &h, &sr, err, n)) != EXIT_OK)
             break;
         double norm = sg_clip_grad_norm(r->ps, clip > 0 ? clip : INFINITY);
         double lr = sg_schedule_lr(&r->sched, r->step);
@@ -437,6 +537,8 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
         rc = cli_fail(err, n, EXIT_FAIL, "%s: cannot write: %s", path, strerror(errno));
     sg_tape_free(t);
     dist_step_free(&ds);
+    helpers_free(&h);
+    sg_blas_threads(blas_was);
     return rc;
 }
 

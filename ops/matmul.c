@@ -15,6 +15,17 @@
 #include "../core/internal.h"
 #include "seqgrad/ops.h"
 
+void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
+
+int sg_blas_threads(int n)
+{
+    int was = openblas_get_num_threads();
+    if (n >= 1)
+        openblas_set_num_threads(n);
+    return was;
+}
+
 /* One GEMM in either dtype: C = alpha op(A) op(B) + beta C. */
 static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alpha,
                  const void *A, int lda, const void *B, int ldb, double beta, void *C, int ldc)

@@ -133,3 +133,26 @@ void cu_fake_fashion(const char *dir, int n_train, int n_test)
         }
     }
 }
+
+bool cu_same_tensors(const char *a, const char *b, char *why, size_t n)
+{
+    sg_ckpt *x = sg_ckpt_open(a), *y = sg_ckpt_open(b);
+    bool same = sg_ckpt_error(x) == SG_OK && sg_ckpt_error(y) == SG_OK && sg_ckpt_count(x) == sg_ckpt_count(y);
+    snprintf(why, n, "%s", same ? "" : "a file is refused, or the tensors differ in number");
+    for (int i = 0; same && i < sg_ckpt_count(x); i++) {
+        const sg_ckpt_entry *ex = sg_ckpt_get(x, i), *ey = sg_ckpt_find(y, ex->name);
+        size_t bytes = sg_dtype_size(ex->dtype);
+        for (int d = 0; d < ex->ndim; d++)
+            bytes *= (size_t)ex->shape[d];
+        same = ey && ey->dtype == ex->dtype && memcmp(ex->data, ey->data, bytes) == 0;
+        if (!same)
+            snprintf(why, n, "%s differs", ex->name);
+    }
+    const char *rx = sg_ckpt_meta(x, "rng"), *ry = sg_ckpt_meta(y, "rng");
+    if (same && (!rx || !ry || strcmp(rx, ry))) {
+        same = false;
+        snprintf(why, n, "the rng differs");
+    }
+    sg_ckpt_close(x), sg_ckpt_close(y);
+    return same;
+}

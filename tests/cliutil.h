@@ -5,6 +5,9 @@
 #ifndef SEQGRAD_CLIUTIL_H
 #define SEQGRAD_CLIUTIL_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 /* Writes dir/name.yaml from body plus "train: {steps, eval_every: 1000,
  * run_dir: dir/name}" and trains it quietly; exits the test program with a
  * message if that fails (call it from an unchecked fixture, so every test
@@ -20,6 +23,10 @@ void cu_patch_meta(const char *path, const char *key, const char *value);
  * message fn left in err comes back in msg (n bytes), through a pipe, so
  * a child that limits its own files or memory can still report. */
 int cu_in_child(int (*fn)(void *arg, char *err, size_t n), void *arg, char *msg, size_t n);
+
+/* Whether checkpoints a and b hold the same tensors, byte for byte, and the
+ * same rng; if not, why (the first tensor that differs). */
+bool cu_same_tensors(const char *a, const char *b, char *why, size_t n);
 
 /* Writes dir/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz: n_train and
  * n_test 28x28 images in Fashion-MNIST's IDX format (gzip'd as Debian

@@ -16,6 +16,7 @@
 
 #include "../cli/config.h"
 #include "../cli/dist.h"
+#include <seqgrad/checkpoint.h>
 #include "cliutil.h"
 #include "testutil.h"
 
@@ -145,18 +146,53 @@ static void assert_same_file(const char *a, const char *b)
     ck_assert_msg(system(cmd) == 0, "%s and %s differ", a, b);
 }
 
+/* the same bits from 1, 2 and 3 threads of one process (train.threads),
+ * for a text LSTM (its carried state by rows) and a classifier */
+START_TEST(test_threads_give_the_same_bits)
+{
+    static const char *bodies[2] = {
+        "model: {kind: lstm, hidden: 16, layers: 2, dropout: 0.2}\n"
+        "data: {kind: text, seq_len: 16, batch_size: 12, valid_fraction: 0.05}\n",
+        "model: {kind: gru, hidden: 8, layers: 1, dropout: 0.3, pooling: attention, bidirectional: true}\n"
+        "data: {kind: parity, min_len: 3, max_len: 12, train_size: 120, valid_size: 24, batch_size: 12}\n"};
+    char dir[64] = "/tmp/seqgrad-threads-XXXXXX", first[200], path[200];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    for (int threads = 1; threads <= 3; threads++) {
+        char name[32];
+        snprintf(name, sizeof name, "t%d", threads);
+        char cfgp[200], text[1200], cmd[400];
+        snprintf(cfgp, sizeof cfgp, "%s/%s.yaml", dir, name);
+        snprintf(text, sizeof text, "%strain: {steps: 8, eval_every: 4, shards: 6, threads: %d, run_dir: %s/%s}\n",
+                 bodies[_i], threads, dir, name);
+        FILE *f = fopen(cfgp, "w");
+        fputs(text, f);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "%s train %s > %s/%s.log 2>&1", SEQGRAD_BIN, cfgp, dir, name);
+        run_or_fail(cmd);
+        snprintf(path, sizeof path, "%s/%s/checkpoint.safetensors", dir, name);
+        if (threads == 1)
+            snprintf(first, sizeof first, "%s", path);
+        else
+            ck_assert_msg(cu_same_tensors(first, path, err, sizeof err), "%d threads: %s", threads, err);
+    }
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    run_or_fail(cmd);
+}
+END_TEST
+
 /* the char LSTM of the README (train.shards: 2), shortened: two ranks and
- * one process write the same checkpoint, byte for byte; four shards on
- * two ranks too; one BLAS thread per process, as docs/scale.md says */
+ * one process (its threads at their default) write the same checkpoint,
+ * byte for byte; four shards on two ranks too */
 START_TEST(test_two_ranks_match_one_process)
 {
     char dir[64] = "/tmp/seqgrad-dist-XXXXXX", cmd[1600], one[200], two[200];
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    const char *mpirun = "mpirun -np 2 --oversubscribe -x OPENBLAS_NUM_THREADS=1";
+    const char *mpirun = "mpirun -np 2 --oversubscribe";
     const char *root = getuid() == 0 ? " --allow-run-as-root" : "";
     for (int shards = 2; shards <= 4; shards += 2) {
         const char *sets = "--set train.steps=40 --set train.eval_every=20 --set train.checkpoint_every=30";
-        snprintf(cmd, sizeof cmd, "OPENBLAS_NUM_THREADS=1 %s train %s/examples/configs/char_lstm.yaml --overwrite %s "
+        snprintf(cmd, sizeof cmd, "%s train %s/examples/configs/char_lstm.yaml --overwrite %s "
                  "--set train.shards=%d --set train.run_dir=%s/run > %s/one.log 2>&1", SEQGRAD_BIN, SOURCE_DIR, sets,
                  shards, dir, dir);
         run_or_fail(cmd);
@@ -196,13 +232,13 @@ START_TEST(test_resume_under_mpirun)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     const char *root = getuid() == 0 ? " --allow-run-as-root" : "";
     const char *sets = "--set train.steps=150 --set train.eval_every=50 --set train.checkpoint_every=1000";
-    snprintf(cmd, sizeof cmd, "OPENBLAS_NUM_THREADS=1 %s train %s/examples/configs/char_lstm.yaml %s "
+    snprintf(cmd, sizeof cmd, "%s train %s/examples/configs/char_lstm.yaml %s "
              "--set train.run_dir=%s/run > /dev/null 2>&1 && mv %s/run/checkpoint.safetensors %s/straight.safetensors && "
              "rm -r %s/run", SEQGRAD_BIN, SOURCE_DIR, sets, dir, dir, dir, dir);
     run_or_fail(cmd);
     pid_t pid = fork();
     if (pid == 0) {
-        snprintf(cmd, sizeof cmd, "exec mpirun -np 2%s -x OPENBLAS_NUM_THREADS=1 %s train %s/examples/configs/char_lstm.yaml "
+        snprintf(cmd, sizeof cmd, "exec mpirun -np 2%s %s train %s/examples/configs/char_lstm.yaml "
                  "%s --overwrite --set train.run_dir=%s/run > %s/stopped.log 2>&1", root, SEQGRAD_BIN, SOURCE_DIR, sets, dir, dir);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
@@ -228,7 +264,7 @@ START_TEST(test_resume_under_mpirun)
         rows += c == '\n';
     fclose(f);
     ck_assert_msg(rows > 1 && rows < 151, "the run was not stopped midway (%ld rows)", rows);
-    snprintf(cmd, sizeof cmd, "mpirun -np 2%s -x OPENBLAS_NUM_THREADS=1 %s resume %s/run > %s/resumed.log 2>&1",
+    snprintf(cmd, sizeof cmd, "mpirun -np 2%s %s resume %s/run > %s/resumed.log 2>&1",
              root, SEQGRAD_BIN, dir, dir);
     run_or_fail(cmd);
     char a[200], b[200];
@@ -247,6 +283,7 @@ int main(void)
     tcase_add_test(tc, test_sum_is_exact_and_order_free);
     tcase_add_test(tc, test_sum_of_three_and_nan);
     tcase_add_test(tc, test_one_rank);
+    tcase_add_loop_test(tc, test_threads_give_the_same_bits, 0, 2);
     if (!dist_built_with_mpi())
         tcase_add_test(tc, test_without_mpi_says_so);
 #ifdef SANITIZED

@@ -166,6 +166,19 @@ START_TEST(test_matmul_errors)
 }
 END_TEST
 
+/* the BLAS's threads: set, read back, restored; 0 only reads */
+START_TEST(test_blas_threads)
+{
+    int was = sg_blas_threads(0);
+    ck_assert_int_ge(was, 1);
+    ck_assert_int_eq(sg_blas_threads(1), was);
+    ck_assert_int_eq(sg_blas_threads(0), 1);
+    ck_assert_int_eq(sg_blas_threads(-3), 1);          /* not a count: nothing set */
+    ck_assert_int_eq(sg_blas_threads(was), 1);
+    ck_assert_int_eq(sg_blas_threads(0), was);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ops/matmul");
@@ -174,6 +187,7 @@ int main(void)
     tcase_add_loop_test(tc, test_matmul_trans_flags_match_transpose, 0, 4);
     tcase_add_loop_test(tc, test_matmul_gradcheck, 0, sizeof grad_cases / sizeof grad_cases[0]);
     tcase_add_test(tc, test_matmul_errors);
+    tcase_add_test(tc, test_blas_threads);
     suite_add_tcase(s, tc);
     tc = tcase_create("addmm");
     tcase_add_loop_test(tc, test_addmm_known, SG_F32, SG_F64 + 1);

@@ -69,6 +69,12 @@ typedef enum { SG_F32 = 0, SG_F64 = 1 } sg_dtype;
  * the value that names[] spells as text, or -1. */
 int sg_enum_parse(const char *const *names, const char *text);
 
+/* The threads OpenBLAS runs each product on: sets n (n >= 1) and returns
+ * the count before; n = 0 only reads it. Products may differ in their last
+ * bits between thread counts; the tool's sharded training (train.shards)
+ * runs every shard on one. */
+int sg_blas_threads(int n);
+
 /* Status codes shared by the whole API; 0 is success. */
 typedef enum {
     SG_OK = 0,
