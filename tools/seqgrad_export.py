@@ -9,8 +9,9 @@ checkpoint's weights, checks its outputs on the batch, and writes
 OUT/weights.pt (the state_dict), OUT/weights.safetensors, OUT/seqgrad_torch.py
 and OUT/config.yaml. onnx: writes OUT/model.onnx (seqgrad_onnx.py) and checks
 it the same way with a small numpy evaluator of the operators it uses.
-Exit 0 when the largest difference is within 1e-5 times the outputs' scale
-(at least 1), 1 when not, 2 when the model cannot be exported.
+Exit 0 when the largest difference is within 1e-4 (PyTorch) or 1e-5 (ONNX)
+times the outputs' scale (at least 1), 1 when not, 2 when the model cannot
+be exported.
 """
 import os
 import shutil
@@ -20,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 
-def compare(name, mine, ref):
+def compare(name, mine, ref, tol):
     import numpy as np
     mine, ref = np.asarray(mine, dtype=np.float64), np.asarray(ref, dtype=np.float64)
     if mine.shape != ref.shape:
@@ -28,7 +29,7 @@ def compare(name, mine, ref):
         return False
     diff = float(np.max(np.abs(mine - ref))) if ref.size else 0.0
     scale = max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)
-    ok = diff <= 1e-5 * scale
+    ok = diff <= tol * scale
     print(f"{name}: {ref.size} outputs {tuple(ref.shape)}, largest |difference| from seqgrad {diff:.3g} "
           f"(outputs up to {scale:.3g}): {'the same' if ok else 'DIFFERENT'}")
     return ok
@@ -50,7 +51,7 @@ def main():
         import seqgrad_torch as sgt
         model, cfg, meta = sgt.load(checkpoint)
         ref, _ = sgt.read_safetensors(reference)
-        ok = compare("torch.nn " + type(model).__name__, sgt.run(model, ref).numpy(), ref["output"].numpy())
+        ok = compare("torch.nn " + type(model).__name__, sgt.run(model, ref).numpy(), ref["output"].numpy(), 1e-4)
         torch.save(model.state_dict(), os.path.join(out, "weights.pt"))
         sgt.save_safetensors(model.state_dict(), os.path.join(out, "weights.safetensors"))
         shutil.copy(os.path.join(HERE, "seqgrad_torch.py"), os.path.join(out, "seqgrad_torch.py"))
@@ -69,7 +70,7 @@ def main():
             sys.exit(2)
         import seqgrad_onnx as sgo
         model, outputs = sgo.export(checkpoint, reference, os.path.join(out, "model.onnx"))
-        ok = compare("ONNX " + model, outputs["mine"], outputs["ref"])
+        ok = compare("ONNX " + model, outputs["mine"], outputs["ref"], 1e-5)
         print(f"wrote {out}/model.onnx")
     sys.exit(0 if ok else 1)
 

@@ -80,8 +80,10 @@ def read_config(text):
             section = m.group(1)
             continue
         m = re.match(r"^\s+(\w+):\s*\"?(.*?)\"?\s*$", line)
-        if m and section:
+        if m and section and section != "cell":
             cfg[f"{section}.{m.group(1)}"] = m.group(2)
+    if re.search(r"^cell:", text, re.M):     # a cell of the config's own: its section as YAML
+        cfg["cell"] = cell_spec(text)
     return cfg
 
 
@@ -145,17 +147,230 @@ class LoopRNN(nn.Module):
         return x, torch.stack(finals)
 
 
-def recurrent(cell, input_size, hidden_size, num_layers=1, bidirectional=False):
+# ---- cells of a config's own: the equation language in Python -------------------------
+
+_FUNCS = {"sigmoid": "torch.sigmoid", "tanh": "torch.tanh", "relu": "torch.relu", "exp": "torch.exp",
+          "log": "torch.log", "sqrt": "torch.sqrt", "square": "torch.square", "abs": "torch.abs",
+          "gelu": "F.gelu"}
+
+
+class _Equations:
+    """A `cell:` section's equations as Python over torch (docs/cells.md):
+    the same operations in the same order. Slices, indices, split and
+    concat work on the features of a batched value (its last axis) and on
+    the first axis of a value made of parameters alone, as in seqgrad."""
+
+    def __init__(self, spec):
+        self.name, self.states = spec["name"], list(spec["states"])
+        self.params = list(spec["params"])
+        self.phase = {}                       # a local's name -> made of parameters alone
+        lines = [self._statement(str(e)) for e in spec["equations"]]
+        self.code = compile("\n".join(lines), f"<cell {self.name}>", "exec")
+
+    # tokens: names (a trailing ' for the next state), numbers, sizes 2H, operators
+    def _statement(self, text):
+        import re
+        self.toks = re.findall(r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?[HE]?|[A-Za-z_]\w*'?|\^T|\S", text)
+        self.at = 0
+        names = [self._take()]
+        while self._peek() == ",":
+            self._take()
+            names.append(self._take())
+        if self._take() != "=":
+            raise SystemExit(f"cell {self.name}: cannot read '{text}'")
+        code, param = self._sum()
+        for n in names:
+            self.phase[n] = param
+        return f"{', '.join(self._var(n) for n in names)} = {code}"
+
+    def _peek(self):
+        return self.toks[self.at] if self.at < len(self.toks) else None
+
+    def _take(self):
+        self.at += 1
+        return self.toks[self.at - 1]
+
+    def _var(self, n):
+        return "v_" + n.replace("'", "__next")
+
+    def _sum(self):
+        code, param = self._term()
+        while self._peek() in ("+", "-"):
+            op = self._take()
+            b, pb = self._term()
+            code, param = f"({code} {op} {b})", param and pb
+        return code, param
+
+    def _term(self):
+        code, param = self._unary()
+        while self._peek() in ("*", "/", "@"):
+            op = self._take()
+            b, pb = self._unary()
+            code, param = f"({code} {op} {b})", param and pb
+        return code, param
+
+    def _unary(self):
+        if self._peek() == "-":
+            self._take()
+            code, param = self._unary()
+            return f"(-{code})", param
+        return self._postfix()
+
+    def _size(self, stop):
+        parts = []
+        while self._peek() not in stop:
+            t = self._take()
+            parts.append(t[:-1] + "*" + t[-1] if t[-1] in "HE" and t[:-1] else t)
+        return "(" + " ".join(parts) + ")" if parts else ""
+
+    def _postfix(self):
+        code, param = self._primary()
+        while self._peek() in ("^T", "["):
+            if self._take() == "^T":
+                code = f"({code}).T"
+                continue
+            lo = self._size((":", "]"))
+            if self._peek() == ":":
+                self._take()
+                hi = self._size(("]",))
+                idx = f"{lo or 0}:{hi}" if hi else f"{lo or 0}:"
+                code = f"{code}[{idx}]" if param else f"{code}[..., {idx}]"
+            else:
+                code = f"{code}[{lo}]" if param else f"{code}[..., {lo}:{lo} + 1]"
+            self._take()                      # ]
+        return code, param
+
+    def _args(self):
+        args = []
+        self._take()                          # (
+        while self._peek() != ")":
+            args.append(self._sum())
+            if self._peek() == ",":
+                self._take()
+        self._take()
+        return args
+
+    def _primary(self):
+        t = self._take()
+        if t == "(":
+            code, param = self._sum()
+            self._take()
+            return f"({code})", param
+        if t[0].isdigit():
+            return t, True
+        if self._peek() == "(":
+            args = self._args()
+            param = all(p for _, p in args)
+            axis = 0 if param else -1
+            if t in _FUNCS:
+                return f"{_FUNCS[t]}({args[0][0]})", param
+            if t == "split":
+                return f"torch.chunk({args[0][0]}, {args[1][0]}, {axis})", param
+            if t == "concat":
+                return f"torch.cat([{', '.join(a for a, _ in args)}], {axis})", param
+            if t == "layernorm":
+                g, b = (args[1][0], args[2][0]) if len(args) == 3 else ("None", "None")
+                return f"F.layer_norm({args[0][0]}, ({args[0][0]}.shape[-1],), {g}, {b}, 1e-5)", param
+            raise SystemExit(f"cell {self.name}: no function {t}")
+        if t in self.params:
+            return f"P[{t!r}]", True
+        if t == "x" or t in self.states:
+            return self._var(t), False
+        return self._var(t), self.phase.get(t, False)
+
+    def step(self, x, states, params, E, H):
+        env = {"torch": torch, "F": F, "P": params, "E": E, "H": H, "v_x": x}
+        env.update({self._var(n): s for n, s in zip(self.states, states)})
+        exec(self.code, env)
+        return [env[self._var(n + "'")] for n in self.states]
+
+
+def cell_spec(config_text):
+    """The config's cell: section ({name, states, params, equations}), or None."""
+    import yaml
+    return (yaml.safe_load(config_text) or {}).get("cell")
+
+
+class EquationRNN(nn.Module):
+    """Layers of a config's own cell, named as seqgrad names them
+    (<param>_l{k}[_reverse]); the calling convention of LoopRNN, every state
+    carried (the first is the output)."""
+
+    def __init__(self, spec, shapes, input_size, hidden_size, num_layers=1, bidirectional=False):
+        super().__init__()
+        self.eq, self.hidden_size, self.num_layers = _Equations(spec), hidden_size, num_layers
+        self.dirs, self.input_size = 2 if bidirectional else 1, input_size
+        for k in range(num_layers):
+            for d in range(self.dirs):
+                for p in self.eq.params:
+                    name = f"{p}_l{k}" + ("_reverse" if d else "")
+                    if name in shapes:           # an absent bias (bias: false) has no tensor
+                        self.register_parameter(name, nn.Parameter(torch.empty(shapes[name])))
+
+    def forward(self, x, state=None, lengths=None):
+        B, T, _ = x.shape
+        H, n_st = self.hidden_size, len(self.eq.states)
+        lengths = torch.full((B,), T) if lengths is None else lengths
+        live = (torch.arange(T)[None, :] < lengths[:, None]).to(x.dtype)
+        finals = [[] for _ in range(n_st)]
+        for k in range(self.num_layers):
+            E = self.input_size if k == 0 else self.dirs * H
+            outs = []
+            for d in range(self.dirs):
+                sfx = f"_l{k}" + ("_reverse" if d else "")
+                P = {p: getattr(self, p + sfx) for p in self.eq.params if hasattr(self, p + sfx)}
+                st = [x.new_zeros(B, H) if state is None or i >= len(state) else state[i][k * self.dirs + d]
+                      for i in range(n_st)]
+                out = [None] * T
+                for t in (range(T - 1, -1, -1) if d else range(T)):
+                    m = live[:, t:t + 1]
+                    new = self.eq.step(x[:, t], st, P, E, H)
+                    st = [m * a + (1 - m) * b for a, b in zip(new, st)]     # padded steps keep the state
+                    out[t] = m * st[0]
+                outs.append(torch.stack(out, 1))
+                for i in range(n_st):
+                    finals[i].append(st[i])
+            x = torch.cat(outs, 2)
+        fin = tuple(torch.stack(f) for f in finals)
+        return x, fin if n_st > 1 else fin[0]
+
+
+class EquationCell(nn.Module):
+    """One step of a config's own cell (a seq2seq decoder): parameters by
+    their declared names; states in, states out (a list)."""
+
+    def __init__(self, spec, shapes, prefix, input_size, hidden_size):
+        super().__init__()
+        self.eq, self.E, self.H = _Equations(spec), input_size, hidden_size
+        for p in self.eq.params:
+            if prefix + p in shapes:
+                self.register_parameter(p, nn.Parameter(torch.empty(tuple(shapes[prefix + p].shape))))
+
+    def forward(self, x, states):
+        P = {p: getattr(self, p) for p in self.eq.params if hasattr(self, p)}
+        return self.eq.step(x, states, P, self.E, self.H)
+
+
+def _shapes(custom, prefix):
+    return {k[len(prefix):]: tuple(v.shape) for k, v in custom[1].items() if k.startswith(prefix)}
+
+
+def recurrent(cell, input_size, hidden_size, num_layers=1, bidirectional=False, custom=None, prefix="rnn."):
     """seqgrad's sequence layer for a cell: nn.LSTM, nn.GRU or nn.RNN (batch
-    first) where PyTorch has the cell, else a LoopRNN of the same names."""
+    first) where PyTorch has the cell, else a LoopRNN of the same names, or
+    the config's own cell (custom: (its cell: section, the weights), the
+    weights' names under prefix)."""
+    if custom and custom[0] and custom[0]["name"] == cell:
+        return EquationRNN(custom[0], _shapes(custom, prefix), input_size, hidden_size, num_layers, bidirectional)
     if cell in NATIVE:
         cls, kw = NATIVE[cell]
         return cls(input_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
                    **kw)
     if cell in GATES:
         return LoopRNN(cell, input_size, hidden_size, num_layers, bidirectional)
-    raise SystemExit(f"model.kind {cell}: a cell of your own has no torch.nn module here; "
-                     "seqgrad_torch.py knows lstm, gru, gru_reset_after, rnn, rnn_relu, rnn_sigmoid")
+    raise SystemExit(f"model.kind {cell}: neither a built-in cell (lstm, gru, gru_reset_after, rnn, rnn_relu, "
+                     "rnn_sigmoid) nor the config's cell: section (a cell registered in C of your own has no "
+                     "equations to translate)")
 
 
 def rnn_forward(rnn, x, state=None, lengths=None):
@@ -163,6 +378,8 @@ def rnn_forward(rnn, x, state=None, lengths=None):
     for an LSTM), each (layers*dirs, B, H), at each sequence's last step."""
     if isinstance(rnn, LoopRNN):
         return rnn(x, None if state is None else state[0], lengths)
+    if isinstance(rnn, EquationRNN):
+        return rnn(x, state, lengths)
     T = x.shape[1]
     hx = None if state is None else (tuple(state) if isinstance(rnn, nn.LSTM) else state[0])
     if lengths is None:
@@ -184,10 +401,10 @@ def first_state(h):
 class LanguageModel(nn.Module):
     """embedding -> recurrent layers -> decoder: logits (B,T,V) of ids x (B,T)."""
 
-    def __init__(self, cell, V, H, L):
+    def __init__(self, cell, V, H, L, custom=None):
         super().__init__()
         self.embedding = nn.Embedding(V, H)
-        self.rnn = recurrent(cell, H, H, L)
+        self.rnn = recurrent(cell, H, H, L, custom=custom)
         self.decoder = nn.Linear(H, V)
 
     def forward(self, x, state=None):
@@ -201,12 +418,12 @@ class ConditionedLM(nn.Module):
     first state ((B, L*H) split by layer); "input": h joins every step's
     input beside the embedding. logits (B,T,V) of ids x (B,T)."""
 
-    def __init__(self, cell, V, H, L, K, feed):
+    def __init__(self, cell, V, H, L, K, feed, custom=None):
         super().__init__()
         self.feed, self.L, self.H = feed, L, H
         self.cond = nn.Linear(K, H if feed == "input" else L * H)
         self.embedding = nn.Embedding(V, H)
-        self.rnn = recurrent(cell, 2 * H if feed == "input" else H, H, L)
+        self.rnn = recurrent(cell, 2 * H if feed == "input" else H, H, L, custom=custom)
         self.decoder = nn.Linear(H, V)
 
     def forward(self, x, c):
@@ -267,10 +484,10 @@ class Classifier(nn.Module):
     (last state of each direction, mean, max, or attention with a learned
     query, over the real steps) -> head: logits (B,C)."""
 
-    def __init__(self, cell, V, F_in, H, L, bidirectional, pooling, C):
+    def __init__(self, cell, V, F_in, H, L, bidirectional, pooling, C, custom=None):
         super().__init__()
         self.embedding = nn.Embedding(V, H) if V else None
-        self.rnn = recurrent(cell, H if V else F_in, H, L, bidirectional)
+        self.rnn = recurrent(cell, H if V else F_in, H, L, bidirectional, custom)
         self.dirs, self.pooling = 2 if bidirectional else 1, pooling
         D = self.dirs * H
         self.pool = Pool(D) if pooling == "attention" else None
@@ -298,10 +515,10 @@ class Classifier(nn.Module):
 class Tagger(nn.Module):
     """embedding -> recurrent layers -> head at every step: logits (B,T,C)."""
 
-    def __init__(self, cell, V, H, L, bidirectional, C):
+    def __init__(self, cell, V, H, L, bidirectional, C, custom=None):
         super().__init__()
         self.embedding = nn.Embedding(V, H)
-        self.rnn = recurrent(cell, H, H, L, bidirectional)
+        self.rnn = recurrent(cell, H, H, L, bidirectional, custom)
         self.head = nn.Linear((2 if bidirectional else 1) * H, C)
 
     def forward(self, x, lengths=None):
@@ -312,9 +529,9 @@ class Tagger(nn.Module):
 class Regressor(nn.Module):
     """the adding problem: recurrent layers over (B,T,2) -> head on the last step: (B,1)."""
 
-    def __init__(self, cell, H, L):
+    def __init__(self, cell, H, L, custom=None):
         super().__init__()
-        self.rnn = recurrent(cell, 2, H, L)
+        self.rnn = recurrent(cell, 2, H, L, custom=custom)
         self.head = nn.Linear(H, 1)
 
     def forward(self, x):
@@ -338,16 +555,18 @@ class StepCell(nn.Module):
         return self.step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)[0]
 
 
-def step_cell(cell, input_size, hidden_size):
+def step_cell(cell, input_size, hidden_size, custom=None, prefix="decoder."):
     native = {"lstm": lambda: nn.LSTMCell(input_size, hidden_size),
               "gru_reset_after": lambda: nn.GRUCell(input_size, hidden_size),
               "rnn": lambda: nn.RNNCell(input_size, hidden_size, nonlinearity="tanh"),
               "rnn_relu": lambda: nn.RNNCell(input_size, hidden_size, nonlinearity="relu")}
+    if custom and custom[0] and custom[0]["name"] == cell:
+        return EquationCell(custom[0], custom[1], prefix, input_size, hidden_size)
     if cell in native:
         return native[cell]()
     if cell in GATES:
         return StepCell(cell, input_size, hidden_size)
-    raise SystemExit(f"model.cell {cell}: a cell of your own has no torch.nn module here")
+    raise SystemExit(f"model.cell {cell}: neither a built-in cell nor the config's cell: section")
 
 
 class Attention(nn.Module):
@@ -389,13 +608,13 @@ class Seq2Seq(nn.Module):
     c_t = attention(s_{t-1}, h); s_t = cell([emb(y_{t-1}); c_t], s_{t-1});
     logits z_t = out [s_t; c_t]. forward: teacher-forced logits (B,T,V)."""
 
-    def __init__(self, cell, src_vocab, tgt_vocab, E, H, bidirectional, attention, A):
+    def __init__(self, cell, src_vocab, tgt_vocab, E, H, bidirectional, attention, A, custom=None):
         super().__init__()
         K = (2 if bidirectional else 1) * H
         self.cell, self.H = cell, H
         self.src_emb, self.tgt_emb = nn.Embedding(src_vocab, E), nn.Embedding(tgt_vocab, E)
-        self.encoder = recurrent(cell, E, H, 1, bidirectional)
-        self.decoder = step_cell(cell, E + K, H)
+        self.encoder = recurrent(cell, E, H, 1, bidirectional, custom, "encoder.")
+        self.decoder = step_cell(cell, E + K, H, custom, "decoder.")
         self.attention = Attention(attention, H, K, A)
         self.bridge = nn.Linear(K, H)
         self.out = nn.Linear(H + K, tgt_vocab)
@@ -406,12 +625,17 @@ class Seq2Seq(nn.Module):
         h = first_state(fin)
         s = torch.tanh(self.bridge(torch.cat([h[d] for d in range(h.shape[0])], 1)))
         c_state = torch.zeros_like(s) if self.cell == "lstm" else None
+        own = isinstance(self.decoder, EquationCell)
+        states = [s] + [torch.zeros_like(s) for _ in self.decoder.eq.states[1:]] if own else None
         keep = torch.arange(S)[None, :] < src_len[:, None]
         zs = []
         for t in range(tgt_in.shape[1]):
             c = self.attention(s, keys, keep)
             x = torch.cat([self.tgt_emb(tgt_in[:, t]), c], 1)
-            if self.cell == "lstm":
+            if own:
+                states = self.decoder(x, states)
+                s = states[0]
+            elif self.cell == "lstm":
                 s, c_state = self.decoder(x, (s, c_state))
             else:
                 s = self.decoder(x, s)
@@ -471,6 +695,7 @@ def build(cfg, tensors):
     """The module for a run's config, sized by its checkpoint's tensors (names without "model.")."""
     kind, data = cfg["model.kind"], cfg["data.kind"]
     task = TASKS.get(data)
+    custom = (cfg.get("cell"), tensors) if cfg.get("cell") else None
     bi = cfg.get("model.bidirectional") == "true"
     L = int(cfg["model.layers"])
     if kind == "transformer" and task == "lm":
@@ -487,21 +712,22 @@ def build(cfg, tensors):
         attn = cfg.get("model.attention", "additive")
         A = tensors["attention.v"].shape[0] if "attention.v" in tensors else 0
         return Seq2Seq(cfg["model.cell"], V_src, tensors["tgt_emb.weight"].shape[0], E,
-                       tensors["bridge.weight"].shape[0], bi, attn, A)
+                       tensors["bridge.weight"].shape[0], bi, attn, A, custom)
     if task == "conditioned":
         return ConditionedLM(kind, tensors["embedding.weight"].shape[0], int(cfg["model.hidden"]), L,
-                             tensors["cond.weight"].shape[1], cfg.get("model.condition", "init"))
+                             tensors["cond.weight"].shape[1], cfg.get("model.condition", "init"), custom)
     H = int(cfg["model.hidden"])
     if task == "lm":
-        return LanguageModel(kind, tensors["embedding.weight"].shape[0], H, L)
+        return LanguageModel(kind, tensors["embedding.weight"].shape[0], H, L, custom)
     if task == "classify":
         V = tensors["embedding.weight"].shape[0] if "embedding.weight" in tensors else 0
         F_in = 0 if V else tensors["rnn.weight_ih_l0"].shape[1]
-        return Classifier(kind, V, F_in, H, L, bi, cfg.get("model.pooling", "last"), tensors["head.weight"].shape[0])
+        return Classifier(kind, V, F_in, H, L, bi, cfg.get("model.pooling", "last"), tensors["head.weight"].shape[0],
+                          custom)
     if task == "tag":
-        return Tagger(kind, tensors["embedding.weight"].shape[0], H, L, bi, tensors["head.weight"].shape[0])
+        return Tagger(kind, tensors["embedding.weight"].shape[0], H, L, bi, tensors["head.weight"].shape[0], custom)
     if task == "regress":
-        return Regressor(kind, H, L)
+        return Regressor(kind, H, L, custom)
     raise SystemExit(f"data.kind {data}: unknown to seqgrad_torch.py")
 
 
