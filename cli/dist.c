@@ -54,8 +54,8 @@ int dist_start(char *err, size_t n)
 #else
     return cli_fail(err, n, EXIT_USAGE,
                     "mpirun started %ld copies of seqgrad, but this seqgrad was built without MPI: "
-                    "apt-get install libopenmpi-dev openmpi-bin, then build again (meson finds MPI); "
-                    "or run one process",
+                    "apt-get install libopenmpi-dev openmpi-bin, then meson setup --reconfigure build and "
+                    "ninja -C build; or run one process",
                     ranks);
 #endif
 }

@@ -126,7 +126,8 @@ START_TEST(test_without_mpi_says_so)
     setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
     ck_assert_int_eq(dist_start(err, sizeof err), EXIT_USAGE);
     ck_assert_str_eq(err, "mpirun started 2 copies of seqgrad, but this seqgrad was built without MPI: apt-get install "
-                          "libopenmpi-dev openmpi-bin, then build again (meson finds MPI); or run one process");
+                          "libopenmpi-dev openmpi-bin, then meson setup --reconfigure build and ninja -C build; or run one "
+                          "process");
     unsetenv("OMPI_COMM_WORLD_SIZE");
 }
 END_TEST
