@@ -1,0 +1,65 @@
+/*
+ * bench_layer.c - the recurrent layer alone, as bench_dnnl.c times oneDNN's
+ * fused primitive: L stacked layers of hidden H over an input (T, B, H)
+ * ... here (B, T, H), forward and backward from a fixed upstream gradient,
+ * explicit zero initial states, the weight gradients zeroed every step.
+ *
+ *   bench_layer CELL H L B T STEPS     CELL: lstm | gru (gru_reset_after, = oneDNN's lbr_gru) | rnn
+ *
+ * Prints the line bench.h prints; bench/layer.py runs both side by side.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+typedef struct {
+    sg_params *ps;
+    sg_rnn rnn;
+    float *x, *dy;
+    int B, T, H, L, n_states;
+} layer;
+
+static bool step(void *ctx, sg_tape *t)
+{
+    layer *m = ctx;
+    sg_params_zero_grad(m->ps);
+    sg_tensor *x = sg_tensor_from(t, SG_F32, 3, (int[]){m->B, m->T, m->H}, m->x);
+    sg_tensor *h0[SG_CELL_MAX_STATES] = {NULL};
+    for (int k = 0; k < m->n_states; k++)
+        h0[k] = sg_zeros(t, SG_F32, 3, (int[]){m->L, m->B, m->H});
+    sg_tensor *y = sg_rnn_forward(t, &m->rnn, x, h0, NULL, NULL, NULL);
+    sg_tensor *dy = sg_tensor_from(t, SG_F32, 3, (int[]){m->B, m->T, m->H}, m->dy);
+    return y && sg_backward_with(t, y, dy) == SG_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 7) {
+        fprintf(stderr, "usage: bench_layer lstm|gru|rnn H L B T STEPS\n");
+        return 2;
+    }
+    const sg_cell_def *cell = !strcmp(argv[1], "lstm") ? &sg_lstm_cell
+                            : !strcmp(argv[1], "gru")  ? &sg_gru_reset_after_cell
+                                                       : &sg_rnn_tanh_cell;
+    layer m = {.H = atoi(argv[2]), .L = atoi(argv[3]), .B = atoi(argv[4]), .T = atoi(argv[5])};
+    int steps = atoi(argv[6]);
+    sg_rng rng;
+    sg_rng_seed(&rng, 1);
+    m.ps = sg_params_new();
+    sg_rnn_opts o = sg_rnn_defaults();
+    o.layers = m.L;
+    if (sg_rnn_init(&m.rnn, cell, m.ps, "rnn.", m.H, m.H, &o, SG_F32, &rng) != SG_OK) {
+        fprintf(stderr, "bench_layer: %s\n", sg_params_errmsg(m.ps));
+        return 1;
+    }
+    m.n_states = sg_cell_n_states(cell);
+    size_t n = (size_t)m.B * m.T * m.H;
+    m.x = malloc(n * sizeof *m.x), m.dy = malloc(n * sizeof *m.dy);
+    for (size_t i = 0; i < n; i++)                /* U(-1, 1), as bench_dnnl */
+        m.x[i] = (float)(2 * sg_rng_uniform(&rng) - 1), m.dy[i] = (float)(2 * sg_rng_uniform(&rng) - 1);
+    int rc = timed(steps, (long)m.B * m.T, "bench_layer", step, &m);
+    free(m.x), free(m.dy);
+    sg_params_free(m.ps);
+    return rc;
+}
