@@ -12,7 +12,7 @@
 
 #include <seqgrad/seqgrad.h>
 
-static double seconds(void)
+static inline double seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -20,7 +20,7 @@ static double seconds(void)
 }
 
 /* steps timed steps of `tokens` tokens each took dt seconds */
-static void report(int steps, long tokens, double dt)
+static inline void report(int steps, long tokens, double dt)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -31,7 +31,7 @@ static void report(int steps, long tokens, double dt)
 /* Runs step(ctx) for steps/10 (at least 2) warm-up steps (the arena grows,
  * caches fill), then `steps` timed ones; prints the report line. Returns 0,
  * or 1 (after printing the tape's error) if a step failed. */
-static int timed(int steps, long tokens, const char *name, bool (*step)(void *ctx, sg_tape *t), void *ctx)
+static inline int timed(int steps, long tokens, const char *name, bool (*step)(void *ctx, sg_tape *t), void *ctx)
 {
     sg_tape *t = sg_tape_new();
     int warm = steps / 10 > 2 ? steps / 10 : 2;
