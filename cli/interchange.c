@@ -48,13 +48,13 @@ typedef struct {
     int n;
 } reference;
 
-/* a tensor of the reference file, as f64 (ids are exact in it) */
-static double *ref_add(reference *ref, const char *name, int ndim, const int *shape)
+/* a tensor of the reference file, as f64 (ids are exact in it); *size: its elements */
+static double *ref_add(reference *ref, const char *name, int ndim, const int *shape, size_t *size)
 {
-    size_t size = 1;
+    *size = 1;
     for (int i = 0; i < ndim; i++)
-        size *= (size_t)shape[i];
-    double *v = calloc(size ? size : 1, sizeof *v);
+        *size *= (size_t)shape[i];
+    double *v = calloc(*size ? *size : 1, sizeof *v);
     if (!v || ref->n == MAX_REF) {
         free(v);
         return NULL;
@@ -68,10 +68,8 @@ static double *ref_add(reference *ref, const char *name, int ndim, const int *sh
 
 static bool ref_ints(reference *ref, const char *name, int ndim, const int *shape, const int *v)
 {
-    double *to = ref_add(ref, name, ndim, shape);
-    size_t size = 1;
-    for (int i = 0; i < ndim; i++)
-        size *= (size_t)shape[i];
+    size_t size;
+    double *to = ref_add(ref, name, ndim, shape, &size);
     for (size_t i = 0; to && i < size; i++)
         to[i] = v[i];
     return to != NULL;
@@ -79,10 +77,8 @@ static bool ref_ints(reference *ref, const char *name, int ndim, const int *shap
 
 static bool ref_floats(reference *ref, const char *name, int ndim, const int *shape, const float *v)
 {
-    double *to = ref_add(ref, name, ndim, shape);
-    size_t size = 1;
-    for (int i = 0; i < ndim; i++)
-        size *= (size_t)shape[i];
+    size_t size;
+    double *to = ref_add(ref, name, ndim, shape, &size);
     for (size_t i = 0; to && i < size; i++)
         to[i] = v[i];
     return to != NULL;
@@ -92,8 +88,9 @@ static bool ref_tensor(reference *ref, const char *name, const sg_tensor *x)
 {
     if (!x)
         return false;
-    double *to = ref_add(ref, name, sg_tensor_ndim(x), sg_tensor_shape(x));
-    for (size_t i = 0; to && i < sg_tensor_size(x); i++)
+    size_t size;
+    double *to = ref_add(ref, name, sg_tensor_ndim(x), sg_tensor_shape(x), &size);
+    for (size_t i = 0; to && i < size; i++)
         to[i] = sg_tensor_get(x, i);
     return to != NULL;
 }
@@ -200,27 +197,37 @@ static int run_script(const char *const *args, char *err, size_t n)
                     "%s failed (its message is above)", args[1]);
 }
 
+/* The arguments of export and import: two names and one option with a
+ * value (opt), in any order; form is the usage, for "not more". */
+static int two_and_option(const char *cmd, const char *opt, const char *form, int argc, char **argv,
+                          const char **first, const char **value, const char **second, char *err, size_t n)
+{
+    *first = *value = *second = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], opt) && i + 1 < argc)
+            *value = argv[++i];
+        else if (argv[i][0] == '-')
+            return cli_fail(err, n, EXIT_USAGE, "%s: unknown option %s (seqgrad %s --help)", cmd, argv[i], cmd);
+        else if (!*first)
+            *first = argv[i];
+        else if (!*second)
+            *second = argv[i];
+        else
+            return cli_fail(err, n, EXIT_USAGE, "%s: %s, not more", cmd, form);
+    }
+    return *first && *value && *second ? EXIT_OK : EXIT_USAGE;
+}
+
 int export_command(int argc, char **argv, char *err, size_t n)
 {
-    const char *run_dir = NULL, *to = NULL, *out = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--to") && i + 1 < argc)
-            to = argv[++i];
-        else if (argv[i][0] == '-')
-            return cli_fail(err, n, EXIT_USAGE, "export: unknown option %s (seqgrad export --help)", argv[i]);
-        else if (!run_dir)
-            run_dir = argv[i];
-        else if (!out)
-            out = argv[i];
-        else
-            return cli_fail(err, n, EXIT_USAGE, "export: RUN_DIR --to pytorch|onnx OUT, not more");
-    }
-    if (!run_dir || !to || !out)
-        return EXIT_USAGE;
+    const char *run_dir, *to, *out;
+    int rc = two_and_option("export", "--to", "RUN_DIR --to pytorch|onnx OUT", argc, argv, &run_dir, &to, &out, err, n);
+    if (rc != EXIT_OK)
+        return rc;
     if (strcmp(to, "pytorch") && strcmp(to, "onnx"))
         return cli_fail(err, n, EXIT_USAGE, "export: --to \"%s\" is not one of pytorch|onnx", to);
     run r = {0};
-    int rc = run_open(&r, run_dir, NULL, USE_SPLITS, err, n);
+    rc = run_open(&r, run_dir, NULL, USE_SPLITS, err, n);
     sg_tape *t = rc == EXIT_OK ? sg_tape_new() : NULL;
     reference ref = {0};
     if (rc == EXIT_OK && !t)
@@ -248,28 +255,18 @@ int export_command(int argc, char **argv, char *err, size_t n)
 
 int import_command(int argc, char **argv, char *err, size_t n)
 {
-    const char *weights = NULL, *config = NULL, *run_dir = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            config = argv[++i];
-        else if (argv[i][0] == '-')
-            return cli_fail(err, n, EXIT_USAGE, "import: unknown option %s (seqgrad import --help)", argv[i]);
-        else if (!weights)
-            weights = argv[i];
-        else if (!run_dir)
-            run_dir = argv[i];
-        else
-            return cli_fail(err, n, EXIT_USAGE, "import: WEIGHTS.safetensors --config CONFIG.yaml RUN_DIR, not more");
-    }
-    if (!weights || !config || !run_dir)
-        return EXIT_USAGE;
+    const char *weights, *config, *run_dir;
+    int rc = two_and_option("import", "--config", "WEIGHTS.safetensors --config CONFIG.yaml RUN_DIR", argc, argv,
+                            &weights, &config, &run_dir, err, n);
+    if (rc != EXIT_OK)
+        return rc;
     run r = {0};
     if (cfg_load(&r.cfg, config, err, n) != 0 || cfg_check(&r.cfg, err, n) != 0)
         return EXIT_CONFIG;
     char set[PATH_MAX + 32];
     snprintf(set, sizeof set, "train.run_dir=%s", run_dir);
     cfg_set(&r.cfg, set, err, n);
-    int rc = run_build(&r, NULL, NULL, USE_SPLITS, err, n);
+    rc = run_build(&r, NULL, NULL, USE_SPLITS, err, n);
     sg_ckpt *ck = rc == EXIT_OK ? sg_ckpt_open(weights) : NULL;
     if (rc == EXIT_OK && sg_ckpt_error(ck) != SG_OK)
         rc = cli_fail(err, n, EXIT_DATA, "%s", sg_ckpt_errmsg(ck));
@@ -278,21 +275,13 @@ int import_command(int argc, char **argv, char *err, size_t n)
         const char *why = sg_params_errmsg(r.ps);
         rc = cli_fail(err, n, EXIT_DATA, "%s: %s", weights, why);
     }
-    if (rc == EXIT_OK && cli_make_dirs(run_dir) != 0)
-        rc = cli_fail(err, n, EXIT_FAIL, "%s: cannot make the folder: %s", run_dir, strerror(errno));
+    if (rc == EXIT_OK)                      /* a folder that holds a run is written over, as --overwrite */
+        rc = run_write_config(&r, true, err, n);
     if (rc == EXIT_OK)
         rc = run_save(&r, err, n);
-    if (rc == EXIT_OK) {
-        char path[PATH_MAX + 32], text[32768];
-        snprintf(path, sizeof path, "%s/config.yaml", run_dir);
-        size_t len = cfg_dump(&r.cfg, text, sizeof text);
-        FILE *f = fopen(path, "w");
-        if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0)
-            rc = cli_fail(err, n, EXIT_FAIL, "%s: cannot write", path);
-        else
-            printf("%s: %d tensors of %s -> %s/checkpoint.safetensors (step 0)\n", run_dir, sg_params_count(r.ps),
-                   weights, run_dir);
-    }
+    if (rc == EXIT_OK)
+        printf("%s: %d tensors of %s -> %s/checkpoint.safetensors (step 0)\n", run_dir, sg_params_count(r.ps), weights,
+               run_dir);
     sg_ckpt_close(ck);
     run_free(&r);
     return rc;

@@ -447,6 +447,27 @@ int run_build(run *r, const char *vocab_hex, const char *path, data_use use, cha
 /* "state.h", "state.c", ...: the carried states by the cell's names */
 static void carry_name(const run *r, int j, char *out, size_t n) { snprintf(out, n, "state.%s", r->rnn.def->states[j]); }
 
+int run_write_config(const run *r, bool overwrite, char *err, size_t n)
+{
+    const char *dir = cfg_str(&r->cfg, "train.run_dir");
+    char path[600], text[32768];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    if (!overwrite && access(path, F_OK) == 0)
+        return cli_fail(err, n, EXIT_USAGE, "train.run_dir %s already holds a run: seqgrad resume %s continues it, "
+                                "--overwrite starts it again", dir, dir);
+    if (cli_make_dirs(dir) != 0)
+        return cli_fail(err, n, EXIT_FAIL, "%s: cannot create: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    size_t len = cfg_dump(&r->cfg, text, sizeof text);
+    if (len >= sizeof text - 1)
+        return cli_fail(err, n, EXIT_FAIL, "%s: the config is longer than %zu bytes", path, sizeof text);
+    FILE *f = fopen(path, "w");
+    bool ok = f && fwrite(text, 1, len, f) == len;
+    if (!f || fclose(f) != 0 || !ok)
+        return cli_fail(err, n, EXIT_FAIL, "%s: cannot write: %s", path, strerror(errno));
+    return EXIT_OK;
+}
+
 int run_save(run *r, char *err, size_t n)
 {
     int np = sg_params_count(r->ps), k = 0;

@@ -105,6 +105,10 @@ int run_open_checkpoint(run *r, const char *checkpoint, const char *path, data_u
 /* Same, for run_dir/checkpoint.safetensors. */
 int run_open(run *r, const char *run_dir, const char *path, data_use use, char *err, size_t n);
 int run_save(run *r, char *err, size_t n);
+/* train.run_dir/config.yaml (every key, defaults included), the folder
+ * made first; a folder that holds a checkpoint is refused unless
+ * overwrite (EXIT_USAGE, naming seqgrad resume). */
+int run_write_config(const run *r, bool overwrite, char *err, size_t n);
 
 /* A copy of r's model for another thread computing shards: its own
  * parameters (r's values: run_replica_sync), tape-side buffers and shard

@@ -542,27 +542,6 @@ static int loop_body(run *r, const train_opts *o, char *err, size_t n)
     return rc;
 }
 
-static int write_config(const run *r, bool overwrite, char *err, size_t n)
-{
-    const char *dir = cfg_str(&r->cfg, "train.run_dir");
-    char path[600], text[32768];
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
-    if (!overwrite && access(path, F_OK) == 0)
-        return cli_fail(err, n, EXIT_USAGE, "train.run_dir %s already holds a run: seqgrad resume %s continues it, "
-                                "--overwrite starts it again", dir, dir);
-    if (cli_make_dirs(dir) != 0)
-        return cli_fail(err, n, EXIT_FAIL, "%s: cannot create: %s", dir, strerror(errno));
-    snprintf(path, sizeof path, "%s/config.yaml", dir);
-    size_t len = cfg_dump(&r->cfg, text, sizeof text);
-    if (len >= sizeof text - 1)
-        return cli_fail(err, n, EXIT_FAIL, "%s: the config is longer than %zu bytes", path, sizeof text);
-    FILE *f = fopen(path, "w");
-    bool ok = f && fwrite(text, 1, len, f) == len;
-    if (!f || fclose(f) != 0 || !ok)
-        return cli_fail(err, n, EXIT_FAIL, "%s: cannot write: %s", path, strerror(errno));
-    return EXIT_OK;
-}
-
 /* one line on what is about to be trained */
 static void describe(const run *r, FILE *f)
 {
@@ -596,7 +575,7 @@ int train_run(const sg_config *c, const train_opts *o, char *err, size_t n)
     }
     bool lead = dist_rank() == 0;           /* under mpirun, rank 0 alone writes */
     if (rc == EXIT_OK && lead)
-        rc = write_config(&r, o->overwrite, err, n);
+        rc = run_write_config(&r, o->overwrite, err, n);
     if (dist_size() > 1) {                  /* every rank goes on, or none */
         int lead_rc = dist_share(rc);
         if (lead_rc != EXIT_OK && rc == EXIT_OK)

@@ -125,26 +125,41 @@ class LoopRNN(nn.Module):
                 self.register_parameter("bias_hh" + s, nn.Parameter(torch.empty(g)))
 
     def forward(self, x, h0=None, lengths=None):
-        B, T, _ = x.shape
-        H = self.hidden_size
-        lengths = torch.full((B,), T) if lengths is None else lengths
-        live = (torch.arange(T)[None, :] < lengths[:, None]).to(x.dtype)      # (B,T)
-        finals = []
-        for k in range(self.num_layers):
-            outs = []
-            for d in range(self.dirs):
-                s = f"_l{k}" + ("_reverse" if d else "")
-                w = [getattr(self, p + s) for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-                h = x.new_zeros(B, H) if h0 is None else h0[k * self.dirs + d]
-                out = [None] * T
-                for t in (range(T - 1, -1, -1) if d else range(T)):
-                    m = live[:, t:t + 1]
-                    h = m * self.step(x[:, t], h, *w)[0] + (1 - m) * h      # padded steps keep the state
-                    out[t] = m * h
-                outs.append(torch.stack(out, 1))
-                finals.append(h)
-            x = torch.cat(outs, 2)
-        return x, torch.stack(finals)
+        def step_for(k, d, E):
+            s = f"_l{k}" + ("_reverse" if d else "")
+            w = [getattr(self, p + s) for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            return lambda xt, st: [self.step(xt, st[0], *w)[0]]
+        x, fin = run_layers(x, None if h0 is None else (h0,), lengths, self.num_layers, self.dirs, self.hidden_size,
+                            x.shape[2], 1, step_for)
+        return x, fin[0]
+
+
+def run_layers(x, state, lengths, num_layers, dirs, H, input_size, n_states, step_for):
+    """Stacked layers of a cell stepped in Python: step_for(k, d, E) gives
+    layer k's direction d as a function (x_t, states) -> next states. Padded
+    steps keep the states and output 0; the reverse direction starts at each
+    sequence's own last step. out (B,T,dirs*H) and a tuple of the final
+    states, each (layers*dirs, B, H); state: initial states so stacked, or None."""
+    B, T, _ = x.shape
+    lengths = torch.full((B,), T) if lengths is None else lengths
+    live = (torch.arange(T)[None, :] < lengths[:, None]).to(x.dtype)      # (B,T)
+    finals = [[] for _ in range(n_states)]
+    for k in range(num_layers):
+        step = [step_for(k, d, input_size if k == 0 else dirs * H) for d in range(dirs)]
+        outs = []
+        for d in range(dirs):
+            st = [x.new_zeros(B, H) if state is None or i >= len(state) else state[i][k * dirs + d]
+                  for i in range(n_states)]
+            out = [None] * T
+            for t in (range(T - 1, -1, -1) if d else range(T)):
+                m = live[:, t:t + 1]
+                st = [m * a + (1 - m) * b for a, b in zip(step[d](x[:, t], st), st)]
+                out[t] = m * st[0]
+            outs.append(torch.stack(out, 1))
+            for i in range(n_states):
+                finals[i].append(st[i])
+        x = torch.cat(outs, 2)
+    return x, tuple(torch.stack(f) for f in finals)
 
 
 # ---- cells of a config's own: the equation language in Python -------------------------
@@ -308,30 +323,13 @@ class EquationRNN(nn.Module):
                         self.register_parameter(name, nn.Parameter(torch.empty(shapes[name])))
 
     def forward(self, x, state=None, lengths=None):
-        B, T, _ = x.shape
-        H, n_st = self.hidden_size, len(self.eq.states)
-        lengths = torch.full((B,), T) if lengths is None else lengths
-        live = (torch.arange(T)[None, :] < lengths[:, None]).to(x.dtype)
-        finals = [[] for _ in range(n_st)]
-        for k in range(self.num_layers):
-            E = self.input_size if k == 0 else self.dirs * H
-            outs = []
-            for d in range(self.dirs):
-                sfx = f"_l{k}" + ("_reverse" if d else "")
-                P = {p: getattr(self, p + sfx) for p in self.eq.params if hasattr(self, p + sfx)}
-                st = [x.new_zeros(B, H) if state is None or i >= len(state) else state[i][k * self.dirs + d]
-                      for i in range(n_st)]
-                out = [None] * T
-                for t in (range(T - 1, -1, -1) if d else range(T)):
-                    m = live[:, t:t + 1]
-                    new = self.eq.step(x[:, t], st, P, E, H)
-                    st = [m * a + (1 - m) * b for a, b in zip(new, st)]     # padded steps keep the state
-                    out[t] = m * st[0]
-                outs.append(torch.stack(out, 1))
-                for i in range(n_st):
-                    finals[i].append(st[i])
-            x = torch.cat(outs, 2)
-        fin = tuple(torch.stack(f) for f in finals)
+        def step_for(k, d, E):
+            sfx = f"_l{k}" + ("_reverse" if d else "")
+            P = {p: getattr(self, p + sfx) for p in self.eq.params if hasattr(self, p + sfx)}
+            return lambda xt, st: self.eq.step(xt, st, P, E, self.hidden_size)
+        n_st = len(self.eq.states)
+        x, fin = run_layers(x, state, lengths, self.num_layers, self.dirs, self.hidden_size, self.input_size, n_st,
+                            step_for)
         return x, fin if n_st > 1 else fin[0]
 
 
