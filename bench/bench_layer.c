@@ -5,6 +5,7 @@
  * explicit zero initial states, the weight gradients zeroed every step.
  *
  *   bench_layer CELL H L B T STEPS     CELL: lstm | gru (gru_reset_after, = oneDNN's lbr_gru) | rnn
+ *   bench_layer --gemm                 the GEMM backend seqgrad was built with
  *
  * Prints the line bench.h prints; bench/layer.py runs both side by side.
  */
@@ -35,6 +36,10 @@ static bool step(void *ctx, sg_tape *t)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "--gemm")) {     /* for the benchmark's header */
+        printf("%s\n", sg_gemm_backend());
+        return 0;
+    }
     if (argc != 7) {
         fprintf(stderr, "usage: bench_layer lstm|gru|rnn H L B T STEPS\n");
         return 2;

@@ -30,6 +30,19 @@ WORKLOADS = [
 ]
 
 
+def seqgrad_env(threads):
+    """seqgrad's products on `threads` threads, whichever GEMM backend it was
+    built with (OpenBLAS reads the first, oneDNN's OpenMP the second; each at
+    its default wait policy, its best here)."""
+    return dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+
+
+def gemm_backend(build):
+    """The GEMM backend the build's seqgrad runs (bench_layer --gemm)."""
+    prog = os.path.join(build, "bench", "bench_layer")
+    return subprocess.run([prog, "--gemm"], capture_output=True, text=True, check=True).stdout.strip()
+
+
 def machine():
     model = "unknown CPU"
     with open("/proc/cpuinfo") as f:
@@ -65,12 +78,12 @@ def main():
                        stdout=subprocess.DEVNULL)
     subprocess.run(["ninja", "-C", a.build], check=True, stdout=subprocess.DEVNULL)
     model, core = machine()
-    print(f"CPU: {model}; OpenBLAS core: {core}; {a.repeat} alternating runs; tokens/s")
+    print(f"CPU: {model}; OpenBLAS core: {core}; GEMM: {gemm_backend(a.build)}; {a.repeat} alternating runs; tokens/s")
     yaml = os.path.join(ROOT, "examples", "cells", "lstm.yaml")
     prog = os.path.join(a.build, "bench", "bench_rnn")
     work = [w for w in WORKLOADS if not a.quick or w[0] in ("lstm H=128 L=1", "lstm H=32 B=1 T=100 (course)")]
     for threads in (1, 2):
-        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+        env = seqgrad_env(threads)
         print(f"\nthreads {threads}")
         print(f"{'workload':32} {'best: built-in':>15} {'yaml':>8} {'ratio':>7}   {'median: built-in':>17} {'yaml':>8} {'ratio':>7}")
         for name, *args in work:

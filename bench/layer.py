@@ -7,10 +7,11 @@
 Forward + backward of L stacked layers (B = 32, T = 64, f32) from a fixed
 upstream gradient: bench/bench_layer.c and bench/bench_dnnl.c (which first
 checks oneDNN's weight gradients against central differences). Each side
-at its best thread setting: seqgrad with OPENBLAS_NUM_THREADS=n, oneDNN
+at its best thread setting: seqgrad with OPENBLAS_NUM_THREADS=n and
+OMP_NUM_THREADS=n (whichever GEMM backend it was built with), oneDNN
 with OMP_NUM_THREADS=n at its default wait policy (PASSIVE makes its 2-thread
 run slower than 1 thread, ../shared/PERF.md). Prints the CPU model and
-OpenBLAS core, then per workload and thread count each side's median
+OpenBLAS core and seqgrad's GEMM backend, then per workload and thread count each side's median
 tokens/s over --repeat alternating runs, the ratio seqgrad / oneDNN (1.00 =
 as fast) and the peak memory of each. Needs libdnnl-dev at build time.
 """
@@ -21,7 +22,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cells import machine  # noqa: E402
+from cells import gemm_backend, machine, seqgrad_env  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,7 +56,7 @@ def main():
         sys.exit("layer.py: no bench_dnnl: apt-get install libdnnl-dev, then meson setup --reconfigure " + a.build)
     work = [w for w in WORKLOADS if not a.quick or (w[1], w[3]) in ((128, 32), (32, 1))]
     model, core = machine()
-    print(f"CPU: {model}; OpenBLAS core: {core}; forward + backward of the layer, f32, "
+    print(f"CPU: {model}; OpenBLAS core: {core}; GEMM: {gemm_backend(a.build)}; forward + backward of the layer, f32, "
           f"median of {a.repeat} interleaved runs")
     for w in work:                             # the anchor first: oneDNN's gradients against central differences
         subprocess.run([dnnl, w[0], "16", str(w[2]), "4", "10", "2", "--check"], check=True, capture_output=True)
@@ -65,7 +66,7 @@ def main():
             args = [cell, str(H), str(L), str(B), str(T), str(steps)]
             sg, dn = [], []
             for _ in range(a.repeat):
-                sg.append(once([mine] + args, dict(os.environ, OPENBLAS_NUM_THREADS=str(n))))
+                sg.append(once([mine] + args, seqgrad_env(n)))
                 dn.append(once([dnnl] + args, dict(os.environ, OMP_NUM_THREADS=str(n))))
             s, d = statistics.median(x[0] for x in sg), statistics.median(x[0] for x in dn)
             name = f"{cell} H={H}" + (f" L={L}" if L > 1 else "") + (f" B={B} T={T}" if B != 32 else "")

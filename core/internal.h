@@ -173,15 +173,15 @@ void sg_bcast_init(sg_bcast *g, const sg_tensor *out, const sg_tensor *a, const 
 #endif
 
 /* ---- a vectorisable float exp ---------------------------------------------
- * e^x for x in [-87, 88] (callers clamp first: a clamp in the same loop
- * stops GCC from vectorising it). e^x = 2^n e^r with n = round(x / ln 2),
- * |r| <= ln2 / 2, e^r by the Cephes polynomial; relative error below 2e-7
+ * e^x for x in [-87, 88], never NaN: callers clamp first, in a pass of their
+ * own (a clamp or a NaN test in the same loop stops GCC from vectorising it),
+ * with `a >= -87 ? a : -87`, which also sends NaN to -87, and restore NaN in
+ * the pass after. e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln2 / 2,
+ * e^r by the Cephes polynomial; relative error below 2e-7
  * (tests/test_ops_unary.c checks it against libm). f32 kernels use it; f64
  * kernels keep libm for gradient checks. */
 static inline float sg_expf(float x)
 {
-    float nan_kept = x;                  /* NaN must not reach the float-to-int conversion (undefined) */
-    x = x == x ? x : 0.0f;
     /* round to nearest by truncation (floorf is a call without SSE4.1) */
     int k = (int)(x * 1.44269504088896341f + __builtin_copysignf(0.5f, x));
     float n = (float)k;
@@ -194,7 +194,7 @@ static inline float sg_expf(float x)
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
     union { unsigned u; float f; } scale = {.u = (unsigned)(k + 127) << 23};
-    return nan_kept == nan_kept ? p * scale.f : nan_kept;
+    return p * scale.f;
 }
 
 /*

@@ -17,7 +17,8 @@
 
 /* f32, last axis, no mask: the common case in attention and LM heads.
  * Same math, with the exp vectorised (sg_expf; arguments x - m <= 0 are
- * clamped at -87 in a pass of their own, which keeps both loops vectorised). */
+ * clamped at -87 in a pass of their own, NaN sent there too, which keeps
+ * both loops vectorised; the exp's pass gives NaN back where x - m is NaN). */
 SG_HOT static void softmax_rows_f32(const float *x, float *y, size_t rows, size_t n, bool logp)
 {
     for (size_t r = 0; r < rows; r++, x += n, y += n) {
@@ -26,10 +27,12 @@ SG_HOT static void softmax_rows_f32(const float *x, float *y, size_t rows, size_
             m = x[i] > m ? x[i] : m;
         for (size_t i = 0; i < n; i++) {
             float a = x[i] - m;
-            y[i] = a < -87.0f ? -87.0f : a;
+            y[i] = a >= -87.0f ? a : -87.0f;
         }
-        for (size_t i = 0; i < n; i++)
-            y[i] = sg_expf(y[i]);
+        for (size_t i = 0; i < n; i++) {
+            float a = x[i] - m;
+            y[i] = a == a ? sg_expf(y[i]) : a;
+        }
         for (size_t i = 0; i < n; i++)
             s += y[i];
         if (logp) {
@@ -107,8 +110,8 @@ SG_HOT static void softmax_rows_backward_f32(const float *y, const float *dy, fl
         float dot = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
         if (logp) {
             for (i = 0; i < n; i++) {
-                float a = y[i] < -87.0f ? -87.0f : y[i];
-                dx[i] += dy[i] - sg_expf(a) * dot;
+                float a = y[i] >= -87.0f ? y[i] : -87.0f, e = sg_expf(a);
+                dx[i] += dy[i] - (y[i] == y[i] ? e : y[i]) * dot;
             }
         } else {
             for (i = 0; i < n; i++)

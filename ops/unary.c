@@ -38,7 +38,9 @@
 
 /* ---- sigmoid: y = 1 / (1 + e^-x),  dy/dx = y (1 - y) ------------------------
  * With e = e^-|x|: y = 1/(1+e) for x >= 0, e/(1+e) for x < 0, so no exp
- * ever overflows. f32 uses sg_expf, which vectorises. */
+ * ever overflows. f32 uses sg_expf in two passes that both vectorise: the
+ * clamp (NaN goes to -87 there), then e and the select, which gives NaN back
+ * where x was NaN. */
 
 SG_HOT static void sigmoid_forward(sg_tensor *out)
 {
@@ -47,11 +49,11 @@ SG_HOT static void sigmoid_forward(sg_tensor *out)
         float *Y = out->data;
         for (size_t i = 0; i < out->size; i++) {
             float a = -fabsf(X[i]);
-            Y[i] = a < -87.0f ? -87.0f : a;
+            Y[i] = a >= -87.0f ? a : -87.0f;
         }
         for (size_t i = 0; i < out->size; i++) {
             float e = sg_expf(Y[i]), s = 1 / (1 + e);
-            Y[i] = X[i] >= 0 ? s : e * s;
+            Y[i] = X[i] >= 0 ? s : X[i] < 0 ? e * s : X[i];
         }
         return;
     }
@@ -62,7 +64,7 @@ SG_HOT static void sigmoid_backward(sg_tensor *out) { UNARY_BACKWARD(out, y * (1
 
 /* ---- tanh: y = tanh x,  dy/dx = 1 - y^2 ---------------------------------------
  * f32: tanh|x| = (1 - e) / (1 + e) with e = e^(-2|x|) by sg_expf (absolute
- * error ~1e-7, vectorises); f64: libm. */
+ * error ~1e-7; the two passes vectorise, NaN kept as in sigmoid); f64: libm. */
 
 SG_HOT static void tanh_forward(sg_tensor *out)
 {
@@ -71,11 +73,11 @@ SG_HOT static void tanh_forward(sg_tensor *out)
         float *Y = out->data;
         for (size_t i = 0; i < out->size; i++) {
             float a = -2 * fabsf(X[i]);
-            Y[i] = a < -87.0f ? -87.0f : a;
+            Y[i] = a >= -87.0f ? a : -87.0f;
         }
         for (size_t i = 0; i < out->size; i++) {
             float e = sg_expf(Y[i]), t = (1 - e) / (1 + e);
-            Y[i] = X[i] < 0 ? -t : t;
+            Y[i] = X[i] < 0 ? -t : X[i] >= 0 ? t : X[i];
         }
         return;
     }

@@ -69,11 +69,18 @@ typedef enum { SG_F32 = 0, SG_F64 = 1 } sg_dtype;
  * the value that names[] spells as text, or -1. */
 int sg_enum_parse(const char *const *names, const char *text);
 
-/* The threads OpenBLAS runs each product on: sets n (n >= 1) and returns
- * the count before; n = 0 only reads it. Products may differ in their last
- * bits between thread counts; the tool's sharded training (train.shards)
- * runs every shard on one. */
+/* The threads each matrix product runs on (OpenBLAS's, and oneDNN's OpenMP
+ * threads where oneDNN's sgemm is the f32 backend): sets n (n >= 1) and
+ * returns the count before; n = 0 only reads it. Until it is set, the
+ * backend's own default holds (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, else
+ * every core). Products may differ in their last bits between thread
+ * counts; the tool's sharded training (train.shards) runs every shard on one. */
 int sg_blas_threads(int n);
+
+/* Which library runs the products, chosen at build time (meson option
+ * gemm, docs/speed.md): "OpenBLAS", or "oneDNN sgemm (f32), OpenBLAS (f64)".
+ * A static string. */
+const char *sg_gemm_backend(void);
 
 /* Status codes shared by the whole API; 0 is success. */
 typedef enum {
