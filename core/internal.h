@@ -23,6 +23,10 @@ typedef struct sg_op {
     const char *name;
     void (*forward)(sg_tensor *out);
     void (*backward)(sg_tensor *out);
+    /* backward writes a source's gradient that holds nothing yet
+     * (sg_grad_fresh) with = over every element, or readies it with
+     * sg_grad_ready before adding: the tape then skips zeroing it first */
+    bool assigns;
 } sg_op;
 
 #define SG_MAX_SRC 4
@@ -58,6 +62,9 @@ typedef struct sg_arena {
     size_t total;             /* bytes held in all blocks */
 } sg_arena;
 
+/* How many weights a recurrent loop may hold transposed (matmul.c). */
+#define SG_MAX_HELD 8
+
 struct sg_tape {
     sg_arena arena;
     sg_tensor *last;          /* newest recorded tensor */
@@ -66,7 +73,19 @@ struct sg_tape {
     bool grad_on;
     bool anomaly;
     bool abort_on_error;
+    /* x W^T products in a loop over time (sg_tape_hold_transposes): each W's
+     * transposed copy, made by the loop's first product in arena memory */
+    bool hold_on;
+    int n_held;
+    struct { const sg_tensor *w; const void *data; void *wt; } held[SG_MAX_HELD];
 };
+
+/* Between on and off, f32 products x W^T with a 2-D W run as x (W^T) on a
+ * copy of W^T made once, which oneDNN and OpenBLAS multiply faster than
+ * the transposed form (up to 3x on 2 threads at B = 32, bench/README.md).
+ * For a loop over time steps that records the same weights again and again
+ * (nn/rnn.c): W must not change between on and off. Both clear the copies. */
+void sg_tape_hold_transposes(sg_tape *t, bool on);
 
 /* Whether SEQGRAD_ABORT_ON_ERROR asks the first error to print and abort. */
 bool sg_abort_on_error_wanted(void);
@@ -97,6 +116,12 @@ sg_tensor *sg_tensor_view(sg_tape *t, sg_tensor *x, int ndim, const int *shape);
 /* For an op: makes out, wires it to its sources and records it: runs the
  * forward, checks anomalies, links it on the tape. Returns out or NULL. */
 sg_tensor *sg_record(sg_tape *t, const sg_op *op, sg_tensor *out);
+
+/* In the backward of an op that assigns (sg_op.assigns): whether x's
+ * gradient holds nothing yet, so the op must write it with =, every
+ * element; sg_grad_ready zeroes it instead, for a path that adds. */
+static inline bool sg_grad_fresh(const sg_tensor *x) { return x->grad_pending; }
+void sg_grad_ready(sg_tensor *x);
 
 /* Returns the tape to use for an op's arguments, recording an error for a
  * NULL argument or a dtype mix. Used as:

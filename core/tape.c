@@ -43,6 +43,7 @@ void sg_tape_reset(sg_tape *t)
     if (!t)
         return;
     sg_arena_rewind(&t->arena);
+    sg_tape_hold_transposes(t, false);
     t->last = NULL;
     t->err = SG_OK;
     t->msg[0] = '\0';
@@ -286,8 +287,9 @@ sg_tensor *sg_detach(sg_tape *t, sg_tensor *x)
 /* ---- backward ------------------------------------------------------------ */
 
 /* Makes every gradient that this backward will write: arena buffers for
- * tape tensors (marked pending: zeroed just before the first op writes into
- * them, while they are about to be hot in cache), a lazily made, kept and
+ * tape tensors (marked pending: the first op to write one assigns it where
+ * the op can (sg_op.assigns), else it is zeroed just before, while about to
+ * be hot in cache), a lazily made, kept and
  * accumulating buffer for heap tensors (parameters). */
 static sg_status prepare_grads(sg_tape *t, sg_tensor *from)
 {
@@ -311,12 +313,24 @@ static sg_status prepare_grads(sg_tape *t, sg_tensor *from)
     return SG_OK;
 }
 
-static void zero_grad_now(sg_tensor *x)
+void sg_grad_ready(sg_tensor *x)
 {
     if (x->grad_pending) {
         memset(x->grad, 0, x->size * sg_dtype_size(x->dtype));
         x->grad_pending = false;
     }
+}
+
+/* Whether x's backward may write its source i's empty gradient itself:
+ * the op assigns, and no other source of x is the same tensor. */
+static bool assigns_into(const sg_tensor *x, int i)
+{
+    if (!x->op->assigns)
+        return false;
+    for (int j = 0; j < x->nsrc; j++)
+        if (j != i && x->src[j] == x->src[i])
+            return false;
+    return true;
 }
 
 static sg_status run_backward(sg_tape *t, sg_tensor *from)
@@ -328,9 +342,12 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
         if (x->grad_pending)       /* nothing reached x: its gradient is 0, skip */
             continue;
         for (int i = 0; i < x->nsrc; i++)
-            if (x->src[i] && x->src[i]->grad)
-                zero_grad_now(x->src[i]);
+            if (x->src[i] && x->src[i]->grad && !assigns_into(x, i))
+                sg_grad_ready(x->src[i]);
         x->op->backward(x);
+        for (int i = 0; i < x->nsrc; i++)     /* written now, by = or += */
+            if (x->src[i])
+                x->src[i]->grad_pending = false;
         if (!t->anomaly)
             continue;
         for (int i = 0; i < x->nsrc; i++) {
@@ -350,7 +367,7 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
     /* gradients no op wrote to are zero, not leftovers */
     for (sg_tensor *x = from; x; x = x->prev)
         if (x->requires_grad && x->grad)
-            zero_grad_now(x);
+            sg_grad_ready(x);
     return status;
 }
 

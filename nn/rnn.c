@@ -11,6 +11,7 @@
  */
 #include <stdio.h>
 
+#include "../core/internal.h"
 #include "seqgrad/nn.h"
 
 sg_rnn_opts sg_rnn_defaults(void)
@@ -64,10 +65,14 @@ static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bo
     sg_tensor **outs = sg_tape_alloc(t, (size_t)T, sizeof *outs);
     if (!outs)
         return NULL;
+    /* the cell's h W^T products run on copies of W^T made at the first step */
+    sg_tape_hold_transposes(t, true);
     for (int k = 0; k < T; k++) {
         int tt = reverse ? T - 1 - k : k;
-        if (c->def->step(t, &run, sg_select(t, xp, 1, tt), s, next) != SG_OK)
+        if (c->def->step(t, &run, sg_select(t, xp, 1, tt), s, next) != SG_OK) {
+            sg_tape_hold_transposes(t, false);
             return fail_null(t);
+        }
         sg_tensor *out = next[0];
         if (mask) {                 /* padded step: keep the state, output 0 */
             for (int j = 0; j < ns; j++)
@@ -80,6 +85,7 @@ static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bo
         if (trace)
             trace[tt] = s[0];
     }
+    sg_tape_hold_transposes(t, false);
     for (int j = 0; j < ns; j++)
         last[j] = s[j];
     return sg_stack(t, outs, T, 1);

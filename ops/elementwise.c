@@ -71,23 +71,30 @@ SG_HOT static void binary_backward(sg_tensor *out)
     bool same;
     size_t row = flat_case(out, A, B, &same);
     if (same || row) {       /* a row's gradient sums over the rows, in row order */
+        /* A has out's shape: an empty da is assigned; so is db if B has it too */
+        bool fa = A->grad && sg_grad_fresh(A), fb = B->grad && same && sg_grad_fresh(B);
+        if (B->grad && !same)
+            sg_grad_ready(out->src[1]);
         SG_TYPED(out->dtype, {
             size_t n = same ? out->size : row;
             int op = out->iarg[0];
             for (size_t o = 0; o < out->size; o += n) {
                 const T *a = (const T *)A->data + o, *b = (const T *)B->data + (same ? o : 0), *g = (const T *)out->grad + o;
                 T *da = A->grad ? (T *)A->grad + o : NULL, *db = B->grad ? (T *)B->grad + (same ? o : 0) : NULL;
-                if (da && (op == ADD || op == SUB)) for (size_t i = 0; i < n; i++) da[i] += g[i];
-                if (da && op == MUL) for (size_t i = 0; i < n; i++) da[i] += g[i] * b[i];
-                if (da && op == DIV) for (size_t i = 0; i < n; i++) da[i] += g[i] / b[i];
-                if (db && op == ADD) for (size_t i = 0; i < n; i++) db[i] += g[i];
-                if (db && op == SUB) for (size_t i = 0; i < n; i++) db[i] -= g[i];
-                if (db && op == MUL) for (size_t i = 0; i < n; i++) db[i] += g[i] * a[i];
-                if (db && op == DIV) for (size_t i = 0; i < n; i++) db[i] -= g[i] * a[i] / (b[i] * b[i]);
+                if (da && (op == ADD || op == SUB)) for (size_t i = 0; i < n; i++) da[i] = (fa ? 0 : da[i]) + g[i];
+                if (da && op == MUL) for (size_t i = 0; i < n; i++) da[i] = (fa ? 0 : da[i]) + g[i] * b[i];
+                if (da && op == DIV) for (size_t i = 0; i < n; i++) da[i] = (fa ? 0 : da[i]) + g[i] / b[i];
+                if (db && op == ADD) for (size_t i = 0; i < n; i++) db[i] = (fb ? 0 : db[i]) + g[i];
+                if (db && op == SUB) for (size_t i = 0; i < n; i++) db[i] = (fb ? 0 : db[i]) - g[i];
+                if (db && op == MUL) for (size_t i = 0; i < n; i++) db[i] = (fb ? 0 : db[i]) + g[i] * a[i];
+                if (db && op == DIV) for (size_t i = 0; i < n; i++) db[i] = (fb ? 0 : db[i]) - g[i] * a[i] / (b[i] * b[i]);
             }
         });
         return;
     }
+    for (int k = 0; k < 2; k++)   /* broadcast: sums into both, from zero */
+        if (out->src[k]->grad)
+            sg_grad_ready(out->src[k]);
     sg_bcast g;
     sg_bcast_init(&g, out, A, B);
     SG_TYPED(out->dtype, {
@@ -109,10 +116,10 @@ SG_HOT static void binary_backward(sg_tensor *out)
 }
 
 static const sg_op binary_ops[] = {
-    [ADD] = {"add", binary_forward, binary_backward},
-    [SUB] = {"sub", binary_forward, binary_backward},
-    [MUL] = {"mul", binary_forward, binary_backward},
-    [DIV] = {"div", binary_forward, binary_backward},
+    [ADD] = {"add", binary_forward, binary_backward, true},
+    [SUB] = {"sub", binary_forward, binary_backward, true},
+    [MUL] = {"mul", binary_forward, binary_backward, true},
+    [DIV] = {"div", binary_forward, binary_backward, true},
 };
 _Static_assert(sizeof binary_ops / sizeof binary_ops[0] == DIV + 1, "one descriptor per binary op");
 
@@ -155,16 +162,17 @@ static void affine_backward(sg_tensor *out)
         T *dx = out->src[0]->grad;
         const T *dy = out->grad;
         T c1 = (T)out->farg[0];
+        bool fresh = dx && sg_grad_fresh(out->src[0]);
         if (dx)
             for (size_t i = 0; i < out->size; i++)
-                dx[i] += c1 * dy[i];
+                dx[i] = (fresh ? 0 : dx[i]) + c1 * dy[i];
     });
 }
 
-static const sg_op neg_op = {"neg", affine_forward, affine_backward};
-static const sg_op add_scalar_op = {"add_scalar", affine_forward, affine_backward};
-static const sg_op scale_op = {"scale", affine_forward, affine_backward};
-static const sg_op one_minus_op = {"one_minus", affine_forward, affine_backward};
+static const sg_op neg_op = {"neg", affine_forward, affine_backward, true};
+static const sg_op add_scalar_op = {"add_scalar", affine_forward, affine_backward, true};
+static const sg_op scale_op = {"scale", affine_forward, affine_backward, true};
+static const sg_op one_minus_op = {"one_minus", affine_forward, affine_backward, true};
 
 static sg_tensor *affine(sg_tape *t, const sg_op *op, sg_tensor *x, double c1, double c0)
 {

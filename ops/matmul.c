@@ -4,11 +4,16 @@
  *   backward: dA'    += alpha dC @ B'^T          (dA = dA'^T when A was transposed)
  *             dB'    += alpha A'^T @ dC          (dB = dB'^T when B was transposed)
  * alpha is 1 except for sg_bmm_scaled (attention's 1/sqrt(d), free in GEMM).
- * beta = 1 in the backward GEMMs is what makes them accumulate. No transpose
+ * beta = 1 in the backward GEMMs is what makes them accumulate; beta = 0
+ * writes a gradient that holds nothing yet (sg_grad_fresh) without zeroing it. No transpose
  * is ever materialised: the flags go straight to cblas_?gemm.
  * addmm adds a bias row: C = A' B' + b, C pre-filled with b and beta = 1,
  * db += column sums of dC (the linear layer in one op, as torch.addmm).
- * iarg: [0] trans flags, [1] batch count, [2] M, [3] N, [4] K; farg[0] alpha.
+ * Inside a loop that holds transposes (sg_tape_hold_transposes, nn/rnn.c),
+ * x W^T runs forward as x (W^T) on a copy of W^T made once per loop; the
+ * backward is the same either way (it reads W).
+ * iarg: [0] trans flags, [1] batch count, [2] M, [3] N, [4] K; farg[0] alpha;
+ * aux: the held W^T or NULL.
  */
 #include <cblas.h>
 #ifdef SG_GEMM_ONEDNN
@@ -90,6 +95,40 @@ static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alph
         cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+void sg_tape_hold_transposes(sg_tape *t, bool on)
+{
+    t->hold_on = on;
+    t->n_held = 0;
+}
+
+/* W^T (K, N) for x W^T with W (N, K), from the tape's held copies or made
+ * now; NULL where the product keeps the transposed form (no hold, f64, a
+ * full table, or no memory: the product is still right without it). */
+static const void *held_transpose(sg_tape *t, const sg_tensor *w)
+{
+    if (!t->hold_on || w->dtype != SG_F32 || w->ndim != 2)
+        return NULL;
+    for (int i = 0; i < t->n_held; i++)
+        if (t->held[i].w == w && t->held[i].data == w->data)
+            return t->held[i].wt;
+    if (t->n_held == SG_MAX_HELD)
+        return NULL;
+    int N = w->shape[0], K = w->shape[1];
+    float *wt = sg_arena_alloc(t, w->size * sizeof *wt, false);
+    if (!wt)
+        return NULL;
+    const float *W = w->data;
+    enum { TILE = 32 };     /* tiles keep both sides' lines in cache */
+    for (int n0 = 0; n0 < N; n0 += TILE)
+        for (int k0 = 0; k0 < K; k0 += TILE)
+            for (int n = n0; n < N && n < n0 + TILE; n++)
+                for (int k = k0; k < K && k < k0 + TILE; k++)
+                    wt[(size_t)k * N + n] = W[(size_t)n * K + k];
+    t->held[t->n_held].w = w, t->held[t->n_held].data = w->data, t->held[t->n_held].wt = wt;
+    t->n_held++;
+    return wt;
+}
+
 static void matmul_forward(sg_tensor *out)
 {
     const sg_tensor *a = out->src[0], *b = out->src[1], *bias = out->nsrc > 2 ? out->src[2] : NULL;
@@ -102,11 +141,15 @@ static void matmul_forward(sg_tensor *out)
     if (bias)      /* C = b on every row, then C += A' B' */
         for (int r = 0; r < batch * M; r++)
             memcpy((char *)out->data + (size_t)r * N * es, bias->data, (size_t)N * es);
-    for (int i = 0; i < batch; i++)
-        gemm(out->dtype, ta, tb, M, N, K, out->farg[0],
-             (const char *)a->data + i * sa, ta ? M : K,
-             (const char *)b->data + i * sb, tb ? K : N,
-             bias ? 1.0 : 0.0, (char *)out->data + i * sc, N);
+    if (out->aux)   /* x W^T on a held copy of W^T (plain matmul or addmm) */
+        gemm(out->dtype, ta, false, M, N, K, out->farg[0], a->data, ta ? M : K, out->aux, N,
+             bias ? 1.0 : 0.0, out->data, N);
+    else
+        for (int i = 0; i < batch; i++)
+            gemm(out->dtype, ta, tb, M, N, K, out->farg[0],
+                 (const char *)a->data + i * sa, ta ? M : K,
+                 (const char *)b->data + i * sb, tb ? K : N,
+                 bias ? 1.0 : 0.0, (char *)out->data + i * sc, N);
 }
 
 static void matmul_backward(sg_tensor *out)
@@ -120,7 +163,8 @@ static void matmul_backward(sg_tensor *out)
     size_t sa = (size_t)M * K * es, sb = b->ndim == 2 ? 0 : (size_t)K * N * es, sc = (size_t)M * N * es;
 
     sg_tensor *bias = out->nsrc > 2 ? out->src[2] : NULL;
-    if (bias && bias->grad)        /* db += sum over rows of dC */
+    if (bias && bias->grad) {      /* db += sum over rows of dC */
+        sg_grad_ready(bias);
         SG_TYPED(out->dtype, {
             const T *dC = out->grad;
             T *db = bias->grad;
@@ -128,29 +172,35 @@ static void matmul_backward(sg_tensor *out)
                 for (int j = 0; j < N; j++)
                     db[j] += dC[r * N + j];
         });
+    }
+    /* beta 0 writes an empty gradient (sg_grad_fresh), beta 1 adds; a 2-D B
+     * shared by every batch gathers them all, from the first */
+    bool fa = a->grad && sg_grad_fresh(a), fb = b->grad && sg_grad_fresh(b);
     for (int i = 0; i < batch; i++) {
         const char *A = (const char *)a->data + i * sa, *B = (const char *)b->data + i * sb;
         const char *dC = (const char *)out->grad + i * sc;
         if (a->grad) {
             char *dA = (char *)a->grad + i * sa;
+            double beta = fa ? 0.0 : 1.0;
             if (!ta)  /* dA(M,K) = alpha dC(M,N) @ B'^T */
-                gemm(out->dtype, false, !tb, M, K, N, alpha, dC, N, B, ldb, 1.0, dA, K);
+                gemm(out->dtype, false, !tb, M, K, N, alpha, dC, N, B, ldb, beta, dA, K);
             else      /* dA(K,M) = alpha B'(K,N) @ dC^T */
-                gemm(out->dtype, tb, true, K, M, N, alpha, B, ldb, dC, N, 1.0, dA, M);
+                gemm(out->dtype, tb, true, K, M, N, alpha, B, ldb, dC, N, beta, dA, M);
         }
         if (b->grad) {
             char *dB = (char *)b->grad + i * sb;
+            double beta = fb && (sb || i == 0) ? 0.0 : 1.0;
             if (!tb)  /* dB(K,N) = alpha A'^T(K,M) @ dC(M,N) */
-                gemm(out->dtype, !ta, false, K, N, M, alpha, A, lda, dC, N, 1.0, dB, N);
+                gemm(out->dtype, !ta, false, K, N, M, alpha, A, lda, dC, N, beta, dB, N);
             else      /* dB(N,K) = alpha dC^T(N,M) @ A'(M,K) */
-                gemm(out->dtype, true, ta, N, K, M, alpha, dC, N, A, lda, 1.0, dB, K);
+                gemm(out->dtype, true, ta, N, K, M, alpha, dC, N, A, lda, beta, dB, K);
         }
     }
 }
 
-static const sg_op matmul_op = {"matmul", matmul_forward, matmul_backward};
-static const sg_op addmm_op = {"addmm", matmul_forward, matmul_backward};
-static const sg_op bmm_op = {"bmm", matmul_forward, matmul_backward};
+static const sg_op matmul_op = {"matmul", matmul_forward, matmul_backward, true};
+static const sg_op addmm_op = {"addmm", matmul_forward, matmul_backward, true};
+static const sg_op bmm_op = {"bmm", matmul_forward, matmul_backward, true};
 
 static sg_tensor *make(sg_tape *t, const sg_op *op, sg_tensor *a, sg_tensor *b, sg_tensor *bias, int trans,
                        double alpha, int batch, int M, int N, int K, int ndim, const int *shape)
@@ -161,6 +211,8 @@ static sg_tensor *make(sg_tape *t, const sg_op *op, sg_tensor *a, sg_tensor *b, 
     out->src[0] = a, out->src[1] = b, out->src[2] = bias, out->nsrc = bias ? 3 : 2;
     out->iarg[0] = trans, out->iarg[1] = batch, out->iarg[2] = M, out->iarg[3] = N, out->iarg[4] = K;
     out->farg[0] = alpha;
+    if (op != &bmm_op && trans == SG_TRANS_B)
+        out->aux = (void *)held_transpose(t, b);
     return sg_record(t, op, out);
 }
 

@@ -93,11 +93,11 @@ static void reduce_backward(sg_tensor *out)
 }
 
 static const sg_op reduce_ops[] = {
-    [SUM]       = {"sum", reduce_forward, reduce_backward},
-    [MEAN]      = {"mean", reduce_forward, reduce_backward},
-    [MAX]       = {"max", reduce_forward, reduce_backward},
-    [LOGSUMEXP] = {"logsumexp", reduce_forward, reduce_backward},
-    [NORM]      = {"norm", reduce_forward, reduce_backward},
+    [SUM]       = {"sum", reduce_forward, reduce_backward, false},
+    [MEAN]      = {"mean", reduce_forward, reduce_backward, false},
+    [MAX]       = {"max", reduce_forward, reduce_backward, false},
+    [LOGSUMEXP] = {"logsumexp", reduce_forward, reduce_backward, false},
+    [NORM]      = {"norm", reduce_forward, reduce_backward, false},
 };
 _Static_assert(sizeof reduce_ops / sizeof reduce_ops[0] == N_REDUCE, "one descriptor per reduction");
 

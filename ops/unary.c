@@ -2,7 +2,8 @@
  * unary.c - element-wise functions of one tensor: sigmoid, tanh, relu,
  * leaky_relu, gelu, exp, log, sqrt, square, abs, clamp.
  * Each banner gives y = f(x) and dy/dx; forward assigns y, backward adds
- * dy * f'(x) into dx when x has a gradient. Kernels are written once for
+ * dy * f'(x) into dx when x has a gradient (assigns it, when dx holds
+ * nothing yet: sg_grad_fresh). Kernels are written once for
  * float and double (SG_TYPED + <tgmath.h>).
  */
 #include <tgmath.h>
@@ -29,10 +30,11 @@
         T *DX = (out)->src[0]->grad;                                  \
         if (!DX)                                                      \
             break;                                                    \
+        bool fresh = sg_grad_fresh((out)->src[0]);                    \
         for (size_t i = 0; i < (out)->size; i++) {                    \
             T x = X[i], y = Y[i];                                     \
             (void)x, (void)y;                                         \
-            DX[i] += DY[i] * (DERIV);                                 \
+            DX[i] = (fresh ? 0 : DX[i]) + DY[i] * (DERIV);            \
         }                                                             \
     })
 
@@ -164,17 +166,17 @@ static void clamp_backward(sg_tensor *out)
 enum { SIGMOID, TANH, RELU, LEAKY_RELU, GELU, EXP, LOG, SQRT, SQUARE, ABS, CLAMP, N_UNARY };
 
 static const sg_op unary_ops[] = {
-    [SIGMOID]    = {"sigmoid", sigmoid_forward, sigmoid_backward},
-    [TANH]       = {"tanh", tanh_forward, tanh_backward},
-    [RELU]       = {"relu", relu_forward, relu_backward},
-    [LEAKY_RELU] = {"leaky_relu", leaky_relu_forward, leaky_relu_backward},
-    [GELU]       = {"gelu", gelu_forward, gelu_backward},
-    [EXP]        = {"exp", exp_forward, exp_backward},
-    [LOG]        = {"log", log_forward, log_backward},
-    [SQRT]       = {"sqrt", sqrt_forward, sqrt_backward},
-    [SQUARE]     = {"square", square_forward, square_backward},
-    [ABS]        = {"abs", abs_forward, abs_backward},
-    [CLAMP]      = {"clamp", clamp_forward, clamp_backward},
+    [SIGMOID]    = {"sigmoid", sigmoid_forward, sigmoid_backward, true},
+    [TANH]       = {"tanh", tanh_forward, tanh_backward, true},
+    [RELU]       = {"relu", relu_forward, relu_backward, true},
+    [LEAKY_RELU] = {"leaky_relu", leaky_relu_forward, leaky_relu_backward, true},
+    [GELU]       = {"gelu", gelu_forward, gelu_backward, true},
+    [EXP]        = {"exp", exp_forward, exp_backward, true},
+    [LOG]        = {"log", log_forward, log_backward, true},
+    [SQRT]       = {"sqrt", sqrt_forward, sqrt_backward, true},
+    [SQUARE]     = {"square", square_forward, square_backward, true},
+    [ABS]        = {"abs", abs_forward, abs_backward, true},
+    [CLAMP]      = {"clamp", clamp_forward, clamp_backward, true},
 };
 _Static_assert(sizeof unary_ops / sizeof unary_ops[0] == N_UNARY, "one descriptor per unary op");
 
