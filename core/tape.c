@@ -333,13 +333,21 @@ static bool assigns_into(const sg_tensor *x, int i)
     return true;
 }
 
+/* One walk from the newest tensor back: when the walk reaches x, every op
+ * that could add to x's gradient (all recorded after x) has run, so a
+ * gradient still pending is zero (nothing reached x) and gets zeroed there. */
 static sg_status run_backward(sg_tape *t, sg_tensor *from)
 {
     sg_status status = SG_OK;
-    for (sg_tensor *x = from; x; x = x->prev) {
-        if (!x->op || !x->requires_grad || !x->op->backward)
+    sg_tensor *x = from;
+    for (; x; x = x->prev) {
+        if (!x->requires_grad)
             continue;
-        if (x->grad_pending)       /* nothing reached x: its gradient is 0, skip */
+        if (x->grad_pending) {     /* nothing reached x: its gradient is 0 */
+            sg_grad_ready(x);
+            continue;
+        }
+        if (!x->op || !x->op->backward)
             continue;
         for (int i = 0; i < x->nsrc; i++)
             if (x->src[i] && x->src[i]->grad && !assigns_into(x, i))
@@ -364,8 +372,8 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
         if (status != SG_OK)
             break;
     }
-    /* gradients no op wrote to are zero, not leftovers */
-    for (sg_tensor *x = from; x; x = x->prev)
+    /* stopped early: the gradients not yet reached are zero, not leftovers */
+    for (; x; x = x->prev)
         if (x->requires_grad && x->grad)
             sg_grad_ready(x);
     return status;
