@@ -5,6 +5,12 @@
  * explicit zero initial states, the weight gradients zeroed every step.
  *
  *   bench_layer CELL H L B T STEPS     CELL: lstm | gru (gru_reset_after, = oneDNN's lbr_gru) | rnn
+ *   bench_layer CELL H L B T STEPS --gemm-only
+ *                                      the same matrix products alone (the bound
+ *                                      the layer's step can approach): per layer
+ *                                      x W_ih^T, h W_hh^T per step (on W_hh^T, as
+ *                                      the loop holds it), and backward's dG W_hh,
+ *                                      dG^T h per step, dXP W_ih and dXP^T x
  *   bench_layer --gemm                 the GEMM backend seqgrad was built with
  *
  * Prints the line bench.h prints; bench/layer.py runs both side by side.
@@ -18,7 +24,8 @@ typedef struct {
     sg_params *ps;
     sg_rnn rnn;
     float *x, *dy;
-    int B, T, H, L, n_states;
+    int B, T, H, L, G, n_states;
+    sg_tensor *w_ih, *w_hh, *w_hh_t, *h, *dg, *xs, *dxp;   /* --gemm-only's operands */
 } layer;
 
 static bool step(void *ctx, sg_tape *t)
@@ -34,14 +41,37 @@ static bool step(void *ctx, sg_tape *t)
     return y && sg_backward_with(t, y, dy) == SG_OK;
 }
 
+/* The products of one step of the layer, nothing else, without a gradient
+ * tape: what the step would cost if everything but the GEMMs were free. */
+static bool gemm_step(void *ctx, sg_tape *t)
+{
+    layer *m = ctx;
+    sg_tape_set_grad(t, false);
+    bool ok = true;
+    for (int l = 0; l < m->L && ok; l++) {
+        ok = ok && sg_matmul_ex(t, m->xs, m->w_ih, SG_TRANS_B);
+        for (int s = 0; s < m->T && ok; s++)
+            ok = sg_matmul(t, m->h, m->w_hh_t) && sg_matmul(t, m->dg, m->w_hh) &&
+                 sg_matmul_ex(t, m->dg, m->h, SG_TRANS_A);
+        ok = ok && sg_matmul(t, m->dxp, m->w_ih) && sg_matmul_ex(t, m->dxp, m->xs, SG_TRANS_A);
+    }
+    return ok;
+}
+
+static sg_tensor *uniform(int rows, int cols, sg_rng *rng)
+{
+    return sg_param_uniform(SG_F32, 2, (int[]){rows, cols}, -1, 1, rng);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && !strcmp(argv[1], "--gemm")) {     /* for the benchmark's header */
         printf("%s\n", sg_gemm_backend());
         return 0;
     }
-    if (argc != 7) {
-        fprintf(stderr, "usage: bench_layer lstm|gru|rnn H L B T STEPS\n");
+    bool gemm_only = argc == 8 && !strcmp(argv[7], "--gemm-only");
+    if (argc != 7 && !gemm_only) {
+        fprintf(stderr, "usage: bench_layer lstm|gru|rnn H L B T STEPS [--gemm-only]\n");
         return 2;
     }
     const sg_cell_def *cell = !strcmp(argv[1], "lstm") ? &sg_lstm_cell
@@ -63,7 +93,19 @@ int main(int argc, char **argv)
     m.x = malloc(n * sizeof *m.x), m.dy = malloc(n * sizeof *m.dy);
     for (size_t i = 0; i < n; i++)                /* U(-1, 1), as bench_dnnl */
         m.x[i] = (float)(2 * sg_rng_uniform(&rng) - 1), m.dy[i] = (float)(2 * sg_rng_uniform(&rng) - 1);
-    int rc = timed(steps, (long)m.B * m.T, "bench_layer", step, &m);
+    int rc;
+    if (gemm_only) {
+        m.G = !strcmp(argv[1], "lstm") ? 4 : !strcmp(argv[1], "gru") ? 3 : 1;
+        int G = m.G * m.H, TB = m.T * m.B;
+        m.w_ih = uniform(G, m.H, &rng), m.w_hh = uniform(G, m.H, &rng), m.w_hh_t = uniform(m.H, G, &rng);
+        m.h = uniform(m.B, m.H, &rng), m.dg = uniform(m.B, G, &rng);
+        m.xs = uniform(TB, m.H, &rng), m.dxp = uniform(TB, G, &rng);
+        rc = timed(steps, (long)m.B * m.T, "bench_layer", gemm_step, &m);
+        sg_tensor *own[] = {m.w_ih, m.w_hh, m.w_hh_t, m.h, m.dg, m.xs, m.dxp};
+        for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+            sg_tensor_free(own[i]);
+    } else
+        rc = timed(steps, (long)m.B * m.T, "bench_layer", step, &m);
     free(m.x), free(m.dy);
     sg_params_free(m.ps);
     return rc;

@@ -4,6 +4,7 @@
  * detach, reset), leaves, errors (NULL propagation, refusal of a tape in
  * error, exact messages), SEQGRAD_ABORT_ON_ERROR and anomaly mode.
  */
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,44 @@ START_TEST(test_library_is_silent_without_env)
 }
 END_TEST
 
+/* Backward writes a gradient that holds nothing yet with = where the op
+ * can (sg_op.assigns) and adds after that: x feeds tanh, the second
+ * factor of a mul and a matmul, then mul(y, y) takes one tensor twice, and
+ * u is never reached. Every gradient against its value worked by hand:
+ *   y = 2x, L = sum(tanh(x)) + sum(y * x) + sum(x @ 1) + sum(y * y)      */
+START_TEST(test_gradients_written_then_added)
+{
+    double xv[3] = {0.5, -1, 2};
+    sg_tensor *x = tu_param_of(SG_F64, 2, (int[]){1, 3}, xv);
+    sg_tape *t = sg_tape_new();
+    sg_tensor *u = sg_scale(t, x, 7);                   /* recorded, never reached */
+    sg_tensor *y = sg_scale(t, x, 2);
+    sg_tensor *one = sg_tensor_from_f64(t, SG_F64, 2, (int[]){3, 1}, (double[]){1, 1, 1});
+    sg_tensor *parts[4] = {sg_sum_all(t, sg_tanh(t, x)), sg_sum_all(t, sg_mul(t, y, x)),
+                           sg_sum_all(t, sg_matmul(t, x, one)), sg_sum_all(t, sg_mul(t, y, y))};
+    sg_tensor *L = sg_add(t, sg_add(t, parts[0], parts[1]), sg_add(t, parts[2], parts[3]));
+    ck_assert_int_eq(sg_backward(t, L), SG_OK);
+    /* dL/dy = x + 2y = 5x, dL/dx = (1 - tanh^2 x) + y + 1 + 2 dL/dy = 1 - tanh^2 x + 12x + 1 */
+    double dx[3], dy[3];
+    for (int i = 0; i < 3; i++) {
+        double th = tanh(xv[i]);
+        dy[i] = 5 * xv[i];
+        dx[i] = 1 - th * th + 12 * xv[i] + 1;
+    }
+    tu_assert_grad(y, dy, 3, 1e-12);
+    tu_assert_grad(x, dx, 3, 1e-12);
+    tu_assert_grad(u, (double[]){0, 0, 0}, 3, 0);
+    /* again on the same recording: the same values, not twice them (x is
+     * a parameter and accumulates) */
+    sg_param_zero_grad(x);
+    ck_assert_int_eq(sg_backward(t, L), SG_OK);
+    tu_assert_grad(y, dy, 3, 1e-12);
+    tu_assert_grad(x, dx, 3, 1e-12);
+    tu_assert_grad(u, (double[]){0, 0, 0}, 3, 0);
+    sg_tensor_free(x), sg_tape_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core/tape");
@@ -211,6 +250,7 @@ int main(void)
     tcase_add_test(tc, test_no_grad_mode);
     tcase_add_test(tc, test_detach_cuts_the_graph);
     tcase_add_test(tc, test_leaf_requires_grad_and_backward_with);
+    tcase_add_test(tc, test_gradients_written_then_added);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, test_backward_errors);
