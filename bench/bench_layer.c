@@ -6,8 +6,9 @@
  *
  *   bench_layer CELL H L B T STEPS     CELL: lstm | gru (gru_reset_after, = oneDNN's lbr_gru) | rnn
  *   bench_layer CELL H L B T STEPS --gemm-only
- *                                      the same matrix products alone (the bound
- *                                      the layer's step can approach): per layer
+ *                                      the same matrix products alone, straight
+ *                                      into seqgrad's GEMM backend (the bound the
+ *                                      layer's step can approach): per layer
  *                                      x W_ih^T, h W_hh^T per step (on W_hh^T, as
  *                                      the loop holds it), and backward's dG W_hh,
  *                                      dG^T h per step, dXP W_ih and dXP^T x
@@ -18,6 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+#ifdef SG_GEMM_ONEDNN
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
 #include "bench.h"
 
 typedef struct {
@@ -25,7 +31,7 @@ typedef struct {
     sg_rnn rnn;
     float *x, *dy;
     int B, T, H, L, G, n_states;
-    sg_tensor *w_ih, *w_hh, *w_hh_t, *h, *dg, *xs, *dxp;   /* --gemm-only's operands */
+    float *w_ih, *w_hh, *w_hh_t, *xs, *xp, *h, *dxp, *dh, *dx, *dw_ih, *dw_hh;   /* --gemm-only's */
 } layer;
 
 static bool step(void *ctx, sg_tape *t)
@@ -41,26 +47,48 @@ static bool step(void *ctx, sg_tape *t)
     return y && sg_backward_with(t, y, dy) == SG_OK;
 }
 
-/* The products of one step of the layer, nothing else, without a gradient
- * tape: what the step would cost if everything but the GEMMs were free. */
+/* C = op(A) op(B) + beta C through the library seqgrad's products use */
+static void sgemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc)
+{
+#ifdef SG_GEMM_ONEDNN
+    dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+#else
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda,
+                B, ldb, beta, C, ldc);
+#endif
+}
+
+/* The products of one step of the layer in the order and form seqgrad
+ * runs them, nothing else, straight into the backend: what the step would
+ * cost if everything but the GEMMs were free. h and dG are per time step,
+ * as on the tape; the weight gradients accumulate (beta 1). */
 static bool gemm_step(void *ctx, sg_tape *t)
 {
     layer *m = ctx;
-    sg_tape_set_grad(t, false);
-    bool ok = true;
-    for (int l = 0; l < m->L && ok; l++) {
-        ok = ok && sg_matmul_ex(t, m->xs, m->w_ih, SG_TRANS_B);
-        for (int s = 0; s < m->T && ok; s++)
-            ok = sg_matmul(t, m->h, m->w_hh_t) && sg_matmul(t, m->dg, m->w_hh) &&
-                 sg_matmul_ex(t, m->dg, m->h, SG_TRANS_A);
-        ok = ok && sg_matmul(t, m->dxp, m->w_ih) && sg_matmul_ex(t, m->dxp, m->xs, SG_TRANS_A);
+    (void)t;
+    int B = m->B, H = m->H, G = m->G * m->H, TB = m->T * m->B;
+    for (int l = 0; l < m->L; l++) {
+        sgemm(false, true, TB, G, H, m->xs, H, m->w_ih, H, 0, m->xp, G);                  /* x W_ih^T */
+        for (int s = 0; s < m->T; s++)                                                   /* h W_hh^T, held */
+            sgemm(false, false, B, G, H, m->h + (size_t)s * B * H, H, m->w_hh_t, G, 0, m->xp + (size_t)s * B * G, G);
+        for (int s = m->T - 1; s >= 0; s--) {
+            const float *dg = m->dxp + (size_t)s * B * G, *h = m->h + (size_t)s * B * H;
+            sgemm(false, false, B, H, G, dg, G, m->w_hh, H, 0, m->dh, H);                /* dh = dG W_hh */
+            sgemm(true, false, G, H, B, dg, G, h, H, 1, m->dw_hh, H);                    /* dW_hh += dG^T h */
+        }
+        sgemm(false, false, TB, H, G, m->dxp, G, m->w_ih, H, 0, m->dx, H);               /* dx = dXP W_ih */
+        sgemm(true, false, G, H, TB, m->dxp, G, m->xs, H, 1, m->dw_ih, H);               /* dW_ih += dXP^T x */
     }
-    return ok;
+    return true;
 }
 
-static sg_tensor *uniform(int rows, int cols, sg_rng *rng)
+static float *filled(size_t n, sg_rng *rng)
 {
-    return sg_param_uniform(SG_F32, 2, (int[]){rows, cols}, -1, 1, rng);
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = (float)(2 * sg_rng_uniform(rng) - 1);
+    return v;
 }
 
 int main(int argc, char **argv)
@@ -96,14 +124,14 @@ int main(int argc, char **argv)
     int rc;
     if (gemm_only) {
         m.G = !strcmp(argv[1], "lstm") ? 4 : !strcmp(argv[1], "gru") ? 3 : 1;
-        int G = m.G * m.H, TB = m.T * m.B;
-        m.w_ih = uniform(G, m.H, &rng), m.w_hh = uniform(G, m.H, &rng), m.w_hh_t = uniform(m.H, G, &rng);
-        m.h = uniform(m.B, m.H, &rng), m.dg = uniform(m.B, G, &rng);
-        m.xs = uniform(TB, m.H, &rng), m.dxp = uniform(TB, G, &rng);
-        rc = timed(steps, (long)m.B * m.T, "bench_layer", gemm_step, &m);
-        sg_tensor *own[] = {m.w_ih, m.w_hh, m.w_hh_t, m.h, m.dg, m.xs, m.dxp};
+        size_t G = (size_t)m.G * m.H, H = (size_t)m.H, TB = (size_t)m.T * m.B;
+        float **own[] = {&m.w_ih, &m.w_hh, &m.w_hh_t, &m.xs, &m.xp, &m.h, &m.dxp, &m.dh, &m.dx, &m.dw_ih, &m.dw_hh};
+        size_t len[] = {G * H, G * H, G * H, TB * H, TB * G, TB * H, TB * G, (size_t)m.B * H, TB * H, G * H, G * H};
         for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
-            sg_tensor_free(own[i]);
+            *own[i] = filled(len[i], &rng);
+        rc = timed(steps, (long)m.B * m.T, "bench_layer", gemm_step, &m);
+        for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+            free(*own[i]);
     } else
         rc = timed(steps, (long)m.B * m.T, "bench_layer", step, &m);
     free(m.x), free(m.dy);
