@@ -45,10 +45,11 @@ static sg_tensor *project_input_bias(sg_tape *t, const sg_cell_run *run, sg_tens
     return add_opt(t, sg_matmul_ex(t, x, p[W_IH], SG_TRANS_B), p[B_IH]);
 }
 
-/* xp + h W_hh^T: the pre-activations of all gates, (B, G*H) */
+/* xp + h W_hh^T: the pre-activations of all gates, (B, G*H), in one op
+ * (GEMM adds the product to a copy of xp) */
 static sg_tensor *gates(sg_tape *t, const sg_cell *c, sg_tensor *xp, sg_tensor *h)
 {
-    return sg_add(t, xp, sg_matmul_ex(t, h, c->p[W_HH], SG_TRANS_B));
+    return sg_addmm(t, h, c->p[W_HH], xp, SG_TRANS_B);
 }
 
 /* ---- simple RNN: h' = f(W_ih x + b_ih + W_hh h + b_hh) -------------------------- */

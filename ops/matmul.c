@@ -8,7 +8,8 @@
  * writes a gradient that holds nothing yet (sg_grad_fresh) without zeroing it. No transpose
  * is ever materialised: the flags go straight to cblas_?gemm.
  * addmm adds a bias row: C = A' B' + b, C pre-filled with b and beta = 1,
- * db += column sums of dC (the linear layer in one op, as torch.addmm).
+ * db += column sums of dC (the linear layer in one op, as torch.addmm); or
+ * a whole addend of C's shape, db = dC (a cell's gates: xp_t + h W_hh^T).
  * Inside a loop that holds transposes (sg_tape_hold_transposes, nn/rnn.c),
  * x W^T runs forward as x (W^T) on a copy of W^T made once per loop; the
  * backward is the same either way (it reads W).
@@ -138,7 +139,9 @@ static void matmul_forward(sg_tensor *out)
     /* a plain matmul has batch 1, so B's stride never matters there */
     size_t sa = (size_t)M * K * es, sb = b->ndim == 2 ? 0 : (size_t)K * N * es, sc = (size_t)M * N * es;
 
-    if (bias)      /* C = b on every row, then C += A' B' */
+    if (bias && bias->size == out->size)   /* C = the full addend, then C += A' B' */
+        memcpy(out->data, bias->data, out->size * es);
+    else if (bias)                           /* C = b on every row, then C += A' B' */
         for (int r = 0; r < batch * M; r++)
             memcpy((char *)out->data + (size_t)r * N * es, bias->data, (size_t)N * es);
     if (out->aux)   /* x W^T on a held copy of W^T (plain matmul or addmm) */
@@ -163,7 +166,15 @@ static void matmul_backward(sg_tensor *out)
     size_t sa = (size_t)M * K * es, sb = b->ndim == 2 ? 0 : (size_t)K * N * es, sc = (size_t)M * N * es;
 
     sg_tensor *bias = out->nsrc > 2 ? out->src[2] : NULL;
-    if (bias && bias->grad) {      /* db += sum over rows of dC */
+    if (bias && bias->grad && bias->size == out->size) {     /* the full addend: db = dC */
+        bool fresh = sg_grad_fresh(bias);
+        SG_TYPED(out->dtype, {
+            const T *dC = out->grad;
+            T *db = bias->grad;
+            for (size_t i = 0; i < out->size; i++)
+                db[i] = (fresh ? 0 : db[i]) + dC[i];
+        });
+    } else if (bias && bias->grad) {      /* db += sum over rows of dC */
         sg_grad_ready(bias);
         SG_TYPED(out->dtype, {
             const T *dC = out->grad;
@@ -259,8 +270,16 @@ sg_tensor *sg_addmm(sg_tape *t, sg_tensor *x, sg_tensor *w, sg_tensor *bias, int
     char sb[48];
     if (!sg_check_args(t, "addmm", 3, x, w, bias) || !mm_shape(t, "addmm", x, w, trans, &M, &N, &K, &ndim, shape))
         return NULL;
-    if (bias->ndim != 1 || bias->shape[0] != N)
-        return sg_fail(t, SG_ERR_SHAPE, "addmm: bias %s, expected (%d)", sg_shape_str(bias, sb), N);
+    bool row = bias->ndim == 1 && bias->shape[0] == N, full = bias->ndim == ndim;
+    for (int d = 0; full && d < ndim; d++)
+        full = bias->shape[d] == shape[d];
+    if (!row && !full) {
+        char so[48];
+        sg_tensor probe = {.ndim = ndim};
+        memcpy(probe.shape, shape, sizeof probe.shape);
+        return sg_fail(t, SG_ERR_SHAPE, "addmm: bias %s, expected (%d) or the product's %s", sg_shape_str(bias, sb), N,
+                       sg_shape_str(&probe, so));
+    }
     return make(t, &addmm_op, x, w, bias, trans, 1.0, 1, M, N, K, ndim, shape);
 }
 

@@ -118,6 +118,50 @@ START_TEST(test_addmm_known)
 }
 END_TEST
 
+START_TEST(test_addmm_full_addend_known)
+{   /* [1 2; 3 4] W^T + C with W = [1 1; 0 1], C = [10 20; 30 40]: [13 22; 37 44];
+     * dC = 1 everywhere, dx = 1 W = column sums of W on each row: 1 2 */
+    sg_tape *t = sg_tape_new();
+    sg_tensor *x = tu_param_of(_i, 2, (int[]){2, 2}, (double[]){1, 2, 3, 4});
+    sg_tensor *w = tu_param_of(_i, 2, (int[]){2, 2}, (double[]){1, 1, 0, 1});
+    sg_tensor *c = tu_param_of(_i, 2, (int[]){2, 2}, (double[]){10, 20, 30, 40});
+    sg_tensor *y = sg_addmm(t, x, w, c, SG_TRANS_B);
+    tu_assert_values(y, (double[]){13, 22, 37, 44}, 4, 1e-7);
+    ck_assert_int_eq(sg_backward(t, sg_sum_all(t, y)), SG_OK);
+    tu_assert_grad(c, (double[]){1, 1, 1, 1}, 4, 0);
+    tu_assert_grad(x, (double[]){1, 2, 1, 2}, 4, 0);
+    tu_assert_grad(w, (double[]){4, 6, 4, 6}, 4, 0);
+    sg_tensor_free(x), sg_tensor_free(w), sg_tensor_free(c), sg_tape_free(t);
+}
+END_TEST
+
+/* the full addend c, a tape tensor with a second consumer: recorded before
+ * addmm (so addmm, reached first in backward, writes c's empty gradient) or
+ * after it (addmm adds to what that consumer wrote) */
+static sg_tensor *addmm_full_apply(sg_tape *t, sg_tensor **in, void *ctx)
+{
+    int trans = *(int *)ctx;
+    sg_tensor *c = sg_tanh(t, in[2]), *before = trans ? NULL : sg_scale(t, c, 0.5);
+    sg_tensor *y = sg_addmm(t, in[0], in[1], c, trans);
+    return sg_add(t, y, before ? before : sg_scale(t, c, 0.5));
+}
+
+START_TEST(test_addmm_full_addend_gradcheck)
+{
+    static const struct { int trans; int x[3], w[3], c[3]; } cases[] = {
+        {0, {2, 3, 4}, {2, 4, 5}, {2, 3, 5}},
+        {SG_TRANS_B, {2, 1, 6}, {2, 8, 6}, {2, 1, 8}},
+        {SG_TRANS_B, {2, 4, 7}, {2, 12, 7}, {2, 4, 12}},
+    };
+    int trans = cases[_i].trans;
+    sg_tensor *in[3] = {tu_param(cases[_i].x[0], cases[_i].x + 1, 11), tu_param(cases[_i].w[0], cases[_i].w + 1, 12),
+                        tu_param(cases[_i].c[0], cases[_i].c + 1, 13)};
+    tu_gradcheck(addmm_full_apply, &trans, in, 3, 0);
+    for (int k = 0; k < 3; k++)
+        sg_tensor_free(in[k]);
+}
+END_TEST
+
 static const struct { int trans; int x[5], w[5]; } addmm_cases[] = {
     {0, {2, 3, 4}, {2, 4, 5}},
     {SG_TRANS_B, {3, 2, 3, 4}, {2, 5, 4}},
@@ -164,7 +208,7 @@ START_TEST(test_matmul_errors)
     sg_tape_reset(t);
     a = sg_zeros(t, SG_F32, 2, (int[]){2, 5}), b = sg_zeros(t, SG_F32, 2, (int[]){5, 3});
     sg_tensor *bias = sg_zeros(t, SG_F32, 1, (int[]){4});
-    tu_assert_error(t, sg_addmm(t, a, b, bias, 0), "addmm: bias (4), expected (3)");
+    tu_assert_error(t, sg_addmm(t, a, b, bias, 0), "addmm: bias (4), expected (3) or the product's (2,3)");
     sg_tape_reset(t);
     a = sg_zeros(t, SG_F32, 2, (int[]){2, 5}), b = sg_zeros(t, SG_F32, 2, (int[]){4, 3});
     bias = sg_zeros(t, SG_F32, 1, (int[]){3});
@@ -316,6 +360,8 @@ int main(void)
     tc = tcase_create("addmm");
     tcase_add_loop_test(tc, test_addmm_known, SG_F32, SG_F64 + 1);
     tcase_add_loop_test(tc, test_addmm_gradcheck, 0, 3);
+    tcase_add_loop_test(tc, test_addmm_full_addend_known, SG_F32, SG_F64 + 1);
+    tcase_add_loop_test(tc, test_addmm_full_addend_gradcheck, 0, 3);
     suite_add_tcase(s, tc);
     tc = tcase_create("bmm");
     tcase_add_loop_test(tc, test_bmm_known, SG_F32, SG_F64 + 1);

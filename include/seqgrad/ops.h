@@ -28,7 +28,7 @@ sg_tensor *sg_matmul(sg_tape *t, sg_tensor *a, sg_tensor *b);                 /*
 sg_tensor *sg_matmul_ex(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans);  /* C = op(A) op(B), 2-D a (or (...,K) without SG_TRANS_A), 2-D b */
 sg_tensor *sg_bmm(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans);        /* C[i] = op(A[i]) op(B[i]): 3-D or 4-D, same leading dims */
 sg_tensor *sg_bmm_scaled(sg_tape *t, sg_tensor *a, sg_tensor *b, int trans, double alpha); /* alpha op(A[i]) op(B[i]): the scale costs nothing */
-sg_tensor *sg_addmm(sg_tape *t, sg_tensor *x, sg_tensor *w, sg_tensor *bias, int trans); /* x op(W) + b, b (N) on every row: a linear layer in one op */
+sg_tensor *sg_addmm(sg_tape *t, sg_tensor *x, sg_tensor *w, sg_tensor *bias, int trans); /* x op(W) + b, b (N) on every row (a linear layer) or b of the product's shape (a cell's gates), in one op */
 
 /* ---- element-wise, broadcasting (ops/elementwise.c) -------------------- */
 
