@@ -34,11 +34,21 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cells import gemm_backend, machine, seqgrad_env  # noqa: E402
-from layer import WORKLOADS as LAYER  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# (name, program, args): bench_rnn takes CELL H L B T STEPS, bench_attn KIND SIZE STEPS
+# the layer alone: (cell, H, L, B, T, steps)
+LAYER = [
+    ("lstm", 128, 1, 32, 64, 30),
+    ("lstm", 256, 1, 32, 64, 15),
+    ("lstm", 512, 1, 32, 64, 6),
+    ("lstm", 512, 2, 32, 64, 4),
+    ("gru", 256, 1, 32, 64, 15),
+    ("rnn", 256, 1, 32, 64, 30),
+    ("lstm", 32, 1, 1, 100, 200),
+]
+
+# whole steps: (name, program, args): bench_rnn takes CELL H L B T STEPS, bench_attn KIND SIZE STEPS
 STEPS = [
     ("lstm H=128 L=1", "bench_rnn", ("lstm", 128, 1, 32, 64, 30)),
     ("lstm H=256 L=1", "bench_rnn", ("lstm", 256, 1, 32, 64, 15)),
