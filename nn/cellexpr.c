@@ -48,6 +48,8 @@ typedef struct {
     sg_size_form lo, len;       /* SLICE: start and length; INDEX: lo */
     bool trans;                 /* MATMUL: op(B) = B^T */
     bool swapped;               /* ADD, MUL: operands swapped from the order written */
+    bool folded;                /* MATMUL: run by the one ADD that reads it, as one addmm */
+    int fold;                   /* ADD: 1 + which operand is a folded MATMUL, or 0 */
     int phase;
     bool live;
     int line, col;              /* where it was written */
@@ -574,6 +576,32 @@ static sg_tensor *prog_project(sg_tape *t, const sg_cell_run *run, sg_tensor *x)
 static sg_status prog_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, sg_tensor *const *state, sg_tensor **next);
 static sg_status prog_check(const sg_cell_def *def, int E, int H, char *err, size_t n);
 
+/* A step's sum a + h @ W^T whose product nothing else reads runs as one
+ * sg_addmm (GEMM adds the product to a copy of a), as the built-in cells'
+ * gates do: one tensor and one pass fewer per step. */
+static void fold_products(program *pg)
+{
+    int *uses = calloc((size_t)pg->n_insn, sizeof *uses);
+    if (!uses)
+        return;                                /* nothing folded: the sums run as written */
+    for (int i = 0; i < pg->n_insn; i++)
+        for (int k = 0; pg->code[i].live && k < pg->code[i].nargs; k++)
+            uses[pg->code[i].arg[k]]++;
+    for (int k = 0; k < pg->n_states; k++)
+        uses[pg->out[k]]++;
+    for (int i = 0; i < pg->n_insn; i++) {
+        insn *in = &pg->code[i];
+        for (int k = 0; in->live && in->op == OP_ADD && in->phase == PH_S && in->nargs == 2 && k < 2; k++) {
+            insn *m = &pg->code[in->arg[k]];
+            if (m->op == OP_MATMUL && m->phase == PH_S && uses[in->arg[k]] == 1 && !m->folded) {
+                m->folded = true, in->fold = k + 1;
+                break;
+            }
+        }
+    }
+    free(uses);
+}
+
 /* liveness from the states' new values; then the X values that S
  * instructions (or the outputs) read */
 static void analyse(program *pg)
@@ -608,8 +636,9 @@ static void analyse(program *pg)
     for (int i = 0; i < pg->n_insn && i < 4096 && pg->n_front < 64; i++)
         if (reads[i])
             pg->front[pg->n_front++] = i;
+    fold_products(pg);
     for (int i = 0; i < pg->n_insn; i++)      /* what each phase runs: no scan of the rest per step */
-        if (pg->code[i].live && pg->code[i].op > OP_CONST)
+        if (pg->code[i].live && pg->code[i].op > OP_CONST && !pg->code[i].folded)
             pg->run[pg->code[i].phase][pg->n_run[pg->code[i].phase]++] = i;
 }
 
@@ -938,8 +967,32 @@ static sg_tensor *absent(sg_tape *t, const program *pg, const insn *in)
  * batched value (its last axis), the first axis of a parameter */
 static int feature_axis(const insn *in, const sg_tensor *v) { return in->phase == PH_P ? 0 : sg_tensor_ndim(v) - 1; }
 
+/* a + x @ W (or W^T) with the product folded into the sum (fold_products):
+ * one sg_addmm where a has the product's shape or is a row of its width,
+ * else the product and the sum as written (whose ops name any mistake) */
+static sg_tensor *run_folded_sum(sg_tape *t, const program *pg, const insn *in, sg_tensor **v)
+{
+    int k = in->fold - 1;
+    const insn *m = &pg->code[in->arg[k]];
+    sg_tensor *x = v[m->arg[0]], *w = v[m->arg[1]], *a = v[in->arg[1 - k]];
+    if (!x || !w)
+        return absent(t, pg, m);
+    int nx = sg_tensor_ndim(x), K = sg_tensor_dim(x, nx - 1);
+    bool fits = a && sg_tensor_ndim(w) == 2 && sg_tensor_dim(w, m->trans ? 1 : 0) == K;
+    int N = fits ? sg_tensor_dim(w, m->trans ? 0 : 1) : 0, na = a ? sg_tensor_ndim(a) : 0;
+    bool row = fits && na == 1 && sg_tensor_dim(a, 0) == N, full = fits && na == nx;
+    for (int d = 0; full && d < nx; d++)
+        full = sg_tensor_dim(a, d) == (d == nx - 1 ? N : sg_tensor_dim(x, d));
+    if (row || full)
+        return sg_addmm(t, x, w, a, m->trans ? SG_TRANS_B : 0);
+    sg_tensor *p = sg_matmul_ex(t, x, w, m->trans ? SG_TRANS_B : 0);
+    return a ? sg_add(t, a, p) : p;
+}
+
 static sg_tensor *run_insn(sg_tape *t, const program *pg, const sg_cell *c, const insn *in, sg_tensor **v)
 {
+    if (in->op == OP_ADD && in->fold)
+        return run_folded_sum(t, pg, in, v);
     sg_tensor *a = in->nargs > 0 ? v[in->arg[0]] : NULL, *b = in->nargs > 1 ? v[in->arg[1]] : NULL;
     int E = c->input_size, H = c->hidden_size;
     if (in->op == OP_ADD && (!a || !b))         /* an absent bias is left out of a sum */

@@ -32,17 +32,22 @@ int openblas_get_num_threads(void);
 
 /* The GEMM backend is chosen at build time (meson option gemm): OpenBLAS
  * always runs f64, and f32 too unless oneDNN's sgemm was found, which runs
- * the skinny products of recurrent layers 1.1-2x faster here (bench/README.md).
- * oneDNN threads with OpenMP, whose thread count belongs to each calling
- * thread: every thread sets it from blas_threads before its first product
- * and whenever it changes, so a shard's thread runs on one like OpenBLAS.
- * GNU OpenMP's threads do not survive fork(), and a child that opened a
+ * the skinny products of recurrent layers 1.3-2.1x faster here
+ * (docs/speed.md). oneDNN threads with OpenMP, whose thread count belongs to
+ * each calling thread: every thread sets it before a product whenever the
+ * count it wants changes, so a shard's thread runs on one like OpenBLAS.
+ * A product under SMALL_PRODUCT multiply-adds runs on one thread: waking
+ * the second costs more than it saves (a course-size char-LM's products,
+ * 4096 to 409 600, ran 1.25x slower on 2 threads than on 1 without it). GNU
+ * OpenMP's threads do not survive fork(), and a child that opened a
  * parallel region would wait for them forever: a forked child's products
  * run on one thread. */
 #ifdef SG_GEMM_ONEDNN
+#define SMALL_PRODUCT 1048576.0
 static atomic_int blas_threads;            /* 0 until sg_blas_threads sets it */
+static int default_threads;                /* OpenMP's count before any was set */
 static _Thread_local int omp_threads;      /* what this thread last told OpenMP */
-static pthread_once_t fork_watch = PTHREAD_ONCE_INIT;
+static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
 
 static void in_forked_child(void)
 {
@@ -50,15 +55,30 @@ static void in_forked_child(void)
     omp_threads = 0;
 }
 
-static void watch_forks(void) { pthread_atfork(NULL, NULL, in_forked_child); }
+static void gemm_init(void)
+{
+    default_threads = omp_get_max_threads();
+    pthread_atfork(NULL, NULL, in_forked_child);
+}
+
+/* this thread's OpenMP count set for a product of macs multiply-adds */
+static void threads_for(double macs)
+{
+    pthread_once(&gemm_once, gemm_init);
+    int n = atomic_load(&blas_threads);
+    n = macs < SMALL_PRODUCT ? 1 : n ? n : default_threads;
+    if (n != omp_threads)
+        omp_set_num_threads(omp_threads = n);
+}
 #endif
 
 int sg_blas_threads(int n)
 {
     int was = openblas_get_num_threads();
 #ifdef SG_GEMM_ONEDNN
+    pthread_once(&gemm_once, gemm_init);
     int set = atomic_load(&blas_threads);
-    was = set ? set : omp_get_max_threads();
+    was = set ? set : default_threads;
     if (n >= 1)
         atomic_store(&blas_threads, n);
 #endif
@@ -83,10 +103,7 @@ static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alph
     enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     if (dt == SG_F32) {
 #ifdef SG_GEMM_ONEDNN
-        pthread_once(&fork_watch, watch_forks);
-        int n = atomic_load(&blas_threads);
-        if (n && n != omp_threads)
-            omp_set_num_threads(omp_threads = n);
+        threads_for((double)M * N * K);
         if (dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, (float)alpha, A, lda, B, ldb,
                        (float)beta, C, ldc) == dnnl_success)
             return;

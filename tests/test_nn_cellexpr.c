@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/internal.h"
 #include "testutil.h"
 
 /* a spec from "name: shape: init" parameter lines and equations, each
@@ -326,6 +327,45 @@ START_TEST(test_input_terms_are_hoisted)
 }
 END_TEST
 
+/* the ops one step of def records, newest first, as "addmm matmul ..." */
+static void step_ops(const sg_cell_def *def, char *names, size_t n)
+{
+    sg_params *ps = sg_params_new();
+    sg_cell c;
+    sg_rng rng;
+    sg_rng_seed(&rng, 1);
+    ck_assert_int_eq(sg_cell_init(&c, def, ps, "", "", 3, 4, NULL, SG_F64, &rng), SG_OK);
+    sg_tape *t = sg_tape_new();
+    sg_tensor *s[2] = {sg_zeros(t, SG_F64, 2, (int[]){2, 4}), sg_zeros(t, SG_F64, 2, (int[]){2, 4})}, *next[2];
+    sg_tensor *before = t->last;
+    ck_assert_int_eq(sg_cell_step(t, &c, sg_zeros(t, SG_F64, 2, (int[]){2, 3}), s, next), SG_OK);
+    names[0] = '\0';
+    for (sg_tensor *x = t->last; x && x != before; x = x->prev)
+        if (x->op)
+            snprintf(names + strlen(names), n - strlen(names), "%s%s", names[0] ? " " : "", x->op->name);
+    sg_tape_free(t);
+    sg_params_free(ps);
+}
+
+/* a step's sum whose product nothing else reads runs as one addmm (the
+ * LSTM's gates); a product read twice (multiplicative integration's uh)
+ * stays a matmul */
+START_TEST(test_products_fold_into_sums)
+{
+    static const struct { const char *states; const char *const *params, *const *eqs; bool folds; } k[] = {
+        {"h c", standard4, lstm_eqs, true}, {"h", mi_params, mi_eqs, false}};
+    spec_buf b;
+    make_spec(&b, "fold", k[_i].states, k[_i].params, k[_i].eqs);
+    char err[400], names[1000];
+    sg_cell_def *def = sg_cell_compile(&b.spec, err, sizeof err);
+    ck_assert_msg(def != NULL, "%s", err);
+    step_ops(def, names, sizeof names);
+    ck_assert_msg(!strstr(names, "addmm") == !k[_i].folds, "step ops: %s", names);
+    sg_cell_def_free(def);
+    free_spec(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nn/cellexpr");
@@ -335,6 +375,7 @@ int main(void)
     tcase_add_test(tc, test_compile_errors);
     tcase_add_test(tc, test_shape_errors_at_init);
     tcase_add_test(tc, test_input_terms_are_hoisted);
+    tcase_add_loop_test(tc, test_products_fold_into_sums, 0, 2);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
