@@ -35,7 +35,7 @@ def ways(tool, steps):
             "--set", f"train.checkpoint_every={steps}"]
     root = ["--allow-run-as-root"] if os.getuid() == 0 else []
     return [
-        ("1 process, the batch whole, BLAS 2 threads", {"OPENBLAS_NUM_THREADS": "2"},
+        ("1 process, the batch whole, BLAS 2 threads", {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"},
          [tool, "train", CONFIG, "--overwrite", "--set", "train.shards=1"] + sets),
         ("1 process, 2 shards, 1 thread", {},
          [tool, "train", CONFIG, "--overwrite", "--set", "train.shards=2", "--set", "train.threads=1"] + sets),
