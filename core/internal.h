@@ -81,8 +81,8 @@ struct sg_tape {
 };
 
 /* Between on and off, f32 products x W^T with a 2-D W run as x (W^T) on a
- * copy of W^T made once, which oneDNN and OpenBLAS multiply faster than
- * the transposed form (up to 3x on 2 threads at B = 32, bench/README.md).
+ * copy of W^T made once (ops/matmul.c), which oneDNN multiplies faster than
+ * the transposed form (1.5-2.9x on 2 threads at B = 32, docs/speed.md).
  * For a loop over time steps that records the same weights again and again
  * (nn/rnn.c): W must not change between on and off. Both clear the copies. */
 void sg_tape_hold_transposes(sg_tape *t, bool on);

@@ -143,6 +143,12 @@ static bool all_finite(const sg_tensor *x, const void *buf, size_t *where)
     return ok;
 }
 
+void sg_tape_hold_transposes(sg_tape *t, bool on)
+{
+    t->hold_on = on;
+    t->n_held = 0;
+}
+
 static void link(sg_tape *t, sg_tensor *x)
 {
     x->prev = t->last;

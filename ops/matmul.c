@@ -5,8 +5,8 @@
  *             dB'    += alpha A'^T @ dC          (dB = dB'^T when B was transposed)
  * alpha is 1 except for sg_bmm_scaled (attention's 1/sqrt(d), free in GEMM).
  * beta = 1 in the backward GEMMs is what makes them accumulate; beta = 0
- * writes a gradient that holds nothing yet (sg_grad_fresh) without zeroing it. No transpose
- * is ever materialised: the flags go straight to cblas_?gemm.
+ * writes a gradient that holds nothing yet (sg_grad_fresh) without zeroing
+ * it. Transposes go to the GEMM as flags, except the held W^T below.
  * addmm adds a bias row: C = A' B' + b, C pre-filled with b and beta = 1,
  * db += column sums of dC (the linear layer in one op, as torch.addmm); or
  * a whole addend of C's shape, db = dC (a cell's gates: xp_t + h W_hh^T).
@@ -74,13 +74,13 @@ static void threads_for(double macs)
 
 int sg_blas_threads(int n)
 {
-    int was = openblas_get_num_threads();
 #ifdef SG_GEMM_ONEDNN
     pthread_once(&gemm_once, gemm_init);
-    int set = atomic_load(&blas_threads);
-    was = set ? set : default_threads;
+    int set = atomic_load(&blas_threads), was = set ? set : default_threads;
     if (n >= 1)
         atomic_store(&blas_threads, n);
+#else
+    int was = openblas_get_num_threads();
 #endif
     if (n >= 1)
         openblas_set_num_threads(n);
@@ -111,12 +111,6 @@ static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alph
         cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, (float)alpha, A, lda, B, ldb, (float)beta, C, ldc);
     } else
         cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
-void sg_tape_hold_transposes(sg_tape *t, bool on)
-{
-    t->hold_on = on;
-    t->n_held = 0;
 }
 
 /* W^T (K, N) for x W^T with W (N, K), from the tape's held copies or made
