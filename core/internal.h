@@ -78,14 +78,25 @@ struct sg_tape {
     bool hold_on;
     int n_held;
     struct { const sg_tensor *w; const void *data; void *wt; } held[SG_MAX_HELD];
+    /* backward of those products: W's gradient terms dC^T A, their rows
+     * staged here and summed by one GEMM per SG_STAGE_ROWS rows (matmul.c) */
+    int n_staged;
+    struct sg_stage { sg_tensor *w; int rows, cap; void *dc, *a; } staged[SG_MAX_HELD];
 };
 
 /* Between on and off, f32 products x W^T with a 2-D W run as x (W^T) on a
  * copy of W^T made once (ops/matmul.c), which oneDNN multiplies faster than
  * the transposed form (1.5-2.9x on 2 threads at B = 32, docs/speed.md).
  * For a loop over time steps that records the same weights again and again
- * (nn/rnn.c): W must not change between on and off. Both clear the copies. */
+ * (nn/rnn.c): W must not change between on and off. Both clear the copies.
+ * Such a product, f32 or f64, with a heap W (a parameter) also leaves W's
+ * gradient term dC^T x to backward's end: the terms' rows are staged and
+ * summed by one GEMM over many time steps instead of one small-K GEMM per
+ * step, each of which reads and writes all of dW. */
 void sg_tape_hold_transposes(sg_tape *t, bool on);
+/* Adds the staged weight-gradient terms into their weights' gradients
+ * (ops/matmul.c); run_backward calls it when its walk ends. */
+void sg_tape_flush_staged(sg_tape *t);
 
 /* Whether SEQGRAD_ABORT_ON_ERROR asks the first error to print and abort. */
 bool sg_abort_on_error_wanted(void);

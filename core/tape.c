@@ -44,6 +44,7 @@ void sg_tape_reset(sg_tape *t)
         return;
     sg_arena_rewind(&t->arena);
     sg_tape_hold_transposes(t, false);
+    t->n_staged = 0;     /* their buffers were arena memory */
     t->last = NULL;
     t->err = SG_OK;
     t->msg[0] = '\0';
@@ -382,6 +383,7 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
     for (; x; x = x->prev)
         if (x->requires_grad && x->grad)
             sg_grad_ready(x);
+    sg_tape_flush_staged(t);
     return status;
 }
 

@@ -12,9 +12,13 @@
  * a whole addend of C's shape, db = dC (a cell's gates: xp_t + h W_hh^T).
  * Inside a loop that holds transposes (sg_tape_hold_transposes, nn/rnn.c),
  * x W^T runs forward as x (W^T) on a copy of W^T made once per loop; the
- * backward is the same either way (it reads W).
- * iarg: [0] trans flags, [1] batch count, [2] M, [3] N, [4] K; farg[0] alpha;
- * aux: the held W^T or NULL.
+ * backward reads W either way. There, in f32 and f64, a heap W's gradient
+ * term dW += dC^T x is staged: its rows of dC and x are copied aside and
+ * summed when SG_STAGE_ROWS rows have gathered or backward ends
+ * (sg_tape_flush_staged), one GEMM with K up to 512 rather than a GEMM with
+ * K = B per time step, each of which reads and writes all of dW.
+ * iarg: [0] trans flags, [1] batch count, [2] M, [3] N, [4] K, [5] 1 when
+ * W's gradient is staged; farg[0] alpha; aux: the held W^T or NULL.
  */
 #include <cblas.h>
 #ifdef SG_GEMM_ONEDNN
@@ -141,6 +145,71 @@ static const void *held_transpose(sg_tape *t, const sg_tensor *w)
     return wt;
 }
 
+/* Rows staged per weight before a GEMM sums them: enough for the GEMM to
+ * run at its large-K speed, and at most STAGE_BYTES of copies per weight. */
+enum { STAGE_ROWS = 512, STAGE_BYTES = 4 << 20 };
+
+/* dW(N,K) += dC^T(N,rows) @ x(rows,K), the rows in the order staged */
+static void flush(struct sg_stage *s)
+{
+    int N = s->w->shape[0], K = s->w->shape[1];
+    if (s->rows)
+        gemm(s->w->dtype, true, false, N, K, s->rows, 1.0, s->dc, N, s->a, K, 1.0, s->w->grad, K);
+    s->rows = 0;
+}
+
+/* The staging buffers of W's gradient terms, with room for m more rows,
+ * or NULL: then the term is added now (no slot or memory left, or an m
+ * larger than W's buffers). */
+static struct sg_stage *stage_for(sg_tape *t, sg_tensor *w, int m)
+{
+    int N = w->shape[0], K = w->shape[1];
+    size_t es = sg_dtype_size(w->dtype);
+    struct sg_stage *s = NULL;
+    for (int i = 0; i < t->n_staged && !s; i++)
+        if (t->staged[i].w == w)
+            s = &t->staged[i];
+    if (!s) {
+        if (t->n_staged == SG_MAX_HELD)
+            return NULL;
+        int cap = (int)(STAGE_BYTES / ((size_t)(N + K) * es));
+        cap = cap > STAGE_ROWS ? STAGE_ROWS : cap < m ? m : cap;
+        void *dc = sg_arena_alloc(t, (size_t)cap * N * es, false);
+        void *a = dc ? sg_arena_alloc(t, (size_t)cap * K * es, false) : NULL;
+        if (!a)
+            return NULL;
+        s = &t->staged[t->n_staged++];
+        *s = (struct sg_stage){.w = w, .cap = cap, .dc = dc, .a = a};
+    }
+    if (s->rows + m > s->cap)
+        flush(s);
+    return m <= s->cap ? s : NULL;
+}
+
+void sg_tape_flush_staged(sg_tape *t)
+{
+    for (int i = 0; i < t->n_staged; i++)
+        flush(&t->staged[i]);
+}
+
+/* Stages the term dW += dC^T(N,M) x(M,K) of a held product; false when it
+ * must be added now. */
+static bool stage_weight_grad(sg_tensor *out, sg_tensor *w, const void *dC, const void *x)
+{
+    sg_tape *t = out->tape;
+    int M = out->iarg[2], N = out->iarg[3], K = out->iarg[4];
+    if (!out->iarg[5] || t->anomaly)     /* anomaly mode checks each op's gradients as it goes */
+        return false;
+    struct sg_stage *s = stage_for(t, w, M);
+    if (!s)
+        return false;
+    size_t es = sg_dtype_size(w->dtype);
+    memcpy((char *)s->dc + (size_t)s->rows * N * es, dC, (size_t)M * N * es);
+    memcpy((char *)s->a + (size_t)s->rows * K * es, x, (size_t)M * K * es);
+    s->rows += M;
+    return true;
+}
+
 static void matmul_forward(sg_tensor *out)
 {
     const sg_tensor *a = out->src[0], *b = out->src[1], *bias = out->nsrc > 2 ? out->src[2] : NULL;
@@ -209,7 +278,7 @@ static void matmul_backward(sg_tensor *out)
             else      /* dA(K,M) = alpha B'(K,N) @ dC^T */
                 gemm(out->dtype, tb, true, K, M, N, alpha, B, ldb, dC, N, beta, dA, M);
         }
-        if (b->grad) {
+        if (b->grad && !stage_weight_grad(out, b, dC, A)) {
             char *dB = (char *)b->grad + i * sb;
             double beta = fb && (sb || i == 0) ? 0.0 : 1.0;
             if (!tb)  /* dB(K,N) = alpha A'^T(K,M) @ dC(M,N) */
@@ -233,8 +302,10 @@ static sg_tensor *make(sg_tape *t, const sg_op *op, sg_tensor *a, sg_tensor *b, 
     out->src[0] = a, out->src[1] = b, out->src[2] = bias, out->nsrc = bias ? 3 : 2;
     out->iarg[0] = trans, out->iarg[1] = batch, out->iarg[2] = M, out->iarg[3] = N, out->iarg[4] = K;
     out->farg[0] = alpha;
-    if (op != &bmm_op && trans == SG_TRANS_B)
+    if (op != &bmm_op && trans == SG_TRANS_B) {
         out->aux = (void *)held_transpose(t, b);
+        out->iarg[5] = t->hold_on && !b->tape;     /* W's gradient term staged in backward */
+    }
     return sg_record(t, op, out);
 }
 
