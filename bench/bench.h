@@ -34,6 +34,7 @@ static inline void report(int steps, long tokens, double dt)
 static inline int timed(int steps, long tokens, const char *name, bool (*step)(void *ctx, sg_tape *t), void *ctx)
 {
     sg_tape *t = sg_tape_new();
+    sg_tape_keep_grads(t, false);     /* as training does (cli/train.c) */
     int warm = steps / 10 > 2 ? steps / 10 : 2;
     double t0 = 0;
     for (int s = 0; s < warm + steps; s++) {

@@ -45,6 +45,9 @@ int dist_start(char *err, size_t n)
     if (ranks <= 1 || started)
         return EXIT_OK;
 #ifdef SEQGRAD_MPI
+    /* with oneDNN's sgemm, SIGTERM mid-run under mpirun corrupted the heap
+     * (3 runs in 8 here, not yet understood); with OpenBLAS 0 in 16 */
+    sg_gemm_openblas_only(true);
     if (MPI_Init(NULL, NULL) != MPI_SUCCESS)
         return cli_fail(err, n, EXIT_FAIL, "MPI_Init failed (started by mpirun with %ld ranks)", ranks);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -64,6 +64,9 @@ typedef struct sg_arena {
 
 /* How many weights a recurrent loop may hold transposed (matmul.c). */
 #define SG_MAX_HELD 8
+/* How many gradient sizes backward recycles (tape.c); more sizes are left
+ * in the arena until the reset. */
+#define SG_SPARE_SIZES 32
 
 struct sg_tape {
     sg_arena arena;
@@ -71,6 +74,7 @@ struct sg_tape {
     sg_status err;
     char msg[512];
     bool grad_on;
+    bool keep_grads;
     bool anomaly;
     bool abort_on_error;
     /* x W^T products in a loop over time (sg_tape_hold_transposes): each W's
@@ -82,6 +86,9 @@ struct sg_tape {
      * staged here and summed by one GEMM per SG_STAGE_ROWS rows (matmul.c) */
     int n_staged;
     struct sg_stage { sg_tensor *w; int rows, cap; void *dc, *a; } staged[SG_MAX_HELD];
+    /* gradients given back in backward (sg_tape_keep_grads off): free
+     * buffers of one byte size each, linked through their first bytes */
+    struct { size_t bytes; void *head; } spare[SG_SPARE_SIZES];
 };
 
 /* Between on and off, f32 products x W^T with a 2-D W run as x (W^T) on a

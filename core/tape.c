@@ -20,6 +20,7 @@ sg_tape *sg_tape_new(void)
     if (!t)
         return NULL;
     t->grad_on = true;
+    t->keep_grads = true;
     t->abort_on_error = sg_abort_on_error_wanted();
     return t;
 }
@@ -44,7 +45,8 @@ void sg_tape_reset(sg_tape *t)
         return;
     sg_arena_rewind(&t->arena);
     sg_tape_hold_transposes(t, false);
-    t->n_staged = 0;     /* their buffers were arena memory */
+    t->n_staged = 0;     /* their buffers were arena memory, as the spares */
+    memset(t->spare, 0, sizeof t->spare);
     t->last = NULL;
     t->err = SG_OK;
     t->msg[0] = '\0';
@@ -56,6 +58,15 @@ bool sg_tape_set_grad(sg_tape *t, bool on)
         return false;
     bool was = t->grad_on;
     t->grad_on = on;
+    return was;
+}
+
+bool sg_tape_keep_grads(sg_tape *t, bool keep)
+{
+    if (!t)
+        return true;
+    bool was = t->keep_grads;
+    t->keep_grads = keep;
     return was;
 }
 
@@ -293,19 +304,65 @@ sg_tensor *sg_detach(sg_tape *t, sg_tensor *x)
 
 /* ---- backward ------------------------------------------------------------ */
 
-/* Makes every gradient that this backward will write: arena buffers for
- * tape tensors (marked pending: the first op to write one assigns it where
- * the op can (sg_op.assigns), else it is zeroed just before, while about to
- * be hot in cache), a lazily made, kept and
- * accumulating buffer for heap tensors (parameters). */
+static size_t grad_bytes(const sg_tensor *x) { return x->size * sg_dtype_size(x->dtype); }
+
+/* A gradient buffer of this many bytes: a spare one, else arena memory. */
+static void *take_spare(sg_tape *t, size_t bytes)
+{
+    for (int i = 0; i < SG_SPARE_SIZES && t->spare[i].bytes; i++)
+        if (t->spare[i].bytes == bytes && t->spare[i].head) {
+            void *p = t->spare[i].head;
+            memcpy(&t->spare[i].head, p, sizeof p);
+            return p;
+        }
+    return sg_arena_alloc(t, bytes, false);
+}
+
+/* x's gradient, no longer needed, kept for another of its size (every
+ * arena buffer has room for the link: it is 64-byte aligned). */
+static void give_back(sg_tape *t, sg_tensor *x)
+{
+    size_t bytes = grad_bytes(x);
+    for (int i = 0; i < SG_SPARE_SIZES; i++)
+        if (t->spare[i].bytes == bytes || !t->spare[i].bytes) {
+            t->spare[i].bytes = bytes;
+            memcpy(x->grad, &t->spare[i].head, sizeof(void *));
+            t->spare[i].head = x->grad;
+            break;
+        }
+    x->grad = NULL;     /* with no size class free, left in the arena */
+}
+
+/* keep_grads off: the gradients x's backward is about to write, made now
+ * where the walk has not made them yet, pending. */
+static sg_status give_grads(sg_tape *t, sg_tensor *x)
+{
+    for (int i = 0; i < x->nsrc; i++) {
+        sg_tensor *s = x->src[i];
+        if (s && s->tape && s->requires_grad && !s->grad) {
+            if (!(s->grad = take_spare(t, grad_bytes(s))))
+                return t->err;
+            s->grad_pending = true;
+        }
+    }
+    return SG_OK;
+}
+
+/* Makes every gradient that this backward will write, marked pending (the
+ * first op to write one assigns it where the op can (sg_op.assigns), else
+ * it is zeroed just before, while about to be hot in cache): arena buffers
+ * for tape tensors, now or (keep_grads off) when an op is about to write
+ * them; a lazily made, kept and accumulating buffer for heap tensors
+ * (parameters). */
 static sg_status prepare_grads(sg_tape *t, sg_tensor *from)
 {
     for (sg_tensor *x = from; x; x = x->prev) {
         if (!x->requires_grad)
             continue;
-        if (!x->grad && !(x->grad = sg_arena_alloc(t, x->size * sg_dtype_size(x->dtype), false)))
+        bool later = !t->keep_grads && x->op && x != from;
+        if (!x->grad && !later && !(x->grad = sg_arena_alloc(t, grad_bytes(x), false)))
             return t->err;
-        x->grad_pending = true;
+        x->grad_pending = x->grad != NULL;
         for (int i = 0; i < x->nsrc; i++) {
             sg_tensor *s = x->src[i];
             if (s && !s->tape && s->requires_grad && !s->grad) {
@@ -340,6 +397,21 @@ static bool assigns_into(const sg_tensor *x, int i)
     return true;
 }
 
+/* Anomaly mode: the first non-finite gradient x's backward wrote. */
+static sg_status check_grads(sg_tape *t, const sg_tensor *x)
+{
+    for (int i = 0; i < x->nsrc; i++) {
+        const sg_tensor *s = x->src[i];
+        size_t at;
+        if (s && s->grad && !all_finite(s, s->grad, &at)) {
+            sg_fail(t, SG_ERR_ANOMALY, "anomaly: backward of %s produced a non-finite gradient for argument %d at element %zu",
+                    x->op->name, i + 1, at);
+            return t->err;
+        }
+    }
+    return SG_OK;
+}
+
 /* One walk from the newest tensor back: when the walk reaches x, every op
  * that could add to x's gradient (all recorded after x) has run, so a
  * gradient still pending is zero (nothing reached x) and gets zeroed there. */
@@ -348,7 +420,7 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
     sg_status status = SG_OK;
     sg_tensor *x = from;
     for (; x; x = x->prev) {
-        if (!x->requires_grad)
+        if (!x->requires_grad || !x->grad)     /* no gradient made: nothing reached x */
             continue;
         if (x->grad_pending) {     /* nothing reached x: its gradient is 0 */
             sg_grad_ready(x);
@@ -356,6 +428,8 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
         }
         if (!x->op || !x->op->backward)
             continue;
+        if (!t->keep_grads && (status = give_grads(t, x)) != SG_OK)
+            break;
         for (int i = 0; i < x->nsrc; i++)
             if (x->src[i] && x->src[i]->grad && !assigns_into(x, i))
                 sg_grad_ready(x->src[i]);
@@ -363,21 +437,10 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
         for (int i = 0; i < x->nsrc; i++)     /* written now, by = or += */
             if (x->src[i])
                 x->src[i]->grad_pending = false;
-        if (!t->anomaly)
-            continue;
-        for (int i = 0; i < x->nsrc; i++) {
-            sg_tensor *s = x->src[i];
-            size_t at;
-            if (s && s->grad && !all_finite(s, s->grad, &at)) {
-                sg_fail(t, SG_ERR_ANOMALY,
-                        "anomaly: backward of %s produced a non-finite gradient for argument %d at element %zu",
-                        x->op->name, i + 1, at);
-                status = t->err;
-                break;
-            }
-        }
-        if (status != SG_OK)
+        if (t->anomaly && (status = check_grads(t, x)) != SG_OK)
             break;
+        if (!t->keep_grads)
+            give_back(t, x);
     }
     /* stopped early: the gradients not yet reached are zero, not leftovers */
     for (; x; x = x->prev)

@@ -151,6 +151,7 @@ int main(int argc, char **argv)
            sg_params_numel(m.ps), B, T);
 
     sg_tape *t = sg_tape_new();
+    sg_tape_keep_grads(t, false);     /* training reads no intermediate's gradient */
     sg_tensor *state[2] = {sg_tensor_new(SG_F32, 3, (int[]){L, B, H}), sg_tensor_new(SG_F32, 3, (int[]){L, B, H})};
     static int x[B * T], y[B * T];
     long pos = 0;

@@ -31,18 +31,25 @@ enum { W_IH, W_HH, B_IH, B_HH };
 /* a + b, where b may be absent (a bias under bias = false) */
 static sg_tensor *add_opt(sg_tape *t, sg_tensor *a, sg_tensor *b) { return b ? sg_add(t, a, b) : a; }
 
-/* xp = x W_ih^T + b_ih + b_hh: both biases hoisted out of the time loop */
+/* x W^T + b in one op where there is a bias (a GEMM onto rows of b) */
+static sg_tensor *affine(sg_tape *t, sg_tensor *x, sg_tensor *w, sg_tensor *b)
+{
+    return b ? sg_addmm(t, x, w, b, SG_TRANS_B) : sg_matmul_ex(t, x, w, SG_TRANS_B);
+}
+
+/* xp = x W_ih^T + (b_ih + b_hh): both biases hoisted out of the time loop,
+ * summed first (an H-sized add, not a pass over all B*T positions) */
 static sg_tensor *project_both_biases(sg_tape *t, const sg_cell_run *run, sg_tensor *x)
 {
     sg_tensor *const *p = run->cell->p;
-    return add_opt(t, add_opt(t, sg_matmul_ex(t, x, p[W_IH], SG_TRANS_B), p[B_IH]), p[B_HH]);
+    return affine(t, x, p[W_IH], p[B_IH] ? add_opt(t, p[B_IH], p[B_HH]) : p[B_HH]);
 }
 
 /* xp = x W_ih^T + b_ih: b_hh stays in the step */
 static sg_tensor *project_input_bias(sg_tape *t, const sg_cell_run *run, sg_tensor *x)
 {
     sg_tensor *const *p = run->cell->p;
-    return add_opt(t, sg_matmul_ex(t, x, p[W_IH], SG_TRANS_B), p[B_IH]);
+    return affine(t, x, p[W_IH], p[B_IH]);
 }
 
 /* xp + h W_hh^T: the pre-activations of all gates, (B, G*H), in one op

@@ -21,11 +21,11 @@
  * W's gradient is staged; farg[0] alpha; aux: the held W^T or NULL.
  */
 #include <cblas.h>
+#include <stdatomic.h>
 #ifdef SG_GEMM_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #endif
 
 #include "../core/internal.h"
@@ -91,13 +91,17 @@ int sg_blas_threads(int n)
     return was;
 }
 
+static atomic_bool openblas_only;
+
+bool sg_gemm_openblas_only(bool on) { return atomic_exchange(&openblas_only, on); }
+
 const char *sg_gemm_backend(void)
 {
 #ifdef SG_GEMM_ONEDNN
-    return "oneDNN sgemm (f32), OpenBLAS (f64)";
-#else
-    return "OpenBLAS";
+    if (!atomic_load(&openblas_only))
+        return "oneDNN sgemm (f32), OpenBLAS (f64)";
 #endif
+    return "OpenBLAS";
 }
 
 /* One GEMM in either dtype: C = alpha op(A) op(B) + beta C. */
@@ -107,10 +111,12 @@ static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alph
     enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     if (dt == SG_F32) {
 #ifdef SG_GEMM_ONEDNN
-        threads_for((double)M * N * K);
-        if (dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, (float)alpha, A, lda, B, ldb,
-                       (float)beta, C, ldc) == dnnl_success)
-            return;
+        if (!atomic_load_explicit(&openblas_only, memory_order_relaxed)) {
+            threads_for((double)M * N * K);
+            if (dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, (float)alpha, A, lda, B, ldb,
+                           (float)beta, C, ldc) == dnnl_success)
+                return;
+        }
 #endif
         cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, (float)alpha, A, lda, B, ldb, (float)beta, C, ldc);
     } else

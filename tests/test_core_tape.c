@@ -242,6 +242,87 @@ START_TEST(test_gradients_written_then_added)
 }
 END_TEST
 
+/* sg_tape_keep_grads off: the same gradients for parameters and tape
+ * leaves as with it on (a graph that reuses tensors, one never reached,
+ * a tape leaf requiring a gradient), on a first and a second backward;
+ * afterwards op outputs have no gradient (grad_get reads 0), leaves keep
+ * theirs; anomaly mode still names the op. */
+static sg_tensor *reusing_graph(sg_tape *t, sg_tensor *x, sg_tensor *leaf)
+{
+    sg_tensor *y = sg_scale(t, x, 2);
+    sg_scale(t, x, 7);                                   /* recorded, never reached */
+    sg_tensor *h = sg_tanh(t, sg_add(t, y, leaf));
+    for (int k = 0; k < 3; k++)
+        h = sg_tanh(t, sg_add(t, sg_mul(t, h, y), leaf));
+    return sg_add(t, sg_sum_all(t, sg_mul(t, h, h)), sg_sum_all(t, y));
+}
+
+START_TEST(test_grads_not_kept)
+{
+    double xv[4] = {0.5, -1, 2, 0.25}, lv[4] = {0.1, 0.2, -0.3, 0.4}, want_x[2][4], want_leaf[2][4];
+    sg_tensor *x = tu_param_of(SG_F64, 2, (int[]){2, 2}, xv);
+    sg_tape *t = sg_tape_new();
+    ck_assert(sg_tape_keep_grads(t, true));             /* the default */
+    for (int keep = 1; keep >= 0; keep--) {
+        sg_tape_reset(t);
+        ck_assert(sg_tape_keep_grads(t, keep) == !keep || keep);
+        sg_param_zero_grad(x);
+        sg_tensor *leaf = sg_tensor_from_f64(t, SG_F64, 2, (int[]){2, 2}, lv);
+        sg_tensor_set_requires_grad(leaf, true);
+        sg_tensor *L = reusing_graph(t, x, leaf);
+        for (int pass = 0; pass < 2; pass++) {
+            ck_assert_int_eq(sg_backward(t, L), SG_OK);
+            for (int i = 0; i < 4; i++) {
+                double gx = sg_tensor_grad_get(x, i) - (pass ? want_x[0][i] : 0);
+                if (keep)
+                    want_x[pass][i] = gx, want_leaf[pass][i] = sg_tensor_grad_get(leaf, i);
+                else {
+                    ck_assert_double_eq_tol(gx, want_x[pass][i], 1e-14);
+                    ck_assert_double_eq_tol(sg_tensor_grad_get(leaf, i), want_leaf[pass][i], 1e-14);
+                }
+            }
+            ck_assert_ptr_nonnull(sg_tensor_grad(leaf));
+            ck_assert(keep ? sg_tensor_grad(L) != NULL : sg_tensor_grad(L) == NULL);
+        }
+    }
+    ck_assert_double_eq_tol(want_x[1][0], want_x[0][0], 1e-14);    /* a second pass adds the same */
+    sg_tape_reset(t);
+    sg_tape_set_anomaly(t, true);
+    sg_tensor *z = sg_tensor_from_f64(t, SG_F64, 1, (int[]){2}, (double[]){4, 0});
+    sg_tensor_set_requires_grad(z, true);
+    ck_assert_int_eq(sg_backward(t, sg_sum_all(t, sg_tanh(t, sg_sqrt(t, z)))), SG_ERR_ANOMALY);
+    ck_assert_str_eq(sg_tape_errmsg(t), "anomaly: backward of sqrt produced a non-finite gradient for argument 1 at element 1");
+    sg_tensor_free(x), sg_tape_free(t);
+}
+END_TEST
+
+/* keep_grads off gives gradient buffers back for others of their size: 64
+ * steps of a (32, 256) recurrence end with an arena under 0.7x of the one
+ * that keeps every gradient, and a second step allocates nothing more. */
+START_TEST(test_grads_not_kept_reuse_memory)
+{
+    sg_tensor *w = tu_param(2, (int[]){256, 256}, 3);
+    size_t bytes[2][2];
+    for (int keep = 0; keep < 2; keep++) {
+        sg_tape *t = sg_tape_new();
+        sg_tape_keep_grads(t, keep);
+        for (int step = 0; step < 2; step++) {
+            sg_tape_reset(t);
+            sg_tensor *h = sg_full(t, SG_F64, 2, (int[]){32, 256}, 0.5);
+            for (int k = 0; k < 64; k++)
+                h = sg_tanh(t, sg_matmul_ex(t, h, w, SG_TRANS_B));
+            ck_assert_int_eq(sg_backward(t, sg_sum_all(t, h)), SG_OK);
+            bytes[keep][step] = sg_tape_arena_bytes(t);
+        }
+        sg_tape_free(t);
+    }
+    ck_assert_msg(bytes[0][0] < 0.7 * bytes[1][0], "arena %zu bytes not keeping gradients, %zu keeping them",
+                  bytes[0][0], bytes[1][0]);
+    ck_assert_uint_eq(bytes[0][1], bytes[0][0]);
+    sg_tensor_free(w);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core/tape");
@@ -251,6 +332,8 @@ int main(void)
     tcase_add_test(tc, test_detach_cuts_the_graph);
     tcase_add_test(tc, test_leaf_requires_grad_and_backward_with);
     tcase_add_test(tc, test_gradients_written_then_added);
+    tcase_add_test(tc, test_grads_not_kept);
+    tcase_add_test(tc, test_grads_not_kept_reuse_memory);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, test_backward_errors);

@@ -414,6 +414,24 @@ START_TEST(test_gemm_backend_named)
 }
 END_TEST
 
+/* f32 products on OpenBLAS when asked, named so, the same product to f32
+ * rounding as the build's backend; off again, the build's backend */
+START_TEST(test_gemm_openblas_only)
+{
+    const char *built = sg_gemm_backend();
+    sg_tensor *a = tu_param_of(SG_F32, 2, (int[]){2, 3}, (double[]){1, 2, 3, 4, 5, 6});
+    sg_tensor *b = tu_param_of(SG_F32, 2, (int[]){3, 2}, (double[]){7, 8, 9, 10, 11, 12});
+    sg_tape *t = sg_tape_new();
+    ck_assert(!sg_gemm_openblas_only(true));
+    ck_assert_str_eq(sg_gemm_backend(), "OpenBLAS");
+    tu_assert_values(sg_matmul(t, a, b), (double[]){58, 64, 139, 154}, 4, 1e-5);
+    ck_assert(sg_gemm_openblas_only(false));
+    ck_assert_str_eq(sg_gemm_backend(), built);
+    tu_assert_values(sg_matmul(t, a, b), (double[]){58, 64, 139, 154}, 4, 1e-5);
+    sg_tensor_free(a), sg_tensor_free(b), sg_tape_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ops/matmul");
@@ -429,6 +447,7 @@ int main(void)
         printf("test_ops_matmul: same bits on 1 and 2 threads: left out, OpenBLAS's products differ between them "
                "(the oneDNN backend is tested)\n");
     tcase_add_test(tc, test_gemm_backend_named);
+    tcase_add_test(tc, test_gemm_openblas_only);
     tcase_add_loop_test(tc, test_held_transposes, 0, 3);
     tcase_add_loop_test(tc, test_staged_weight_grads_known, SG_F32, SG_F64 + 1);
     tcase_add_loop_test(tc, test_staged_weight_grads_gradcheck, 0, 3);

@@ -81,6 +81,12 @@ int sg_blas_threads(int n);
  * gemm, docs/speed.md): "OpenBLAS", or "oneDNN sgemm (f32), OpenBLAS (f64)".
  * A static string. */
 const char *sg_gemm_backend(void);
+/* On: f32 products run on OpenBLAS even where oneDNN's sgemm was built in
+ * (sg_gemm_backend then says "OpenBLAS"); off: the build's choice again.
+ * Returns the previous setting. The tool turns it on under mpirun, where
+ * oneDNN 2.6.3's sgemm corrupted the heap when SIGTERM came mid-run
+ * (docs/scale.md). */
+bool sg_gemm_openblas_only(bool on);
 
 /* Status codes shared by the whole API; 0 is success. */
 typedef enum {
@@ -220,6 +226,16 @@ bool sg_tape_set_grad(sg_tape *t, bool on);
 /* Anomaly mode: when on, the first op whose output (forward) or whose input
  * gradient (backward) holds NaN or Inf becomes the tape's error. */
 void sg_tape_set_anomaly(sg_tape *t, bool on);
+/* Whether backward keeps the gradient of every op's output (on, the
+ * default: read any intermediate's gradient afterwards, e.g. dL/dh_t per
+ * time step) or only while it needs it (off, for training): an op's
+ * output then gets its gradient buffer when the first op using it runs
+ * backward and gives it back, for another of the same size, when its own
+ * backward has run, so the gradients alive at once are a few time steps',
+ * not the whole graph's. Off, after a backward sg_tensor_grad is NULL for
+ * op outputs (sg_tensor_grad_get reads 0); leaves and parameters keep
+ * theirs either way. Returns the previous setting. */
+bool sg_tape_keep_grads(sg_tape *t, bool keep);
 
 /* The first error recorded since the last reset, SG_OK if none. */
 sg_status   sg_tape_error(const sg_tape *t);
@@ -233,8 +249,8 @@ sg_tensor *sg_fail(sg_tape *t, sg_status err, const char *fmt, ...)
 size_t sg_tape_arena_bytes(const sg_tape *t);
 
 /* Backward from a scalar (one-element) loss: seeds dloss = 1, fills the
- * gradients of every recorded tensor that requires one (fresh each call) and
- * accumulates into parameters. Returns SG_OK or the tape's error code:
+ * gradients of every recorded tensor that requires one (fresh each call;
+ * see sg_tape_keep_grads) and accumulates into parameters. Returns SG_OK or the tape's error code:
  * SG_ERR_STATE if the tape holds an error, loss is not one element, or it
  * does not require a gradient. */
 sg_status sg_backward(sg_tape *t, sg_tensor *loss);
