@@ -21,6 +21,7 @@
  * W's gradient is staged; farg[0] alpha; aux: the held W^T or NULL.
  */
 #include <cblas.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #ifdef SG_GEMM_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
@@ -59,8 +60,13 @@ static void in_forked_child(void)
     omp_threads = 0;
 }
 
+static atomic_bool openblas_only;
+
 static void gemm_init(void)
 {
+    const char *e = getenv("SEQGRAD_GEMM");
+    if (e && !strcmp(e, "openblas"))
+        atomic_store(&openblas_only, true);
     default_threads = omp_get_max_threads();
     pthread_atfork(NULL, NULL, in_forked_child);
 }
@@ -91,13 +97,21 @@ int sg_blas_threads(int n)
     return was;
 }
 
-static atomic_bool openblas_only;
-
-bool sg_gemm_openblas_only(bool on) { return atomic_exchange(&openblas_only, on); }
+bool sg_gemm_openblas_only(bool on)
+{
+#ifdef SG_GEMM_ONEDNN
+    pthread_once(&gemm_once, gemm_init);
+    return atomic_exchange(&openblas_only, on);
+#else
+    (void)on;
+    return true;
+#endif
+}
 
 const char *sg_gemm_backend(void)
 {
 #ifdef SG_GEMM_ONEDNN
+    pthread_once(&gemm_once, gemm_init);
     if (!atomic_load(&openblas_only))
         return "oneDNN sgemm (f32), OpenBLAS (f64)";
 #endif
@@ -111,6 +125,7 @@ static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alph
     enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     if (dt == SG_F32) {
 #ifdef SG_GEMM_ONEDNN
+        pthread_once(&gemm_once, gemm_init);
         if (!atomic_load_explicit(&openblas_only, memory_order_relaxed)) {
             threads_for((double)M * N * K);
             if (dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, (float)alpha, A, lda, B, ldb,

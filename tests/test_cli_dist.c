@@ -279,6 +279,9 @@ END_TEST
 
 int main(void)
 {
+    /* under mpirun the tool runs f32 products on OpenBLAS (docs/scale.md):
+     * the one-process runs compared with it byte for byte must too */
+    setenv("SEQGRAD_GEMM", "openblas", 1);
     Suite *s = suite_create("cli/dist");
     TCase *tc = tcase_create("dist");
     tcase_add_test(tc, test_sum_is_exact_and_order_free);

@@ -83,7 +83,8 @@ int sg_blas_threads(int n);
 const char *sg_gemm_backend(void);
 /* On: f32 products run on OpenBLAS even where oneDNN's sgemm was built in
  * (sg_gemm_backend then says "OpenBLAS"); off: the build's choice again.
- * Returns the previous setting. The tool turns it on under mpirun, where
+ * SEQGRAD_GEMM=openblas in the environment turns it on at the first
+ * product. Returns the previous setting (true in an OpenBLAS build). The tool turns it on under mpirun, where
  * oneDNN 2.6.3's sgemm corrupted the heap when SIGTERM came mid-run
  * (docs/scale.md). */
 bool sg_gemm_openblas_only(bool on);
