@@ -271,6 +271,7 @@ int main(void)
     tcase_add_loop_test(tc, test_hostile_metadata_refused, 0, sizeof hostile / sizeof hostile[0]);
     tcase_add_test(tc, test_hostile_config_refused);
     tcase_add_test(tc, test_refuses_a_run_that_cannot_fit);
+    tcase_set_timeout(tc, 60);     /* children building models: past check's 4 s when the 2 cores are shared */
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
