@@ -77,6 +77,7 @@ struct sg_tape {
     bool keep_grads;
     bool anomaly;
     bool abort_on_error;
+    int passes;               /* backward passes since the reset */
     /* x W^T products in a loop over time (sg_tape_hold_transposes): each W's
      * transposed copy, made by the loop's first product in arena memory */
     bool hold_on;

@@ -45,7 +45,8 @@ void sg_tape_reset(sg_tape *t)
         return;
     sg_arena_rewind(&t->arena);
     sg_tape_hold_transposes(t, false);
-    t->n_staged = 0;     /* their buffers were arena memory, as the spares */
+    t->n_staged = 0;
+    t->passes = 0;     /* their buffers were arena memory, as the spares */
     memset(t->spare, 0, sizeof t->spare);
     t->last = NULL;
     t->err = SG_OK;
@@ -333,48 +334,46 @@ static void give_back(sg_tape *t, sg_tensor *x)
     x->grad = NULL;     /* with no size class free, left in the arena */
 }
 
-/* keep_grads off: the gradients x's backward is about to write, made now
- * where the walk has not made them yet, pending. */
+/* The gradients x's backward is about to write, made where nothing has
+ * made them yet, pending (the first op to write one assigns it where the op
+ * can (sg_op.assigns), else it is zeroed just before, while about to be hot
+ * in cache): for tape tensors a spare buffer of their size or arena memory;
+ * for heap tensors (parameters) a kept, accumulating buffer made once. */
 static sg_status give_grads(sg_tape *t, sg_tensor *x)
 {
     for (int i = 0; i < x->nsrc; i++) {
         sg_tensor *s = x->src[i];
-        if (s && s->tape && s->requires_grad && !s->grad) {
-            if (!(s->grad = take_spare(t, grad_bytes(s))))
+        if (!s || !s->requires_grad || s->grad)
+            continue;
+        if (s->tape) {
+            if (!(s->grad = t->keep_grads ? sg_arena_alloc(t, grad_bytes(s), false) : take_spare(t, grad_bytes(s))))
                 return t->err;
             s->grad_pending = true;
+        } else if (!(s->grad = sg_calloc(grad_bytes(s)))) {
+            sg_fail(t, SG_ERR_NOMEM, "backward: out of memory for a parameter gradient");
+            return t->err;
         }
     }
     return SG_OK;
 }
 
-/* Makes every gradient that this backward will write, marked pending (the
- * first op to write one assigns it where the op can (sg_op.assigns), else
- * it is zeroed just before, while about to be hot in cache): arena buffers
- * for tape tensors, now or (keep_grads off) when an op is about to write
- * them; a lazily made, kept and accumulating buffer for heap tensors
- * (parameters). */
-static sg_status prepare_grads(sg_tape *t, sg_tensor *from)
+/* A tensor the walk reached with no gradient: nothing reached it, so its
+ * gradient is zero: made so for a leaf, or an op output when gradients are
+ * kept (an op output that is not kept has none). */
+static sg_status zero_grad(sg_tape *t, sg_tensor *x)
 {
-    for (sg_tensor *x = from; x; x = x->prev) {
-        if (!x->requires_grad)
-            continue;
-        bool later = !t->keep_grads && x->op && x != from;
-        if (!x->grad && !later && !(x->grad = sg_arena_alloc(t, grad_bytes(x), false)))
-            return t->err;
+    if (x->op && !t->keep_grads)
+        return SG_OK;
+    return (x->grad = sg_arena_alloc(t, grad_bytes(x), true)) ? SG_OK : t->err;
+}
+
+/* Before a second backward since the reset: the gradients the first left on
+ * the tape are stale, to be zeroed or assigned as if new. (The first
+ * backward finds none: tape tensors get gradients only in backward.) */
+static void mark_stale(sg_tensor *from)
+{
+    for (sg_tensor *x = from; x; x = x->prev)
         x->grad_pending = x->grad != NULL;
-        for (int i = 0; i < x->nsrc; i++) {
-            sg_tensor *s = x->src[i];
-            if (s && !s->tape && s->requires_grad && !s->grad) {
-                s->grad = sg_calloc(s->size * sg_dtype_size(s->dtype));
-                if (!s->grad) {
-                    sg_fail(t, SG_ERR_NOMEM, "backward: out of memory for a parameter gradient");
-                    return t->err;
-                }
-            }
-        }
-    }
-    return SG_OK;
 }
 
 void sg_grad_ready(sg_tensor *x)
@@ -414,21 +413,27 @@ static sg_status check_grads(sg_tape *t, const sg_tensor *x)
 
 /* One walk from the newest tensor back: when the walk reaches x, every op
  * that could add to x's gradient (all recorded after x) has run, so a
- * gradient still pending is zero (nothing reached x) and gets zeroed there. */
+ * gradient still pending, or not made, is zero (nothing reached x) and
+ * gets zeroed there. */
 static sg_status run_backward(sg_tape *t, sg_tensor *from)
 {
     sg_status status = SG_OK;
     sg_tensor *x = from;
     for (; x; x = x->prev) {
-        if (!x->requires_grad || !x->grad)     /* no gradient made: nothing reached x */
+        if (!x->requires_grad)
             continue;
+        if (!x->grad) {
+            if ((status = zero_grad(t, x)) != SG_OK)
+                break;
+            continue;
+        }
         if (x->grad_pending) {     /* nothing reached x: its gradient is 0 */
             sg_grad_ready(x);
             continue;
         }
         if (!x->op || !x->op->backward)
             continue;
-        if (!t->keep_grads && (status = give_grads(t, x)) != SG_OK)
+        if ((status = give_grads(t, x)) != SG_OK)
             break;
         for (int i = 0; i < x->nsrc; i++)
             if (x->src[i] && x->src[i]->grad && !assigns_into(x, i))
@@ -444,10 +449,24 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
     }
     /* stopped early: the gradients not yet reached are zero, not leftovers */
     for (; x; x = x->prev)
-        if (x->requires_grad && x->grad)
+        if (x->requires_grad && !x->grad)
+            zero_grad(t, x);
+        else if (x->requires_grad)
             sg_grad_ready(x);
     sg_tape_flush_staged(t);
     return status;
+}
+
+/* The gradient backward starts from, made if the walk has not: the
+ * caller fills it. */
+static sg_status start_grad(sg_tape *t, sg_tensor *y)
+{
+    if (t->passes++)
+        mark_stale(y);
+    if (!y->grad && !(y->grad = sg_arena_alloc(t, grad_bytes(y), false)))
+        return t->err;
+    y->grad_pending = false;
+    return SG_OK;
 }
 
 static sg_status backward_check(sg_tape *t, sg_tensor *y)
@@ -482,9 +501,8 @@ sg_status sg_backward(sg_tape *t, sg_tensor *loss)
                 sg_shape_str(loss, b));
         return t->err;
     }
-    if ((s = prepare_grads(t, loss)) != SG_OK)
+    if ((s = start_grad(t, loss)) != SG_OK)
         return s;
-    loss->grad_pending = false;
     SG_TYPED(loss->dtype, { *(T *)loss->grad = 1; });
     return run_backward(t, loss);
 }
@@ -501,9 +519,8 @@ sg_status sg_backward_with(sg_tape *t, sg_tensor *y, const sg_tensor *dy)
                 sg_shape_str(y, b), sg_dtype_name(y->dtype));
         return t->err;
     }
-    if ((s = prepare_grads(t, y)) != SG_OK)
+    if ((s = start_grad(t, y)) != SG_OK)
         return s;
-    y->grad_pending = false;
     memcpy(y->grad, dy->data, y->size * sg_dtype_size(y->dtype));
     return run_backward(t, y);
 }
