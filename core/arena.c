@@ -18,18 +18,11 @@ void  sg_free(void *p) { free(p); }
 
 /* ---- arena --------------------------------------------------------------- */
 
-#define SG_ALIGN 64
 #define SG_BLOCK_MIN ((size_t)1 << 20)
-
-struct sg_arena_block {
-    struct sg_arena_block *next;
-    size_t cap;
-    unsigned char *mem;       /* 64-byte aligned start inside this allocation */
-};
 
 static size_t align_up(size_t n) { return (n + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1); }
 
-void *sg_arena_alloc(sg_tape *t, size_t n, bool zero)
+void *sg_arena_grow(sg_tape *t, size_t n, bool zero)
 {
     sg_arena *a = &t->arena;
     if (n > SIZE_MAX / 4) {                    /* align_up and the block header must not wrap */

@@ -119,9 +119,33 @@ void sg_arena_rewind(sg_arena *a);
 /* Frees every block (sg_tape_free). */
 void sg_arena_release(sg_arena *a);
 
+#define SG_ALIGN 64
+
+struct sg_arena_block {
+    struct sg_arena_block *next;
+    size_t cap;
+    unsigned char *mem;       /* 64-byte aligned start inside this allocation */
+};
+
+/* sg_arena_alloc when the current block has no room (or n is 0 or huge):
+ * the next kept block, else a new one. */
+void *sg_arena_grow(sg_tape *t, size_t n, bool zero);
+
 /* Arena memory, 64-byte aligned, zeroed when zero is true. NULL (and an
- * SG_ERR_NOMEM error on t) if the heap refused. */
-void *sg_arena_alloc(sg_tape *t, size_t n, bool zero);
+ * SG_ERR_NOMEM error on t) if the heap refused. Inline: every recorded op
+ * asks at least once. */
+static inline void *sg_arena_alloc(sg_tape *t, size_t n, bool zero)
+{
+    sg_arena *a = &t->arena;
+    size_t m = (n + SG_ALIGN - 1) & ~(size_t)(SG_ALIGN - 1);
+    if (n - 1 >= ((size_t)1 << 40) || !a->cur || a->used + m > a->cur->cap)
+        return sg_arena_grow(t, n, zero);
+    void *p = a->cur->mem + a->used;
+    a->used += m;
+    if (zero)
+        memset(p, 0, m);
+    return p;
+}
 
 /* A new tape tensor with room for its data (not zeroed) but not yet recorded.
  * shape has ndim entries. NULL and a recorded error on failure. */
@@ -142,10 +166,25 @@ sg_tensor *sg_record(sg_tape *t, const sg_op *op, sg_tensor *out);
 static inline bool sg_grad_fresh(const sg_tensor *x) { return x->grad_pending; }
 void sg_grad_ready(sg_tensor *x);
 
-/* Returns the tape to use for an op's arguments, recording an error for a
- * NULL argument or a dtype mix. Used as:
- *     if (!sg_check_args(t, "add", 2, a, b)) return NULL;  */
-bool sg_check_args(sg_tape *t, const char *op, int n, ...);
+/* Whether an op may run on its arguments: false, with an error recorded on
+ * t, for a NULL argument, one from another tape or a dtype mix, and false
+ * once t holds an error. Used as:
+ *     if (!sg_check_args(t, "add", 2, a, b)) return NULL;
+ * The first n of the arguments are checked. */
+#define sg_check_args(t, op, n, ...) sg_check_list(t, op, n, (const sg_tensor *const[]){__VA_ARGS__})
+bool sg_check_failed(sg_tape *t, const char *op, int n, const sg_tensor *const *xs);
+
+/* sg_check_args: the common case inline (ops are recorded millions of
+ * times), the error's wording in sg_check_failed. */
+static inline bool sg_check_list(sg_tape *t, const char *op, int n, const sg_tensor *const *xs)
+{
+    if (!t || t->err != SG_OK)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (!xs[i] || (xs[i]->tape && xs[i]->tape != t) || xs[i]->dtype != xs[0]->dtype)
+            return sg_check_failed(t, op, n, xs);
+    return true;
+}
 
 /* Normalises a possibly negative axis against ndim; -1 means last. Records
  * "<op>: axis A out of range for (shape)" and returns -1 if bad. */

@@ -98,34 +98,22 @@ sg_tensor *sg_fail(sg_tape *t, sg_status err, const char *fmt, ...)
     return NULL;
 }
 
-bool sg_check_args(sg_tape *t, const char *op, int n, ...)
+bool sg_check_failed(sg_tape *t, const char *op, int n, const sg_tensor *const *xs)
 {
-    va_list ap;
-    bool ok = true;
-    sg_dtype dt = SG_F32;
-
-    if (!t)
-        return false;
-    va_start(ap, n);
-    for (int i = 0; i < n && ok; i++) {
-        const sg_tensor *x = va_arg(ap, const sg_tensor *);
-        if (!x) {
-            /* An earlier failure already explains a NULL: stay quiet. */
+    for (int i = 0; i < n; i++) {
+        const sg_tensor *x = xs[i];
+        if (!x)    /* an earlier failure that explains a NULL keeps its message */
             sg_fail(t, SG_ERR_NULL, "%s: argument %d is NULL", op, i + 1);
-            ok = false;
-        } else if (x->tape && x->tape != t) {
+        else if (x->tape && x->tape != t)
             sg_fail(t, SG_ERR_STATE, "%s: argument %d belongs to another tape", op, i + 1);
-            ok = false;
-        } else if (i == 0) {
-            dt = x->dtype;
-        } else if (x->dtype != dt) {
+        else if (x->dtype != xs[0]->dtype)
             sg_fail(t, SG_ERR_DTYPE, "%s: dtype mismatch: argument 1 is %s, argument %d is %s",
-                    op, sg_dtype_name(dt), i + 1, sg_dtype_name(x->dtype));
-            ok = false;
-        }
+                    op, sg_dtype_name(xs[0]->dtype), i + 1, sg_dtype_name(x->dtype));
+        else
+            continue;
+        break;
     }
-    va_end(ap);
-    return ok && t->err == SG_OK;
+    return false;
 }
 
 int sg_axis(sg_tape *t, const char *op, const sg_tensor *x, int axis)
@@ -178,25 +166,27 @@ sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape)
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 1)
             return sg_fail(t, SG_ERR_SHAPE, "tensor: dimension %d is %d (must be >= 1)", d, shape[d]);
-        if (size > SIZE_MAX / 16 / (size_t)shape[d])     /* data and gradient bytes must not overflow */
+        /* data and gradient bytes must not overflow; below 2^32 elements
+         * the product fits (shape[d] < 2^31) and needs no division */
+        size_t next = size * (size_t)shape[d];
+        if ((size >> 32 && size > SIZE_MAX / 16 / (size_t)shape[d]) || next > SIZE_MAX / 16)
             return sg_fail(t, SG_ERR_NOMEM, "tensor: %zu x %d elements do not fit in memory", size, shape[d]);
-        size *= (size_t)shape[d];
+        size = next;
     }
-    sg_tensor *x = sg_arena_alloc(t, sizeof *x, true);
-    if (!x)
+    sg_tensor *x = sg_arena_alloc(t, sizeof *x, false);
+    /* the data is not zeroed: an op's forward writes every element */
+    void *data = x ? sg_arena_alloc(t, size * (dt == SG_F64 ? sizeof(double) : sizeof(float)), false) : NULL;
+    if (!data)
         return NULL;
-    /* not zeroed: an op's forward writes every element */
-    x->data = sg_arena_alloc(t, size * sg_dtype_size(dt), false);
-    if (!x->data)
-        return NULL;
-    x->dtype = dt;
-    x->ndim = ndim;
-    memcpy(x->shape, shape, (size_t)ndim * sizeof *shape);
-    for (int d = ndim; d < SG_MAX_DIMS; d++)
-        x->shape[d] = 1;
-    x->size = size;
-    x->tape = t;
-    x->src = x->src_buf;
+    /* field by field: one memset of the whole header costs a rep stos */
+    x->dtype = dt, x->ndim = ndim;
+    for (int d = 0; d < SG_MAX_DIMS; d++)
+        x->shape[d] = d < ndim ? shape[d] : 1;
+    x->size = size, x->data = data, x->grad = NULL;
+    x->requires_grad = x->grad_pending = false;
+    x->tape = t, x->prev = NULL, x->op = NULL;
+    x->src = x->src_buf, x->nsrc = 0;
+    memset(x->src_buf, 0, sizeof *x - offsetof(sg_tensor, src_buf));     /* sources, arguments, name */
     return x;
 }
 
@@ -334,25 +324,43 @@ static void give_back(sg_tape *t, sg_tensor *x)
     x->grad = NULL;     /* with no size class free, left in the arena */
 }
 
+/* Whether x's backward may write its source i's empty gradient itself:
+ * the op assigns, and no other source of x is the same tensor. */
+static bool assigns_into(const sg_tensor *x, int i)
+{
+    if (!x->op->assigns)
+        return false;
+    for (int j = 0; j < x->nsrc; j++)
+        if (j != i && x->src[j] == x->src[i])
+            return false;
+    return true;
+}
+
 /* The gradients x's backward is about to write, made where nothing has
- * made them yet, pending (the first op to write one assigns it where the op
- * can (sg_op.assigns), else it is zeroed just before, while about to be hot
- * in cache): for tape tensors a spare buffer of their size or arena memory;
- * for heap tensors (parameters) a kept, accumulating buffer made once. */
+ * made them yet, pending, and zeroed where still pending unless the op
+ * assigns them (sg_op.assigns): for tape tensors a spare buffer of their
+ * size or arena memory, zeroed here, just before the op makes it hot in
+ * cache; for heap tensors (parameters) a kept, accumulating buffer made
+ * once. */
 static sg_status give_grads(sg_tape *t, sg_tensor *x)
 {
     for (int i = 0; i < x->nsrc; i++) {
         sg_tensor *s = x->src[i];
-        if (!s || !s->requires_grad || s->grad)
+        if (!s)
             continue;
-        if (s->tape) {
-            if (!(s->grad = t->keep_grads ? sg_arena_alloc(t, grad_bytes(s), false) : take_spare(t, grad_bytes(s))))
+        if (s->requires_grad && !s->grad) {
+            if (s->tape) {
+                size_t bytes = grad_bytes(s);
+                if (!(s->grad = t->keep_grads ? sg_arena_alloc(t, bytes, false) : take_spare(t, bytes)))
+                    return t->err;
+                s->grad_pending = true;
+            } else if (!(s->grad = sg_calloc(grad_bytes(s)))) {
+                sg_fail(t, SG_ERR_NOMEM, "backward: out of memory for a parameter gradient");
                 return t->err;
-            s->grad_pending = true;
-        } else if (!(s->grad = sg_calloc(grad_bytes(s)))) {
-            sg_fail(t, SG_ERR_NOMEM, "backward: out of memory for a parameter gradient");
-            return t->err;
+            }
         }
+        if (s->grad_pending && !assigns_into(x, i))
+            sg_grad_ready(s);
     }
     return SG_OK;
 }
@@ -382,18 +390,6 @@ void sg_grad_ready(sg_tensor *x)
         memset(x->grad, 0, x->size * sg_dtype_size(x->dtype));
         x->grad_pending = false;
     }
-}
-
-/* Whether x's backward may write its source i's empty gradient itself:
- * the op assigns, and no other source of x is the same tensor. */
-static bool assigns_into(const sg_tensor *x, int i)
-{
-    if (!x->op->assigns)
-        return false;
-    for (int j = 0; j < x->nsrc; j++)
-        if (j != i && x->src[j] == x->src[i])
-            return false;
-    return true;
 }
 
 /* Anomaly mode: the first non-finite gradient x's backward wrote. */
@@ -435,9 +431,6 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
             continue;
         if ((status = give_grads(t, x)) != SG_OK)
             break;
-        for (int i = 0; i < x->nsrc; i++)
-            if (x->src[i] && x->src[i]->grad && !assigns_into(x, i))
-                sg_grad_ready(x->src[i]);
         x->op->backward(x);
         for (int i = 0; i < x->nsrc; i++)     /* written now, by = or += */
             if (x->src[i])
