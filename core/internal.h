@@ -47,8 +47,8 @@ struct sg_tensor {
     sg_tensor **src;          /* src_buf, or an arena array when more */
     int nsrc;
     sg_tensor *src_buf[SG_MAX_SRC];
-    int iarg[8];              /* op arguments: axes, flags, sizes */
-    double farg[4];           /* op arguments: scalars */
+    int iarg[6];              /* op arguments: axes, flags, sizes */
+    double farg[2];           /* op arguments: scalars */
     void *aux;                /* op-owned arena memory: masks, indices, stats */
     void *aux2;
     char *name;               /* heap tensors in an sg_params: owned copy */
