@@ -18,7 +18,8 @@ Each side at its best thread setting (../shared/PERF.md): seqgrad with
 OPENBLAS_NUM_THREADS and OMP_NUM_THREADS = n; oneDNN with OMP_NUM_THREADS = n
 at its default wait policy; PyTorch with torch.set_num_threads(n),
 OPENBLAS_NUM_THREADS = n and OMP_WAIT_POLICY=PASSIVE (without it PyTorch falls
-into the two-pool thread trap here). Every workload runs --repeat times,
+into the two-pool thread trap here). Every side's 1-thread runs are pinned
+to the same CPU (see PIN_CPU). Every workload runs --repeat times,
 the sides alternating; the medians are compared. The last lines say which
 of the issue's targets this run meets.
 
@@ -65,9 +66,23 @@ QUICK_LAYER = {("lstm", 128, 1, 32), ("lstm", 32, 1, 1)}
 QUICK_STEP = {"lstm H=128 L=1", "lstm H=32 B=1 T=100 (course)", "transformer LM d=128 (2 layers)"}
 
 
+# 1-thread runs of every side on one CPU, the last: this machine's two
+# vCPUs are not alike from minute to minute (a chain of tiny ops ran 1.5x
+# slower on one than on the other, the slower one changing over time), so
+# sides the scheduler put on different CPUs were not compared like for like
+PIN_CPU = max(os.sched_getaffinity(0))
+
+
+def launch(cmd, env):
+    """cmd's output; on CPU PIN_CPU where env asks for one thread."""
+    one = env.get("OMP_NUM_THREADS") == "1"
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, check=True,
+                          preexec_fn=(lambda: os.sched_setaffinity(0, {PIN_CPU})) if one else None).stdout
+
+
 def once(cmd, env):
     """tokens/s and peak MB from the line every benchmark program prints."""
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.split()
+    out = launch(cmd, env).split()
     return float(out[out.index("tokens_per_s") + 1]), float(out[out.index("peak_mb") + 1])
 
 
@@ -179,8 +194,7 @@ def tape_section(a, targets):
     print("\n== the tape's cost per op (1001 tiny element-wise ops)")
     runs = []
     for _ in range(a.repeat):
-        out = subprocess.run([os.path.join(a.build, "bench", "bench_tape")], capture_output=True, text=True,
-                             check=True, env=seqgrad_env(1)).stdout.split()
+        out = launch([os.path.join(a.build, "bench", "bench_tape")], seqgrad_env(1)).split()
         runs.append([float(out[out.index(k) + 1]) for k in ("forward_ns_per_op", "backward_ns_per_op",
                                                              "total_ns_per_op")])
     f, b, total = (statistics.median(r[i] for r in runs) for i in range(3))
@@ -204,7 +218,7 @@ def main():
     model, core = machine()
     print(f"CPU: {model}; OpenBLAS core: {core}; seqgrad's GEMM: {gemm_backend(a.build)}; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; threads {a.threads}; "
-          f"medians of {a.repeat} interleaved runs; tokens/s")
+          f"medians of {a.repeat} interleaved runs; tokens/s; 1-thread runs on CPU {PIN_CPU}")
     targets = Targets()
     sections = a.only.split(",")
     if "layer" in sections:
