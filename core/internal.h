@@ -27,7 +27,15 @@ typedef struct sg_op {
      * (sg_grad_fresh) with = over every element, or readies it with
      * sg_grad_ready before adding: the tape then skips zeroing it first */
     bool assigns;
+    /* what backward never reads, so that a step's intermediates can give
+     * their data back (sg_tape_recycle): bit i (SG_UNREAD(i), i < 7) for
+     * source i's data, SG_UNREAD_OUT for the output's; 0 is the safe
+     * default, everything read */
+    unsigned char unread;
 } sg_op;
+
+#define SG_UNREAD(i) (1u << (i))
+#define SG_UNREAD_OUT 0x80u
 
 #define SG_MAX_SRC 4
 
@@ -40,6 +48,7 @@ struct sg_tensor {
     void *grad;
     bool requires_grad;
     bool grad_pending;        /* backward: grad allocated, not yet zeroed (see tape.c) */
+    bool data_read;           /* some backward reads data, or it is shared (a view) */
     sg_tape *tape;            /* NULL for heap tensors */
     sg_tensor *prev;          /* previous tensor recorded on the tape */
 
@@ -81,6 +90,7 @@ struct sg_tape {
     /* x W^T products in a loop over time (sg_tape_hold_transposes): each W's
      * transposed copy, made by the loop's first product in arena memory */
     bool hold_on;
+    bool recycled;            /* spare lists hold data buffers (sg_tape_recycle) */
     int n_held;
     struct { const sg_tensor *w; const void *data; void *wt; } held[SG_MAX_HELD];
     /* backward of those products: W's gradient terms dC^T A, their rows
@@ -147,6 +157,15 @@ static inline void *sg_arena_alloc(sg_tape *t, size_t n, bool zero)
     return p;
 }
 
+/* With gradients not kept (sg_tape_keep_grads off): the tensors recorded
+ * after mark (the tape's newest tensor before a loop step; NULL for all),
+ * except keep[0..nkeep-1], give their data buffers to the tape's spare
+ * lists where no backward reads them, for the next step's tensors of the
+ * same size. A step's intermediates must not be read after the step. */
+void sg_tape_recycle(sg_tape *t, const sg_tensor *mark, sg_tensor *const *keep, int nkeep);
+/* The newest tensor recorded on t (a mark for sg_tape_recycle). */
+static inline sg_tensor *sg_tape_last(const sg_tape *t) { return t->last; }
+
 /* A new tape tensor with room for its data (not zeroed) but not yet recorded.
  * shape has ndim entries. NULL and a recorded error on failure. */
 sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape);
@@ -167,7 +186,8 @@ static inline bool sg_grad_fresh(const sg_tensor *x) { return x->grad_pending; }
 void sg_grad_ready(sg_tensor *x);
 
 /* Whether an op may run on its arguments: false, with an error recorded on
- * t, for a NULL argument, one from another tape or a dtype mix, and false
+ * t, for a NULL argument, one from another tape, one whose data a loop
+ * step gave back (sg_tape_recycle) or a dtype mix, and false
  * once t holds an error. Used as:
  *     if (!sg_check_args(t, "add", 2, a, b)) return NULL;
  * The first n of the arguments are checked. */
@@ -181,7 +201,7 @@ static inline bool sg_check_list(sg_tape *t, const char *op, int n, const sg_ten
     if (!t || t->err != SG_OK)
         return false;
     for (int i = 0; i < n; i++)
-        if (!xs[i] || (xs[i]->tape && xs[i]->tape != t) || xs[i]->dtype != xs[0]->dtype)
+        if (!xs[i] || !xs[i]->data || (xs[i]->tape && xs[i]->tape != t) || xs[i]->dtype != xs[0]->dtype)
             return sg_check_failed(t, op, n, xs);
     return true;
 }

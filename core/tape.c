@@ -46,7 +46,8 @@ void sg_tape_reset(sg_tape *t)
     sg_arena_rewind(&t->arena);
     sg_tape_hold_transposes(t, false);
     t->n_staged = 0;
-    t->passes = 0;     /* their buffers were arena memory, as the spares */
+    t->passes = 0;
+    t->recycled = false;     /* their buffers were arena memory, as the spares */
     memset(t->spare, 0, sizeof t->spare);
     t->last = NULL;
     t->err = SG_OK;
@@ -106,6 +107,9 @@ bool sg_check_failed(sg_tape *t, const char *op, int n, const sg_tensor *const *
             sg_fail(t, SG_ERR_NULL, "%s: argument %d is NULL", op, i + 1);
         else if (x->tape && x->tape != t)
             sg_fail(t, SG_ERR_STATE, "%s: argument %d belongs to another tape", op, i + 1);
+        else if (!x->data)
+            sg_fail(t, SG_ERR_STATE, "%s: argument %d is a loop step's intermediate, whose data the step gave back "
+                    "(gradients not kept: sg_tape_keep_grads)", op, i + 1);
         else if (x->dtype != xs[0]->dtype)
             sg_fail(t, SG_ERR_DTYPE, "%s: dtype mismatch: argument 1 is %s, argument %d is %s",
                     op, sg_dtype_name(xs[0]->dtype), i + 1, sg_dtype_name(x->dtype));
@@ -156,6 +160,8 @@ static void link(sg_tape *t, sg_tensor *x)
     t->last = x;
 }
 
+static void *take_spare(sg_tape *t, size_t bytes);
+
 sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape)
 {
     if (dt != SG_F32 && dt != SG_F64)
@@ -175,7 +181,8 @@ sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape)
     }
     sg_tensor *x = sg_arena_alloc(t, sizeof *x, false);
     /* the data is not zeroed: an op's forward writes every element */
-    void *data = x ? sg_arena_alloc(t, size * (dt == SG_F64 ? sizeof(double) : sizeof(float)), false) : NULL;
+    size_t bytes = size * (dt == SG_F64 ? sizeof(double) : sizeof(float));
+    void *data = !x ? NULL : t->recycled ? take_spare(t, bytes) : sg_arena_alloc(t, bytes, false);
     if (!data)
         return NULL;
     /* field by field: one memset of the whole header costs a rep stos */
@@ -183,7 +190,7 @@ sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape)
     for (int d = 0; d < SG_MAX_DIMS; d++)
         x->shape[d] = d < ndim ? shape[d] : 1;
     x->size = size, x->data = data, x->grad = NULL;
-    x->requires_grad = x->grad_pending = false;
+    x->requires_grad = x->grad_pending = x->data_read = false;
     x->tape = t, x->prev = NULL, x->op = NULL;
     x->src = x->src_buf, x->nsrc = 0;
     memset(x->src_buf, 0, sizeof *x - offsetof(sg_tensor, src_buf));     /* sources, arguments, name */
@@ -201,6 +208,7 @@ sg_tensor *sg_tensor_view(sg_tape *t, sg_tensor *x, int ndim, const int *shape)
         v->shape[d] = 1;
     v->tape = t;
     v->src = v->src_buf;
+    v->data_read = x->data_read = true;     /* one buffer, two tensors: never recycled */
     return v;
 }
 
@@ -209,9 +217,14 @@ sg_tensor *sg_record(sg_tape *t, const sg_op *op, sg_tensor *out)
     if (!out)
         return NULL;
     out->op = op;
-    for (int i = 0; i < out->nsrc; i++)
-        if (out->src[i] && sg_wants_grad(t, out->src[i]))
+    for (int i = 0; i < out->nsrc; i++) {
+        sg_tensor *s = out->src[i];
+        if (s && sg_wants_grad(t, s))
             out->requires_grad = true;
+        if (s && !(i < 7 && (op->unread & SG_UNREAD(i))))
+            s->data_read = true;
+    }
+    out->data_read = !(op->unread & SG_UNREAD_OUT);
     op->forward(out);
     if (t->anomaly) {
         size_t i;
@@ -309,19 +322,41 @@ static void *take_spare(sg_tape *t, size_t bytes)
     return sg_arena_alloc(t, bytes, false);
 }
 
-/* x's gradient, no longer needed, kept for another of its size (every
- * arena buffer has room for the link: it is 64-byte aligned). */
-static void give_back(sg_tape *t, sg_tensor *x)
+/* An arena buffer of this many bytes, no longer needed, kept for another
+ * of its size (every arena buffer has room for the link: it is 64-byte
+ * aligned); false if no size class was free: it stays in the arena. */
+static bool spare(sg_tape *t, void *p, size_t bytes)
 {
-    size_t bytes = grad_bytes(x);
     for (int i = 0; i < SG_SPARE_SIZES; i++)
         if (t->spare[i].bytes == bytes || !t->spare[i].bytes) {
             t->spare[i].bytes = bytes;
-            memcpy(x->grad, &t->spare[i].head, sizeof(void *));
-            t->spare[i].head = x->grad;
-            break;
+            memcpy(p, &t->spare[i].head, sizeof p);
+            t->spare[i].head = p;
+            return true;
         }
-    x->grad = NULL;     /* with no size class free, left in the arena */
+    return false;
+}
+
+/* x's gradient, no longer needed, given back. */
+static void give_back(sg_tape *t, sg_tensor *x)
+{
+    spare(t, x->grad, grad_bytes(x));
+    x->grad = NULL;
+}
+
+void sg_tape_recycle(sg_tape *t, const sg_tensor *mark, sg_tensor *const *keep, int nkeep)
+{
+    if (!t || t->keep_grads || t->err != SG_OK)
+        return;
+    for (sg_tensor *x = t->last; x && x != mark; x = x->prev) {
+        bool kept = x->data_read || !x->data;
+        for (int k = 0; k < nkeep && !kept; k++)
+            kept = keep[k] == x;
+        if (!kept && spare(t, x->data, grad_bytes(x))) {
+            x->data = NULL;
+            t->recycled = true;
+        }
+    }
 }
 
 /* Whether x's backward may write its source i's empty gradient itself:
@@ -505,7 +540,7 @@ sg_status sg_backward_with(sg_tape *t, sg_tensor *y, const sg_tensor *dy)
     sg_status s = backward_check(t, y);
     if (s != SG_OK)
         return s;
-    if (!dy || dy->dtype != y->dtype || dy->size != y->size) {
+    if (!dy || !dy->data || dy->dtype != y->dtype || dy->size != y->size) {
         char a[48], b[48];
         sg_fail(t, SG_ERR_SHAPE, "backward: upstream gradient %s %s does not match output %s %s",
                 dy ? sg_shape_str(dy, a) : "NULL", dy ? sg_dtype_name(dy->dtype) : "",

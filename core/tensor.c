@@ -98,8 +98,11 @@ static double get(sg_dtype dt, const void *buf, size_t i)
     return dt == SG_F32 ? (double)((const float *)buf)[i] : ((const double *)buf)[i];
 }
 
-/* Out of range (or NULL) reads NaN and writes nothing. */
-double sg_tensor_get(const sg_tensor *x, size_t i) { return x && i < x->size ? get(x->dtype, x->data, i) : NAN; }
+/* Out of range (or NULL, or data given back) reads NaN and writes nothing. */
+double sg_tensor_get(const sg_tensor *x, size_t i)
+{
+    return x && x->data && i < x->size ? get(x->dtype, x->data, i) : NAN;
+}
 
 double sg_tensor_grad_get(const sg_tensor *x, size_t i)
 {
@@ -110,7 +113,7 @@ double sg_tensor_grad_get(const sg_tensor *x, size_t i)
 
 void sg_tensor_set(sg_tensor *x, size_t i, double v)
 {
-    if (!x || i >= x->size)
+    if (!x || !x->data || i >= x->size)
         return;
     if (x->dtype == SG_F32)
         ((float *)x->data)[i] = (float)v;
@@ -134,6 +137,8 @@ sg_status sg_tensor_copy(sg_tensor *dst, const sg_tensor *src)
 {
     if (!dst || !src)
         return SG_ERR_NULL;
+    if (!dst->data || !src->data)
+        return SG_ERR_STATE;
     if (dst->ndim != src->ndim || memcmp(dst->shape, src->shape, sizeof dst->shape) != 0)
         return SG_ERR_SHAPE;
     if (dst->dtype == src->dtype)

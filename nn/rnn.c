@@ -59,7 +59,7 @@ static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bo
     sg_tensor *xp = sg_cell_project(t, &run, inp);
     if (!xp)
         return NULL;
-    sg_tensor *s[SG_CELL_MAX_STATES], *next[SG_CELL_MAX_STATES] = {NULL};
+    sg_tensor *s[SG_CELL_MAX_STATES] = {NULL}, *next[SG_CELL_MAX_STATES] = {NULL};
     for (int j = 0; j < ns; j++)
         s[j] = s0[j];
     sg_tensor **outs = sg_tape_alloc(t, (size_t)T, sizeof *outs);
@@ -69,6 +69,7 @@ static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bo
     sg_tape_hold_transposes(t, true);
     for (int k = 0; k < T; k++) {
         int tt = reverse ? T - 1 - k : k;
+        sg_tensor *mark = sg_tape_last(t);
         if (c->def->step(t, &run, sg_select(t, xp, 1, tt), s, next) != SG_OK) {
             sg_tape_hold_transposes(t, false);
             return fail_null(t);
@@ -82,6 +83,9 @@ static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bo
         for (int j = 0; j < ns; j++)
             s[j] = next[j];
         outs[tt] = out;
+        /* gradients not kept: what the step made besides its results and
+         * no backward reads goes to the next step (gates, slices, sums) */
+        sg_tape_recycle(t, mark, (sg_tensor *[]){out, s[0], s[1], s[2], s[3]}, 1 + ns);
         if (trace)
             trace[tt] = s[0];
     }

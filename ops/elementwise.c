@@ -79,7 +79,10 @@ SG_HOT static void binary_backward(sg_tensor *out)
             size_t n = same ? out->size : row;
             int op = out->iarg[0];
             for (size_t o = 0; o < out->size; o += n) {
-                const T *a = (const T *)A->data + o, *b = (const T *)B->data + (same ? o : 0), *g = (const T *)out->grad + o;
+                /* add and sub read no data: theirs may have been given back */
+                const T *a = op == ADD || op == SUB ? NULL : (const T *)A->data + o;
+                const T *b = op == ADD || op == SUB ? NULL : (const T *)B->data + (same ? o : 0);
+                const T *g = (const T *)out->grad + o;
                 T *da = A->grad ? (T *)A->grad + o : NULL, *db = B->grad ? (T *)B->grad + (same ? o : 0) : NULL;
                 if (da && (op == ADD || op == SUB)) for (size_t i = 0; i < n; i++) da[i] = (fa ? 0 : da[i]) + g[i];
                 if (da && op == MUL) for (size_t i = 0; i < n; i++) da[i] = (fa ? 0 : da[i]) + g[i] * b[i];
@@ -116,10 +119,10 @@ SG_HOT static void binary_backward(sg_tensor *out)
 }
 
 static const sg_op binary_ops[] = {
-    [ADD] = {"add", binary_forward, binary_backward, true},
-    [SUB] = {"sub", binary_forward, binary_backward, true},
-    [MUL] = {"mul", binary_forward, binary_backward, true},
-    [DIV] = {"div", binary_forward, binary_backward, true},
+    [ADD] = {"add", binary_forward, binary_backward, true, SG_UNREAD(0) | SG_UNREAD(1) | SG_UNREAD_OUT},
+    [SUB] = {"sub", binary_forward, binary_backward, true, SG_UNREAD(0) | SG_UNREAD(1) | SG_UNREAD_OUT},
+    [MUL] = {"mul", binary_forward, binary_backward, true, SG_UNREAD_OUT},
+    [DIV] = {"div", binary_forward, binary_backward, true, SG_UNREAD_OUT},
 };
 _Static_assert(sizeof binary_ops / sizeof binary_ops[0] == DIV + 1, "one descriptor per binary op");
 
@@ -169,10 +172,10 @@ static void affine_backward(sg_tensor *out)
     });
 }
 
-static const sg_op neg_op = {"neg", affine_forward, affine_backward, true};
-static const sg_op add_scalar_op = {"add_scalar", affine_forward, affine_backward, true};
-static const sg_op scale_op = {"scale", affine_forward, affine_backward, true};
-static const sg_op one_minus_op = {"one_minus", affine_forward, affine_backward, true};
+static const sg_op neg_op = {"neg", affine_forward, affine_backward, true, SG_UNREAD(0) | SG_UNREAD_OUT};
+static const sg_op add_scalar_op = {"add_scalar", affine_forward, affine_backward, true, SG_UNREAD(0) | SG_UNREAD_OUT};
+static const sg_op scale_op = {"scale", affine_forward, affine_backward, true, SG_UNREAD(0) | SG_UNREAD_OUT};
+static const sg_op one_minus_op = {"one_minus", affine_forward, affine_backward, true, SG_UNREAD(0) | SG_UNREAD_OUT};
 
 static sg_tensor *affine(sg_tape *t, const sg_op *op, sg_tensor *x, double c1, double c0)
 {

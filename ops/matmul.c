@@ -310,9 +310,9 @@ static void matmul_backward(sg_tensor *out)
     }
 }
 
-static const sg_op matmul_op = {"matmul", matmul_forward, matmul_backward, true};
-static const sg_op addmm_op = {"addmm", matmul_forward, matmul_backward, true};
-static const sg_op bmm_op = {"bmm", matmul_forward, matmul_backward, true};
+static const sg_op matmul_op = {"matmul", matmul_forward, matmul_backward, true, SG_UNREAD_OUT};
+static const sg_op addmm_op = {"addmm", matmul_forward, matmul_backward, true, SG_UNREAD(2) | SG_UNREAD_OUT};
+static const sg_op bmm_op = {"bmm", matmul_forward, matmul_backward, true, SG_UNREAD_OUT};
 
 static sg_tensor *make(sg_tape *t, const sg_op *op, sg_tensor *a, sg_tensor *b, sg_tensor *bias, int trans,
                        double alpha, int batch, int M, int N, int K, int ndim, const int *shape)

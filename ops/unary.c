@@ -25,7 +25,10 @@
 
 #define UNARY_BACKWARD(out, DERIV)                                    \
     SG_TYPED((out)->dtype, {                                          \
-        const T *X = (out)->src[0]->data, *Y = (out)->data;          \
+        /* data given back (sg_tape_recycle) by an op that reads only \
+         * y: x is bound to y, never used */                          \
+        const T *Y = (out)->data;                                     \
+        const T *X = (out)->src[0]->data ? (out)->src[0]->data : Y;   \
         const T *DY = (out)->grad;                                    \
         T *DX = (out)->src[0]->grad;                                  \
         if (!DX)                                                      \
@@ -166,17 +169,17 @@ static void clamp_backward(sg_tensor *out)
 enum { SIGMOID, TANH, RELU, LEAKY_RELU, GELU, EXP, LOG, SQRT, SQUARE, ABS, CLAMP, N_UNARY };
 
 static const sg_op unary_ops[] = {
-    [SIGMOID]    = {"sigmoid", sigmoid_forward, sigmoid_backward, true},
-    [TANH]       = {"tanh", tanh_forward, tanh_backward, true},
-    [RELU]       = {"relu", relu_forward, relu_backward, true},
-    [LEAKY_RELU] = {"leaky_relu", leaky_relu_forward, leaky_relu_backward, true},
-    [GELU]       = {"gelu", gelu_forward, gelu_backward, true},
-    [EXP]        = {"exp", exp_forward, exp_backward, true},
-    [LOG]        = {"log", log_forward, log_backward, true},
-    [SQRT]       = {"sqrt", sqrt_forward, sqrt_backward, true},
-    [SQUARE]     = {"square", square_forward, square_backward, true},
-    [ABS]        = {"abs", abs_forward, abs_backward, true},
-    [CLAMP]      = {"clamp", clamp_forward, clamp_backward, true},
+    [SIGMOID]    = {"sigmoid", sigmoid_forward, sigmoid_backward, true, SG_UNREAD(0)},
+    [TANH]       = {"tanh", tanh_forward, tanh_backward, true, SG_UNREAD(0)},
+    [RELU]       = {"relu", relu_forward, relu_backward, true, 0},
+    [LEAKY_RELU] = {"leaky_relu", leaky_relu_forward, leaky_relu_backward, true, 0},
+    [GELU]       = {"gelu", gelu_forward, gelu_backward, true, 0},
+    [EXP]        = {"exp", exp_forward, exp_backward, true, 0},
+    [LOG]        = {"log", log_forward, log_backward, true, 0},
+    [SQRT]       = {"sqrt", sqrt_forward, sqrt_backward, true, 0},
+    [SQUARE]     = {"square", square_forward, square_backward, true, 0},
+    [ABS]        = {"abs", abs_forward, abs_backward, true, 0},
+    [CLAMP]      = {"clamp", clamp_forward, clamp_backward, true, 0},
 };
 _Static_assert(sizeof unary_ops / sizeof unary_ops[0] == N_UNARY, "one descriptor per unary op");
 

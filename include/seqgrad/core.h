@@ -138,14 +138,15 @@ int         sg_tensor_ndim(const sg_tensor *x);
 int         sg_tensor_dim(const sg_tensor *x, int axis);  /* axis < 0 counts from the end */
 const int  *sg_tensor_shape(const sg_tensor *x);
 size_t      sg_tensor_size(const sg_tensor *x);           /* number of elements */
-void       *sg_tensor_data(sg_tensor *x);                 /* float* or double* */
+void       *sg_tensor_data(sg_tensor *x);                 /* float* or double*; NULL if given back (sg_tape_keep_grads) */
 void       *sg_tensor_grad(sg_tensor *x);                 /* NULL until a backward made it */
 const char *sg_tensor_name(const sg_tensor *x);           /* "" unless named */
 bool        sg_tensor_requires_grad(const sg_tensor *x);
 /* Marks a tape leaf (or a heap tensor) as needing a gradient, so that after
  * sg_backward() its gradient is readable (dL/dx of an input, for instance). */
 void sg_tensor_set_requires_grad(sg_tensor *x, bool on);
-/* Element i (flat, row-major) as a double, whatever the dtype. */
+/* Element i (flat, row-major) as a double, whatever the dtype; NaN (and
+ * set does nothing) out of range or for data given back. */
 double sg_tensor_get(const sg_tensor *x, size_t i);
 void   sg_tensor_set(sg_tensor *x, size_t i, double v);
 /* Gradient element i as a double (0 if no gradient exists yet). */
@@ -154,8 +155,8 @@ double sg_tensor_grad_get(const sg_tensor *x, size_t i);
 void sg_tensor_load(sg_tensor *x, const double *v);
 void sg_tensor_store(const sg_tensor *x, double *v);
 /* Copies src's values into dst (same shape; dtypes may differ). Used to carry
- * a state across sg_tape_reset() into a heap tensor. Returns SG_OK or
- * SG_ERR_SHAPE. */
+ * a state across sg_tape_reset() into a heap tensor. Returns SG_OK,
+ * SG_ERR_SHAPE, or SG_ERR_STATE for data given back. */
 sg_status sg_tensor_copy(sg_tensor *dst, const sg_tensor *src);
 /* Converts a heap tensor (value and gradient) to dtype dt in place. */
 sg_status sg_tensor_cast(sg_tensor *x, sg_dtype dt);
@@ -235,7 +236,13 @@ void sg_tape_set_anomaly(sg_tape *t, bool on);
  * backward has run, so the gradients alive at once are a few time steps',
  * not the whole graph's. Off, after a backward sg_tensor_grad is NULL for
  * op outputs (sg_tensor_grad_get reads 0); leaves and parameters keep
- * theirs either way. Returns the previous setting. */
+ * theirs either way. Off, sg_rnn_forward also gives back, after each time
+ * step, the data of the step's
+ * intermediates that no backward reads (the gates before their
+ * activations, slices, sums: the op descriptors say which), for the next
+ * step's tensors: such a tensor's sg_tensor_data is then NULL, its
+ * elements read NaN, and an op given it records an error that says so.
+ * Returns the previous setting. */
 bool sg_tape_keep_grads(sg_tape *t, bool keep);
 
 /* The first error recorded since the last reset, SG_OK if none. */

@@ -135,7 +135,10 @@ struct sg_cell_def {
     /* optional; x (...,E) -> (...,K) for all time steps at once, after begin */
     sg_tensor *(*project)(sg_tape *t, const sg_cell_run *run, sg_tensor *x);
     /* one step: xp (B,K), state[n] (B,H) in; writes next[n]. Returns SG_OK
-     * or the tape's error. */
+     * or the tape's error. What else it records is the step's own: with
+     * gradients not kept (sg_tape_keep_grads) sg_rnn_forward gives the
+     * data of those no backward reads to the next step, so a step must not
+     * keep them for later (an op given one records an error). */
     sg_status (*step)(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, sg_tensor *const *state,
                       sg_tensor **next);
     /* optional; at sg_cell_init, E and H known: SG_OK, or an error written
