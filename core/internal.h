@@ -158,11 +158,12 @@ static inline void *sg_arena_alloc(sg_tape *t, size_t n, bool zero)
 }
 
 /* With gradients not kept (sg_tape_keep_grads off): the tensors recorded
- * after mark (the tape's newest tensor before a loop step; NULL for all),
- * except keep[0..nkeep-1], give their data buffers to the tape's spare
- * lists where no backward reads them, for the next step's tensors of the
- * same size. A step's intermediates must not be read after the step. */
-void sg_tape_recycle(sg_tape *t, const sg_tensor *mark, sg_tensor *const *keep, int nkeep);
+ * after mark (the tape's newest tensor before a loop step; NULL for all)
+ * up to from (the newest, inclusive), except keep[0..nkeep-1], give their
+ * data buffers to the tape's spare lists where no backward reads them, for
+ * the next tensors of the same size. A step's intermediates must not be
+ * read after the step. */
+void sg_tape_recycle(sg_tape *t, sg_tensor *from, const sg_tensor *mark, sg_tensor *const *keep, int nkeep);
 /* The newest tensor recorded on t (a mark for sg_tape_recycle). */
 static inline sg_tensor *sg_tape_last(const sg_tape *t) { return t->last; }
 

@@ -344,11 +344,11 @@ static void give_back(sg_tape *t, sg_tensor *x)
     x->grad = NULL;
 }
 
-void sg_tape_recycle(sg_tape *t, const sg_tensor *mark, sg_tensor *const *keep, int nkeep)
+void sg_tape_recycle(sg_tape *t, sg_tensor *from, const sg_tensor *mark, sg_tensor *const *keep, int nkeep)
 {
     if (!t || t->keep_grads || t->err != SG_OK)
         return;
-    for (sg_tensor *x = t->last; x && x != mark; x = x->prev) {
+    for (sg_tensor *x = from; x && x != mark; x = x->prev) {
         bool kept = x->data_read || !x->data;
         for (int k = 0; k < nkeep && !kept; k++)
             kept = keep[k] == x;

@@ -155,8 +155,9 @@ static sg_status gru_ra_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, 
     int H = c->hidden_size;
     sg_tensor *h = s[0];
     sg_tensor *gh = add_opt(t, sg_matmul_ex(t, h, c->p[W_HH], SG_TRANS_B), c->p[B_HH]);
-    sg_tensor *rz = sg_sigmoid(t, sg_add(t, sg_narrow(t, xp, 1, 0, 2 * H), sg_narrow(t, gh, 1, 0, 2 * H)));
-    sg_tensor *r = sg_narrow(t, rz, 1, 0, H), *z = sg_narrow(t, rz, 1, H, H);
+    /* r and z each by its own sigmoid: two slices of one would keep a copy */
+    sg_tensor *r = sg_sigmoid(t, sg_add(t, sg_narrow(t, xp, 1, 0, H), sg_narrow(t, gh, 1, 0, H)));
+    sg_tensor *z = sg_sigmoid(t, sg_add(t, sg_narrow(t, xp, 1, H, H), sg_narrow(t, gh, 1, H, H)));
     sg_tensor *n = sg_tanh(t, sg_add(t, sg_narrow(t, xp, 1, 2 * H, H), sg_mul(t, r, sg_narrow(t, gh, 1, 2 * H, H))));
     next[0] = sg_add(t, sg_mul(t, sg_one_minus(t, z), n), sg_mul(t, z, h));
     return status_of(t, next[0]);

@@ -56,7 +56,7 @@ static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bo
     sg_cell_run run;
     if (sg_cell_begin(t, c, &run) != SG_OK)
         return NULL;
-    sg_tensor *xp = sg_cell_project(t, &run, inp);
+    sg_tensor *before = sg_tape_last(t), *xp = sg_cell_project(t, &run, inp), *projected = sg_tape_last(t);
     if (!xp)
         return NULL;
     sg_tensor *s[SG_CELL_MAX_STATES] = {NULL}, *next[SG_CELL_MAX_STATES] = {NULL};
@@ -85,11 +85,14 @@ static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bo
         outs[tt] = out;
         /* gradients not kept: what the step made besides its results and
          * no backward reads goes to the next step (gates, slices, sums) */
-        sg_tape_recycle(t, mark, (sg_tensor *[]){out, s[0], s[1], s[2], s[3]}, 1 + ns);
+        sg_tape_recycle(t, sg_tape_last(t), mark, (sg_tensor *[]){out, s[0], s[1], s[2], s[3]}, 1 + ns);
         if (trace)
             trace[tt] = s[0];
     }
     sg_tape_hold_transposes(t, false);
+    /* and what the projection made, read by the steps' slices alone (the
+     * input itself is the caller's: recorded before) */
+    sg_tape_recycle(t, projected, before, NULL, 0);
     for (int j = 0; j < ns; j++)
         last[j] = s[j];
     return sg_stack(t, outs, T, 1);
