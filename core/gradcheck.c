@@ -250,8 +250,10 @@ sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
     for (size_t i = 0; i < ysize; i++)
         v[i] = sg_rng_normal(&rng);
 
-    /* the tape's gradient, twice: the two must agree exactly */
+    /* the tape's gradient, twice: the two must agree exactly; the second
+     * with gradients not kept, where loops give back their steps' data */
     for (int pass = 0; pass < 2; pass++) {
+        sg_tape_keep_grads(t, pass == 0);
         if (!analytic(t, f, ctx, inputs, n, v)) {
             snprintf(r->msg, sizeof r->msg, "gradcheck: backward failed: %s", sg_tape_errmsg(t));
             status = sg_tape_error(t);
@@ -267,6 +269,7 @@ sg_status sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor **inputs, int n,
             }
     }
     r->repeat_checked = true;
+    sg_tape_keep_grads(t, true);
 
     /* numeric gradient, element by element (or a seeded sample); a failure
      * at h is measured again at h/10 before it counts */

@@ -28,13 +28,15 @@ typedef struct sg_op {
      * sg_grad_ready before adding: the tape then skips zeroing it first */
     bool assigns;
     /* what backward never reads, so that a step's intermediates can give
-     * their data back (sg_tape_recycle): bit i (SG_UNREAD(i), i < 7) for
+     * their data back (sg_tape_recycle): bit i (SG_UNREAD(i), i < 6) for
      * source i's data, SG_UNREAD_OUT for the output's; 0 is the safe
-     * default, everything read */
+     * default, everything read. SG_VIEW: the output shares source 0's
+     * data (reshape) */
     unsigned char unread;
 } sg_op;
 
 #define SG_UNREAD(i) (1u << (i))
+#define SG_VIEW 0x40u
 #define SG_UNREAD_OUT 0x80u
 
 #define SG_MAX_SRC 4

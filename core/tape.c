@@ -208,7 +208,6 @@ sg_tensor *sg_tensor_view(sg_tape *t, sg_tensor *x, int ndim, const int *shape)
         v->shape[d] = 1;
     v->tape = t;
     v->src = v->src_buf;
-    v->data_read = x->data_read = true;     /* one buffer, two tensors: never recycled */
     return v;
 }
 
@@ -221,7 +220,7 @@ sg_tensor *sg_record(sg_tape *t, const sg_op *op, sg_tensor *out)
         sg_tensor *s = out->src[i];
         if (s && sg_wants_grad(t, s))
             out->requires_grad = true;
-        if (s && !(i < 7 && (op->unread & SG_UNREAD(i))))
+        if (s && !(i < 6 && (op->unread & SG_UNREAD(i))))
             s->data_read = true;
     }
     out->data_read = !(op->unread & SG_UNREAD_OUT);
@@ -352,6 +351,13 @@ void sg_tape_recycle(sg_tape *t, sg_tensor *from, const sg_tensor *mark, sg_tens
         bool kept = x->data_read || !x->data;
         for (int k = 0; k < nkeep && !kept; k++)
             kept = keep[k] == x;
+        if (x->op && (x->op->unread & SG_VIEW)) {     /* the buffer is its source's: */
+            if (kept)                                  /* read through the view, it is the source's */
+                x->src[0]->data_read = true;           /* (walked later: recorded before) */
+            else
+                x->data = NULL;
+            continue;
+        }
         if (!kept && spare(t, x->data, grad_bytes(x))) {
             x->data = NULL;
             t->recycled = true;

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "../core/internal.h"
 #include "seqgrad/attention.h"
 #include "guard.h"
 
@@ -97,17 +98,24 @@ static sg_tensor *feed_forward(sg_tape *t, const sg_tlayer *l, sg_tensor *x, sg_
 }
 
 /* one residual block: post-norm x = LN(x + f(x)), pre-norm x = x + f(LN(x));
- * f is self-attention (mem NULL), cross-attention (mem given) or FF (ff) */
+ * f is self-attention (mem NULL), cross-attention (mem given) or FF (ff).
+ * With gradients not kept, what the block made besides its result and no
+ * backward reads (projections before their heads are split, residual
+ * sums, ...) gives its data to the next block's tensors. */
 static sg_tensor *block(sg_tape *t, const sg_tlayer *l, int k, sg_tensor *x, const sg_mha *attn, sg_tensor *mem,
                         const sg_attn_masks *masks, sg_rng *rng)
 {
+    sg_tensor *mark = sg_tape_last(t);
     sg_tensor *in = l->o.norm_first ? ln(t, l, k, x) : x, *f;
     if (attn)
         f = drop(t, l, sg_mha_forward(t, attn, in, mem ? mem : in, mem ? mem : in, masks, NULL), rng);
     else
         f = feed_forward(t, l, in, rng);
     sg_tensor *y = sg_add(t, x, f);
-    return l->o.norm_first ? y : ln(t, l, k, y);
+    y = l->o.norm_first ? y : ln(t, l, k, y);
+    if (y)
+        sg_tape_recycle(t, sg_tape_last(t), mark, &y, 1);
+    return y;
 }
 
 sg_tensor *sg_tlayer_encode(sg_tape *t, const sg_tlayer *l, sg_tensor *x, const sg_attn_masks *masks,

@@ -41,7 +41,7 @@ static void dropout_backward(sg_tensor *out)
     });
 }
 
-static const sg_op dropout_op = {"dropout", dropout_forward, dropout_backward, false, 0};
+static const sg_op dropout_op = {"dropout", dropout_forward, dropout_backward, false, SG_UNREAD(0) | SG_UNREAD_OUT};
 
 sg_tensor *sg_dropout(sg_tape *t, sg_tensor *x, double p, sg_rng *rng)
 {

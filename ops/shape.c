@@ -36,7 +36,8 @@ static void reshape_backward(sg_tensor *out)
     });
 }
 
-static const sg_op reshape_op = {"reshape", reshape_forward, reshape_backward, false, 0};
+static const sg_op reshape_op = {"reshape", reshape_forward, reshape_backward, false,
+                                 SG_UNREAD(0) | SG_UNREAD_OUT | SG_VIEW};
 
 sg_tensor *sg_reshape(sg_tape *t, sg_tensor *x, int ndim, const int *shape)
 {
@@ -120,8 +121,8 @@ static void permute_backward(sg_tensor *out)
         permute_walk(out, true);
 }
 
-static const sg_op permute_op = {"permute", permute_forward, permute_backward, false, 0};
-static const sg_op transpose_op = {"transpose", permute_forward, permute_backward, false, 0};
+static const sg_op permute_op = {"permute", permute_forward, permute_backward, false, SG_UNREAD(0) | SG_UNREAD_OUT};
+static const sg_op transpose_op = {"transpose", permute_forward, permute_backward, false, SG_UNREAD(0) | SG_UNREAD_OUT};
 
 static sg_tensor *permute(sg_tape *t, const sg_op *op, sg_tensor *x, const int *perm)
 {

@@ -333,7 +333,7 @@ typedef struct {
     int n;                                 /* inputs checked */
     sg_gradcheck_entry in[SG_GRADCHECK_MAX];
     double eps, rtol, atol;                /* as used */
-    bool repeat_checked;                   /* backward ran twice ... */
+    bool repeat_checked;                   /* backward ran twice (the second with gradients not kept) ... */
     double repeat_diff;                    /* ... and max |g1 - g2| of the two runs */
     char kinks[64];                        /* kinked ops f recorded ("relu, max"), or "" */
     bool ok;                               /* every input passed and repeat_diff == 0 */
