@@ -104,7 +104,7 @@ START_TEST(test_bmm_known)
 END_TEST
 
 /* Inside a hold, a parameter W's gradient terms are staged and summed in
- * GEMMs of up to 512 rows: 12 products of 100 rows (1200 rows: two sums
+ * GEMMs of up to 256 rows: 12 products of 100 rows (1200 rows: sums
  * mid-way, one at the end) give dW = sum_k 1^T x_k, worked here by loops,
  * for L = sum of all products; a second backward on the same tape adds the
  * same again; anomaly mode (no staging) agrees. */
