@@ -185,7 +185,8 @@ sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape)
     void *data = !x ? NULL : t->recycled ? take_spare(t, bytes) : sg_arena_alloc(t, bytes, false);
     if (!data)
         return NULL;
-    /* field by field: one memset of the whole header costs a rep stos */
+    /* field by field, in pieces: a memset of the whole header (or of more
+     * than about 64 bytes of it) is a rep stos, slow to start */
     x->dtype = dt, x->ndim = ndim;
     for (int d = 0; d < SG_MAX_DIMS; d++)
         x->shape[d] = d < ndim ? shape[d] : 1;
@@ -193,7 +194,10 @@ sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape)
     x->requires_grad = x->grad_pending = x->data_read = false;
     x->tape = t, x->prev = NULL, x->op = NULL;
     x->src = x->src_buf, x->nsrc = 0;
-    memset(x->src_buf, 0, sizeof *x - offsetof(sg_tensor, src_buf));     /* sources, arguments, name */
+    memset(x->src_buf, 0, sizeof x->src_buf);
+    memset(x->iarg, 0, sizeof x->iarg);
+    memset(x->farg, 0, sizeof x->farg);
+    x->aux = x->aux2 = NULL, x->name = NULL;
     return x;
 }
 
