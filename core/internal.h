@@ -71,6 +71,9 @@ typedef struct sg_arena {
     struct sg_arena_block *first, *cur;
     size_t used;              /* bytes used in cur */
     size_t total;             /* bytes held in all blocks */
+    /* requests of half a block or more, one block each, in the order they
+     * came: the next to hand out, and the one handed out before it */
+    struct sg_arena_block *big_first, *big_next, *big_prev;
 } sg_arena;
 
 /* How many weights a recurrent loop may hold transposed (matmul.c). */

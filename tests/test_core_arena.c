@@ -1,6 +1,7 @@
 /*
  * test_core_arena.c - core/arena.c: blocks are kept and rewound, big
- * requests get their own block, and (the point) a training step on the same
+ * requests get their own block and leave the current block's tail to the
+ * small ones, and (the point) a training step on the same
  * graph does no heap allocation after the first: this program is linked with
  * -Wl,--wrap=malloc,calloc,realloc, so every allocation the library makes
  * passes through the counters below.
@@ -99,6 +100,32 @@ START_TEST(test_big_request_and_rewind)
 }
 END_TEST
 
+/* A request of half a block or more has a block of its own and leaves the
+ * current block's tail to the small ones after it; one that outgrows its
+ * block after a reset replaces it; the same sizes again allocate nothing. */
+START_TEST(test_big_requests_leave_the_tail)
+{
+    enum { MB = 1 << 20 };
+    sg_tape *t = sg_tape_new();
+    ck_assert_ptr_nonnull(sg_zeros(t, SG_F32, 1, (int[]){16}));
+    ck_assert_ptr_nonnull(sg_zeros(t, SG_F32, 1, (int[]){MB / 2}));          /* 2 MB */
+    for (int k = 0; k < 100; k++)                                              /* 100 x (192 + 4096) B */
+        ck_assert_ptr_nonnull(sg_zeros(t, SG_F32, 1, (int[]){1024}));
+    ck_assert_uint_eq(sg_tape_arena_bytes(t), 1 * MB + 2 * MB);                /* was 4: a block after the big one */
+    for (int round = 0; round < 3; round++) {
+        int n = MB / 8 * 5;                 /* 2.5 MB: outgrows the 2 MB block */
+        size_t before = n_alloc;            /* no check macro in between: they allocate */
+        sg_tape_reset(t);
+        bool ok = sg_zeros(t, SG_F32, 1, (int[]){16}) && sg_zeros(t, SG_F32, 1, (int[]){n});
+        size_t made = n_alloc - before;
+        ck_assert(ok);
+        ck_assert_uint_eq(sg_tape_arena_bytes(t), 1 * MB + (size_t)n * 4);     /* replaced, not added */
+        ck_assert_uint_eq(made, round == 0 ? 1 : 0);                           /* once */
+    }
+    sg_tape_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core/arena");
@@ -106,6 +133,7 @@ int main(void)
     tcase_add_loop_test(tc, test_steady_state_step_allocates_nothing, SG_F32, SG_F64 + 1);
     tcase_add_test(tc, test_counter_sees_library_allocations);
     tcase_add_test(tc, test_big_request_and_rewind);
+    tcase_add_test(tc, test_big_requests_leave_the_tail);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
