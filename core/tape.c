@@ -311,7 +311,8 @@ sg_tensor *sg_detach(sg_tape *t, sg_tensor *x)
 
 /* ---- backward ------------------------------------------------------------ */
 
-static size_t grad_bytes(const sg_tensor *x) { return x->size * sg_dtype_size(x->dtype); }
+/* The bytes of x's data, and of its gradient. */
+static size_t buf_bytes(const sg_tensor *x) { return x->size * sg_dtype_size(x->dtype); }
 
 /* A gradient buffer of this many bytes: a spare one, else arena memory. */
 static void *take_spare(sg_tape *t, size_t bytes)
@@ -343,7 +344,7 @@ static bool spare(sg_tape *t, void *p, size_t bytes)
 /* x's gradient, no longer needed, given back. */
 static void give_back(sg_tape *t, sg_tensor *x)
 {
-    spare(t, x->grad, grad_bytes(x));
+    spare(t, x->grad, buf_bytes(x));
     x->grad = NULL;
 }
 
@@ -362,7 +363,7 @@ void sg_tape_recycle(sg_tape *t, sg_tensor *from, const sg_tensor *mark, sg_tens
                 x->data = NULL;
             continue;
         }
-        if (!kept && spare(t, x->data, grad_bytes(x))) {
+        if (!kept && spare(t, x->data, buf_bytes(x))) {
             x->data = NULL;
             t->recycled = true;
         }
@@ -395,11 +396,11 @@ static sg_status give_grads(sg_tape *t, sg_tensor *x)
             continue;
         if (s->requires_grad && !s->grad) {
             if (s->tape) {
-                size_t bytes = grad_bytes(s);
+                size_t bytes = buf_bytes(s);
                 if (!(s->grad = t->keep_grads ? sg_arena_alloc(t, bytes, false) : take_spare(t, bytes)))
                     return t->err;
                 s->grad_pending = true;
-            } else if (!(s->grad = sg_calloc(grad_bytes(s)))) {
+            } else if (!(s->grad = sg_calloc(buf_bytes(s)))) {
                 sg_fail(t, SG_ERR_NOMEM, "backward: out of memory for a parameter gradient");
                 return t->err;
             }
@@ -410,14 +411,19 @@ static sg_status give_grads(sg_tape *t, sg_tensor *x)
     return SG_OK;
 }
 
-/* A tensor the walk reached with no gradient: nothing reached it, so its
- * gradient is zero: made so for a leaf, or an op output when gradients are
- * kept (an op output that is not kept has none). */
-static sg_status zero_grad(sg_tape *t, sg_tensor *x)
+/* A tensor the walk reached with its gradient not made, or made and still
+ * pending: nothing reached it, so its gradient is zero. A pending one is
+ * zeroed; one not made is made zero for a leaf, or an op output when
+ * gradients are kept (an op output that is not kept has none). */
+static sg_status nothing_reached(sg_tape *t, sg_tensor *x)
 {
+    if (x->grad) {
+        sg_grad_ready(x);
+        return SG_OK;
+    }
     if (x->op && !t->keep_grads)
         return SG_OK;
-    return (x->grad = sg_arena_alloc(t, grad_bytes(x), true)) ? SG_OK : t->err;
+    return (x->grad = sg_arena_alloc(t, buf_bytes(x), true)) ? SG_OK : t->err;
 }
 
 /* Before a second backward since the reset: the gradients the first left on
@@ -463,13 +469,9 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
     for (; x; x = x->prev) {
         if (!x->requires_grad)
             continue;
-        if (!x->grad) {
-            if ((status = zero_grad(t, x)) != SG_OK)
+        if (!x->grad || x->grad_pending) {
+            if ((status = nothing_reached(t, x)) != SG_OK)
                 break;
-            continue;
-        }
-        if (x->grad_pending) {     /* nothing reached x: its gradient is 0 */
-            sg_grad_ready(x);
             continue;
         }
         if (!x->op || !x->op->backward)
@@ -487,10 +489,8 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
     }
     /* stopped early: the gradients not yet reached are zero, not leftovers */
     for (; x; x = x->prev)
-        if (x->requires_grad && !x->grad)
-            zero_grad(t, x);
-        else if (x->requires_grad)
-            sg_grad_ready(x);
+        if (x->requires_grad)
+            nothing_reached(t, x);
     sg_tape_flush_staged(t);
     return status;
 }
@@ -501,7 +501,7 @@ static sg_status start_grad(sg_tape *t, sg_tensor *y)
 {
     if (t->passes++)
         mark_stale(y);
-    if (!y->grad && !(y->grad = sg_arena_alloc(t, grad_bytes(y), false)))
+    if (!y->grad && !(y->grad = sg_arena_alloc(t, buf_bytes(y), false)))
         return t->err;
     y->grad_pending = false;
     return SG_OK;
