@@ -191,6 +191,11 @@ START_TEST(test_rnn_gives_back_step_data)
         ck_assert(keep ? sg_tensor_data(stashed) != NULL : sg_tensor_data(stashed) == NULL);
         ck_assert(keep ? !isnan(sg_tensor_get(stashed, 0)) : isnan(sg_tensor_get(stashed, 0)));
     }
+    sg_tensor *into = sg_tensor_new(SG_F32, 2, (int[]){B, 8});
+    ck_assert_int_eq(sg_tensor_copy(into, stashed), SG_ERR_STATE);       /* refused, nothing read */
+    sg_tensor_set(stashed, 0, 1.0);                                       /* writes nothing */
+    ck_assert(isnan(sg_tensor_get(stashed, 0)));
+    sg_tensor_free(into);
     tu_assert_error(t, sg_tanh(t, stashed), "tanh: argument 1 is a loop step's intermediate, whose data the step "
                                             "gave back (gradients not kept: sg_tape_keep_grads)");
     sg_tape_free(t), sg_tensor_free(x), sg_params_free(ps);
