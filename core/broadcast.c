@@ -53,6 +53,7 @@ unsigned char *sg_expand_mask(sg_tape *t, const char *op, const sg_tensor *x, co
 {
     int ndim, shape[SG_MAX_DIMS];
     char sx[48], sm[48];
+    sg_synced(mask);                   /* its values are read now, at recording */
     if (!sg_broadcast_shape(t, op, x, mask, &ndim, shape))
         return NULL;
     if (ndim != x->ndim || memcmp(shape, x->shape, (size_t)ndim * sizeof *shape) != 0) {

@@ -33,7 +33,21 @@ typedef struct sg_op {
      * default, everything read. SG_VIEW: the output shares source 0's
      * data (reshape) */
     unsigned char unread;
+    /* row-local: row r of the output and of every gradient written reads
+     * only row r of each tensor, along a first axis all share (core/rows.c
+     * runs such ops on several threads, each on its own rows).
+     * SG_ROWS_FLAT: element-wise with broadcasting within a row (sources of
+     * the output's rank); SG_ROWS_OUTER: iarg[0] counts the rows (narrow,
+     * select, index_select on a later axis); SG_ROWS_MATMUL: x W^T (+ C),
+     * iarg[2] counts the rows, W (source 1) is read whole, and backward is
+     * row-local only where W's gradient terms are staged (matmul.c decides,
+     * sg_matmul_rows). 0: not row-local. */
+    unsigned char rows;
 } sg_op;
+
+#define SG_ROWS_FLAT 1u
+#define SG_ROWS_OUTER 2u
+#define SG_ROWS_MATMUL 3u
 
 #define SG_UNREAD(i) (1u << (i))
 #define SG_VIEW 0x40u
@@ -51,6 +65,7 @@ struct sg_tensor {
     bool requires_grad;
     bool grad_pending;        /* backward: grad allocated, not yet zeroed (see tape.c) */
     bool data_read;           /* some backward reads data, or it is shared (a view) */
+    int part_row;             /* a row run's copy of the header (core/rows.c): 1 + its first row */
     sg_tape *tape;            /* NULL for heap tensors */
     sg_tensor *prev;          /* previous tensor recorded on the tape */
 
@@ -82,6 +97,20 @@ typedef struct sg_arena {
  * in the arena until the reset. */
 #define SG_SPARE_SIZES 32
 
+/* ---- row runs (core/rows.c) -------------------------------------------------
+ * A run of row-local ops (sg_op.rows) whose tensors share a first axis of
+ * `rows`, executed by splitting those rows among threads: each thread runs
+ * every op of the run, in order, on its own rows, through copies of the
+ * tensors' headers that point at those rows. Element-wise results do not
+ * depend on the split, so they are the same bits on any thread count. */
+enum { SG_ROWRUN_MAX = 64 };
+typedef struct {
+    int n, rows;
+    size_t work;                         /* elements of the ops' outputs */
+    sg_tensor *op[SG_ROWRUN_MAX];
+    unsigned char fresh[SG_ROWRUN_MAX];  /* backward: bit i, source i's gradient empty */
+} sg_rowrun;
+
 struct sg_tape {
     sg_arena arena;
     sg_tensor *last;          /* newest recorded tensor */
@@ -105,7 +134,23 @@ struct sg_tape {
     /* gradients given back in backward (sg_tape_keep_grads off): free
      * buffers of one byte size each, linked through their first bytes */
     struct { size_t bytes; void *head; } spare[SG_SPARE_SIZES];
+    /* inside a hold, with more than one thread (row_threads): recorded
+     * row-local ops whose forward has not run yet, a cell step's chain,
+     * run together by sg_tape_sync before anything reads their data */
+    int row_threads;
+    sg_rowrun defer;
 };
+
+/* Runs the forward of the ops a hold has deferred (sg_tape.defer), so
+ * that their data can be read: before an op that is not row-local, a
+ * recycle, the hold's end, a backward, and every accessor of data. */
+void sg_tape_sync(sg_tape *t);
+/* x's data as recorded: its tape's deferred ops run first (accessors). */
+static inline void sg_synced(const sg_tensor *x)
+{
+    if (x && x->tape && x->tape->defer.n)
+        sg_tape_sync(x->tape);
+}
 
 /* Between on and off, f32 products x W^T with a 2-D W run as x (W^T) on a
  * copy of W^T made once (ops/matmul.c), which oneDNN multiplies faster than
@@ -120,6 +165,27 @@ void sg_tape_hold_transposes(sg_tape *t, bool on);
 /* Adds the staged weight-gradient terms into their weights' gradients
  * (ops/matmul.c); run_backward calls it when its walk ends. */
 void sg_tape_flush_staged(sg_tape *t);
+
+/* The threads a large product runs on (sg_blas_threads, else OpenMP's
+ * default; 1 in a forked child and without OpenMP): row runs use as many. */
+int sg_gemm_threads(void);
+
+/* Whether a product x W^T (SG_ROWS_MATMUL) may run its backward in a row
+ * run, its rows of W's gradient terms staged at places reserved now; false
+ * when it must run alone, or, with a run pending, when the staged rows
+ * must first be summed: run the pending run and ask again (matmul.c). */
+bool sg_matmul_rows(sg_tensor *x, bool run_pending);
+
+/* Whether x's op may join r (or start it, when r is empty), for its
+ * backward or its forward. */
+bool sg_rows_joins(const sg_rowrun *r, const sg_tensor *x, bool backward);
+/* Adds x (which sg_rows_joins accepted); fresh as in sg_rowrun. */
+void sg_rows_add(sg_rowrun *r, sg_tensor *x, unsigned fresh);
+/* Runs r's ops (their backward, or forward) on up to threads threads, and
+ * empties r. */
+void sg_rows_run(sg_rowrun *r, bool backward, int threads);
+/* How many runs so far were split among threads (tests). */
+long sg_rows_parallel_runs(void);
 
 /* Whether SEQGRAD_ABORT_ON_ERROR asks the first error to print and abort. */
 bool sg_abort_on_error_wanted(void);

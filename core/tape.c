@@ -43,6 +43,7 @@ void sg_tape_reset(sg_tape *t)
 {
     if (!t)
         return;
+    t->defer.n = 0;                        /* their memory is gone: never run */
     sg_arena_rewind(&t->arena);
     sg_tape_hold_transposes(t, false);
     t->n_staged = 0;
@@ -148,8 +149,18 @@ static bool all_finite(const sg_tensor *x, const void *buf, size_t *where)
     return ok;
 }
 
+void sg_tape_sync(sg_tape *t)
+{
+    if (t && t->defer.n)
+        sg_rows_run(&t->defer, false, t->row_threads);
+}
+
 void sg_tape_hold_transposes(sg_tape *t, bool on)
 {
+    sg_tape_sync(t);
+    /* inside, a chain of row-local ops waits for the next op that is not,
+     * and runs on every thread by rows (core/rows.c) */
+    t->row_threads = on ? sg_gemm_threads() : 1;
     t->hold_on = on;
     t->n_held = 0;
 }
@@ -192,6 +203,7 @@ sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape)
         x->shape[d] = d < ndim ? shape[d] : 1;
     x->size = size, x->data = data, x->grad = NULL;
     x->requires_grad = x->grad_pending = x->data_read = false;
+    x->part_row = 0;
     x->tape = t, x->prev = NULL, x->op = NULL;
     x->src = x->src_buf, x->nsrc = 0;
     memset(x->src_buf, 0, sizeof x->src_buf);
@@ -228,6 +240,12 @@ sg_tensor *sg_record(sg_tape *t, const sg_op *op, sg_tensor *out)
             s->data_read = true;
     }
     out->data_read = !(op->unread & SG_UNREAD_OUT);
+    if (t->row_threads > 1 && !t->anomaly && sg_rows_joins(&t->defer, out, false)) {
+        sg_rows_add(&t->defer, out, 0);      /* run with the rest of the chain (sg_tape_sync) */
+        link(t, out);
+        return out;
+    }
+    sg_tape_sync(t);
     op->forward(out);
     if (t->anomaly) {
         size_t i;
@@ -352,6 +370,7 @@ void sg_tape_recycle(sg_tape *t, sg_tensor *from, const sg_tensor *mark, sg_tens
 {
     if (!t || t->keep_grads || t->err != SG_OK)
         return;
+    sg_tape_sync(t);
     for (sg_tensor *x = from; x && x != mark; x = x->prev) {
         bool kept = x->data_read || !x->data;
         for (int k = 0; k < nkeep && !kept; k++)
@@ -458,13 +477,33 @@ static sg_status check_grads(sg_tape *t, const sg_tensor *x)
     return SG_OK;
 }
 
+/* The row run's backward, then what the serial walk does after each op:
+ * gradients not kept go back only now, as the run's ops may still read
+ * them until it ends. */
+static void run_rows(sg_tape *t, sg_rowrun *run, int threads)
+{
+    int n = run->n;
+    sg_rows_run(run, true, threads);
+    for (int k = 0; k < n && !t->keep_grads; k++)
+        give_back(t, run->op[k]);
+}
+
 /* One walk from the newest tensor back: when the walk reaches x, every op
  * that could add to x's gradient (all recorded after x) has run, so a
  * gradient still pending, or not made, is zero (nothing reached x) and
- * gets zeroed there. */
+ * gets zeroed there. With more than one thread, consecutive row-local ops
+ * (a cell step's element-wise chain) are gathered into a row run, their
+ * gradients made as the walk passes them, and run together on all
+ * threads before the next op that is not row-local (core/rows.c); a
+ * gradient's "empty" state is noted per op as the walk passes, which is
+ * what the op would have seen run alone. Anomaly mode, which checks each
+ * op's gradients as it goes, runs one op at a time. */
 static sg_status run_backward(sg_tape *t, sg_tensor *from)
 {
     sg_status status = SG_OK;
+    int threads = t->anomaly ? 1 : sg_gemm_threads();
+    sg_rowrun run;
+    run.n = 0;
     sg_tensor *x = from;
     for (; x; x = x->prev) {
         if (!x->requires_grad)
@@ -476,17 +515,36 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
         }
         if (!x->op || !x->op->backward)
             continue;
+        if (run.n && !sg_rows_joins(&run, x, true))
+            run_rows(t, &run, threads);
         if ((status = give_grads(t, x)) != SG_OK)
             break;
-        x->op->backward(x);
-        for (int i = 0; i < x->nsrc; i++)     /* written now, by = or += */
+        bool into = threads > 1 && sg_rows_joins(&run, x, true);
+        if (into && x->op->rows == SG_ROWS_MATMUL && !sg_matmul_rows(x, run.n > 0)) {
+            if (run.n)                         /* its staged rows are full: sum them first */
+                run_rows(t, &run, threads);
+            into = !run.n && sg_matmul_rows(x, false);
+        }
+        if (into) {
+            unsigned fresh = 0;
+            for (int i = 0; i < x->nsrc; i++)
+                if (x->src[i] && x->src[i]->grad_pending)
+                    fresh |= 1u << i;
+            sg_rows_add(&run, x, fresh);
+        } else
+            x->op->backward(x);
+        for (int i = 0; i < x->nsrc; i++)     /* written now (or by the run), by = or += */
             if (x->src[i])
                 x->src[i]->grad_pending = false;
+        if (run.n)
+            continue;
         if (t->anomaly && (status = check_grads(t, x)) != SG_OK)
             break;
         if (!t->keep_grads)
             give_back(t, x);
     }
+    if (run.n)
+        run_rows(t, &run, threads);
     /* stopped early: the gradients not yet reached are zero, not leftovers */
     for (; x; x = x->prev)
         if (x->requires_grad)
@@ -499,6 +557,7 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
  * caller fills it. */
 static sg_status start_grad(sg_tape *t, sg_tensor *y)
 {
+    sg_tape_sync(t);
     if (t->passes++)
         mark_stale(y);
     if (!y->grad && !(y->grad = sg_arena_alloc(t, buf_bytes(y), false)))

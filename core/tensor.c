@@ -68,7 +68,11 @@ void sg_tensor_free(sg_tensor *x)
 sg_dtype sg_tensor_dtype(const sg_tensor *x) { return x ? x->dtype : SG_F32; }
 int sg_tensor_ndim(const sg_tensor *x) { return x ? x->ndim : 0; }
 size_t sg_tensor_size(const sg_tensor *x) { return x ? x->size : 0; }
-void *sg_tensor_data(sg_tensor *x) { return x ? x->data : NULL; }
+void *sg_tensor_data(sg_tensor *x)
+{
+    sg_synced(x);
+    return x ? x->data : NULL;
+}
 void *sg_tensor_grad(sg_tensor *x) { return x ? x->grad : NULL; }
 const char *sg_tensor_name(const sg_tensor *x) { return x && x->name ? x->name : ""; }
 bool sg_tensor_requires_grad(const sg_tensor *x) { return x && x->requires_grad; }
@@ -101,6 +105,7 @@ static double get(sg_dtype dt, const void *buf, size_t i)
 /* Out of range (or NULL, or data given back) reads NaN and writes nothing. */
 double sg_tensor_get(const sg_tensor *x, size_t i)
 {
+    sg_synced(x);
     return x && x->data && i < x->size ? get(x->dtype, x->data, i) : NAN;
 }
 
@@ -113,6 +118,7 @@ double sg_tensor_grad_get(const sg_tensor *x, size_t i)
 
 void sg_tensor_set(sg_tensor *x, size_t i, double v)
 {
+    sg_synced(x);
     if (!x || !x->data || i >= x->size)
         return;
     if (x->dtype == SG_F32)
@@ -137,6 +143,7 @@ sg_status sg_tensor_copy(sg_tensor *dst, const sg_tensor *src)
 {
     if (!dst || !src)
         return SG_ERR_NULL;
+    sg_synced(dst), sg_synced(src);
     if (!dst->data || !src->data)
         return SG_ERR_STATE;
     if (dst->ndim != src->ndim || memcmp(dst->shape, src->shape, sizeof dst->shape) != 0)

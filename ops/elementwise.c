@@ -119,10 +119,10 @@ SG_HOT static void binary_backward(sg_tensor *out)
 }
 
 static const sg_op binary_ops[] = {
-    [ADD] = {"add", binary_forward, binary_backward, true, SG_UNREAD(0) | SG_UNREAD(1) | SG_UNREAD_OUT},
-    [SUB] = {"sub", binary_forward, binary_backward, true, SG_UNREAD(0) | SG_UNREAD(1) | SG_UNREAD_OUT},
-    [MUL] = {"mul", binary_forward, binary_backward, true, SG_UNREAD_OUT},
-    [DIV] = {"div", binary_forward, binary_backward, true, SG_UNREAD_OUT},
+    [ADD] = {"add", binary_forward, binary_backward, true, SG_UNREAD(0) | SG_UNREAD(1) | SG_UNREAD_OUT, SG_ROWS_FLAT},
+    [SUB] = {"sub", binary_forward, binary_backward, true, SG_UNREAD(0) | SG_UNREAD(1) | SG_UNREAD_OUT, SG_ROWS_FLAT},
+    [MUL] = {"mul", binary_forward, binary_backward, true, SG_UNREAD_OUT, SG_ROWS_FLAT},
+    [DIV] = {"div", binary_forward, binary_backward, true, SG_UNREAD_OUT, SG_ROWS_FLAT},
 };
 _Static_assert(sizeof binary_ops / sizeof binary_ops[0] == DIV + 1, "one descriptor per binary op");
 
@@ -172,10 +172,10 @@ static void affine_backward(sg_tensor *out)
     });
 }
 
-static const sg_op neg_op = {"neg", affine_forward, affine_backward, true, SG_UNREAD(0) | SG_UNREAD_OUT};
-static const sg_op add_scalar_op = {"add_scalar", affine_forward, affine_backward, true, SG_UNREAD(0) | SG_UNREAD_OUT};
-static const sg_op scale_op = {"scale", affine_forward, affine_backward, true, SG_UNREAD(0) | SG_UNREAD_OUT};
-static const sg_op one_minus_op = {"one_minus", affine_forward, affine_backward, true, SG_UNREAD(0) | SG_UNREAD_OUT};
+static const sg_op neg_op = {"neg", affine_forward, affine_backward, true, SG_UNREAD(0) | SG_UNREAD_OUT, SG_ROWS_FLAT};
+static const sg_op add_scalar_op = {"add_scalar", affine_forward, affine_backward, true, SG_UNREAD(0) | SG_UNREAD_OUT, SG_ROWS_FLAT};
+static const sg_op scale_op = {"scale", affine_forward, affine_backward, true, SG_UNREAD(0) | SG_UNREAD_OUT, SG_ROWS_FLAT};
+static const sg_op one_minus_op = {"one_minus", affine_forward, affine_backward, true, SG_UNREAD(0) | SG_UNREAD_OUT, SG_ROWS_FLAT};
 
 static sg_tensor *affine(sg_tape *t, const sg_op *op, sg_tensor *x, double c1, double c0)
 {

@@ -91,8 +91,8 @@ static void class_loss_backward(sg_tensor *out)
     });
 }
 
-static const sg_op cross_entropy_op = {"cross_entropy", class_loss_forward, class_loss_backward, false, 0};
-static const sg_op nll_loss_op = {"nll_loss", class_loss_forward, class_loss_backward, false, 0};
+static const sg_op cross_entropy_op = {"cross_entropy", class_loss_forward, class_loss_backward, false, 0, 0};
+static const sg_op nll_loss_op = {"nll_loss", class_loss_forward, class_loss_backward, false, 0, 0};
 
 static bool reduction_ok(sg_tape *t, const char *name, sg_reduction r)
 {
@@ -208,8 +208,8 @@ static void pair_loss_backward(sg_tensor *out)
     });
 }
 
-static const sg_op mse_op = {"mse_loss", pair_loss_forward, pair_loss_backward, false, 0};
-static const sg_op bce_op = {"bce_with_logits", pair_loss_forward, pair_loss_backward, false, 0};
+static const sg_op mse_op = {"mse_loss", pair_loss_forward, pair_loss_backward, false, 0, 0};
+static const sg_op bce_op = {"bce_with_logits", pair_loss_forward, pair_loss_backward, false, 0, 0};
 
 static sg_tensor *pair_loss(sg_tape *t, const sg_op *op, sg_tensor *a, sg_tensor *b, sg_reduction r)
 {

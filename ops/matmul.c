@@ -21,6 +21,7 @@
  * W's gradient is staged; farg[0] alpha; aux: the held W^T or NULL.
  */
 #include <cblas.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <stdatomic.h>
 #ifdef SG_GEMM_ONEDNN
@@ -76,7 +77,8 @@ static void threads_for(double macs)
 {
     pthread_once(&gemm_once, gemm_init);
     int n = atomic_load(&blas_threads);
-    n = macs < SMALL_PRODUCT ? 1 : n ? n : default_threads;
+    /* a row run's part (core/rows.c) is already one of the threads */
+    n = macs < SMALL_PRODUCT || omp_in_parallel() ? 1 : n ? n : default_threads;
     if (n != omp_threads)
         omp_set_num_threads(omp_threads = n);
 }
@@ -95,6 +97,17 @@ int sg_blas_threads(int n)
     if (n >= 1)
         openblas_set_num_threads(n);
     return was;
+}
+
+int sg_gemm_threads(void)
+{
+#ifdef SG_GEMM_ONEDNN
+    pthread_once(&gemm_once, gemm_init);
+    int n = atomic_load(&blas_threads);
+    return n ? n : default_threads;
+#else
+    return 1;
+#endif
 }
 
 bool sg_gemm_openblas_only(bool on)
@@ -219,19 +232,51 @@ void sg_tape_flush_staged(sg_tape *t)
 }
 
 /* Stages the term dW += dC^T(N,M) x(M,K) of a held product; false when it
- * must be added now. */
+ * must be added now. A row run's part (out->part_row) copies its rows to
+ * the places sg_matmul_rows reserved (out->aux2: the first staged row). */
 static bool stage_weight_grad(sg_tensor *out, sg_tensor *w, const void *dC, const void *x)
 {
     sg_tape *t = out->tape;
     int M = out->iarg[2], N = out->iarg[3], K = out->iarg[4];
     if (!out->iarg[5] || t->anomaly)     /* anomaly mode checks each op's gradients as it goes */
         return false;
-    struct sg_stage *s = stage_for(t, w, M);
-    if (!s)
-        return false;
+    struct sg_stage *s = NULL;
+    size_t at;
+    if (out->part_row) {
+        for (int i = 0; i < t->n_staged && !s; i++)
+            if (t->staged[i].w == w)
+                s = &t->staged[i];
+        at = (size_t)(uintptr_t)out->aux2 + (size_t)out->part_row - 1;
+    } else {
+        if (!(s = stage_for(t, w, M)))
+            return false;
+        at = (size_t)s->rows;
+        s->rows += M;
+    }
     size_t es = sg_dtype_size(w->dtype);
-    memcpy((char *)s->dc + (size_t)s->rows * N * es, dC, (size_t)M * N * es);
-    memcpy((char *)s->a + (size_t)s->rows * K * es, x, (size_t)M * K * es);
+    memcpy((char *)s->dc + at * N * es, dC, (size_t)M * N * es);
+    memcpy((char *)s->a + at * K * es, x, (size_t)M * K * es);
+    return true;
+}
+
+bool sg_matmul_rows(sg_tensor *x, bool run_pending)
+{
+    sg_tape *t = x->tape;
+    sg_tensor *w = x->src[1];
+    int M = x->iarg[2];
+    if (!w->requires_grad)
+        return true;                      /* no weight gradient: nothing to sum */
+    if (!x->iarg[5] || t->anomaly)
+        return false;                     /* dW by its own GEMM, over all rows */
+    struct sg_stage *s = NULL;
+    for (int i = 0; i < t->n_staged && !s; i++)
+        if (t->staged[i].w == w)
+            s = &t->staged[i];
+    if (s && s->rows + M > s->cap && run_pending)
+        return false;                     /* full: the pending run's rows go first */
+    if (!(s = stage_for(t, w, M)))
+        return false;
+    x->aux2 = (void *)(uintptr_t)s->rows;
     s->rows += M;
     return true;
 }
@@ -315,9 +360,9 @@ static void matmul_backward(sg_tensor *out)
     }
 }
 
-static const sg_op matmul_op = {"matmul", matmul_forward, matmul_backward, true, SG_UNREAD_OUT};
-static const sg_op addmm_op = {"addmm", matmul_forward, matmul_backward, true, SG_UNREAD(2) | SG_UNREAD_OUT};
-static const sg_op bmm_op = {"bmm", matmul_forward, matmul_backward, true, SG_UNREAD_OUT};
+static const sg_op matmul_op = {"matmul", matmul_forward, matmul_backward, true, SG_UNREAD_OUT, SG_ROWS_MATMUL};
+static const sg_op addmm_op = {"addmm", matmul_forward, matmul_backward, true, SG_UNREAD(2) | SG_UNREAD_OUT, SG_ROWS_MATMUL};
+static const sg_op bmm_op = {"bmm", matmul_forward, matmul_backward, true, SG_UNREAD_OUT, 0};
 
 static sg_tensor *make(sg_tape *t, const sg_op *op, sg_tensor *a, sg_tensor *b, sg_tensor *bias, int trans,
                        double alpha, int batch, int M, int N, int K, int ndim, const int *shape)

@@ -41,7 +41,7 @@ static void dropout_backward(sg_tensor *out)
     });
 }
 
-static const sg_op dropout_op = {"dropout", dropout_forward, dropout_backward, false, SG_UNREAD(0) | SG_UNREAD_OUT};
+static const sg_op dropout_op = {"dropout", dropout_forward, dropout_backward, false, SG_UNREAD(0) | SG_UNREAD_OUT, 0};
 
 sg_tensor *sg_dropout(sg_tape *t, sg_tensor *x, double p, sg_rng *rng)
 {
@@ -138,7 +138,7 @@ SG_HOT static void layer_norm_backward(sg_tensor *out)
     });
 }
 
-static const sg_op layer_norm_op = {"layer_norm", layer_norm_forward, layer_norm_backward, false, 0};
+static const sg_op layer_norm_op = {"layer_norm", layer_norm_forward, layer_norm_backward, false, 0, 0};
 
 sg_tensor *sg_layer_norm(sg_tape *t, sg_tensor *x, sg_tensor *gamma, sg_tensor *beta, double eps)
 {

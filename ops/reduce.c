@@ -93,11 +93,11 @@ static void reduce_backward(sg_tensor *out)
 }
 
 static const sg_op reduce_ops[] = {
-    [SUM]       = {"sum", reduce_forward, reduce_backward, false, 0},
-    [MEAN]      = {"mean", reduce_forward, reduce_backward, false, 0},
-    [MAX]       = {"max", reduce_forward, reduce_backward, false, 0},
-    [LOGSUMEXP] = {"logsumexp", reduce_forward, reduce_backward, false, 0},
-    [NORM]      = {"norm", reduce_forward, reduce_backward, false, 0},
+    [SUM]       = {"sum", reduce_forward, reduce_backward, false, 0, 0},
+    [MEAN]      = {"mean", reduce_forward, reduce_backward, false, 0, 0},
+    [MAX]       = {"max", reduce_forward, reduce_backward, false, 0, 0},
+    [LOGSUMEXP] = {"logsumexp", reduce_forward, reduce_backward, false, 0, 0},
+    [NORM]      = {"norm", reduce_forward, reduce_backward, false, 0, 0},
 };
 _Static_assert(sizeof reduce_ops / sizeof reduce_ops[0] == N_REDUCE, "one descriptor per reduction");
 

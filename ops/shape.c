@@ -37,7 +37,7 @@ static void reshape_backward(sg_tensor *out)
 }
 
 static const sg_op reshape_op = {"reshape", reshape_forward, reshape_backward, false,
-                                 SG_UNREAD(0) | SG_UNREAD_OUT | SG_VIEW};
+                                 SG_UNREAD(0) | SG_UNREAD_OUT | SG_VIEW, 0};
 
 sg_tensor *sg_reshape(sg_tape *t, sg_tensor *x, int ndim, const int *shape)
 {
@@ -121,8 +121,8 @@ static void permute_backward(sg_tensor *out)
         permute_walk(out, true);
 }
 
-static const sg_op permute_op = {"permute", permute_forward, permute_backward, false, SG_UNREAD(0) | SG_UNREAD_OUT};
-static const sg_op transpose_op = {"transpose", permute_forward, permute_backward, false, SG_UNREAD(0) | SG_UNREAD_OUT};
+static const sg_op permute_op = {"permute", permute_forward, permute_backward, false, SG_UNREAD(0) | SG_UNREAD_OUT, 0};
+static const sg_op transpose_op = {"transpose", permute_forward, permute_backward, false, SG_UNREAD(0) | SG_UNREAD_OUT, 0};
 
 static sg_tensor *permute(sg_tape *t, const sg_op *op, sg_tensor *x, const int *perm)
 {
@@ -194,8 +194,8 @@ static void join_walk(sg_tensor *out, bool backward)
 static void join_forward(sg_tensor *out) { join_walk(out, false); }
 static void join_backward(sg_tensor *out) { join_walk(out, true); }
 
-static const sg_op concat_op = {"concat", join_forward, join_backward, false, 0};
-static const sg_op stack_op = {"stack", join_forward, join_backward, false, 0};
+static const sg_op concat_op = {"concat", join_forward, join_backward, false, 0, 0};
+static const sg_op stack_op = {"stack", join_forward, join_backward, false, 0, 0};
 
 static sg_tensor *join(sg_tape *t, const sg_op *op, sg_tensor *const *xs, int n, int axis)
 {
@@ -293,8 +293,8 @@ static void select_backward(sg_tensor *out)
         select_walk(out, true);
 }
 
-static const sg_op index_select_op = {"index_select", select_forward, select_backward, false, 0};
-static const sg_op narrow_op = {"narrow", select_forward, select_backward, false, SG_UNREAD(0) | SG_UNREAD_OUT};
+static const sg_op index_select_op = {"index_select", select_forward, select_backward, false, 0, SG_ROWS_OUTER};
+static const sg_op narrow_op = {"narrow", select_forward, select_backward, false, SG_UNREAD(0) | SG_UNREAD_OUT, SG_ROWS_OUTER};
 
 static sg_tensor *select_rows(sg_tape *t, const sg_op *op, sg_tensor *x, int a, const int *idx, int cnt, int start)
 {
@@ -334,7 +334,7 @@ sg_tensor *sg_narrow(sg_tape *t, sg_tensor *x, int axis, int start, int len)
 }
 
 /* select: narrow of length 1 whose output drops the axis (one time step). */
-static const sg_op select_op = {"select", select_forward, select_backward, false, SG_UNREAD(0) | SG_UNREAD_OUT};
+static const sg_op select_op = {"select", select_forward, select_backward, false, SG_UNREAD(0) | SG_UNREAD_OUT, SG_ROWS_OUTER};
 
 sg_tensor *sg_select(sg_tape *t, sg_tensor *x, int axis, int index)
 {
@@ -443,8 +443,8 @@ static void where_backward(sg_tensor *out)
     });
 }
 
-static const sg_op where_op = {"where", where_forward, where_backward, false, 0};
-static const sg_op masked_fill_op = {"masked_fill", where_forward, where_backward, false, 0};
+static const sg_op where_op = {"where", where_forward, where_backward, false, 0, 0};
+static const sg_op masked_fill_op = {"masked_fill", where_forward, where_backward, false, 0, 0};
 
 sg_tensor *sg_where(sg_tape *t, sg_tensor *cond, sg_tensor *a, sg_tensor *b)
 {

@@ -154,8 +154,8 @@ static void softmax_backward(sg_tensor *out)
     });
 }
 
-static const sg_op softmax_op = {"softmax", softmax_forward, softmax_backward, false, SG_UNREAD(0)};
-static const sg_op log_softmax_op = {"log_softmax", softmax_forward, softmax_backward, false, SG_UNREAD(0)};
+static const sg_op softmax_op = {"softmax", softmax_forward, softmax_backward, false, SG_UNREAD(0), 0};
+static const sg_op log_softmax_op = {"log_softmax", softmax_forward, softmax_backward, false, SG_UNREAD(0), 0};
 
 static sg_tensor *softmax(sg_tape *t, const sg_op *op, sg_tensor *x, int axis, sg_tensor *mask)
 {

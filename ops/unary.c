@@ -169,17 +169,17 @@ static void clamp_backward(sg_tensor *out)
 enum { SIGMOID, TANH, RELU, LEAKY_RELU, GELU, EXP, LOG, SQRT, SQUARE, ABS, CLAMP, N_UNARY };
 
 static const sg_op unary_ops[] = {
-    [SIGMOID]    = {"sigmoid", sigmoid_forward, sigmoid_backward, true, SG_UNREAD(0)},
-    [TANH]       = {"tanh", tanh_forward, tanh_backward, true, SG_UNREAD(0)},
-    [RELU]       = {"relu", relu_forward, relu_backward, true, 0},
-    [LEAKY_RELU] = {"leaky_relu", leaky_relu_forward, leaky_relu_backward, true, 0},
-    [GELU]       = {"gelu", gelu_forward, gelu_backward, true, 0},
-    [EXP]        = {"exp", exp_forward, exp_backward, true, 0},
-    [LOG]        = {"log", log_forward, log_backward, true, 0},
-    [SQRT]       = {"sqrt", sqrt_forward, sqrt_backward, true, 0},
-    [SQUARE]     = {"square", square_forward, square_backward, true, 0},
-    [ABS]        = {"abs", abs_forward, abs_backward, true, 0},
-    [CLAMP]      = {"clamp", clamp_forward, clamp_backward, true, 0},
+    [SIGMOID]    = {"sigmoid", sigmoid_forward, sigmoid_backward, true, SG_UNREAD(0), SG_ROWS_FLAT},
+    [TANH]       = {"tanh", tanh_forward, tanh_backward, true, SG_UNREAD(0), SG_ROWS_FLAT},
+    [RELU]       = {"relu", relu_forward, relu_backward, true, 0, SG_ROWS_FLAT},
+    [LEAKY_RELU] = {"leaky_relu", leaky_relu_forward, leaky_relu_backward, true, 0, SG_ROWS_FLAT},
+    [GELU]       = {"gelu", gelu_forward, gelu_backward, true, 0, SG_ROWS_FLAT},
+    [EXP]        = {"exp", exp_forward, exp_backward, true, 0, SG_ROWS_FLAT},
+    [LOG]        = {"log", log_forward, log_backward, true, 0, SG_ROWS_FLAT},
+    [SQRT]       = {"sqrt", sqrt_forward, sqrt_backward, true, 0, SG_ROWS_FLAT},
+    [SQUARE]     = {"square", square_forward, square_backward, true, 0, SG_ROWS_FLAT},
+    [ABS]        = {"abs", abs_forward, abs_backward, true, 0, SG_ROWS_FLAT},
+    [CLAMP]      = {"clamp", clamp_forward, clamp_backward, true, 0, SG_ROWS_FLAT},
 };
 _Static_assert(sizeof unary_ops / sizeof unary_ops[0] == N_UNARY, "one descriptor per unary op");
 

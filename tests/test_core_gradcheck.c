@@ -56,9 +56,9 @@ static void flaky_sq_backward(sg_tensor *out)
     calls++;
 }
 
-static const sg_op bad_sq = {"bad_square", sq_forward, bad_sq_backward, false, 0};
-static const sg_op subtle_sq = {"subtle_square", sq_forward, subtle_sq_backward, false, 0};
-static const sg_op flaky_sq = {"flaky_square", sq_forward, flaky_sq_backward, false, 0};
+static const sg_op bad_sq = {"bad_square", sq_forward, bad_sq_backward, false, 0, 0};
+static const sg_op subtle_sq = {"subtle_square", sq_forward, subtle_sq_backward, false, 0, 0};
+static const sg_op flaky_sq = {"flaky_square", sq_forward, flaky_sq_backward, false, 0, 0};
 
 static sg_tensor *planted(sg_tape *t, sg_tensor **in, void *ctx)
 {

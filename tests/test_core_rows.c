@@ -1,0 +1,212 @@
+/*
+ * test_core_rows.c - core/rows.c: which ops join a row run, a run's values
+ * against the same ops run one by one, forward deferred inside a hold and
+ * read through every accessor, and recurrent layers (LSTM, both GRUs, RNN;
+ * two layers, gradients kept and not) giving the same bits on 1 thread and
+ * on 2, with runs really split between the two.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/internal.h"
+#include "testutil.h"
+
+static sg_tensor *uniform(sg_tape *t, int rows, int cols, unsigned seed)
+{
+    sg_rng rng;
+    sg_rng_seed(&rng, seed);
+    sg_tensor *x = sg_zeros(t, SG_F32, 2, (int[]){rows, cols});
+    for (size_t i = 0; i < (size_t)rows * cols; i++)
+        sg_tensor_set(x, i, 2 * sg_rng_uniform(&rng) - 1);
+    return x;
+}
+
+/* element-wise on a shared first axis joins; a bias row, a slice along the
+ * first axis, a reduction and a plain matmul over a 3-D input do not */
+START_TEST(test_rows_joins)
+{
+    sg_tape *t = sg_tape_new();
+    sg_tensor *a = uniform(t, 6, 8, 1), *b = uniform(t, 6, 8, 2), *w = uniform(t, 5, 8, 3);
+    sg_tensor *row = sg_zeros(t, SG_F32, 1, (int[]){8}), *col = sg_zeros(t, SG_F32, 2, (int[]){6, 1});
+    sg_rowrun r = {.n = 0};
+    ck_assert(sg_rows_joins(&r, sg_tanh(t, a), true));
+    ck_assert(sg_rows_joins(&r, sg_mul(t, a, b), true));
+    ck_assert(sg_rows_joins(&r, sg_mul(t, a, col), true));          /* broadcast within a row */
+    ck_assert(!sg_rows_joins(&r, sg_add(t, a, row), true));         /* its gradient sums rows */
+    ck_assert(sg_rows_joins(&r, sg_narrow(t, a, 1, 2, 3), true));
+    ck_assert(!sg_rows_joins(&r, sg_narrow(t, a, 0, 2, 3), true));  /* rows themselves */
+    ck_assert(!sg_rows_joins(&r, sg_sum(t, a, 1, false), true));
+    sg_tensor *p = sg_matmul_ex(t, a, w, SG_TRANS_B);
+    ck_assert(sg_rows_joins(&r, p, false) && sg_rows_joins(&r, p, true));
+    sg_tensor *q = sg_addmm(t, a, w, sg_zeros(t, SG_F32, 1, (int[]){5}), SG_TRANS_B);
+    ck_assert(sg_rows_joins(&r, q, false));                         /* a bias row: forward only */
+    ck_assert(!sg_rows_joins(&r, q, true));
+    ck_assert(!sg_rows_joins(&r, sg_matmul(t, a, sg_transpose(t, w, 0, 1)), false));   /* not x W^T */
+    sg_rows_add(&r, sg_tanh(t, a), 0);                              /* a run of 6 rows */
+    ck_assert(!sg_rows_joins(&r, sg_tanh(t, uniform(t, 5, 8, 4)), false));
+    ck_assert(sg_rows_joins(&r, sg_tanh(t, b), false));
+    ck_assert(!sg_rows_joins(&r, sg_tanh(t, uniform(t, 1, 8, 5)), false));   /* one row: nothing to split */
+    sg_tape_free(t);
+}
+END_TEST
+
+/* A chain of ops with gradients: y = sum(tanh(a * sigmoid(b)) + narrow(c))
+ * recorded inside a hold on 2 threads (forward deferred, backward in runs)
+ * gives the values and gradients of the same chain outside a hold, bit for
+ * bit; rows 37 split 18 / 19. */
+static void chain(sg_tape *t, sg_tensor *a, sg_tensor *b, sg_tensor *c, sg_tensor *w, bool hold, float *out)
+{
+    sg_tape_reset(t);
+    if (hold)
+        sg_tape_hold_transposes(t, true);
+    sg_tensor *h = sg_mul(t, a, sg_sigmoid(t, b));
+    sg_tensor *g = sg_addmm(t, h, w, sg_tanh(t, sg_narrow(t, c, 1, 4, 96)), SG_TRANS_B);
+    sg_tensor *y = sg_add(t, sg_tanh(t, g), sg_one_minus(t, sg_narrow(t, c, 1, 0, 96)));
+    if (hold)
+        sg_tape_hold_transposes(t, false);
+    memcpy(out, sg_tensor_data(y), sg_tensor_size(y) * sizeof(float));
+    ck_assert_int_eq(sg_backward(t, sg_sum_all(t, sg_mul(t, y, y))), SG_OK);
+}
+
+START_TEST(test_rows_run_as_one_by_one)
+{
+    enum { R = 37, C = 160, N = 96 };
+    sg_rng rng;
+    sg_rng_seed(&rng, 9);
+    sg_tensor *a = sg_param_uniform(SG_F32, 2, (int[]){R, C}, -1, 1, &rng);
+    sg_tensor *b = sg_param_uniform(SG_F32, 2, (int[]){R, C}, -1, 1, &rng);
+    sg_tensor *c = sg_param_uniform(SG_F32, 2, (int[]){R, 104}, -1, 1, &rng);
+    sg_tensor *w = sg_param_uniform(SG_F32, 2, (int[]){N, C}, -1, 1, &rng);
+    sg_tensor *ps[] = {a, b, c, w};
+    float y[2][R * N], *g[2][4];
+    int was = sg_blas_threads(0);
+    sg_blas_threads(2);
+    sg_tape *t = sg_tape_new();
+    long before = sg_rows_parallel_runs();
+    for (int k = 0; k < 2; k++) {
+        for (int p = 0; p < 4; p++)
+            sg_param_zero_grad(ps[p]);
+        chain(t, a, b, c, w, k == 1, y[k]);
+        for (int p = 0; p < 4; p++) {
+            g[k][p] = malloc(sg_tensor_size(ps[p]) * sizeof(float));
+            memcpy(g[k][p], sg_tensor_grad(ps[p]), sg_tensor_size(ps[p]) * sizeof(float));
+        }
+    }
+    if (strcmp(sg_gemm_backend(), "OpenBLAS"))      /* OpenMP there: the runs split */
+        ck_assert_int_ge(sg_rows_parallel_runs() - before, 2);
+    ck_assert(!memcmp(y[0], y[1], sizeof y[0]));
+    for (int p = 0; p < 4; p++) {
+        ck_assert_msg(!memcmp(g[0][p], g[1][p], sg_tensor_size(ps[p]) * sizeof(float)), "gradient %d differs", p);
+        free(g[0][p]), free(g[1][p]);
+    }
+    sg_blas_threads(was);
+    sg_tape_free(t);
+    for (int p = 0; p < 4; p++)
+        sg_tensor_free(ps[p]);
+}
+END_TEST
+
+/* Inside a hold, deferred values are there for every reader: get, data,
+ * store, copy, set (which must not be overwritten later), a mask read at
+ * recording (where), a backward; a reset drops what is pending. */
+START_TEST(test_rows_deferred_values_are_read_right)
+{
+    int was = sg_blas_threads(0);
+    sg_blas_threads(2);
+    sg_tape *t = sg_tape_new();
+    sg_tensor *a = uniform(t, 4, 8, 11);
+    sg_tape_hold_transposes(t, true);
+    sg_tensor *y = sg_add_scalar(t, a, 1.0);
+    ck_assert_double_eq(sg_tensor_get(y, 5), (float)sg_tensor_get(a, 5) + 1.0f);
+    sg_tensor *z = sg_scale(t, y, 2.0);
+    ck_assert_double_eq(((float *)sg_tensor_data(z))[3], 2 * ((float)sg_tensor_get(a, 3) + 1.0f));
+    sg_tensor *u = sg_neg(t, z);
+    double v[32];
+    sg_tensor_store(u, v);
+    ck_assert_double_eq(v[7], -sg_tensor_get(z, 7));
+    sg_tensor *s = sg_one_minus(t, u);
+    sg_tensor_set(s, 0, 42.0);                       /* after s is computed, not before */
+    sg_tape_hold_transposes(t, false);
+    ck_assert_double_eq(sg_tensor_get(s, 0), 42.0);
+    sg_tape_hold_transposes(t, true);
+    sg_tensor *m = sg_add_scalar(t, sg_scale(t, a, 0.0), 1.0);   /* all ones, deferred */
+    sg_tensor *wh = sg_where(t, m, a, sg_zeros(t, SG_F32, 2, (int[]){4, 8}));
+    ck_assert_double_eq(sg_tensor_get(wh, 9), sg_tensor_get(a, 9));
+    sg_tensor *c = sg_tanh(t, a), *dst = sg_zeros(t, SG_F32, 2, (int[]){4, 8});
+    ck_assert_int_eq(sg_tensor_copy(dst, c), SG_OK);
+    ck_assert_double_eq(sg_tensor_get(dst, 2), tanhf((float)sg_tensor_get(a, 2)));
+    sg_tanh(t, a);                                    /* pending at the reset */
+    sg_tape_reset(t);
+    ck_assert_int_eq(t->defer.n, 0);
+    sg_tape_free(t);
+    sg_blas_threads(was);
+}
+END_TEST
+
+/* Recurrent layers: outputs, final states and every gradient the same bits
+ * on 1 thread (no runs) and on 2 (runs split 4 / 5 rows). */
+START_TEST(test_rows_layers_same_bits_on_1_and_2_threads)
+{
+    static const sg_cell_def *const cells[] = {&sg_lstm_cell, &sg_gru_reset_after_cell, &sg_gru_cell,
+                                               &sg_rnn_tanh_cell};
+    const sg_cell_def *def = cells[_i / 2];
+    bool lean = _i % 2;
+    enum { B = 9, T = 5, I = 40, H = 160 };
+    int was = sg_blas_threads(0);
+    sg_rng rng;
+    sg_rng_seed(&rng, 21);
+    sg_params *ps = sg_params_new();
+    sg_rnn_opts o = sg_rnn_defaults();
+    o.layers = 2;
+    sg_rnn rnn;
+    ck_assert_int_eq(sg_rnn_init(&rnn, def, ps, "", I, H, &o, SG_F32, &rng), SG_OK);
+    sg_tensor *x = sg_param_uniform(SG_F32, 3, (int[]){B, T, I}, -1, 1, &rng);
+    size_t ny = (size_t)B * T * H, nw = sg_params_numel(ps), nx = (size_t)B * T * I;
+    float *got[2];
+    long before = sg_rows_parallel_runs();
+    for (int k = 0; k < 2; k++) {
+        sg_blas_threads(k + 1);
+        sg_params_zero_grad(ps);
+        sg_param_zero_grad(x);
+        sg_tape *t = sg_tape_new();
+        sg_tape_keep_grads(t, !lean);
+        sg_tensor *y = sg_rnn_forward(t, &rnn, x, NULL, NULL, NULL, NULL);
+        ck_assert_msg(y != NULL, "%s", sg_tape_errmsg(t));
+        float *v = got[k] = malloc((ny + nw + nx) * sizeof(float));
+        memcpy(v, sg_tensor_data(y), ny * sizeof(float));
+        ck_assert_int_eq(sg_backward(t, sg_sum_all(t, sg_mul(t, y, y))), SG_OK);
+        v += ny;
+        for (int p = 0; p < sg_params_count(ps); p++) {
+            sg_tensor *w = sg_params_get(ps, p);
+            memcpy(v, sg_tensor_grad(w), sg_tensor_size(w) * sizeof(float));
+            v += sg_tensor_size(w);
+        }
+        memcpy(v, sg_tensor_grad(x), nx * sizeof(float));
+        sg_tape_free(t);
+    }
+    ck_assert_int_gt(sg_rows_parallel_runs() - before, 0);
+    ck_assert_msg(!memcmp(got[0], got[1], (ny + nw + nx) * sizeof(float)), "%s: 1 and 2 threads differ", def->name);
+    free(got[0]), free(got[1]);
+    sg_blas_threads(was);
+    sg_tensor_free(x);
+    sg_params_free(ps);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("core/rows");
+    TCase *tc = tcase_create("rows");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_rows_joins);
+    tcase_add_test(tc, test_rows_run_as_one_by_one);
+    tcase_add_test(tc, test_rows_deferred_values_are_read_right);
+    if (strcmp(sg_gemm_backend(), "OpenBLAS"))
+        tcase_add_loop_test(tc, test_rows_layers_same_bits_on_1_and_2_threads, 0, 8);
+    else        /* as in test_ops_matmul: OpenBLAS's own products differ between 1 and 2 threads */
+        printf("test_core_rows: layers' same bits on 1 and 2 threads: left out on OpenBLAS (no OpenMP, no runs)\n");
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
