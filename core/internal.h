@@ -130,7 +130,11 @@ struct sg_tape {
     /* backward of those products: W's gradient terms dC^T A, their rows
      * staged here and summed by one GEMM per SG_STAGE_ROWS rows (matmul.c) */
     int n_staged;
-    struct sg_stage { sg_tensor *w; int rows, cap; void *dc, *a; } staged[SG_MAX_HELD];
+    struct sg_stage {
+        sg_tensor *w, *bias;  /* bias: a heap bias row whose gradient sums the staged dC rows too */
+        int rows, cap;
+        void *dc, *a;
+    } staged[SG_MAX_HELD];
     /* gradients given back in backward (sg_tape_keep_grads off): free
      * buffers of one byte size each, linked through their first bytes */
     struct { size_t bytes; void *head; } spare[SG_SPARE_SIZES];
@@ -176,9 +180,8 @@ int sg_gemm_threads(void);
  * must first be summed: run the pending run and ask again (matmul.c). */
 bool sg_matmul_rows(sg_tensor *x, bool run_pending);
 
-/* Whether x's op may join r (or start it, when r is empty), for its
- * backward or its forward. */
-bool sg_rows_joins(const sg_rowrun *r, const sg_tensor *x, bool backward);
+/* Whether x's op may join r (or start it, when r is empty). */
+bool sg_rows_joins(const sg_rowrun *r, const sg_tensor *x);
 /* Adds x (which sg_rows_joins accepted); fresh as in sg_rowrun. */
 void sg_rows_add(sg_rowrun *r, sg_tensor *x, unsigned fresh);
 /* Runs r's ops (their backward, or forward) on up to threads threads, and

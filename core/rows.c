@@ -31,7 +31,7 @@ static atomic_long parallel_runs;      /* for tests: runs split among threads */
 
 long sg_rows_parallel_runs(void) { return atomic_load(&parallel_runs); }
 
-bool sg_rows_joins(const sg_rowrun *r, const sg_tensor *x, bool backward)
+bool sg_rows_joins(const sg_rowrun *r, const sg_tensor *x)
 {
     const sg_op *op = x->op;
     if (!op || !op->rows || r->n == SG_ROWRUN_MAX || x->ndim < 2 || x->nsrc > SG_MAX_SRC || x->src != x->src_buf)
@@ -39,10 +39,12 @@ bool sg_rows_joins(const sg_rowrun *r, const sg_tensor *x, bool backward)
     int rows = r->n ? r->rows : x->shape[0];
     if (rows < 2 || x->shape[0] != rows || (op->rows == SG_ROWS_OUTER && x->iarg[0] != rows))
         return false;
-    if (op->rows == SG_ROWS_MATMUL)     /* (rows, K) (N, K)^T, one batch, C of the output's shape */
+    /* (rows, K) (N, K)^T, one batch, C of the output's shape or a bias row
+     * (whose gradient sums over rows: backward asks sg_matmul_rows) */
+    if (op->rows == SG_ROWS_MATMUL)
         return x->dtype == SG_F32 && x->ndim == 2 && x->iarg[0] == SG_TRANS_B && x->iarg[1] == 1 &&
                x->iarg[2] == rows && x->src[0]->ndim == 2 &&
-               (x->nsrc < 3 || x->src[2]->size == x->size || !backward);   /* a bias row sums over rows */
+               (x->nsrc < 3 || x->src[2]->size == x->size || x->src[2]->size == (size_t)x->shape[1]);
     for (int i = 0; i < x->nsrc; i++) {
         const sg_tensor *s = x->src[i];
         if (s && (s->ndim < 2 || s->shape[0] != rows || (op->rows == SG_ROWS_FLAT && s->ndim != x->ndim)))

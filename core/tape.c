@@ -240,7 +240,7 @@ sg_tensor *sg_record(sg_tape *t, const sg_op *op, sg_tensor *out)
             s->data_read = true;
     }
     out->data_read = !(op->unread & SG_UNREAD_OUT);
-    if (t->row_threads > 1 && !t->anomaly && sg_rows_joins(&t->defer, out, false)) {
+    if (t->row_threads > 1 && !t->anomaly && sg_rows_joins(&t->defer, out)) {
         sg_rows_add(&t->defer, out, 0);      /* run with the rest of the chain (sg_tape_sync) */
         link(t, out);
         return out;
@@ -515,11 +515,11 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
         }
         if (!x->op || !x->op->backward)
             continue;
-        if (run.n && !sg_rows_joins(&run, x, true))
+        if (run.n && !sg_rows_joins(&run, x))
             run_rows(t, &run, threads);
         if ((status = give_grads(t, x)) != SG_OK)
             break;
-        bool into = threads > 1 && sg_rows_joins(&run, x, true);
+        bool into = threads > 1 && sg_rows_joins(&run, x);
         if (into && x->op->rows == SG_ROWS_MATMUL && !sg_matmul_rows(x, run.n > 0)) {
             if (run.n)                         /* its staged rows are full: sum them first */
                 run_rows(t, &run, threads);

@@ -188,19 +188,37 @@ static const void *held_transpose(sg_tape *t, const sg_tensor *w)
  * copies per weight. */
 enum { STAGE_ROWS = 256, STAGE_BYTES = 4 << 20 };
 
-/* dW(N,K) += dC^T(N,rows) @ x(rows,K), the rows in the order staged */
+/* dW(N,K) += dC^T(N,rows) @ x(rows,K), the rows in the order staged, and
+ * a bias row's db += dC's rows, one after the other as backward adds them */
 static void flush(struct sg_stage *s)
 {
     int N = s->w->shape[0], K = s->w->shape[1];
     if (s->rows)
         gemm(s->w->dtype, true, false, N, K, s->rows, 1.0, s->dc, N, s->a, K, 1.0, s->w->grad, K);
+    if (s->rows && s->bias && s->bias->grad)
+        SG_TYPED(s->w->dtype, {
+            const T *dc = s->dc;
+            T *db = s->bias->grad;
+            for (size_t r = 0; r < (size_t)s->rows; r++)
+                for (int j = 0; j < N; j++)
+                    db[j] += dc[r * N + j];
+        });
     s->rows = 0;
+}
+
+/* A product's bias row whose gradient may be staged with W's terms: a
+ * parameter's (a tape tensor's gradient must be whole before the walk
+ * reaches it); NULL for none, a full addend, or no gradient. */
+static sg_tensor *bias_row(const sg_tensor *out)
+{
+    sg_tensor *b = out->nsrc > 2 ? out->src[2] : NULL;
+    return b && b->size != out->size && b->requires_grad ? b : NULL;
 }
 
 /* The staging buffers of W's gradient terms, with room for m more rows,
  * or NULL: then the term is added now (no slot or memory left, or an m
  * larger than W's buffers). */
-static struct sg_stage *stage_for(sg_tape *t, sg_tensor *w, int m)
+static struct sg_stage *stage_for(sg_tape *t, sg_tensor *w, sg_tensor *bias, int m)
 {
     int N = w->shape[0], K = w->shape[1];
     size_t es = sg_dtype_size(w->dtype);
@@ -218,8 +236,10 @@ static struct sg_stage *stage_for(sg_tape *t, sg_tensor *w, int m)
         if (!a)
             return NULL;
         s = &t->staged[t->n_staged++];
-        *s = (struct sg_stage){.w = w, .cap = cap, .dc = dc, .a = a};
+        *s = (struct sg_stage){.w = w, .bias = bias, .cap = cap, .dc = dc, .a = a};
     }
+    if (s->bias != bias)            /* another bias (or none): this product adds its own */
+        return NULL;
     if (s->rows + m > s->cap)
         flush(s);
     return m <= s->cap ? s : NULL;
@@ -238,7 +258,8 @@ static bool stage_weight_grad(sg_tensor *out, sg_tensor *w, const void *dC, cons
 {
     sg_tape *t = out->tape;
     int M = out->iarg[2], N = out->iarg[3], K = out->iarg[4];
-    if (!out->iarg[5] || t->anomaly)     /* anomaly mode checks each op's gradients as it goes */
+    sg_tensor *bias = bias_row(out);
+    if (!out->iarg[5] || t->anomaly || (bias && bias->tape))   /* anomaly mode checks each op as it goes */
         return false;
     struct sg_stage *s = NULL;
     size_t at;
@@ -248,7 +269,7 @@ static bool stage_weight_grad(sg_tensor *out, sg_tensor *w, const void *dC, cons
                 s = &t->staged[i];
         at = (size_t)(uintptr_t)out->aux2 + (size_t)out->part_row - 1;
     } else {
-        if (!(s = stage_for(t, w, M)))
+        if (!(s = stage_for(t, w, bias, M)))
             return false;
         at = (size_t)s->rows;
         s->rows += M;
@@ -262,19 +283,21 @@ static bool stage_weight_grad(sg_tensor *out, sg_tensor *w, const void *dC, cons
 bool sg_matmul_rows(sg_tensor *x, bool run_pending)
 {
     sg_tape *t = x->tape;
-    sg_tensor *w = x->src[1];
+    sg_tensor *w = x->src[1], *bias = bias_row(x);
     int M = x->iarg[2];
     if (!w->requires_grad)
-        return true;                      /* no weight gradient: nothing to sum */
-    if (!x->iarg[5] || t->anomaly)
-        return false;                     /* dW by its own GEMM, over all rows */
+        return !bias;                     /* no weight gradient: nothing to sum, unless a bias row */
+    if (!x->iarg[5] || t->anomaly || (bias && bias->tape))
+        return false;                     /* dW (and db) by its own sums, over all rows */
     struct sg_stage *s = NULL;
     for (int i = 0; i < t->n_staged && !s; i++)
         if (t->staged[i].w == w)
             s = &t->staged[i];
+    if (s && s->bias != bias)
+        return false;
     if (s && s->rows + M > s->cap && run_pending)
         return false;                     /* full: the pending run's rows go first */
-    if (!(s = stage_for(t, w, M)))
+    if (!(s = stage_for(t, w, bias, M)))
         return false;
     x->aux2 = (void *)(uintptr_t)s->rows;
     s->rows += M;
@@ -325,19 +348,10 @@ static void matmul_backward(sg_tensor *out)
             for (size_t i = 0; i < out->size; i++)
                 db[i] = (fresh ? 0 : db[i]) + dC[i];
         });
-    } else if (bias && bias->grad) {      /* db += sum over rows of dC */
-        sg_grad_ready(bias);
-        SG_TYPED(out->dtype, {
-            const T *dC = out->grad;
-            T *db = bias->grad;
-            for (size_t r = 0; r < (size_t)batch * M; r++)
-                for (int j = 0; j < N; j++)
-                    db[j] += dC[r * N + j];
-        });
     }
     /* beta 0 writes an empty gradient (sg_grad_fresh), beta 1 adds; a 2-D B
      * shared by every batch gathers them all, from the first */
-    bool fa = a->grad && sg_grad_fresh(a), fb = b->grad && sg_grad_fresh(b);
+    bool fa = a->grad && sg_grad_fresh(a), fb = b->grad && sg_grad_fresh(b), staged = false;
     for (int i = 0; i < batch; i++) {
         const char *A = (const char *)a->data + i * sa, *B = (const char *)b->data + i * sb;
         const char *dC = (const char *)out->grad + i * sc;
@@ -349,7 +363,9 @@ static void matmul_backward(sg_tensor *out)
             else      /* dA(K,M) = alpha B'(K,N) @ dC^T */
                 gemm(out->dtype, tb, true, K, M, N, alpha, B, ldb, dC, N, beta, dA, M);
         }
-        if (b->grad && !stage_weight_grad(out, b, dC, A)) {
+        if (b->grad && stage_weight_grad(out, b, dC, A))
+            staged = true;
+        else if (b->grad) {
             char *dB = (char *)b->grad + i * sb;
             double beta = fb && (sb || i == 0) ? 0.0 : 1.0;
             if (!tb)  /* dB(K,N) = alpha A'^T(K,M) @ dC(M,N) */
@@ -357,6 +373,17 @@ static void matmul_backward(sg_tensor *out)
             else      /* dB(N,K) = alpha dC^T(N,M) @ A'(M,K) */
                 gemm(out->dtype, true, ta, N, K, M, alpha, dC, N, A, lda, beta, dB, K);
         }
+    }
+    /* db += sum over rows of dC, unless staged with W's terms (flush) */
+    if (bias && bias->grad && bias->size != out->size && !staged) {
+        sg_grad_ready(bias);
+        SG_TYPED(out->dtype, {
+            const T *dC = out->grad;
+            T *db = bias->grad;
+            for (size_t r = 0; r < (size_t)batch * M; r++)
+                for (int j = 0; j < N; j++)
+                    db[j] += dC[r * N + j];
+        });
     }
 }
 

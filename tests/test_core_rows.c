@@ -31,23 +31,21 @@ START_TEST(test_rows_joins)
     sg_tensor *a = uniform(t, 6, 8, 1), *b = uniform(t, 6, 8, 2), *w = uniform(t, 5, 8, 3);
     sg_tensor *row = sg_zeros(t, SG_F32, 1, (int[]){8}), *col = sg_zeros(t, SG_F32, 2, (int[]){6, 1});
     sg_rowrun r = {.n = 0};
-    ck_assert(sg_rows_joins(&r, sg_tanh(t, a), true));
-    ck_assert(sg_rows_joins(&r, sg_mul(t, a, b), true));
-    ck_assert(sg_rows_joins(&r, sg_mul(t, a, col), true));          /* broadcast within a row */
-    ck_assert(!sg_rows_joins(&r, sg_add(t, a, row), true));         /* its gradient sums rows */
-    ck_assert(sg_rows_joins(&r, sg_narrow(t, a, 1, 2, 3), true));
-    ck_assert(!sg_rows_joins(&r, sg_narrow(t, a, 0, 2, 3), true));  /* rows themselves */
-    ck_assert(!sg_rows_joins(&r, sg_sum(t, a, 1, false), true));
+    ck_assert(sg_rows_joins(&r, sg_tanh(t, a)));
+    ck_assert(sg_rows_joins(&r, sg_mul(t, a, b)));
+    ck_assert(sg_rows_joins(&r, sg_mul(t, a, col)));          /* broadcast within a row */
+    ck_assert(!sg_rows_joins(&r, sg_add(t, a, row)));         /* its gradient sums rows */
+    ck_assert(sg_rows_joins(&r, sg_narrow(t, a, 1, 2, 3)));
+    ck_assert(!sg_rows_joins(&r, sg_narrow(t, a, 0, 2, 3)));  /* rows themselves */
+    ck_assert(!sg_rows_joins(&r, sg_sum(t, a, 1, false)));
     sg_tensor *p = sg_matmul_ex(t, a, w, SG_TRANS_B);
-    ck_assert(sg_rows_joins(&r, p, false) && sg_rows_joins(&r, p, true));
-    sg_tensor *q = sg_addmm(t, a, w, sg_zeros(t, SG_F32, 1, (int[]){5}), SG_TRANS_B);
-    ck_assert(sg_rows_joins(&r, q, false));                         /* a bias row: forward only */
-    ck_assert(!sg_rows_joins(&r, q, true));
-    ck_assert(!sg_rows_joins(&r, sg_matmul(t, a, sg_transpose(t, w, 0, 1)), false));   /* not x W^T */
+    ck_assert(sg_rows_joins(&r, p));
+    ck_assert(sg_rows_joins(&r, sg_addmm(t, a, w, sg_zeros(t, SG_F32, 1, (int[]){5}), SG_TRANS_B)));
+    ck_assert(!sg_rows_joins(&r, sg_matmul(t, a, sg_transpose(t, w, 0, 1))));   /* not x W^T */
     sg_rows_add(&r, sg_tanh(t, a), 0);                              /* a run of 6 rows */
-    ck_assert(!sg_rows_joins(&r, sg_tanh(t, uniform(t, 5, 8, 4)), false));
-    ck_assert(sg_rows_joins(&r, sg_tanh(t, b), false));
-    ck_assert(!sg_rows_joins(&r, sg_tanh(t, uniform(t, 1, 8, 5)), false));   /* one row: nothing to split */
+    ck_assert(!sg_rows_joins(&r, sg_tanh(t, uniform(t, 5, 8, 4))));
+    ck_assert(sg_rows_joins(&r, sg_tanh(t, b)));
+    ck_assert(!sg_rows_joins(&r, sg_tanh(t, uniform(t, 1, 8, 5))));   /* one row: nothing to split */
     sg_tape_free(t);
 }
 END_TEST
