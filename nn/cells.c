@@ -143,7 +143,7 @@ const sg_cell_def sg_gru_cell = {.name = "gru", .states = {"h"}, .params = STAND
                                  .begin = gru_begin, .project = project_both_biases, .step = gru_step};
 
 /* ---- GRU, reset-after form (torch.nn.GRU) -------------------------------------------
- *   gh = W_hh h + b_hh                            all three gates, one GEMM
+ *   gh = W_hh h + b_hh                            all three gates, one GEMM onto rows of b_hh
  *   r = sigma(W_ir x + b_ir + gh_r),  z = sigma(W_iz x + b_iz + gh_z)
  *   n = tanh (W_in x + b_in + r gh_n)             the reset gate acts after W_hn
  *   h' = (1 - z) n + z h                          (z keeps the old state here)
@@ -154,7 +154,7 @@ static sg_status gru_ra_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, 
     const sg_cell *c = run->cell;
     int H = c->hidden_size;
     sg_tensor *h = s[0];
-    sg_tensor *gh = add_opt(t, sg_matmul_ex(t, h, c->p[W_HH], SG_TRANS_B), c->p[B_HH]);
+    sg_tensor *gh = affine(t, h, c->p[W_HH], c->p[B_HH]);     /* b_hh in the GEMM */
     /* r and z each by its own sigmoid: two slices of one would keep a copy */
     sg_tensor *r = sg_sigmoid(t, sg_add(t, sg_narrow(t, xp, 1, 0, H), sg_narrow(t, gh, 1, 0, H)));
     sg_tensor *z = sg_sigmoid(t, sg_add(t, sg_narrow(t, xp, 1, H, H), sg_narrow(t, gh, 1, H, H)));
