@@ -171,7 +171,8 @@ void sg_tape_hold_transposes(sg_tape *t, bool on);
 void sg_tape_flush_staged(sg_tape *t);
 
 /* The threads a large product runs on (sg_blas_threads, else OpenMP's
- * default; 1 in a forked child and without OpenMP): row runs use as many. */
+ * default; 1 in a forked child, without OpenMP, and while f32 products run
+ * on OpenBLAS, sg_gemm_openblas_only): row runs use as many. */
 int sg_gemm_threads(void);
 
 /* Whether a product x W^T (SG_ROWS_MATMUL) may run its backward in a row

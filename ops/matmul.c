@@ -103,6 +103,8 @@ int sg_gemm_threads(void)
 {
 #ifdef SG_GEMM_ONEDNN
     pthread_once(&gemm_once, gemm_init);
+    if (atomic_load(&openblas_only))
+        return 1;       /* OpenBLAS's pool runs the products: no second pool */
     int n = atomic_load(&blas_threads);
     return n ? n : default_threads;
 #else

@@ -73,8 +73,11 @@ int sg_enum_parse(const char *const *names, const char *text);
  * threads where oneDNN's sgemm is the f32 backend): sets n (n >= 1) and
  * returns the count before; n = 0 only reads it. Until it is set, the
  * backend's own default holds (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, else
- * every core). Products may differ in their last bits between thread
- * counts; the tool's sharded training (train.shards) runs every shard on one. */
+ * every core). With oneDNN the same threads also run recurrent steps'
+ * element-wise chains by rows of the batch (docs/speed.md, row runs), with
+ * the same bits on any count. Products may differ in their last bits
+ * between thread counts on OpenBLAS; the tool's sharded training
+ * (train.shards) runs every shard on one. */
 int sg_blas_threads(int n);
 
 /* Which library runs the products, chosen at build time (meson option
