@@ -183,6 +183,8 @@ bool sg_matmul_rows(sg_tensor *x, bool run_pending);
 
 /* Whether x's op may join r (or start it, when r is empty). */
 bool sg_rows_joins(const sg_rowrun *r, const sg_tensor *x);
+/* Whether x is one of r's ops (its data not computed yet, in a deferred run). */
+bool sg_rows_pending(const sg_rowrun *r, const sg_tensor *x);
 /* Adds x (which sg_rows_joins accepted); fresh as in sg_rowrun. */
 void sg_rows_add(sg_rowrun *r, sg_tensor *x, unsigned fresh);
 /* Runs r's ops (their backward, or forward) on up to threads threads, and

@@ -53,6 +53,14 @@ bool sg_rows_joins(const sg_rowrun *r, const sg_tensor *x)
     return true;
 }
 
+bool sg_rows_pending(const sg_rowrun *r, const sg_tensor *x)
+{
+    for (int k = 0; k < r->n; k++)
+        if (r->op[k] == x)
+            return true;
+    return false;
+}
+
 void sg_rows_add(sg_rowrun *r, sg_tensor *x, unsigned fresh)
 {
     if (!r->n)

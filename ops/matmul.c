@@ -402,6 +402,10 @@ static sg_tensor *make(sg_tape *t, const sg_op *op, sg_tensor *a, sg_tensor *b, 
     out->src[0] = a, out->src[1] = b, out->src[2] = bias, out->nsrc = bias ? 3 : 2;
     out->iarg[0] = trans, out->iarg[1] = batch, out->iarg[2] = M, out->iarg[3] = N, out->iarg[4] = K;
     out->farg[0] = alpha;
+    /* W and a bias row are read whole, W also now (its held copy): one
+     * computed inside a hold must have run before (a deferred row run) */
+    if (sg_rows_pending(&t->defer, b) || (bias && bias->size != out->size && sg_rows_pending(&t->defer, bias)))
+        sg_tape_sync(t);
     if (op != &bmm_op && trans == SG_TRANS_B) {
         out->aux = (void *)held_transpose(t, b);
         out->iarg[5] = t->hold_on && !b->tape;     /* W's gradient term staged in backward */

@@ -143,6 +143,47 @@ START_TEST(test_rows_deferred_values_are_read_right)
 }
 END_TEST
 
+/* A weight computed inside the hold, with as many rows as the batch (so its
+ * op would join the batch's run), is whole before a product reads it: the
+ * same values and gradients as outside a hold. */
+static void computed_weight(sg_tape *t, sg_tensor *x, sg_tensor *wp, sg_tensor *b, bool hold, float *out)
+{
+    sg_tape_reset(t);
+    if (hold)
+        sg_tape_hold_transposes(t, true);
+    sg_tensor *h = sg_tanh(t, x), *w = sg_tanh(t, wp);     /* both deferred inside the hold */
+    sg_tensor *y = sg_addmm(t, h, w, b, SG_TRANS_B);
+    if (hold)
+        sg_tape_hold_transposes(t, false);
+    memcpy(out, sg_tensor_data(y), sg_tensor_size(y) * sizeof(float));
+    ck_assert_int_eq(sg_backward(t, sg_sum_all(t, sg_mul(t, y, y))), SG_OK);
+}
+
+START_TEST(test_rows_computed_weight_is_whole)
+{
+    enum { R = 64, C = 300 };
+    sg_rng rng;
+    sg_rng_seed(&rng, 13);
+    sg_tensor *x = sg_param_uniform(SG_F32, 2, (int[]){R, C}, -1, 1, &rng);
+    sg_tensor *wp = sg_param_uniform(SG_F32, 2, (int[]){R, C}, -1, 1, &rng);
+    sg_tensor *b = sg_param_uniform(SG_F32, 1, (int[]){R}, -1, 1, &rng);
+    int was = sg_blas_threads(0);
+    sg_blas_threads(2);
+    sg_tape *t = sg_tape_new();
+    float y[2][R * R], gw[2][R * C];
+    for (int k = 0; k < 2; k++) {
+        sg_param_zero_grad(x), sg_param_zero_grad(wp), sg_param_zero_grad(b);
+        computed_weight(t, x, wp, b, k == 0, y[k]);    /* held first: no values left in the arena */
+        memcpy(gw[k], sg_tensor_grad(wp), sizeof gw[k]);
+    }
+    ck_assert(!memcmp(y[0], y[1], sizeof y[0]));
+    ck_assert(!memcmp(gw[0], gw[1], sizeof gw[0]));
+    sg_blas_threads(was);
+    sg_tape_free(t);
+    sg_tensor_free(x), sg_tensor_free(wp), sg_tensor_free(b);
+}
+END_TEST
+
 /* Recurrent layers: outputs, final states and every gradient the same bits
  * on 1 thread (no runs) and on 2 (runs split 4 / 5 rows). */
 START_TEST(test_rows_layers_same_bits_on_1_and_2_threads)
@@ -201,6 +242,7 @@ int main(void)
     tcase_add_test(tc, test_rows_joins);
     tcase_add_test(tc, test_rows_run_as_one_by_one);
     tcase_add_test(tc, test_rows_deferred_values_are_read_right);
+    tcase_add_test(tc, test_rows_computed_weight_is_whole);
     if (strcmp(sg_gemm_backend(), "OpenBLAS"))
         tcase_add_loop_test(tc, test_rows_layers_same_bits_on_1_and_2_threads, 0, 8);
     else        /* as in test_ops_matmul: OpenBLAS's own products differ between 1 and 2 threads */
