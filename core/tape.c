@@ -324,6 +324,7 @@ sg_tensor *sg_detach(sg_tape *t, sg_tensor *x)
 {
     if (!sg_check_args(t, "detach", 1, x))
         return NULL;
+    sg_synced(x);                      /* its values are copied now */
     return sg_tensor_from(t, x->dtype, x->ndim, x->shape, x->data);
 }
 

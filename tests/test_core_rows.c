@@ -108,7 +108,7 @@ END_TEST
 
 /* Inside a hold, deferred values are there for every reader: get, data,
  * store, copy, set (which must not be overwritten later), a mask read at
- * recording (where), a backward; a reset drops what is pending. */
+ * recording (where), detach, a backward; a reset drops what is pending. */
 START_TEST(test_rows_deferred_values_are_read_right)
 {
     int was = sg_blas_threads(0);
@@ -132,6 +132,8 @@ START_TEST(test_rows_deferred_values_are_read_right)
     sg_tensor *m = sg_add_scalar(t, sg_scale(t, a, 0.0), 1.0);   /* all ones, deferred */
     sg_tensor *wh = sg_where(t, m, a, sg_zeros(t, SG_F32, 2, (int[]){4, 8}));
     ck_assert_double_eq(sg_tensor_get(wh, 9), sg_tensor_get(a, 9));
+    sg_tensor *d = sg_detach(t, sg_scale(t, a, 3.0));      /* copied at once */
+    ck_assert_double_eq(sg_tensor_get(d, 6), 3.0f * (float)sg_tensor_get(a, 6));
     sg_tensor *c = sg_tanh(t, a), *dst = sg_zeros(t, SG_F32, 2, (int[]){4, 8});
     ck_assert_int_eq(sg_tensor_copy(dst, c), SG_OK);
     ck_assert_double_eq(sg_tensor_get(dst, 2), tanhf((float)sg_tensor_get(a, 2)));
