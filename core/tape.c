@@ -522,9 +522,10 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
             break;
         bool into = threads > 1 && sg_rows_joins(&run, x);
         if (into && x->op->rows == SG_ROWS_MATMUL && !sg_matmul_rows(x, run.n > 0)) {
-            if (run.n)                         /* its staged rows are full: sum them first */
+            bool again = run.n > 0;            /* its staged rows are full: the run's go first */
+            if (again)
                 run_rows(t, &run, threads);
-            into = !run.n && sg_matmul_rows(x, false);
+            into = again && sg_matmul_rows(x, false);
         }
         if (into) {
             unsigned fresh = 0;

@@ -190,31 +190,55 @@ static const void *held_transpose(sg_tape *t, const sg_tensor *w)
  * copies per weight. */
 enum { STAGE_ROWS = 256, STAGE_BYTES = 4 << 20 };
 
+/* db(n) += each of dc's rows (rows, n), one after the other */
+static void add_rows(sg_dtype dt, void *db, const void *dc, size_t rows, int n)
+{
+    SG_TYPED(dt, {
+        const T *c = dc;
+        T *b = db;
+        for (size_t r = 0; r < rows; r++)
+            for (int j = 0; j < n; j++)
+                b[j] += c[r * n + j];
+    });
+}
+
 /* dW(N,K) += dC^T(N,rows) @ x(rows,K), the rows in the order staged, and
- * a bias row's db += dC's rows, one after the other as backward adds them */
+ * a bias row's db += dC's rows, in the order backward would have added them */
 static void flush(struct sg_stage *s)
 {
     int N = s->w->shape[0], K = s->w->shape[1];
     if (s->rows)
         gemm(s->w->dtype, true, false, N, K, s->rows, 1.0, s->dc, N, s->a, K, 1.0, s->w->grad, K);
     if (s->rows && s->bias && s->bias->grad)
-        SG_TYPED(s->w->dtype, {
-            const T *dc = s->dc;
-            T *db = s->bias->grad;
-            for (size_t r = 0; r < (size_t)s->rows; r++)
-                for (int j = 0; j < N; j++)
-                    db[j] += dc[r * N + j];
-        });
+        add_rows(s->w->dtype, s->bias->grad, s->dc, (size_t)s->rows, N);
     s->rows = 0;
 }
 
-/* A product's bias row whose gradient may be staged with W's terms: a
- * parameter's (a tape tensor's gradient must be whole before the walk
- * reaches it); NULL for none, a full addend, or no gradient. */
+/* A product's bias row whose gradient is staged with W's terms; NULL for
+ * none, a full addend, or no gradient. */
 static sg_tensor *bias_row(const sg_tensor *out)
 {
     sg_tensor *b = out->nsrc > 2 ? out->src[2] : NULL;
     return b && b->size != out->size && b->requires_grad ? b : NULL;
+}
+
+/* Whether a product's weight-gradient terms may be staged: held, with a
+ * heap W (iarg[5]), not in anomaly mode (which checks each op's gradients
+ * as it goes), and no bias row of the tape's (its gradient must be whole
+ * before the walk reaches it). */
+static bool stageable(const sg_tensor *out)
+{
+    const sg_tensor *bias = bias_row(out);
+    return out->iarg[5] && !out->tape->anomaly && !(bias && bias->tape);
+}
+
+/* W's staging buffers, or NULL before its first staged term */
+static struct sg_stage *stage_of(sg_tape *t, const sg_tensor *w)
+{
+    for (int i = 0; i < t->n_staged; i++)
+        if (t->staged[i].w == w)
+            return &t->staged[i];
+    return NULL;
 }
 
 /* The staging buffers of W's gradient terms, with room for m more rows,
@@ -224,10 +248,7 @@ static struct sg_stage *stage_for(sg_tape *t, sg_tensor *w, sg_tensor *bias, int
 {
     int N = w->shape[0], K = w->shape[1];
     size_t es = sg_dtype_size(w->dtype);
-    struct sg_stage *s = NULL;
-    for (int i = 0; i < t->n_staged && !s; i++)
-        if (t->staged[i].w == w)
-            s = &t->staged[i];
+    struct sg_stage *s = stage_of(t, w);
     if (!s) {
         if (t->n_staged == SG_MAX_HELD)
             return NULL;
@@ -260,18 +281,15 @@ static bool stage_weight_grad(sg_tensor *out, sg_tensor *w, const void *dC, cons
 {
     sg_tape *t = out->tape;
     int M = out->iarg[2], N = out->iarg[3], K = out->iarg[4];
-    sg_tensor *bias = bias_row(out);
-    if (!out->iarg[5] || t->anomaly || (bias && bias->tape))   /* anomaly mode checks each op as it goes */
+    if (!stageable(out))
         return false;
-    struct sg_stage *s = NULL;
+    struct sg_stage *s;
     size_t at;
     if (out->part_row) {
-        for (int i = 0; i < t->n_staged && !s; i++)
-            if (t->staged[i].w == w)
-                s = &t->staged[i];
+        s = stage_of(t, w);
         at = (size_t)(uintptr_t)out->aux2 + (size_t)out->part_row - 1;
     } else {
-        if (!(s = stage_for(t, w, bias, M)))
+        if (!(s = stage_for(t, w, bias_row(out), M)))
             return false;
         at = (size_t)s->rows;
         s->rows += M;
@@ -289,12 +307,9 @@ bool sg_matmul_rows(sg_tensor *x, bool run_pending)
     int M = x->iarg[2];
     if (!w->requires_grad)
         return !bias;                     /* no weight gradient: nothing to sum, unless a bias row */
-    if (!x->iarg[5] || t->anomaly || (bias && bias->tape))
+    if (!stageable(x))
         return false;                     /* dW (and db) by its own sums, over all rows */
-    struct sg_stage *s = NULL;
-    for (int i = 0; i < t->n_staged && !s; i++)
-        if (t->staged[i].w == w)
-            s = &t->staged[i];
+    struct sg_stage *s = stage_of(t, w);
     if (s && s->bias != bias)
         return false;
     if (s && s->rows + M > s->cap && run_pending)
@@ -379,13 +394,7 @@ static void matmul_backward(sg_tensor *out)
     /* db += sum over rows of dC, unless staged with W's terms (flush) */
     if (bias && bias->grad && bias->size != out->size && !staged) {
         sg_grad_ready(bias);
-        SG_TYPED(out->dtype, {
-            const T *dC = out->grad;
-            T *db = bias->grad;
-            for (size_t r = 0; r < (size_t)batch * M; r++)
-                for (int j = 0; j < N; j++)
-                    db[j] += dC[r * N + j];
-        });
+        add_rows(out->dtype, bias->grad, out->grad, (size_t)batch * M, N);
     }
 }
 
