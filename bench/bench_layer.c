@@ -29,7 +29,7 @@
 typedef struct {
     sg_params *ps;
     sg_rnn rnn;
-    float *x, *dy;
+    sg_tensor *x, *dy;        /* the input and upstream gradient, made once as bench_dnnl's */
     int B, T, H, L, G, n_states;
     float *w_ih, *w_hh, *w_hh_t, *xs, *xp, *h, *dxp, *dh, *dx, *dw_ih, *dw_hh;   /* --gemm-only's */
 } layer;
@@ -38,13 +38,11 @@ static bool step(void *ctx, sg_tape *t)
 {
     layer *m = ctx;
     sg_params_zero_grad(m->ps);
-    sg_tensor *x = sg_tensor_from(t, SG_F32, 3, (int[]){m->B, m->T, m->H}, m->x);
     sg_tensor *h0[SG_CELL_MAX_STATES] = {NULL};
     for (int k = 0; k < m->n_states; k++)
         h0[k] = sg_zeros(t, SG_F32, 3, (int[]){m->L, m->B, m->H});
-    sg_tensor *y = sg_rnn_forward(t, &m->rnn, x, h0, NULL, NULL, NULL);
-    sg_tensor *dy = sg_tensor_from(t, SG_F32, 3, (int[]){m->B, m->T, m->H}, m->dy);
-    return y && sg_backward_with(t, y, dy) == SG_OK;
+    sg_tensor *y = sg_rnn_forward(t, &m->rnn, m->x, h0, NULL, NULL, NULL);
+    return y && sg_backward_with(t, y, m->dy) == SG_OK;
 }
 
 /* C = op(A) op(B) + beta C through the library seqgrad's products use */
@@ -118,9 +116,10 @@ int main(int argc, char **argv)
     }
     m.n_states = sg_cell_n_states(cell);
     size_t n = (size_t)m.B * m.T * m.H;
-    m.x = malloc(n * sizeof *m.x), m.dy = malloc(n * sizeof *m.dy);
+    m.x = sg_tensor_new(SG_F32, 3, (int[]){m.B, m.T, m.H}), m.dy = sg_tensor_new(SG_F32, 3, (int[]){m.B, m.T, m.H});
+    float *x = sg_tensor_data(m.x), *dy = sg_tensor_data(m.dy);
     for (size_t i = 0; i < n; i++)                /* U(-1, 1), as bench_dnnl */
-        m.x[i] = (float)(2 * sg_rng_uniform(&rng) - 1), m.dy[i] = (float)(2 * sg_rng_uniform(&rng) - 1);
+        x[i] = (float)(2 * sg_rng_uniform(&rng) - 1), dy[i] = (float)(2 * sg_rng_uniform(&rng) - 1);
     int rc;
     if (gemm_only) {
         m.G = !strcmp(argv[1], "lstm") ? 4 : !strcmp(argv[1], "gru") ? 3 : 1;
@@ -134,7 +133,7 @@ int main(int argc, char **argv)
             free(*own[i]);
     } else
         rc = timed(steps, (long)m.B * m.T, "bench_layer", step, &m);
-    free(m.x), free(m.dy);
+    sg_tensor_free(m.x), sg_tensor_free(m.dy);
     sg_params_free(m.ps);
     return rc;
 }

@@ -190,8 +190,25 @@ void sg_rows_add(sg_rowrun *r, sg_tensor *x, unsigned fresh);
 /* Runs r's ops (their backward, or forward) on up to threads threads, and
  * empties r. */
 void sg_rows_run(sg_rowrun *r, bool backward, int threads);
-/* How many runs so far were split among threads (tests). */
+/* How many row runs and sg_in_parts calls so far were split among threads
+ * (tests). */
 long sg_rows_parallel_runs(void);
+
+/* Runs part(ctx, k, n) for k = 0..n-1, one per thread, on the threads of
+ * sg_gemm_threads() when work (bytes or elements, the caller's measure) is
+ * at least SG_PARTS_WORK and no parallel region is running, else part(ctx,
+ * 0, 1). For work outside a time step's row runs that would leave the
+ * second core idle: big zeroings and copies, the optimizer's update. Each
+ * part must compute its elements as the whole would, so the split changes
+ * no bit. */
+enum { SG_PARTS_WORK = 1 << 18 };
+void sg_in_parts(size_t work, void (*part)(void *ctx, int k, int n), void *ctx);
+/* Part k of n of [0, len): [*lo, *hi). */
+static inline void sg_part_range(size_t len, int k, int n, size_t *lo, size_t *hi)
+{
+    *lo = len * (size_t)k / (size_t)n;
+    *hi = len * (size_t)(k + 1) / (size_t)n;
+}
 
 /* Whether SEQGRAD_ABORT_ON_ERROR asks the first error to print and abort. */
 bool sg_abort_on_error_wanted(void);

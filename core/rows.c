@@ -27,7 +27,7 @@
  * costs about a microsecond. */
 enum { PARALLEL_WORK = 16384 };
 
-static atomic_long parallel_runs;      /* for tests: runs split among threads */
+static atomic_long parallel_runs;      /* for tests: runs and parts split among threads */
 
 long sg_rows_parallel_runs(void) { return atomic_load(&parallel_runs); }
 
@@ -136,4 +136,20 @@ void sg_rows_run(sg_rowrun *r, bool backward, int threads)
 #endif
     }
     r->n = 0;
+}
+
+void sg_in_parts(size_t work, void (*part)(void *ctx, int k, int n), void *ctx)
+{
+#ifdef _OPENMP
+    int n = work >= SG_PARTS_WORK && !omp_in_parallel() ? sg_gemm_threads() : 1;
+    if (n > 1) {
+        atomic_fetch_add(&parallel_runs, 1);
+#pragma omp parallel num_threads(n)
+        part(ctx, omp_get_thread_num(), omp_get_num_threads());
+        return;
+    }
+#else
+    (void)work;
+#endif
+    part(ctx, 0, 1);
 }

@@ -455,10 +455,18 @@ static void mark_stale(sg_tensor *from)
         x->grad_pending = x->grad != NULL;
 }
 
+static void zero_part(void *ctx, int k, int n)
+{
+    sg_tensor *x = ctx;
+    size_t es = sg_dtype_size(x->dtype), lo, hi;
+    sg_part_range(x->size, k, n, &lo, &hi);
+    memset((char *)x->grad + lo * es, 0, (hi - lo) * es);
+}
+
 void sg_grad_ready(sg_tensor *x)
 {
     if (x->grad_pending) {
-        memset(x->grad, 0, x->size * sg_dtype_size(x->dtype));
+        sg_in_parts(x->size * sg_dtype_size(x->dtype), zero_part, x);
         x->grad_pending = false;
     }
 }

@@ -321,6 +321,21 @@ bool sg_matmul_rows(sg_tensor *x, bool run_pending)
     return true;
 }
 
+/* Part k of n of C's rows set to the addend: all of it (of C's shape) or
+ * a bias row on every row. */
+static void addend_part(void *ctx, int k, int n)
+{
+    sg_tensor *out = ctx;
+    const sg_tensor *bias = out->src[2];
+    size_t es = sg_dtype_size(out->dtype), N = (size_t)out->iarg[3], lo, hi;
+    sg_part_range(out->size / N, k, n, &lo, &hi);
+    if (bias->size == out->size)
+        memcpy((char *)out->data + lo * N * es, (const char *)bias->data + lo * N * es, (hi - lo) * N * es);
+    else
+        for (size_t r = lo; r < hi; r++)
+            memcpy((char *)out->data + r * N * es, bias->data, N * es);
+}
+
 static void matmul_forward(sg_tensor *out)
 {
     const sg_tensor *a = out->src[0], *b = out->src[1], *bias = out->nsrc > 2 ? out->src[2] : NULL;
@@ -330,11 +345,8 @@ static void matmul_forward(sg_tensor *out)
     /* a plain matmul has batch 1, so B's stride never matters there */
     size_t sa = (size_t)M * K * es, sb = b->ndim == 2 ? 0 : (size_t)K * N * es, sc = (size_t)M * N * es;
 
-    if (bias && bias->size == out->size)   /* C = the full addend, then C += A' B' */
-        memcpy(out->data, bias->data, out->size * es);
-    else if (bias)                           /* C = b on every row, then C += A' B' */
-        for (int r = 0; r < batch * M; r++)
-            memcpy((char *)out->data + (size_t)r * N * es, bias->data, (size_t)N * es);
+    if (bias)        /* C = the full addend or b on every row, then C += A' B' */
+        sg_in_parts(out->size * es, addend_part, out);
     if (out->aux)   /* x W^T on a held copy of W^T (plain matmul or addmm) */
         gemm(out->dtype, ta, false, M, N, K, out->farg[0], a->data, ta ? M : K, out->aux, N,
              bias ? 1.0 : 0.0, out->data, N);

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "../core/internal.h"
 #include "seqgrad/optim.h"
 
 const char *const sg_optim_kind_names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad", NULL};
@@ -162,24 +163,47 @@ double *sg_optim_state(sg_optim *o, int i, int slot)
         }                                                                           \
     } while (0)
 
+/* One step's arguments, for step_part. */
+typedef struct {
+    sg_optim *o;
+    long t;
+    double lr, b1, b2, c1, c2;
+} step_args;
+
+/* Part k of n of every parameter's elements updated: elements are
+ * independent, so any split gives the same bits. */
+static void step_part(void *ctx, int k, int n)
+{
+    const step_args *a = ctx;
+    sg_optim *o = a->o;
+    long t = a->t;
+    double lr = a->lr, b1 = a->b1, b2 = a->b2, c1 = a->c1, c2 = a->c2;
+    for (int i = 0; i < o->n; i++) {
+        sg_tensor *p = sg_params_get(o->ps, i);
+        void *grad = sg_tensor_grad(p);
+        if (!grad)
+            continue;
+        size_t lo, hi;
+        sg_part_range(sg_tensor_size(p), k, n, &lo, &hi);
+        double *m = o->m[i] ? o->m[i] + lo : NULL, *v = o->v[i] ? o->v[i] + lo : NULL;
+        if (sg_tensor_dtype(p) == SG_F32)
+            UPDATE_LOOP(float, (float *)sg_tensor_data(p) + lo, (const float *)grad + lo, hi - lo);
+        else
+            UPDATE_LOOP(double, (double *)sg_tensor_data(p) + lo, (const double *)grad + lo, hi - lo);
+    }
+}
+
 void sg_optim_step(sg_optim *o, double lr)
 {
     if (!o)
         return;
     if (lr < 0)
         lr = o->o.lr;
-    long t = ++o->steps;
-    double b1 = o->o.beta1, b2 = o->o.beta2, c1 = 1 - pow(b1, (double)t), c2 = 1 - pow(b2, (double)t);
-    for (int i = 0; i < o->n; i++) {
-        sg_tensor *p = sg_params_get(o->ps, i);
-        void *grad = sg_tensor_grad(p);
-        double *m = o->m[i], *v = o->v[i];
-        size_t size = sg_tensor_size(p);
-        if (!grad)
-            continue;
-        if (sg_tensor_dtype(p) == SG_F32)
-            UPDATE_LOOP(float, sg_tensor_data(p), grad, size);
-        else
-            UPDATE_LOOP(double, sg_tensor_data(p), grad, size);
-    }
+    step_args a = {.o = o, .t = ++o->steps, .lr = lr, .b1 = o->o.beta1, .b2 = o->o.beta2};
+    a.c1 = 1 - pow(a.b1, (double)a.t), a.c2 = 1 - pow(a.b2, (double)a.t);
+    size_t elements = 0;
+    for (int i = 0; i < o->n; i++)
+        elements += sg_tensor_size(sg_params_get(o->ps, i));
+    /* an element's update costs about what zeroing 64 bytes does */
+    sg_in_parts(elements * 64, step_part, &a);
 }

@@ -3,7 +3,8 @@
  * against the same ops run one by one, forward deferred inside a hold and
  * read through every accessor, and recurrent layers (LSTM, both GRUs, RNN;
  * two layers, gradients kept and not) giving the same bits on 1 thread and
- * on 2, with runs really split between the two.
+ * on 2, with runs really split between the two; and the work outside the
+ * runs that is split into parts (sg_in_parts) giving the right values.
  */
 #include <math.h>
 #include <stdio.h>
@@ -236,6 +237,59 @@ START_TEST(test_rows_layers_same_bits_on_1_and_2_threads)
 }
 END_TEST
 
+/* Work outside the runs split into parts (sg_in_parts): an addmm's addend
+ * (a bias row on every row, and a full one) copied in parts, and a second
+ * backward zeroing a stale gradient in parts, on 1 thread and on 2. The
+ * operands are small integers, so every result is exact whatever the
+ * order: a part copied or zeroed wrong shows as a wrong value. */
+START_TEST(test_rows_parts_outside_runs)
+{
+    enum { R = 600, K = 8, N = 512 };     /* C of 1.2 MB: above SG_PARTS_WORK */
+    int was = sg_blas_threads(0);
+    for (int threads = 1; threads <= 2; threads++) {
+        sg_blas_threads(threads);
+        long before = sg_rows_parallel_runs();
+        sg_tape *t = sg_tape_new();
+        sg_tensor *x = sg_zeros(t, SG_F32, 2, (int[]){R, K}), *w = sg_zeros(t, SG_F32, 2, (int[]){N, K});
+        sg_tensor *b = sg_zeros(t, SG_F32, 1, (int[]){N}), *c = sg_zeros(t, SG_F32, 2, (int[]){R, N});
+        for (int i = 0; i < R * K; i++)
+            sg_tensor_set(x, (size_t)i, i % 5 - 2);
+        for (int i = 0; i < N * K; i++)
+            sg_tensor_set(w, (size_t)i, i % 3 - 1);
+        for (int j = 0; j < N; j++)
+            sg_tensor_set(b, (size_t)j, j % 7);
+        for (int i = 0; i < R * N; i++)
+            sg_tensor_set(c, (size_t)i, i % 11);
+        sg_tensor_set_requires_grad(x, true);
+        sg_tensor *yb = sg_addmm(t, x, w, b, SG_TRANS_B), *yc = sg_addmm(t, x, w, c, SG_TRANS_B);
+        for (int r = 0; r < R; r += 37)
+            for (int j = 0; j < N; j += 13) {
+                double p = 0;
+                for (int k = 0; k < K; k++)
+                    p += (double)((r * K + k) % 5 - 2) * ((j * K + k) % 3 - 1);
+                ck_assert_double_eq(sg_tensor_get(yb, (size_t)r * N + j), p + j % 7);
+                ck_assert_double_eq(sg_tensor_get(yc, (size_t)r * N + j), p + (r * N + j) % 11);
+            }
+        /* x's gradient made by the first backward, stale at the second:
+         * zeroed (in parts) before the second adds into it */
+        sg_tensor *wide = sg_zeros(t, SG_F32, 2, (int[]){R, N * 64});
+        sg_tensor_set_requires_grad(wide, true);
+        sg_tensor *loss = sg_sum_all(t, sg_narrow(t, wide, 1, 0, N * 32));
+        ck_assert_int_eq(sg_backward(t, loss), SG_OK);
+        ck_assert_int_eq(sg_backward(t, loss), SG_OK);
+        const float *g = sg_tensor_grad(wide);
+        for (size_t i = 0; i < (size_t)R * N * 64; i += 4099)
+            ck_assert_float_eq(g[i], i % ((size_t)N * 64) < (size_t)N * 32 ? 1 : 0);
+        if (threads == 2)
+            ck_assert_int_ge(sg_rows_parallel_runs() - before, 3);
+        else
+            ck_assert_int_eq(sg_rows_parallel_runs(), before);
+        sg_tape_free(t);
+    }
+    sg_blas_threads(was);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core/rows");
@@ -245,10 +299,12 @@ int main(void)
     tcase_add_test(tc, test_rows_run_as_one_by_one);
     tcase_add_test(tc, test_rows_deferred_values_are_read_right);
     tcase_add_test(tc, test_rows_computed_weight_is_whole);
-    if (strcmp(sg_gemm_backend(), "OpenBLAS"))
+    if (strcmp(sg_gemm_backend(), "OpenBLAS")) {
         tcase_add_loop_test(tc, test_rows_layers_same_bits_on_1_and_2_threads, 0, 8);
-    else        /* as in test_ops_matmul: OpenBLAS's own products differ between 1 and 2 threads */
-        printf("test_core_rows: layers' same bits on 1 and 2 threads: left out on OpenBLAS (no OpenMP, no runs)\n");
+        tcase_add_test(tc, test_rows_parts_outside_runs);
+    } else        /* as in test_ops_matmul: OpenBLAS's own products differ between 1 and 2 threads */
+        printf("test_core_rows: layers' same bits on 1 and 2 threads, and work in parts: left out on OpenBLAS (no "
+               "OpenMP, no runs)\n");
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -4,9 +4,14 @@
  * the gradients below must give the parameters torch.optim gives (values
  * printed by torch.optim in float64, pasted here); and a linear regression
  * whose loss falls tenfold with each optimizer. Invalid options are refused.
+ * Big parameters, whose update is split among threads, give the same values
+ * and the same bits on 1 thread and on 2.
  */
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
+#include "../core/internal.h"
 #include "testutil.h"
 
 static const double grads[3][3] = {{0.5, 0.1, -0.3}, {-0.2, 0.4, 0.05}, {0.3, -0.1, 0.2}};
@@ -57,6 +62,55 @@ START_TEST(test_optimizer_matches_torch_optim)
     }
     ck_assert_int_eq(sg_optim_steps(opt), 3);
     sg_optim_free(opt), sg_tape_free(t), sg_params_free(ps);
+}
+END_TEST
+
+/* Parameters big enough for the update to be split among threads
+ * (sg_in_parts): every 1000th triple of elements starts as p above and
+ * gets the gradients above, so after three steps it holds torch.optim's
+ * values whichever part it fell in; 1 and 2 threads give the same bits. */
+START_TEST(test_optimizer_split_among_threads)
+{
+    int c = _i;
+    enum { N32 = 5003, N64 = 3001 };
+    float f32[2][N32];
+    double f64[2][N64];
+    int was = sg_blas_threads(0);
+    for (int threads = 1; threads <= 2; threads++) {
+        sg_blas_threads(threads);
+        long before = sg_rows_parallel_runs();
+        sg_params *ps = sg_params_new();
+        sg_tensor *p[2] = {sg_params_add(ps, "a", sg_param_new(SG_F32, 1, (int[]){N32})),
+                           sg_params_add(ps, "b", sg_param_new(SG_F64, 1, (int[]){N64}))};
+        for (int k = 0; k < 2; k++)
+            for (size_t i = 0; i < sg_tensor_size(p[k]); i++)
+                sg_tensor_set(p[k], i, (double[]){1, -2, 0.5}[i % 3]);
+        sg_optim_opts o = opts_of(c);
+        sg_optim *opt = sg_optim_new(ps, &o);
+        sg_tape *t = sg_tape_new();
+        for (int s = 0; s < 3; s++) {
+            sg_tape_reset(t);
+            sg_params_zero_grad(ps);
+            for (int k = 0; k < 2; k++) {     /* one loss per dtype */
+                sg_tensor *g = sg_zeros(t, sg_tensor_dtype(p[k]), 1, (int[]){(int)sg_tensor_size(p[k])});
+                for (size_t i = 0; i < sg_tensor_size(p[k]); i++)
+                    sg_tensor_set(g, i, grads[s][i % 3]);
+                ck_assert_int_eq(sg_backward(t, sg_sum_all(t, sg_mul(t, p[k], g))), SG_OK);
+            }
+            sg_optim_step(opt, -1);
+        }
+        for (size_t i = 0; i + 3 <= N64; i += 999) {
+            tu_assert_values(sg_narrow(t, p[0], 0, (int)i, 3), cases[c].p + 6, 3, 1e-6);
+            tu_assert_values(sg_narrow(t, p[1], 0, (int)i, 3), cases[c].p + 6, 3, 1e-14);
+        }
+        memcpy(f32[threads - 1], sg_tensor_data(p[0]), sizeof f32[0]);
+        memcpy(f64[threads - 1], sg_tensor_data(p[1]), sizeof f64[0]);
+        ck_assert_int_eq(sg_rows_parallel_runs() - before, threads == 2 ? 3 : 0);
+        sg_optim_free(opt), sg_tape_free(t), sg_params_free(ps);
+    }
+    ck_assert_mem_eq(f32[0], f32[1], sizeof f32[0]);
+    ck_assert_mem_eq(f64[0], f64[1], sizeof f64[0]);
+    sg_blas_threads(was);
 }
 END_TEST
 
@@ -145,5 +199,11 @@ int main(void)
     tcase_add_loop_test(tc, test_optimizer_fits_a_regression, SG_SGD, SG_ADAGRAD + 1);
     tcase_add_test(tc, test_optimizer_state_and_refusals);
     suite_add_tcase(s, tc);
+    if (strcmp(sg_gemm_backend(), "OpenBLAS")) {
+        tc = tcase_create("threads");
+        tcase_add_loop_test(tc, test_optimizer_split_among_threads, 0, N_CASES);
+        suite_add_tcase(s, tc);
+    } else
+        printf("test_optim_optim: the update split among threads: left out on OpenBLAS (no OpenMP)\n");
     return tu_run(s);
 }
