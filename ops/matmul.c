@@ -156,6 +156,31 @@ static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alph
 /* W^T (K, N) for x W^T with W (N, K), from the tape's held copies or made
  * now; NULL where the product keeps the transposed form (no hold, f64, a
  * full table, or no memory: the product is still right without it). */
+struct transposing {
+    const sg_tensor *w;
+    float *wt;
+};
+
+/* Part k of n of W (N, K) written transposed: W's rows of one range of
+ * tiles, into their columns of W^T (whole cache lines: 16 floats). In
+ * tiles, each written row by row: rows of N floats 4 KB apart (N = 1024)
+ * alias in the L1 cache, and writing down a tile's column (32 wide, as
+ * before) took 1.7 ms for a (1024, 256) W, this 0.09. */
+static void transpose_part(void *ctx, int k, int n)
+{
+    enum { TILE = 16 };
+    const struct transposing *tr = ctx;
+    int N = tr->w->shape[0], K = tr->w->shape[1];
+    const float *W = tr->w->data;
+    size_t lo, hi;
+    sg_part_range((size_t)(N + TILE - 1) / TILE, k, n, &lo, &hi);
+    for (int n0 = (int)lo * TILE; n0 < (int)hi * TILE && n0 < N; n0 += TILE)
+        for (int k0 = 0; k0 < K; k0 += TILE)
+            for (int r = k0; r < K && r < k0 + TILE; r++)
+                for (int c = n0; c < N && c < n0 + TILE; c++)
+                    tr->wt[(size_t)r * N + c] = W[(size_t)c * K + r];
+}
+
 static const void *held_transpose(sg_tape *t, const sg_tensor *w)
 {
     if (!t->hold_on || w->dtype != SG_F32 || w->ndim != 2)
@@ -165,20 +190,10 @@ static const void *held_transpose(sg_tape *t, const sg_tensor *w)
             return t->held[i].wt;
     if (t->n_held == SG_MAX_HELD)
         return NULL;
-    int N = w->shape[0], K = w->shape[1];
     float *wt = sg_arena_alloc(t, w->size * sizeof *wt, false);
     if (!wt)
         return NULL;
-    const float *W = w->data;
-    /* in tiles, each written row by row: rows of N floats 4 KB apart (N =
-     * 1024) alias in the L1 cache, and writing down a tile's column
-     * (32 wide, as before) took 1.7 ms for a (1024, 256) W, this 0.09 */
-    enum { TILE = 16 };
-    for (int n0 = 0; n0 < N; n0 += TILE)
-        for (int k0 = 0; k0 < K; k0 += TILE)
-            for (int k = k0; k < K && k < k0 + TILE; k++)
-                for (int n = n0; n < N && n < n0 + TILE; n++)
-                    wt[(size_t)k * N + n] = W[(size_t)n * K + k];
+    sg_in_parts(w->size * sizeof *wt, transpose_part, &(struct transposing){w, wt});
     t->held[t->n_held].w = w, t->held[t->n_held].data = w->data, t->held[t->n_held].wt = wt;
     t->n_held++;
     return wt;
@@ -190,16 +205,34 @@ static const void *held_transpose(sg_tape *t, const sg_tensor *w)
  * copies per weight. */
 enum { STAGE_ROWS = 256, STAGE_BYTES = 4 << 20 };
 
-/* db(n) += each of dc's rows (rows, n), one after the other */
+struct row_sum {
+    sg_dtype dt;
+    void *db;
+    const void *dc;
+    size_t rows;
+    int n;
+};
+
+/* Part k of n of the columns of add_rows */
+static void add_rows_part(void *ctx, int k, int n)
+{
+    const struct row_sum *a = ctx;
+    size_t lo, hi;
+    sg_part_range((size_t)a->n, k, n, &lo, &hi);
+    SG_TYPED(a->dt, {
+        const T *c = a->dc;
+        T *b = a->db;
+        for (size_t r = 0; r < a->rows; r++)
+            for (size_t j = lo; j < hi; j++)
+                b[j] += c[r * (size_t)a->n + j];
+    });
+}
+
+/* db(n) += each of dc's rows (rows, n), one after the other (each column
+ * in that order, whichever part of the columns a thread takes) */
 static void add_rows(sg_dtype dt, void *db, const void *dc, size_t rows, int n)
 {
-    SG_TYPED(dt, {
-        const T *c = dc;
-        T *b = db;
-        for (size_t r = 0; r < rows; r++)
-            for (int j = 0; j < n; j++)
-                b[j] += c[r * n + j];
-    });
+    sg_in_parts(rows * (size_t)n * sg_dtype_size(dt), add_rows_part, &(struct row_sum){dt, db, dc, rows, n});
 }
 
 /* dW(N,K) += dC^T(N,rows) @ x(rows,K), the rows in the order staged, and

@@ -238,8 +238,9 @@ START_TEST(test_rows_layers_same_bits_on_1_and_2_threads)
 END_TEST
 
 /* Work outside the runs split into parts (sg_in_parts): an addmm's addend
- * (a bias row on every row, and a full one) copied in parts, and a second
- * backward zeroing a stale gradient in parts, on 1 thread and on 2. The
+ * (a bias row on every row, and a full one) copied in parts, a held W^T
+ * written in parts, a bias row's gradient summed over rows in parts, and a
+ * second backward zeroing a stale gradient in parts, on 1 thread and on 2. The
  * operands are small integers, so every result is exact whatever the
  * order: a part copied or zeroed wrong shows as a wrong value. */
 START_TEST(test_rows_parts_outside_runs)
@@ -261,7 +262,13 @@ START_TEST(test_rows_parts_outside_runs)
         for (int i = 0; i < R * N; i++)
             sg_tensor_set(c, (size_t)i, i % 11);
         sg_tensor_set_requires_grad(x, true);
+        sg_tensor_set_requires_grad(b, true);
         sg_tensor *yb = sg_addmm(t, x, w, b, SG_TRANS_B), *yc = sg_addmm(t, x, w, c, SG_TRANS_B);
+        /* x W^T on W^T held: W (N, K) transposed in parts (here W = x,
+         * (R, K), so the product is x x^T, (R, R)) */
+        sg_tape_hold_transposes(t, true);
+        sg_tensor *xx = sg_matmul_ex(t, x, x, SG_TRANS_B);
+        sg_tape_hold_transposes(t, false);
         for (int r = 0; r < R; r += 37)
             for (int j = 0; j < N; j += 13) {
                 double p = 0;
@@ -270,6 +277,17 @@ START_TEST(test_rows_parts_outside_runs)
                 ck_assert_double_eq(sg_tensor_get(yb, (size_t)r * N + j), p + j % 7);
                 ck_assert_double_eq(sg_tensor_get(yc, (size_t)r * N + j), p + (r * N + j) % 11);
             }
+        for (int r = 0; r < R; r += 41)
+            for (int j = 0; j < R; j += 7) {
+                double p = 0;
+                for (int k = 0; k < K; k++)
+                    p += (double)((r * K + k) % 5 - 2) * ((j * K + k) % 5 - 2);
+                ck_assert_double_eq(sg_tensor_get(xx, (size_t)r * R + j), p);
+            }
+        /* b's gradient: the sum of yb's gradient (ones) over R rows, in parts */
+        ck_assert_int_eq(sg_backward(t, sg_sum_all(t, yb)), SG_OK);
+        for (int j = 0; j < N; j++)
+            ck_assert_float_eq(((const float *)sg_tensor_grad(b))[j], R);
         /* x's gradient made by the first backward, stale at the second:
          * zeroed (in parts) before the second adds into it */
         sg_tensor *wide = sg_zeros(t, SG_F32, 2, (int[]){R, N * 64});
@@ -281,7 +299,7 @@ START_TEST(test_rows_parts_outside_runs)
         for (size_t i = 0; i < (size_t)R * N * 64; i += 4099)
             ck_assert_float_eq(g[i], i % ((size_t)N * 64) < (size_t)N * 32 ? 1 : 0);
         if (threads == 2)
-            ck_assert_int_ge(sg_rows_parallel_runs() - before, 3);
+            ck_assert_int_ge(sg_rows_parallel_runs() - before, 6);
         else
             ck_assert_int_eq(sg_rows_parallel_runs(), before);
         sg_tape_free(t);
