@@ -120,7 +120,9 @@ static void run_part(const sg_rowrun *r, bool backward, int r0, int r1)
 
 void sg_rows_run(sg_rowrun *r, bool backward, int threads)
 {
-    int n = threads < r->rows ? threads : r->rows;
+    /* at least 2 rows a part: oneDNN's sgemm runs a single row by another
+     * path, whose bits differ from the same row among others */
+    int n = threads < r->rows / 2 ? threads : r->rows / 2;
     if (n < 2 || r->work < PARALLEL_WORK)
         run_part(r, backward, 0, r->rows);
     else {

@@ -107,6 +107,37 @@ START_TEST(test_rows_run_as_one_by_one)
 }
 END_TEST
 
+/* A run on 3 rows: oneDNN's sgemm takes another path for a single row
+ * (a matrix-vector product, other bits), so no thread's part may be 1 row:
+ * the same bits on 1 thread and on 2. */
+START_TEST(test_rows_no_part_of_one_row)
+{
+    enum { R = 3, K = 64, N = 8192 };      /* R N above PARALLEL_WORK */
+    sg_rng rng;
+    sg_rng_seed(&rng, 5);
+    sg_tensor *x = sg_param_uniform(SG_F32, 2, (int[]){R, K}, -1, 1, &rng);
+    sg_tensor *w = sg_param_uniform(SG_F32, 2, (int[]){N, K}, -1, 1, &rng);
+    static float y[2][R * N], gx[2][R * K];
+    int was = sg_blas_threads(0);
+    for (int k = 0; k < 2; k++) {
+        sg_blas_threads(k + 1);
+        sg_param_zero_grad(x), sg_param_zero_grad(w);
+        sg_tape *t = sg_tape_new();
+        sg_tape_hold_transposes(t, true);
+        sg_tensor *h = sg_tanh(t, sg_matmul_ex(t, x, w, SG_TRANS_B));
+        sg_tape_hold_transposes(t, false);
+        memcpy(y[k], sg_tensor_data(h), sizeof y[k]);
+        ck_assert_int_eq(sg_backward(t, sg_sum_all(t, sg_mul(t, h, h))), SG_OK);
+        memcpy(gx[k], sg_tensor_grad(x), sizeof gx[k]);
+        sg_tape_free(t);
+    }
+    ck_assert(!memcmp(y[0], y[1], sizeof y[0]));
+    ck_assert(!memcmp(gx[0], gx[1], sizeof gx[0]));
+    sg_blas_threads(was);
+    sg_tensor_free(x), sg_tensor_free(w);
+}
+END_TEST
+
 /* Inside a hold, deferred values are there for every reader: get, data,
  * store, copy, set (which must not be overwritten later), a mask read at
  * recording (where), detach, a backward; a reset drops what is pending. */
@@ -320,6 +351,7 @@ int main(void)
     if (strcmp(sg_gemm_backend(), "OpenBLAS")) {
         tcase_add_loop_test(tc, test_rows_layers_same_bits_on_1_and_2_threads, 0, 8);
         tcase_add_test(tc, test_rows_parts_outside_runs);
+        tcase_add_test(tc, test_rows_no_part_of_one_row);
     } else        /* as in test_ops_matmul: OpenBLAS's own products differ between 1 and 2 threads */
         printf("test_core_rows: layers' same bits on 1 and 2 threads, and work in parts: left out on OpenBLAS (no "
                "OpenMP, no runs)\n");
