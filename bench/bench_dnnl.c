@@ -9,7 +9,8 @@
  * explicit zero initial states (with NULL ones oneDNN 2.6's LSTM and RNN
  * backward return a wrong recurrent-weight gradient).
  *
- *   bench_dnnl CELL H L B T STEPS [--check]   CELL: lstm | gru (linear before reset) | rnn (tanh)
+ *   bench_dnnl CELL H L B T STEPS [--check]   CELL: lstm | gru (linear before reset) | gru_classic
+ *                                             (the reset gate before U_n h, vanilla GRU) | rnn (tanh)
  *
  * Prints the line bench.h prints: tokens/s, ms a step, peak resident MB.
  * --check first compares a few elements of each weight gradient with
@@ -96,7 +97,7 @@ static float uniform(float k)
 }
 
 typedef struct {
-    int cell, G, BG;                      /* 0 lstm, 1 gru, 2 rnn; gates; bias gates */
+    int cell, G, BG;                      /* 0 lstm, 1 gru, 2 rnn, 3 gru_classic; gates; bias gates */
     dnnl_memory_desc_t src, iter, wl, wi, bias, dst;
     dnnl_memory_desc_t wl_any, wi_any;
     dnnl_primitive_desc_t fpd, bpd;
@@ -130,6 +131,12 @@ static void build(layer *l)
         OK(dnnl_lbr_gru_backward_desc_init(&b, dnnl_backward, dir, &l->src, &l->iter, &l->wl_any, &l->wi_any, &l->bias,
                                            &l->dst, &l->iter, &l->src, &l->iter, &l->wl_any, &l->wi_any, &l->bias,
                                            &l->dst, &l->iter, 0));
+    } else if (l->cell == 3) {
+        OK(dnnl_gru_forward_desc_init(&f, dnnl_forward_training, dir, &l->src, &l->iter, &l->wl_any, &l->wi_any,
+                                      &l->bias, &l->dst, &l->iter, 0));
+        OK(dnnl_gru_backward_desc_init(&b, dnnl_backward, dir, &l->src, &l->iter, &l->wl_any, &l->wi_any, &l->bias,
+                                       &l->dst, &l->iter, &l->src, &l->iter, &l->wl_any, &l->wi_any, &l->bias,
+                                       &l->dst, &l->iter, 0));
     } else {
         OK(dnnl_vanilla_rnn_forward_desc_init(&f, dnnl_forward_training, dnnl_eltwise_tanh, dir, &l->src, &l->iter,
                                               &l->wl_any, &l->wi_any, &l->bias, &l->dst, &l->iter, 0, 0, 0));
@@ -229,12 +236,12 @@ static int check(layer *l)
 int main(int argc, char **argv)
 {
     if (argc < 7) {
-        fprintf(stderr, "usage: bench_dnnl lstm|gru|rnn H L B T STEPS [--check]\n");
+        fprintf(stderr, "usage: bench_dnnl lstm|gru|gru_classic|rnn H L B T STEPS [--check]\n");
         return 2;
     }
     layer l = {0};
-    l.cell = !strcmp(argv[1], "lstm") ? 0 : !strcmp(argv[1], "gru") ? 1 : 2;
-    l.G = l.cell == 0 ? 4 : l.cell == 1 ? 3 : 1, l.BG = l.cell == 1 ? 4 : l.G;
+    l.cell = !strcmp(argv[1], "lstm") ? 0 : !strcmp(argv[1], "gru") ? 1 : !strcmp(argv[1], "gru_classic") ? 3 : 2;
+    l.G = l.cell == 0 ? 4 : l.cell == 1 || l.cell == 3 ? 3 : 1, l.BG = l.cell == 1 ? 4 : l.G;
     int H = atoi(argv[2]), L = atoi(argv[3]), B = atoi(argv[4]), T = atoi(argv[5]), steps = atoi(argv[6]);
     OK(dnnl_engine_create(&eng, dnnl_cpu, 0));
     OK(dnnl_stream_create(&strm, eng, dnnl_stream_default_flags));

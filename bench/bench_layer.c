@@ -5,6 +5,9 @@
  * explicit zero initial states, the weight gradients zeroed every step.
  *
  *   bench_layer CELL H L B T STEPS     CELL: lstm | gru (gru_reset_after, = oneDNN's lbr_gru) | rnn
+ *                                      | gru_classic (the lecture's GRU, = oneDNN's vanilla GRU: the
+ *                                      reset gate before U_n, so U_rz h and U_n (r h) are two
+ *                                      products, on slices of W_hh)
  *   bench_layer CELL H L B T STEPS --gemm-only
  *                                      the same matrix products alone, straight
  *                                      into seqgrad's GEMM backend (the bound the
@@ -97,11 +100,12 @@ int main(int argc, char **argv)
     }
     bool gemm_only = argc == 8 && !strcmp(argv[7], "--gemm-only");
     if (argc != 7 && !gemm_only) {
-        fprintf(stderr, "usage: bench_layer lstm|gru|rnn H L B T STEPS [--gemm-only]\n");
+        fprintf(stderr, "usage: bench_layer lstm|gru|gru_classic|rnn H L B T STEPS [--gemm-only]\n");
         return 2;
     }
     const sg_cell_def *cell = !strcmp(argv[1], "lstm") ? &sg_lstm_cell
                             : !strcmp(argv[1], "gru")  ? &sg_gru_reset_after_cell
+                            : !strcmp(argv[1], "gru_classic") ? &sg_gru_cell
                                                        : &sg_rnn_tanh_cell;
     layer m = {.H = atoi(argv[2]), .L = atoi(argv[3]), .B = atoi(argv[4]), .T = atoi(argv[5])};
     int steps = atoi(argv[6]);
@@ -122,7 +126,8 @@ int main(int argc, char **argv)
         x[i] = (float)(2 * sg_rng_uniform(&rng) - 1), dy[i] = (float)(2 * sg_rng_uniform(&rng) - 1);
     int rc;
     if (gemm_only) {
-        m.G = !strcmp(argv[1], "lstm") ? 4 : !strcmp(argv[1], "gru") ? 3 : 1;
+        /* gru_classic: its two recurrent products (2H and H rows of W_hh) as one of 3H */
+        m.G = !strcmp(argv[1], "lstm") ? 4 : !strncmp(argv[1], "gru", 3) ? 3 : 1;
         size_t G = (size_t)m.G * m.H, H = (size_t)m.H, TB = (size_t)m.T * m.B;
         float **own[] = {&m.w_ih, &m.w_hh, &m.w_hh_t, &m.xs, &m.xp, &m.h, &m.dxp, &m.dh, &m.dx, &m.dw_ih, &m.dw_hh};
         size_t len[] = {G * H, G * H, G * H, TB * H, TB * G, TB * H, TB * G, (size_t)m.B * H, TB * H, G * H, G * H};

@@ -65,6 +65,8 @@ struct sg_tensor {
     bool requires_grad;
     bool grad_pending;        /* backward: grad allocated, not yet zeroed (see tape.c) */
     bool data_read;           /* some backward reads data, or it is shared (a view) */
+    bool staged;              /* a tape W with gradient terms staged (ops/matmul.c): summed
+                               * when backward's walk reaches W */
     int part_row;             /* a row run's copy of the header (core/rows.c): 1 + its first row */
     sg_tape *tape;            /* NULL for heap tensors */
     sg_tensor *prev;          /* previous tensor recorded on the tape */
@@ -128,7 +130,7 @@ struct sg_tape {
     int n_held;
     struct { const sg_tensor *w; const void *data; void *wt; } held[SG_MAX_HELD];
     /* backward of those products: W's gradient terms dC^T A, their rows
-     * staged here and summed by one GEMM per SG_STAGE_ROWS rows (matmul.c) */
+     * staged here and summed by one GEMM per STAGE_ROWS rows (matmul.c) */
     int n_staged;
     struct sg_stage {
         sg_tensor *w, *bias;  /* bias: a heap bias row whose gradient sums the staged dC rows too */
@@ -161,14 +163,18 @@ static inline void sg_synced(const sg_tensor *x)
  * the transposed form (1.5-2.9x on 2 threads at B = 32, docs/speed.md).
  * For a loop over time steps that records the same weights again and again
  * (nn/rnn.c): W must not change between on and off. Both clear the copies.
- * Such a product, f32 or f64, with a heap W (a parameter) also leaves W's
- * gradient term dC^T x to backward's end: the terms' rows are staged and
- * summed by one GEMM over many time steps instead of one small-K GEMM per
- * step, each of which reads and writes all of dW. */
+ * Such a product, f32 or f64, also leaves W's gradient term dC^T x to
+ * later: the terms' rows are staged and summed by one GEMM over many time
+ * steps instead of one small-K GEMM per step, each of which reads and
+ * writes all of dW (a parameter's at backward's end, a tape W's when the
+ * walk reaches W). */
 void sg_tape_hold_transposes(sg_tape *t, bool on);
 /* Adds the staged weight-gradient terms into their weights' gradients
  * (ops/matmul.c); run_backward calls it when its walk ends. */
 void sg_tape_flush_staged(sg_tape *t);
+/* Adds those of a tape W (w->staged): run_backward calls it when its walk
+ * reaches W, before W's gradient is read. */
+void sg_tape_flush_weight(sg_tape *t, sg_tensor *w);
 
 /* The threads a large product runs on (sg_blas_threads, else OpenMP's
  * default; 1 in a forked child, without OpenMP, and while f32 products run

@@ -202,7 +202,7 @@ sg_tensor *sg_tensor_alloc(sg_tape *t, sg_dtype dt, int ndim, const int *shape)
     for (int d = 0; d < SG_MAX_DIMS; d++)
         x->shape[d] = d < ndim ? shape[d] : 1;
     x->size = size, x->data = data, x->grad = NULL;
-    x->requires_grad = x->grad_pending = x->data_read = false;
+    x->requires_grad = x->grad_pending = x->data_read = x->staged = false;
     x->part_row = 0;
     x->tape = t, x->prev = NULL, x->op = NULL;
     x->src = x->src_buf, x->nsrc = 0;
@@ -515,6 +515,11 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
     run.n = 0;
     sg_tensor *x = from;
     for (; x; x = x->prev) {
+        if (x->staged) {                      /* a W's staged terms, some perhaps in the run */
+            if (run.n)
+                run_rows(t, &run, threads);
+            sg_tape_flush_weight(t, x);
+        }
         if (!x->requires_grad)
             continue;
         if (!x->grad || x->grad_pending) {

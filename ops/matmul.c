@@ -12,11 +12,12 @@
  * a whole addend of C's shape, db = dC (a cell's gates: xp_t + h W_hh^T).
  * Inside a loop that holds transposes (sg_tape_hold_transposes, nn/rnn.c),
  * x W^T runs forward as x (W^T) on a copy of W^T made once per loop; the
- * backward reads W either way. There, in f32 and f64, a heap W's gradient
- * term dW += dC^T x is staged: its rows of dC and x are copied aside and
- * summed when SG_STAGE_ROWS rows have gathered or backward ends
- * (sg_tape_flush_staged), one GEMM with K up to 256 rather than a GEMM with
- * K = B per time step, each of which reads and writes all of dW.
+ * backward reads W either way. There, in f32 and f64, W's gradient term
+ * dW += dC^T x is staged: its rows of dC and x are copied aside and summed
+ * when STAGE_ROWS rows have gathered, or when backward ends for a heap W
+ * (sg_tape_flush_staged) and when the walk reaches a tape W (a slice of a
+ * parameter: sg_tape_flush_weight), one GEMM with K up to 256 rather than a
+ * GEMM with K = B per time step, each of which reads and writes all of dW.
  * iarg: [0] trans flags, [1] batch count, [2] M, [3] N, [4] K, [5] 1 when
  * W's gradient is staged; farg[0] alpha; aux: the held W^T or NULL.
  */
@@ -255,10 +256,12 @@ static sg_tensor *bias_row(const sg_tensor *out)
     return b && b->size != out->size && b->requires_grad ? b : NULL;
 }
 
-/* Whether a product's weight-gradient terms may be staged: held, with a
- * heap W (iarg[5]), not in anomaly mode (which checks each op's gradients
- * as it goes), and no bias row of the tape's (its gradient must be whole
- * before the walk reaches it). */
+/* Whether a product's weight-gradient terms may be staged: held (iarg[5]),
+ * not in anomaly mode (which checks each op's gradients as it goes), and
+ * no bias row of the tape's (its gradient must be whole before the walk
+ * reaches it). A W of the tape's (a slice of a parameter, as the classic
+ * GRU's) has its terms summed when the walk reaches it (sg_tape_flush_weight),
+ * a parameter's when the walk ends. */
 static bool stageable(const sg_tensor *out)
 {
     const sg_tensor *bias = bias_row(out);
@@ -298,13 +301,28 @@ static struct sg_stage *stage_for(sg_tape *t, sg_tensor *w, sg_tensor *bias, int
         return NULL;
     if (s->rows + m > s->cap)
         flush(s);
-    return m <= s->cap ? s : NULL;
+    if (m > s->cap)
+        return NULL;
+    if (w->tape) {          /* the flush adds into it: zeroed now, summed when the walk reaches W */
+        sg_grad_ready(w);
+        w->staged = true;
+    }
+    return s;
 }
 
 void sg_tape_flush_staged(sg_tape *t)
 {
     for (int i = 0; i < t->n_staged; i++)
-        flush(&t->staged[i]);
+        if (t->staged[i].w->grad)      /* (a tape W the walk reached had its terms summed then) */
+            flush(&t->staged[i]);
+}
+
+void sg_tape_flush_weight(sg_tape *t, sg_tensor *w)
+{
+    struct sg_stage *s = stage_of(t, w);
+    if (s)
+        flush(s);
+    w->staged = false;
 }
 
 /* Stages the term dW += dC^T(N,M) x(M,K) of a held product; false when it
@@ -462,7 +480,7 @@ static sg_tensor *make(sg_tape *t, const sg_op *op, sg_tensor *a, sg_tensor *b, 
         sg_tape_sync(t);
     if (op != &bmm_op && trans == SG_TRANS_B) {
         out->aux = (void *)held_transpose(t, b);
-        out->iarg[5] = t->hold_on && !b->tape;     /* W's gradient term staged in backward */
+        out->iarg[5] = t->hold_on;                 /* W's gradient term staged in backward */
     }
     return sg_record(t, op, out);
 }
