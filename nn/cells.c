@@ -130,9 +130,10 @@ static sg_status gru_begin(sg_tape *t, sg_cell_run *run)
 static sg_status gru_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, sg_tensor *const *s, sg_tensor **next)
 {
     int H = run->cell->hidden_size;
-    sg_tensor *h = s[0];
-    sg_tensor *rz = sg_sigmoid(t, sg_add(t, sg_narrow(t, xp, 1, 0, 2 * H), sg_matmul_ex(t, h, run->w[0], SG_TRANS_B)));
-    sg_tensor *r = sg_narrow(t, rz, 1, 0, H), *z = sg_narrow(t, rz, 1, H, H);
+    sg_tensor *h = s[0], *uh = sg_matmul_ex(t, h, run->w[0], SG_TRANS_B);      /* U_rz h, (B, 2H) */
+    /* r and z each by its own sigmoid: two slices of one would keep a copy */
+    sg_tensor *r = sg_sigmoid(t, sg_add(t, sg_narrow(t, xp, 1, 0, H), sg_narrow(t, uh, 1, 0, H)));
+    sg_tensor *z = sg_sigmoid(t, sg_add(t, sg_narrow(t, xp, 1, H, H), sg_narrow(t, uh, 1, H, H)));
     sg_tensor *n = sg_tanh(t, sg_add(t, sg_narrow(t, xp, 1, 2 * H, H),
                                      sg_matmul_ex(t, sg_mul(t, r, h), run->w[1], SG_TRANS_B)));
     next[0] = sg_add(t, sg_mul(t, sg_one_minus(t, z), h), sg_mul(t, z, n));
