@@ -32,32 +32,49 @@ static double row_weight(const sg_tensor *out, size_t r)
 /* ---- cross_entropy and nll: iarg [0] kind [1] reduction [2] rows [3] C
  *      [4] ignore [5] count; aux: targets (int); aux2: logsumexp per row ---- */
 
+/* Part k of n of the rows' logsumexp (cross_entropy; rows are independent) */
+static void lse_part(void *ctx, int k, int n)
+{
+    const sg_tensor *out = ctx;
+    size_t C = (size_t)out->iarg[3], lo, hi;
+    const int *y = out->aux;
+    double *lse = out->aux2;
+    sg_part_range((size_t)out->iarg[2], k, n, &lo, &hi);
+    SG_TYPED(out->dtype, {
+        const T *z = out->src[0]->data;
+        for (size_t r = lo; r < hi; r++) {
+            const T *zr = z + r * C;
+            if (y[r] == out->iarg[4])
+                continue;
+            T m = zr[0], s = 0;
+            for (size_t c = 1; c < C; c++)
+                m = zr[c] > m ? zr[c] : m;
+            for (size_t c = 0; c < C; c++)
+                s += exp(zr[c] - m);
+            lse[r] = (double)(m + log(s));
+        }
+    });
+}
+
+/* the rows' logsumexps in parts (the exps are the work), then the losses
+ * summed in row order */
 static void class_loss_forward(sg_tensor *out)
 {
     size_t N = (size_t)out->iarg[2], C = (size_t)out->iarg[3];
     int kind = out->iarg[0], red = out->iarg[1], ignore = out->iarg[4], count = out->iarg[5];
     const int *y = out->aux;
-    double *lse = out->aux2, total = 0;
+    const double *lse = out->aux2;
+    double total = 0;
 
+    if (kind == CE)
+        sg_in_parts(N * C * 64, lse_part, out);
     SG_TYPED(out->dtype, {
         const T *z = out->src[0]->data;
         T *l = out->data;
         for (size_t r = 0; r < N; r++) {
-            const T *zr = z + r * C;
             double lr = 0;
-            if (y[r] != ignore) {
-                if (kind == CE) {
-                    T m = zr[0], s = 0;
-                    for (size_t c = 1; c < C; c++)
-                        m = zr[c] > m ? zr[c] : m;
-                    for (size_t c = 0; c < C; c++)
-                        s += exp(zr[c] - m);
-                    lse[r] = (double)(m + log(s));
-                    lr = lse[r] - (double)zr[y[r]];
-                } else {
-                    lr = -(double)zr[y[r]];
-                }
-            }
+            if (y[r] != ignore)
+                lr = kind == CE ? lse[r] - (double)z[r * C + (size_t)y[r]] : -(double)z[r * C + (size_t)y[r]];
             if (red == SG_NONE)
                 l[r] = (T)lr;
             total += lr;
@@ -67,19 +84,19 @@ static void class_loss_forward(sg_tensor *out)
     });
 }
 
-static void class_loss_backward(sg_tensor *out)
+/* Part k of n of the rows' gradients */
+static void class_grad_part(void *ctx, int k, int n)
 {
-    size_t N = (size_t)out->iarg[2], C = (size_t)out->iarg[3];
+    const sg_tensor *out = ctx;
+    size_t C = (size_t)out->iarg[3], lo, hi;
     int kind = out->iarg[0], ignore = out->iarg[4];
     const int *y = out->aux;
     const double *lse = out->aux2;
-
-    if (!out->src[0]->grad)
-        return;
+    sg_part_range((size_t)out->iarg[2], k, n, &lo, &hi);
     SG_TYPED(out->dtype, {
         const T *z = out->src[0]->data;
         T *dz = out->src[0]->grad;
-        for (size_t r = 0; r < N; r++) {
+        for (size_t r = lo; r < hi; r++) {
             if (y[r] == ignore)
                 continue;
             T w = (T)row_weight(out, r);
@@ -89,6 +106,12 @@ static void class_loss_backward(sg_tensor *out)
             dz[r * C + (size_t)y[r]] -= w;
         }
     });
+}
+
+static void class_loss_backward(sg_tensor *out)
+{
+    if (out->src[0]->grad)
+        sg_in_parts((size_t)out->iarg[2] * (size_t)out->iarg[3] * (out->iarg[0] == CE ? 64 : 1), class_grad_part, out);
 }
 
 static const sg_op cross_entropy_op = {"cross_entropy", class_loss_forward, class_loss_backward, false, 0, 0};

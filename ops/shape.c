@@ -25,15 +25,23 @@ static sg_tensor *new_out(sg_tape *t, sg_tensor *x, int ndim, const int *shape)
 
 static void reshape_forward(sg_tensor *out) { (void)out; }
 
-static void reshape_backward(sg_tensor *out)
+static void reshape_part(void *ctx, int k, int n)
 {
+    const sg_tensor *out = ctx;
+    size_t lo, hi;
+    sg_part_range(out->size, k, n, &lo, &hi);
     SG_TYPED(out->dtype, {
         T *dx = out->src[0]->grad;
         const T *dy = out->grad;
-        if (dx)
-            for (size_t i = 0; i < out->size; i++)
-                dx[i] += dy[i];
+        for (size_t i = lo; i < hi; i++)
+            dx[i] += dy[i];
     });
+}
+
+static void reshape_backward(sg_tensor *out)
+{
+    if (out->src[0]->grad)
+        sg_in_parts(out->size * sg_dtype_size(out->dtype), reshape_part, out);
 }
 
 static const sg_op reshape_op = {"reshape", reshape_forward, reshape_backward, false,
@@ -168,7 +176,9 @@ sg_tensor *sg_transpose(sg_tape *t, sg_tensor *x, int a0, int a1)
 /* ---- concat / stack: y = [x_0 | x_1 | ...] along the axis; dx_k += its block --
  * x_k viewed as (outer, chunk_k) with chunk_k = size_k / outer; iarg[0] outer.  */
 
-static void join_walk(sg_tensor *out, bool backward)
+/* Outer indices [o0, o1) of every input: each (input, outer index) is
+ * one block, copied forward, added backward. */
+static void join_walk(sg_tensor *out, bool backward, size_t o0, size_t o1)
 {
     size_t outer = (size_t)out->iarg[0], es = sg_dtype_size(out->dtype), row = out->size / outer;
     size_t off = 0;
@@ -176,13 +186,13 @@ static void join_walk(sg_tensor *out, bool backward)
         sg_tensor *x = out->src[k];
         size_t chunk = x->size / outer;
         if (!backward) {
-            for (size_t o = 0; o < outer; o++)
+            for (size_t o = o0; o < o1; o++)
                 memcpy((char *)out->data + (o * row + off) * es, (char *)x->data + o * chunk * es, chunk * es);
         } else if (x->grad) {
             SG_TYPED(out->dtype, {
                 const T *dy = out->grad;
                 T *dx = x->grad;
-                for (size_t o = 0; o < outer; o++)
+                for (size_t o = o0; o < o1; o++)
                     for (size_t i = 0; i < chunk; i++)
                         dx[o * chunk + i] += dy[o * row + off + i];
             });
@@ -191,8 +201,30 @@ static void join_walk(sg_tensor *out, bool backward)
     }
 }
 
-static void join_forward(sg_tensor *out) { join_walk(out, false); }
-static void join_backward(sg_tensor *out) { join_walk(out, true); }
+struct walking {
+    sg_tensor *out;
+    bool backward;
+};
+
+static void join_part(void *ctx, int k, int n)
+{
+    const struct walking *w = ctx;
+    size_t lo, hi;
+    sg_part_range((size_t)w->out->iarg[0], k, n, &lo, &hi);
+    join_walk(w->out, w->backward, lo, hi);
+}
+
+/* in parts over the outer indices (stacking a sequence's steps on axis 1:
+ * the batch rows) */
+static void join_forward(sg_tensor *out)
+{
+    sg_in_parts(out->size * sg_dtype_size(out->dtype), join_part, &(struct walking){out, false});
+}
+
+static void join_backward(sg_tensor *out)
+{
+    sg_in_parts(out->size * sg_dtype_size(out->dtype), join_part, &(struct walking){out, true});
+}
 
 static const sg_op concat_op = {"concat", join_forward, join_backward, false, 0, 0};
 static const sg_op stack_op = {"stack", join_forward, join_backward, false, 0, 0};
@@ -258,18 +290,20 @@ sg_tensor *sg_stack(sg_tape *t, sg_tensor *const *xs, int n, int axis) { return 
  * narrow is the case idx = start, start+1, ...: iarg [0] outer [1] n of x
  * [2] inner [3] count; aux: idx (NULL for narrow: iarg[4] start).            */
 
-SG_HOT static void select_walk(sg_tensor *out, bool backward)
+/* Outer indices [o0, o1), and of each the blocks [i0, i1) (all of them,
+ * backward: index_select's may add into the same row of dx). */
+SG_HOT static void select_walk(sg_tensor *out, bool backward, size_t o0, size_t o1, size_t i0, size_t i1)
 {
     const sg_tensor *x = out->src[0];
-    size_t outer = (size_t)out->iarg[0], nx = (size_t)out->iarg[1], inner = (size_t)out->iarg[2];
+    size_t nx = (size_t)out->iarg[1], inner = (size_t)out->iarg[2];
     size_t cnt = (size_t)out->iarg[3], es = sg_dtype_size(out->dtype);
     const int *idx = out->aux;
     /* narrow and select read one contiguous block of cnt*inner per outer
      * index; index_select one block of inner per index */
-    size_t run = idx ? inner : cnt * inner, runs = idx ? cnt : 1;
+    size_t run = idx ? inner : cnt * inner;
 
-    for (size_t o = 0; o < outer; o++)
-        for (size_t i = 0; i < runs; i++) {
+    for (size_t o = o0; o < o1; o++)
+        for (size_t i = i0; i < i1; i++) {
             size_t src = (o * nx + (size_t)(idx ? idx[i] : out->iarg[4])) * inner;
             size_t dst = (o * cnt + i) * inner;
             if (!backward) {
@@ -285,12 +319,35 @@ SG_HOT static void select_walk(sg_tensor *out, bool backward)
         }
 }
 
-static void select_forward(sg_tensor *out) { select_walk(out, false); }
+/* blocks per outer index: one for narrow and select, one per index for
+ * index_select */
+static size_t select_blocks(const sg_tensor *out) { return out->aux ? (size_t)out->iarg[3] : 1; }
+
+/* Part k of n: of the outer indices, or of the blocks when there is one
+ * outer index (an embedding's lookup), forward; of the outer indices
+ * backward (each writes its own rows of dx) */
+static void select_part(void *ctx, int k, int n)
+{
+    const struct walking *w = ctx;
+    size_t outer = (size_t)w->out->iarg[0], blocks = select_blocks(w->out), lo, hi;
+    if (outer == 1 && !w->backward) {
+        sg_part_range(blocks, k, n, &lo, &hi);
+        select_walk(w->out, false, 0, 1, lo, hi);
+    } else {
+        sg_part_range(outer, k, n, &lo, &hi);
+        select_walk(w->out, w->backward, lo, hi, 0, blocks);
+    }
+}
+
+static void select_forward(sg_tensor *out)
+{
+    sg_in_parts(out->size * sg_dtype_size(out->dtype), select_part, &(struct walking){out, false});
+}
 
 static void select_backward(sg_tensor *out)
 {
     if (out->src[0]->grad)
-        select_walk(out, true);
+        sg_in_parts(out->size * sg_dtype_size(out->dtype), select_part, &(struct walking){out, true});
 }
 
 static const sg_op index_select_op = {"index_select", select_forward, select_backward, false, 0, SG_ROWS_OUTER};

@@ -107,6 +107,50 @@ START_TEST(test_rows_run_as_one_by_one)
 }
 END_TEST
 
+/* The rest of a training step outside the runs, in parts: an embedding's
+ * lookup (index_select), a stack of steps and its backward, a reshape's
+ * backward, cross-entropy forward and backward; the same bits on 1 thread
+ * as on 2, and the work really split on 2. */
+START_TEST(test_rows_parts_of_a_step)
+{
+    enum { V = 50, R = 640, H = 512, S = 4, C = 65 };
+    static int idx[R], y[R * S];
+    for (int i = 0; i < R; i++)
+        idx[i] = (i * 7) % V;
+    for (int i = 0; i < R * S; i++)
+        y[i] = (i * 11) % C;
+    sg_rng rng;
+    sg_rng_seed(&rng, 3);
+    sg_tensor *table = sg_param_uniform(SG_F32, 2, (int[]){V, H}, -1, 1, &rng);
+    sg_tensor *w = sg_param_uniform(SG_F32, 2, (int[]){C, H}, -1, 1, &rng);
+    static float loss[2], emb[2][V * H], dw[2][C * H];
+    int was = sg_blas_threads(0);
+    for (int k = 0; k < 2; k++) {
+        sg_blas_threads(k + 1);
+        long before = sg_rows_parallel_runs();
+        sg_param_zero_grad(table), sg_param_zero_grad(w);
+        sg_tape *t = sg_tape_new();
+        sg_tensor *e = sg_index_select(t, table, 0, idx, R), *steps[S];
+        for (int s = 0; s < S; s++)
+            steps[s] = sg_tanh(t, sg_scale(t, e, 0.5 * (s + 1)));
+        sg_tensor *h = sg_reshape(t, sg_stack(t, steps, S, 1), 2, (int[]){R * S, H});
+        sg_tensor *l = sg_cross_entropy(t, sg_matmul_ex(t, h, w, SG_TRANS_B), y, NULL);
+        ck_assert_int_eq(sg_backward(t, l), SG_OK);
+        loss[k] = (float)sg_tensor_get(l, 0);
+        memcpy(emb[k], sg_tensor_grad(table), sizeof emb[k]);
+        memcpy(dw[k], sg_tensor_grad(w), sizeof dw[k]);
+        if (k == 1)
+            ck_assert_int_ge(sg_rows_parallel_runs() - before, 6);
+        sg_tape_free(t);
+    }
+    ck_assert_float_eq(loss[0], loss[1]);
+    ck_assert(!memcmp(emb[0], emb[1], sizeof emb[0]));
+    ck_assert(!memcmp(dw[0], dw[1], sizeof dw[0]));
+    sg_blas_threads(was);
+    sg_tensor_free(table), sg_tensor_free(w);
+}
+END_TEST
+
 /* A run on 3 rows: oneDNN's sgemm takes another path for a single row
  * (a matrix-vector product, other bits), so no thread's part may be 1 row:
  * the same bits on 1 thread and on 2. */
@@ -352,6 +396,7 @@ int main(void)
         tcase_add_loop_test(tc, test_rows_layers_same_bits_on_1_and_2_threads, 0, 8);
         tcase_add_test(tc, test_rows_parts_outside_runs);
         tcase_add_test(tc, test_rows_no_part_of_one_row);
+        tcase_add_test(tc, test_rows_parts_of_a_step);
     } else        /* as in test_ops_matmul: OpenBLAS's own products differ between 1 and 2 threads */
         printf("test_core_rows: layers' same bits on 1 and 2 threads, and work in parts: left out on OpenBLAS (no "
                "OpenMP, no runs)\n");
