@@ -204,9 +204,9 @@ long sg_rows_parallel_runs(void);
  * sg_gemm_threads() when work (bytes or elements, the caller's measure) is
  * at least SG_PARTS_WORK and no parallel region is running, else part(ctx,
  * 0, 1). For work outside a time step's row runs that would leave the
- * second core idle: big zeroings and copies, the optimizer's update. Each
- * part must compute its elements as the whole would, so the split changes
- * no bit. */
+ * second core idle: big zeroings and copies, a loss, a stack, a lookup, the
+ * optimizer's update. Each part must compute its elements as the whole
+ * would, so the split changes no bit. */
 enum { SG_PARTS_WORK = 1 << 18 };
 void sg_in_parts(size_t work, void (*part)(void *ctx, int k, int n), void *ctx);
 /* Part k of n of [0, len): [*lo, *hi). */

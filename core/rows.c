@@ -12,7 +12,12 @@
  * the thread's first row, so the kernels are the ordinary ones.
  *
  * The split changes no result: every element is computed by the same code
- * from the same operands on any number of threads.
+ * from the same operands on any number of threads (no part is a single
+ * row: oneDNN's sgemm computes one row by another path, with other bits).
+ *
+ * sg_in_parts splits big work outside the runs the same way: a kernel
+ * given part k of n computes its share of the elements (rows, columns,
+ * ranges) exactly as the whole would.
  */
 #include "internal.h"
 #include "seqgrad/ops.h"

@@ -154,9 +154,6 @@ static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alph
         cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* W^T (K, N) for x W^T with W (N, K), from the tape's held copies or made
- * now; NULL where the product keeps the transposed form (no hold, f64, a
- * full table, or no memory: the product is still right without it). */
 struct transposing {
     const sg_tensor *w;
     float *wt;
@@ -182,6 +179,10 @@ static void transpose_part(void *ctx, int k, int n)
                     tr->wt[(size_t)r * N + c] = W[(size_t)c * K + r];
 }
 
+/* W^T (K, N) for x W^T with W (N, K), from the tape's held copies or made
+ * now (in parts); NULL where the product keeps the transposed form (no
+ * hold, f64, a full table, or no memory: the product is still right
+ * without it). */
 static const void *held_transpose(sg_tape *t, const sg_tensor *w)
 {
     if (!t->hold_on || w->dtype != SG_F32 || w->ndim != 2)
