@@ -331,7 +331,7 @@ sg_tensor *sg_detach(sg_tape *t, sg_tensor *x)
 /* ---- backward ------------------------------------------------------------ */
 
 /* The bytes of x's data, and of its gradient. */
-static size_t buf_bytes(const sg_tensor *x) { return x->size * sg_dtype_size(x->dtype); }
+static size_t buf_bytes(const sg_tensor *x) { return x->size * (x->dtype == SG_F64 ? sizeof(double) : sizeof(float)); }
 
 /* A gradient buffer of this many bytes: a spare one, else arena memory. */
 static void *take_spare(sg_tape *t, size_t bytes)
@@ -515,6 +515,8 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
     run.n = 0;
     sg_tensor *x = from;
     for (; x; x = x->prev) {
+        if (x->prev)          /* the walk goes down the arena: the next header, ahead of time */
+            __builtin_prefetch((const char *)x->prev + 64);
         if (x->staged) {                      /* a W's staged terms, some perhaps in the run */
             if (run.n)
                 run_rows(t, &run, threads);

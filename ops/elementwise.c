@@ -148,7 +148,7 @@ sg_tensor *sg_div(sg_tape *t, sg_tensor *a, sg_tensor *b) { return binary(t, DIV
 /* ---- affine: y = c1 x + c0,  dx += c1 dy --------------------------------------
  *   neg: c1 = -1, c0 = 0    add_scalar: 1, c    scale: c, 0    one_minus: -1, 1  */
 
-static void affine_forward(sg_tensor *out)
+SG_HOT static void affine_forward(sg_tensor *out)
 {
     SG_TYPED(out->dtype, {
         const T *x = out->src[0]->data;
@@ -159,7 +159,7 @@ static void affine_forward(sg_tensor *out)
     });
 }
 
-static void affine_backward(sg_tensor *out)
+SG_HOT static void affine_backward(sg_tensor *out)
 {
     SG_TYPED(out->dtype, {
         T *dx = out->src[0]->grad;
