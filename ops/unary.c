@@ -47,22 +47,25 @@
  * clamp (NaN goes to -87 there), then e and the select, which gives NaN back
  * where x was NaN. */
 
-SG_HOT static void sigmoid_forward(sg_tensor *out)
+/* f32 in a function of its own, as tanh_f32 below */
+SG_HOT static void sigmoid_f32(const float *X, float *Y, size_t n)
 {
-    if (out->dtype == SG_F32) {      /* two passes: both vectorise */
-        const float *X = out->src[0]->data;
-        float *Y = out->data;
-        for (size_t i = 0; i < out->size; i++) {
-            float a = -fabsf(X[i]);
-            Y[i] = a >= -87.0f ? a : -87.0f;
-        }
-        for (size_t i = 0; i < out->size; i++) {
-            float e = sg_expf(Y[i]), s = 1 / (1 + e);
-            Y[i] = X[i] >= 0 ? s : X[i] < 0 ? e * s : X[i];
-        }
-        return;
+    for (size_t i = 0; i < n; i++) {     /* two passes: both vectorise */
+        float a = -fabsf(X[i]);
+        Y[i] = a >= -87.0f ? a : -87.0f;
     }
-    UNARY_FORWARD(out, x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)));
+    for (size_t i = 0; i < n; i++) {
+        float e = sg_expf(Y[i]), s = 1 / (1 + e);
+        Y[i] = X[i] >= 0 ? s : X[i] < 0 ? e * s : X[i];
+    }
+}
+
+static void sigmoid_forward(sg_tensor *out)
+{
+    if (out->dtype == SG_F32)
+        sigmoid_f32(out->src[0]->data, out->data, out->size);
+    else
+        UNARY_FORWARD(out, x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)));
 }
 
 SG_HOT static void sigmoid_backward(sg_tensor *out) { UNARY_BACKWARD(out, y * (1 - y)); }
@@ -71,22 +74,26 @@ SG_HOT static void sigmoid_backward(sg_tensor *out) { UNARY_BACKWARD(out, y * (1
  * f32: tanh|x| = (1 - e) / (1 + e) with e = e^(-2|x|) by sg_expf (absolute
  * error ~1e-7; the two passes vectorise, NaN kept as in sigmoid); f64: libm. */
 
-SG_HOT static void tanh_forward(sg_tensor *out)
+/* f32 in a function of its own: no call in it, so no registers saved or
+ * stack realigned around the f64 path's calls to libm (bench_tape) */
+SG_HOT static void tanh_f32(const float *X, float *Y, size_t n)
 {
-    if (out->dtype == SG_F32) {      /* two passes: both vectorise */
-        const float *X = out->src[0]->data;
-        float *Y = out->data;
-        for (size_t i = 0; i < out->size; i++) {
-            float a = -2 * fabsf(X[i]);
-            Y[i] = a >= -87.0f ? a : -87.0f;
-        }
-        for (size_t i = 0; i < out->size; i++) {
-            float e = sg_expf(Y[i]), t = (1 - e) / (1 + e);
-            Y[i] = X[i] < 0 ? -t : X[i] >= 0 ? t : X[i];
-        }
-        return;
+    for (size_t i = 0; i < n; i++) {     /* two passes: both vectorise */
+        float a = -2 * fabsf(X[i]);
+        Y[i] = a >= -87.0f ? a : -87.0f;
     }
-    UNARY_FORWARD(out, tanh(x));
+    for (size_t i = 0; i < n; i++) {
+        float e = sg_expf(Y[i]), t = (1 - e) / (1 + e);
+        Y[i] = X[i] < 0 ? -t : X[i] >= 0 ? t : X[i];
+    }
+}
+
+static void tanh_forward(sg_tensor *out)
+{
+    if (out->dtype == SG_F32)
+        tanh_f32(out->src[0]->data, out->data, out->size);
+    else
+        UNARY_FORWARD(out, tanh(x));
 }
 SG_HOT static void tanh_backward(sg_tensor *out) { UNARY_BACKWARD(out, 1 - y * y); }
 
