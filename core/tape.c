@@ -515,8 +515,10 @@ static sg_status run_backward(sg_tape *t, sg_tensor *from)
     run.n = 0;
     sg_tensor *x = from;
     for (; x; x = x->prev) {
-        if (x->prev)          /* the walk goes down the arena: the next header, ahead of time */
+        if (x->prev) {        /* the next header, ahead of time (the walk goes down the arena) */
+            __builtin_prefetch(x->prev);
             __builtin_prefetch((const char *)x->prev + 64);
+        }
         if (x->staged) {                      /* a W's staged terms, some perhaps in the run */
             if (run.n)
                 run_rows(t, &run, threads);
