@@ -66,9 +66,10 @@ START_TEST(test_optimizer_matches_torch_optim)
 END_TEST
 
 /* Parameters big enough for the update to be split among threads
- * (sg_in_parts): every 1000th triple of elements starts as p above and
- * gets the gradients above, so after three steps it holds torch.optim's
- * values whichever part it fell in; 1 and 2 threads give the same bits. */
+ * (sg_in_parts): every triple of elements starts as p above and gets the
+ * gradients above, so after three steps each holds torch.optim's values
+ * whichever part it fell in (checked every 999 elements, in both parts);
+ * 1 and 2 threads give the same bits. */
 START_TEST(test_optimizer_split_among_threads)
 {
     int c = _i;
