@@ -53,7 +53,9 @@ sg_optim *sg_optim_new(sg_params *ps, const sg_optim_opts *opts);
 void sg_optim_free(sg_optim *o);
 /* One update of every parameter from its gradient, with learning rate lr
  * (from a schedule), or opts.lr if lr < 0. Parameters without a gradient
- * yet are skipped. Gradients are left as they are: zero them yourself. */
+ * yet are skipped. Gradients are left as they are: zero them yourself.
+ * Many parameters' worth (4096 elements and up) update on the product
+ * threads (sg_blas_threads), each element as on one thread. */
 void sg_optim_step(sg_optim *o, double lr);
 long sg_optim_steps(const sg_optim *o);           /* updates done so far */
 /* The state buffers (for checkpoints): for parameter i, slot 0 and 1 are the
