@@ -48,7 +48,14 @@ int openblas_get_num_threads(void);
  * 4096 to 409 600, ran 1.25x slower on 2 threads than on 1 without it). GNU
  * OpenMP's threads do not survive fork(), and a child that opened a
  * parallel region would wait for them forever: a forked child's products
- * run on one thread. */
+ * run on one thread.
+ * The same bits on any thread count: oneDNN 2.6's sgemm on 2 threads gave
+ * other bits than on 1 for a single row (M = 1, any form) and for x W^T
+ * with K > 768 (K = 1024 to 16384, M 16 to 2048, N 256 and 1024; K up to
+ * 768 gave the same bits), measured with its AVX-512 kernels here: such
+ * products run on one thread. (With its AVX2 kernels, ONEDNN_MAX_CPU_ISA=
+ * AVX2, it also splits K when M N is small, from M N = 16 to 16384 with
+ * K >= 1024; not covered here.) */
 #ifdef SG_GEMM_ONEDNN
 #define SMALL_PRODUCT 1048576.0
 static atomic_int blas_threads;            /* 0 until sg_blas_threads sets it */
@@ -73,13 +80,16 @@ static void gemm_init(void)
     pthread_atfork(NULL, NULL, in_forked_child);
 }
 
-/* this thread's OpenMP count set for a product of macs multiply-adds */
-static void threads_for(double macs)
+/* this thread's OpenMP count set for the product C(M,N) = A' B' (B' = B^T
+ * when tb) */
+static void threads_for(int M, int N, int K, bool tb)
 {
     pthread_once(&gemm_once, gemm_init);
     int n = atomic_load(&blas_threads);
-    /* a row run's part (core/rows.c) is already one of the threads */
-    n = macs < SMALL_PRODUCT || omp_in_parallel() ? 1 : n ? n : default_threads;
+    /* a row run's part (core/rows.c) is already one of the threads; a row
+     * alone, or x W^T over K > 768, gets other bits on more (see above) */
+    bool alone = (double)M * N * K < SMALL_PRODUCT || omp_in_parallel() || M == 1 || (tb && K > 768);
+    n = alone ? 1 : n ? n : default_threads;
     if (n != omp_threads)
         omp_set_num_threads(omp_threads = n);
 }
@@ -143,7 +153,7 @@ static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alph
 #ifdef SG_GEMM_ONEDNN
         pthread_once(&gemm_once, gemm_init);
         if (!atomic_load_explicit(&openblas_only, memory_order_relaxed)) {
-            threads_for((double)M * N * K);
+            threads_for(M, N, K, tb);
             if (dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, (float)alpha, A, lda, B, ldb,
                            (float)beta, C, ldc) == dnnl_success)
                 return;

@@ -156,7 +156,7 @@ END_TEST
  * the same bits on 1 thread and on 2. */
 START_TEST(test_rows_no_part_of_one_row)
 {
-    enum { R = 3, K = 64, N = 8192 };      /* R N above PARALLEL_WORK */
+    enum { R = 3, K = 32, N = 8192 };      /* R N above PARALLEL_WORK; R N K below SMALL_PRODUCT */
     sg_rng rng;
     sg_rng_seed(&rng, 5);
     sg_tensor *x = sg_param_uniform(SG_F32, 2, (int[]){R, K}, -1, 1, &rng);

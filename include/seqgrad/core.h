@@ -76,9 +76,11 @@ int sg_enum_parse(const char *const *names, const char *text);
  * every core). With oneDNN the same threads also run recurrent steps'
  * element-wise chains by rows of the batch (docs/speed.md, row runs) and
  * big work outside them in parts (copies, zeroing, losses, stacks, the
- * optimizer's update), with the same bits on any count. Products may
- * differ in their last bits between thread counts on OpenBLAS; the tool's
- * sharded training (train.shards) runs every shard on one. */
+ * optimizer's update), with the same bits on any count (oneDNN's AVX-512
+ * kernels; products whose 2-thread bits would differ run on one thread,
+ * docs/speed.md). Products may differ in their last bits between thread
+ * counts on OpenBLAS; the tool's sharded training (train.shards) runs
+ * every shard on one. */
 int sg_blas_threads(int n);
 
 /* Which library runs the products, chosen at build time (meson option
