@@ -466,7 +466,7 @@ static void zero_part(void *ctx, int k, int n)
 void sg_grad_ready(sg_tensor *x)
 {
     if (x->grad_pending) {
-        sg_in_parts(x->size * sg_dtype_size(x->dtype), zero_part, x);
+        sg_in_parts(buf_bytes(x), zero_part, x);
         x->grad_pending = false;
     }
 }

@@ -37,6 +37,7 @@ static void lse_part(void *ctx, int k, int n)
 {
     const sg_tensor *out = ctx;
     size_t C = (size_t)out->iarg[3], lo, hi;
+    int ignore = out->iarg[4];
     const int *y = out->aux;
     double *lse = out->aux2;
     sg_part_range((size_t)out->iarg[2], k, n, &lo, &hi);
@@ -44,7 +45,7 @@ static void lse_part(void *ctx, int k, int n)
         const T *z = out->src[0]->data;
         for (size_t r = lo; r < hi; r++) {
             const T *zr = z + r * C;
-            if (y[r] == out->iarg[4])
+            if (y[r] == ignore)
                 continue;
             T m = zr[0], s = 0;
             for (size_t c = 1; c < C; c++)
