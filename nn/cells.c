@@ -136,7 +136,7 @@ static sg_status gru_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, sg_
     sg_tensor *z = sg_sigmoid(t, sg_add(t, sg_narrow(t, xp, 1, H, H), sg_narrow(t, uh, 1, H, H)));
     sg_tensor *n = sg_tanh(t, sg_add(t, sg_narrow(t, xp, 1, 2 * H, H),
                                      sg_matmul_ex(t, sg_mul(t, r, h), run->w[1], SG_TRANS_B)));
-    next[0] = sg_add(t, sg_mul(t, sg_one_minus(t, z), h), sg_mul(t, z, n));
+    next[0] = sg_lerp(t, h, n, z);          /* (1 - z) h + z n */
     return status_of(t, next[0]);
 }
 
@@ -160,7 +160,7 @@ static sg_status gru_ra_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, 
     sg_tensor *r = sg_sigmoid(t, sg_add(t, sg_narrow(t, xp, 1, 0, H), sg_narrow(t, gh, 1, 0, H)));
     sg_tensor *z = sg_sigmoid(t, sg_add(t, sg_narrow(t, xp, 1, H, H), sg_narrow(t, gh, 1, H, H)));
     sg_tensor *n = sg_tanh(t, sg_add(t, sg_narrow(t, xp, 1, 2 * H, H), sg_mul(t, r, sg_narrow(t, gh, 1, 2 * H, H))));
-    next[0] = sg_add(t, sg_mul(t, sg_one_minus(t, z), n), sg_mul(t, z, h));
+    next[0] = sg_lerp(t, n, h, z);          /* (1 - z) n + z h */
     return status_of(t, next[0]);
 }
 

@@ -1,6 +1,6 @@
 /*
  * elementwise.c - a + b, a - b, a * b, a / b with NumPy broadcasting, and the
- * affine maps of one tensor (neg, add_scalar, scale, one_minus).
+ * affine maps of one tensor (neg, add_scalar, scale, one_minus), and lerp.
  * Forward assigns; backward accumulates into each source through the same
  * broadcast strides, which sums the gradient over stretched dimensions.
  */
@@ -193,3 +193,57 @@ sg_tensor *sg_neg(sg_tape *t, sg_tensor *x) { return affine(t, &neg_op, x, -1.0,
 sg_tensor *sg_add_scalar(sg_tape *t, sg_tensor *x, double c) { return affine(t, &add_scalar_op, x, 1.0, c); }
 sg_tensor *sg_scale(sg_tape *t, sg_tensor *x, double c) { return affine(t, &scale_op, x, c, 0.0); }
 sg_tensor *sg_one_minus(sg_tape *t, sg_tensor *x) { return affine(t, &one_minus_op, x, -1.0, 1.0); }
+
+/* ---- lerp: y = a + w (b - a), three tensors of one shape -----------------------
+ *   da += dy (1 - w)     db += dy w     dw += dy (b - a)
+ * A gated blend (a GRU's (1 - z) n + z h is lerp(n, h, z)) as one op: one
+ * pass over memory instead of four (one_minus, two mul, add), and nothing
+ * kept for backward but a, b and w, which such a cell keeps anyway. */
+
+SG_HOT static void lerp_forward(sg_tensor *out)
+{
+    SG_TYPED(out->dtype, {
+        const T *a = out->src[0]->data, *b = out->src[1]->data, *w = out->src[2]->data;
+        T *y = out->data;
+        for (size_t i = 0; i < out->size; i++)
+            y[i] = a[i] + w[i] * (b[i] - a[i]);
+    });
+}
+
+SG_HOT static void lerp_backward(sg_tensor *out)
+{
+    sg_tensor *A = out->src[0], *B = out->src[1], *W = out->src[2];
+    /* an empty gradient is assigned (not when the tensor is two of the
+     * sources: the tape has zeroed it, and the terms add) */
+    bool fa = A->grad && sg_grad_fresh(A), fb = B->grad && sg_grad_fresh(B), fw = W->grad && sg_grad_fresh(W);
+    SG_TYPED(out->dtype, {
+        const T *a = A->data, *b = B->data, *w = W->data, *g = out->grad;
+        T *da = A->grad, *db = B->grad, *dw = W->grad;
+        size_t n = out->size;
+        if (da) for (size_t i = 0; i < n; i++) da[i] = (fa ? 0 : da[i]) + g[i] * (1 - w[i]);
+        if (db) for (size_t i = 0; i < n; i++) db[i] = (fb ? 0 : db[i]) + g[i] * w[i];
+        if (dw) for (size_t i = 0; i < n; i++) dw[i] = (fw ? 0 : dw[i]) + g[i] * (b[i] - a[i]);
+    });
+}
+
+static const sg_op lerp_op = {"lerp", lerp_forward, lerp_backward, true, SG_UNREAD_OUT, SG_ROWS_FLAT};
+
+static bool same_shape(const sg_tensor *x, const sg_tensor *y)
+{
+    return x->ndim == y->ndim && !memcmp(x->shape, y->shape, (size_t)x->ndim * sizeof x->shape[0]);
+}
+
+sg_tensor *sg_lerp(sg_tape *t, sg_tensor *a, sg_tensor *b, sg_tensor *w)
+{
+    char sa[48], sb[48], sw[48];
+    if (!sg_check_args(t, "lerp", 3, a, b, w))
+        return NULL;
+    if (!same_shape(a, b) || !same_shape(a, w))
+        return sg_fail(t, SG_ERR_SHAPE, "lerp: shapes %s, %s and %s differ", sg_shape_str(a, sa),
+                       sg_shape_str(b, sb), sg_shape_str(w, sw));
+    sg_tensor *out = sg_tensor_alloc(t, a->dtype, a->ndim, a->shape);
+    if (!out)
+        return NULL;
+    out->src[0] = a, out->src[1] = b, out->src[2] = w, out->nsrc = 3;
+    return sg_record(t, &lerp_op, out);
+}

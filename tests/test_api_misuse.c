@@ -42,6 +42,7 @@ CALL(n_div, sg_div(t, e->x, NULL))
 CALL(n_neg, sg_neg(t, NULL))
 CALL(n_scale, sg_scale(t, NULL, 2))
 CALL(n_one_minus, sg_one_minus(t, NULL))
+CALL(n_lerp, sg_lerp(t, e->x, NULL, e->x))
 CALL(n_sigmoid, sg_sigmoid(t, NULL))
 CALL(n_tanh, sg_tanh(t, NULL))
 CALL(n_relu, sg_relu(t, NULL))
@@ -159,6 +160,7 @@ static const struct { const char *name; call_fn *f; const char *msg; } cases[] =
     {"neg NULL", n_neg, "neg: argument 1 is NULL"},
     {"scale NULL", n_scale, "scale: argument 1 is NULL"},
     {"one_minus NULL", n_one_minus, "one_minus: argument 1 is NULL"},
+    {"lerp NULL", n_lerp, "lerp: argument 2 is NULL"},
     {"sigmoid NULL", n_sigmoid, "sigmoid: argument 1 is NULL"},
     {"tanh NULL", n_tanh, "tanh: argument 1 is NULL"},
     {"relu NULL", n_relu, "relu: argument 1 is NULL"},

@@ -1,7 +1,8 @@
 /*
  * test_ops_elementwise.c - ops/elementwise.c (and core/broadcast.c through
  * it): known values and gradients with broadcasting in f32 and f64, f64
- * gradient checks over four shape pairs, and the error messages.
+ * gradient checks over four shape pairs, and the error messages; lerp
+ * (three tensors of one shape) likewise, aliased arguments included.
  * Known values are small integers worked by hand in the comments.
  */
 #include <math.h>
@@ -132,6 +133,52 @@ START_TEST(test_affine_gradcheck)
 }
 END_TEST
 
+/* ---- lerp: y = a + w (b - a) ------------------------------------------------ */
+
+START_TEST(test_lerp_known)
+{   /* a = 1 2 3 4, b = 5 -2 3 0, w = 0 1 0.5 0.25:
+     * y = 1, -2, 3, 3; loss = sum(y * c), c = 1 2 3 4 weighs each element:
+     * da = c (1 - w) = 1 0 1.5 3; db = c w = 0 2 1.5 1; dw = c (b - a) = 4 -8 0 -16 */
+    sg_tape *t = sg_tape_new();
+    sg_tensor *a = tu_param_of(_i, 2, (int[]){2, 2}, (double[]){1, 2, 3, 4});
+    sg_tensor *b = tu_param_of(_i, 2, (int[]){2, 2}, (double[]){5, -2, 3, 0});
+    sg_tensor *w = tu_param_of(_i, 2, (int[]){2, 2}, (double[]){0, 1, 0.5, 0.25});
+    sg_tensor *c = tu_param_of(_i, 2, (int[]){2, 2}, (double[]){1, 2, 3, 4});
+    sg_tensor *y = sg_lerp(t, a, b, w);
+    tu_assert_shape(y, 2, (int[]){2, 2});
+    tu_assert_values(y, (double[]){1, -2, 3, 3}, 4, 1e-7);
+    ck_assert_int_eq(sg_backward(t, sg_sum_all(t, sg_mul(t, y, c))), SG_OK);
+    tu_assert_grad(a, (double[]){1, 0, 1.5, 3}, 4, 1e-7);
+    tu_assert_grad(b, (double[]){0, 2, 1.5, 1}, 4, 1e-7);
+    tu_assert_grad(w, (double[]){4, -8, 0, -16}, 4, 1e-7);
+    sg_tensor_free(a), sg_tensor_free(b), sg_tensor_free(w), sg_tensor_free(c), sg_tape_free(t);
+}
+END_TEST
+
+/* the first shape of each pair; _i = 3 passes a as both a and w (aliased
+ * sources: their gradient terms add), as a GRU step's lerp(h, n, z) passes
+ * three distinct tensors; inputs through a tanh so that the gradients
+ * arrive at intermediates, not only at leaves */
+static sg_tensor *lerp_of(sg_tape *t, sg_tensor **in, void *ctx)
+{
+    bool alias = *(const int *)ctx == 3;
+    sg_tensor *a = sg_tanh(t, in[0]), *w = alias ? a : sg_sigmoid(t, in[2]);
+    return sg_lerp(t, a, in[1], w);
+}
+
+START_TEST(test_lerp_gradcheck)
+{
+    const int *s = pairs[_i][0];
+    sg_tensor *in[3];
+    for (int k = 0; k < 3; k++)
+        in[k] = tu_param(s[0], s + 1, 30 + 3 * (uint64_t)_i + (uint64_t)k);
+    int i = _i;
+    tu_gradcheck(lerp_of, &i, in, 3, 0);
+    for (int k = 0; k < 3; k++)
+        sg_tensor_free(in[k]);
+}
+END_TEST
+
 /* ---- errors ----------------------------------------------------------------- */
 
 START_TEST(test_elementwise_errors)
@@ -148,6 +195,15 @@ START_TEST(test_elementwise_errors)
     tu_assert_error(t, sg_div(t, a, NULL), "div: argument 2 is NULL");
     sg_tape_reset(t);
     tu_assert_error(t, sg_neg(t, NULL), "neg: argument 1 is NULL");
+    sg_tape_reset(t);
+    a = sg_zeros(t, SG_F32, 2, (int[]){2, 3}), b = sg_zeros(t, SG_F32, 1, (int[]){3});
+    tu_assert_error(t, sg_lerp(t, a, a, b), "lerp: shapes (2,3), (2,3) and (3) differ");
+    sg_tape_reset(t);
+    a = sg_zeros(t, SG_F32, 2, (int[]){2, 3}), c = sg_zeros(t, SG_F64, 2, (int[]){2, 3});
+    tu_assert_error(t, sg_lerp(t, a, c, a), "lerp: dtype mismatch: argument 1 is f32, argument 2 is f64");
+    sg_tape_reset(t);
+    a = sg_zeros(t, SG_F32, 2, (int[]){2, 3});
+    tu_assert_error(t, sg_lerp(t, a, a, NULL), "lerp: argument 3 is NULL");
     sg_tape_free(t);
 }
 END_TEST
@@ -161,8 +217,9 @@ int main(void)
         {"mul", test_mul_known, test_mul_gradcheck},
         {"div", test_div_known, test_div_gradcheck},
         {"affine", test_affine_known, test_affine_gradcheck},
+        {"lerp", test_lerp_known, test_lerp_gradcheck},
     };
-    tu_add_ops(s, ops, 5, 4);
+    tu_add_ops(s, ops, 6, 4);
     TCase *tc = tcase_create("errors");
     tcase_add_test(tc, test_elementwise_errors);
     suite_add_tcase(s, tc);

@@ -40,6 +40,10 @@ sg_tensor *sg_neg(sg_tape *t, sg_tensor *x);                      /* -x */
 sg_tensor *sg_add_scalar(sg_tape *t, sg_tensor *x, double c);     /* x + c */
 sg_tensor *sg_scale(sg_tape *t, sg_tensor *x, double c);          /* c x */
 sg_tensor *sg_one_minus(sg_tape *t, sg_tensor *x);                /* 1 - x */
+/* a + w (b - a), a, b, w of one shape (no broadcasting): a gated blend in
+ * one op, (1 - w) a + w b up to rounding; da = dy (1 - w), db = dy w,
+ * dw = dy (b - a). Keeps a, b and w for backward. */
+sg_tensor *sg_lerp(sg_tape *t, sg_tensor *a, sg_tensor *b, sg_tensor *w);
 
 /* ---- unary (ops/unary.c) ---------------------------------------------- */
 
