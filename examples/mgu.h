@@ -38,8 +38,8 @@ static sg_status mgu_step(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, sg_
     /* n = tanh(W_n x + b_n + U_n (f h)) */
     sg_tensor *fh = sg_mul(t, f, h);
     sg_tensor *n = sg_tanh(t, sg_add(t, sg_narrow(t, xp, 1, H, H), sg_matmul_ex(t, fh, p[MGU_U_N], SG_TRANS_B)));
-    /* h' = (1 - f) h + f n */
-    next[0] = sg_add(t, sg_mul(t, sg_one_minus(t, f), h), sg_mul(t, f, n));
+    /* h' = (1 - f) h + f n, one op: h + f (n - h) */
+    next[0] = sg_lerp(t, h, n, f);
     return sg_tape_error(t);
 }
 

@@ -34,7 +34,7 @@ enum { PH_P, PH_X, PH_S };
 typedef enum {
     OP_INPUT, OP_STATE, OP_PARAM, OP_CONST,
     OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_ADD_SCALAR, OP_SCALE, OP_ONE_MINUS, OP_NEG,
-    OP_UNARY, OP_MATMUL, OP_TRANS, OP_SLICE, OP_INDEX, OP_CONCAT, OP_LAYERNORM,
+    OP_UNARY, OP_MATMUL, OP_TRANS, OP_SLICE, OP_INDEX, OP_CONCAT, OP_LAYERNORM, OP_LERP,
 } opcode;
 
 #define MAX_ARGS 8
@@ -349,11 +349,15 @@ static int call(parser *p, const char *name, size_t len, size_t at)
         if (n != 1 && n != 3)
             return perr(p, at, "layernorm takes 1 argument (no gain or bias) or 3 (x, gain, bias), not %d", n);
         in.op = OP_LAYERNORM;
+    } else if (len == 4 && !strncmp(name, "lerp", 4)) {
+        if (n != 3)
+            return perr(p, at, "lerp takes 3 arguments (a, b, w), not %d", n);
+        in.op = OP_LERP;
     } else if (len == 5 && !strncmp(name, "split", 5)) {
         return perr(p, at, "split(z, n) stands alone on the right of n names: a, b = split(z, 2)");
     } else {
         return perr(p, at, "unknown function %.*s (sigmoid, tanh, relu, exp, log, sqrt, square, abs, gelu, "
-                           "concat, layernorm, split)", (int)len, name);
+                           "concat, layernorm, lerp, split)", (int)len, name);
     }
     return emit(p, in, at);
 }
@@ -787,7 +791,7 @@ static void shape_str(shape s, char *out, size_t n)
 static const char *op_name(const insn *in)
 {
     static const char *names[] = {"x", "state", "parameter", "number", "+", "-", "*", "/", "+", "*", "1 -", "-",
-                                  "", "@", "^T", "[:]", "[]", "concat", "layernorm"};
+                                  "", "@", "^T", "[:]", "[]", "concat", "layernorm", "lerp"};
     return in->op == OP_UNARY ? unary_fns[(int)in->num].name : in->op == OP_SLICE && in->parts ? "split" : names[in->op];
 }
 
@@ -808,6 +812,16 @@ static sg_status shape_fail(const program *pg, const insn *in, char *err, size_t
 }
 
 /* the shape of a and b combined element-wise, or false */
+static bool same_shape(shape a, shape b)
+{
+    if (a.batched != b.batched || a.nd != b.nd)
+        return false;
+    for (int k = 0; k < a.nd; k++)
+        if (a.d[k] != b.d[k])
+            return false;
+    return true;
+}
+
 static bool broadcast(shape a, shape b, shape *out)
 {
     if (a.batched || b.batched) {
@@ -926,6 +940,16 @@ static sg_status prog_check(const sg_cell_def *def, int E, int H, char *err, siz
             }
             break;
         }
+        case OP_LERP: {
+            *o = a;
+            shape w = sh[in->arg[2]];
+            char sw[40];
+            shape_str(w, sw, sizeof sw);
+            if (!same_shape(a, b) || !same_shape(a, w))
+                st = shape_fail(pg, in, err, n, "lerp of %s, %s and %s: three values of one shape (E=%d, H=%d)", sa, sb,
+                                sw, E, H);
+            break;
+        }
         case OP_LAYERNORM: {
             *o = a;
             long w = a.batched || a.nd == 1 ? a.d[0] : a.d[1];
@@ -1042,6 +1066,8 @@ static sg_tensor *run_insn(sg_tape *t, const program *pg, const sg_cell *c, cons
             xs[k] = v[in->arg[k]];
         return sg_concat(t, xs, in->nargs, feature_axis(in, a));
     }
+    case OP_LERP:
+        return sg_lerp(t, a, b, v[in->arg[2]]);
     case OP_LAYERNORM:
         return sg_layer_norm(t, a, b, in->nargs > 2 ? v[in->arg[2]] : NULL, 1e-5);
     default:

@@ -217,7 +217,7 @@ START_TEST(test_compile_errors)
         {{"h' = tanh(x @ weight_ih^T"}, "cell.yaml:10:32: expected ) or , at the end of the equation"},
         {{"h' = tanh(x @ weight_ih^T) )"}, "cell.yaml:10:34: unexpected ')' after the equation"},
         {{"h' = tanhh(x)"}, "cell.yaml:10:12: unknown function tanhh (sigmoid, tanh, relu, exp, log, sqrt, square, abs, "
-                             "gelu, concat, layernorm, split)"},
+                             "gelu, concat, layernorm, lerp, split)"},
         {{"a = tanh(x @ weight_ih^T)"}, "cell.yaml:1:7: cell bad: no equation for h' (the new value of state h)"},
         {{"h = tanh(x)"}, "cell.yaml:10:7: h is a state; each name is defined once"},
         {{"a = tanh(x)", "a = h", "h' = a"}, "cell.yaml:11:7: a is already defined (at line 10, column 11); each name is "
@@ -232,6 +232,8 @@ START_TEST(test_compile_errors)
         {{"q' = h"}, "cell.yaml:10:7: q': only a state has a new value (name') "},
         {{"h' = 3"}, "cell.yaml:10:12: h' is a number: a cell computes tensors"},
         {{"h' = tanh(2)"}, "cell.yaml:10:12: tanh: argument 1 is a number, not a tensor"},
+        {{"h' = lerp(h, x)"}, "cell.yaml:10:12: lerp takes 3 arguments (a, b, w), not 2"},
+        {{"h' = lerp(h, 0.5, x)"}, "cell.yaml:10:12: lerp: argument 2 is a number, not a tensor"},
         {{"h' = 2h"}, "cell.yaml:10:13: a name right after a number: write 2 * h"},
         {{"h' = h"}, "cell.yaml:10:7: cell bad: h' only copies x, a state or a parameter: compute it"},
     };
@@ -269,6 +271,8 @@ START_TEST(test_shape_errors_at_init)
         {{"h' = h * g[H]"}, "cell.yaml:10:17: cell bad: index of (4): [4:5] is outside 0..4 (E=3, H=4)"},
         {{"h' = layernorm(h, w[0], g)"}, "cell.yaml:10:12: cell bad: layernorm of (B,4): its gain is (3), expected (4)"},
         {{"h' = h * w"}, "cell.yaml:10:14: cell bad: '*' of (B,4) and (6,3) (E=3, H=4)"},
+        {{"h' = lerp(h, h, x)"}, "cell.yaml:10:12: cell bad: lerp of (B,4), (B,4) and (B,3): three values of one shape "
+                                  "(E=3, H=4)"},
     };
     static const char *const params[] = {"w: 6, E", "g: H", NULL};
     char err[400];
