@@ -181,6 +181,10 @@ void sg_tape_flush_weight(sg_tape *t, sg_tensor *w);
  * on OpenBLAS, sg_gemm_openblas_only): row runs use as many. */
 int sg_gemm_threads(void);
 
+/* How many products oneDNN's matmul primitive ran so far (ops/matmul.c:
+ * large f32 forwards of products recorded outside a hold; tests). */
+long sg_matmul_primitive_runs(void);
+
 /* Whether a product x W^T (SG_ROWS_MATMUL) may run its backward in a row
  * run, its rows of W's gradient terms staged at places reserved now; false
  * when it must run alone, or, with a run pending, when the staged rows

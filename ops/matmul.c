@@ -71,6 +71,55 @@ static void in_forked_child(void)
 
 static atomic_bool openblas_only;
 
+/* ---- large products outside a hold: oneDNN's matmul primitive ----------------
+ * dnnl_sgemm allocates its packing buffers on every call, in every thread
+ * it runs on. For the layer's big products (the input projection) that is
+ * an 800 KB aligned allocation per call in the second thread, and glibc's
+ * allocator lets that thread's arena grow a call at a time (the small
+ * remainders of each aligned block, cached per thread, keep the freed
+ * blocks apart): 7 MB of the GRU layer's 2-thread peak, none of it in use
+ * (docs/speed.md). The matmul primitive takes its scratch memory from the
+ * caller instead (here one buffer per thread, kept), is as fast on these
+ * shapes (brgemm), and gives the same bits on 1 and 2 threads (checked for
+ * M 64 to 4096, N 65 to 2048, K 256 to 2048; tests/test_ops_matmul.c).
+ * It runs the forward of products recorded outside a hold with at least
+ * PRIM_MIN_ROWS rows: such a product never runs split among row runs, so
+ * it takes this path on any thread count. Primitives are made once per
+ * shape and kept, PRIM_CACHE of them; other shapes go to dnnl_sgemm. */
+enum { PRIM_MIN_ROWS = 64, PRIM_CACHE = 32 };
+
+typedef struct {
+    int M, N, K, lda, ldb, ldc, threads;
+    bool ta, tb, add, bias;
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t md[5];            /* A, B, C, scratch, the bias row */
+} prim_entry;
+
+static dnnl_engine_t engine;             /* NULL: no primitives */
+static pthread_mutex_t prim_lock = PTHREAD_MUTEX_INITIALIZER;
+static prim_entry prims[PRIM_CACHE];
+static int n_prims;
+static atomic_long prim_runs;
+
+long sg_matmul_primitive_runs(void) { return atomic_load(&prim_runs); }
+
+/* each calling thread's stream and scratch buffer, freed when it exits */
+typedef struct {
+    dnnl_stream_t stream;
+    void *scratch;
+    size_t cap;
+} prim_thread;
+static pthread_key_t prim_key;
+
+static void prim_thread_free(void *p)
+{
+    prim_thread *pt = p;
+    if (pt->stream)
+        dnnl_stream_destroy(pt->stream);
+    sg_free(pt->scratch);
+    sg_free(pt);
+}
+
 static void gemm_init(void)
 {
     const char *e = getenv("SEQGRAD_GEMM");
@@ -78,17 +127,20 @@ static void gemm_init(void)
         atomic_store(&openblas_only, true);
     default_threads = omp_get_max_threads();
     pthread_atfork(NULL, NULL, in_forked_child);
+    if (pthread_key_create(&prim_key, prim_thread_free) != 0 || dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success)
+        engine = NULL;
 }
 
 /* this thread's OpenMP count set for the product C(M,N) = A' B' (B' = B^T
- * when tb) */
-static void threads_for(int M, int N, int K, bool tb)
+ * when tb), by dnnl_sgemm (sgemm) or the matmul primitive */
+static void threads_for(int M, int N, int K, bool tb, bool sgemm)
 {
     pthread_once(&gemm_once, gemm_init);
     int n = atomic_load(&blas_threads);
-    /* a row run's part (core/rows.c) is already one of the threads; a row
-     * alone, or x W^T over K > 768, gets other bits on more (see above) */
-    bool alone = (double)M * N * K < SMALL_PRODUCT || omp_in_parallel() || M == 1 || (tb && K > 768);
+    /* a row run's part (core/rows.c) is already one of the threads; by
+     * sgemm, a row alone, or x W^T over K > 768, gets other bits on more
+     * (see above) */
+    bool alone = (double)M * N * K < SMALL_PRODUCT || omp_in_parallel() || (sgemm && (M == 1 || (tb && K > 768)));
     n = alone ? 1 : n ? n : default_threads;
     if (n != omp_threads)
         omp_set_num_threads(omp_threads = n);
@@ -134,6 +186,10 @@ bool sg_gemm_openblas_only(bool on)
 #endif
 }
 
+#ifndef SG_GEMM_ONEDNN
+long sg_matmul_primitive_runs(void) { return 0; }
+#endif
+
 const char *sg_gemm_backend(void)
 {
 #ifdef SG_GEMM_ONEDNN
@@ -142,6 +198,136 @@ const char *sg_gemm_backend(void)
         return "oneDNN sgemm (f32), OpenBLAS (f64)";
 #endif
     return "OpenBLAS";
+}
+
+#ifdef SG_GEMM_ONEDNN
+/* A (M,K) stored as op(A) with leading dimension ld: the strides of a
+ * plain (rows, cols) matrix, transposed when t */
+static bool plain_md(dnnl_memory_desc_t *md, int rows, int cols, bool t, int ld)
+{
+    dnnl_dims_t strides = {t ? 1 : ld, t ? ld : 1};
+    return dnnl_memory_desc_init_by_strides(md, 2, (dnnl_dims_t){rows, cols}, dnnl_f32, strides) == dnnl_success;
+}
+
+/* The cached primitive for this product, made if new; NULL if it cannot be
+ * (the cache is full, or oneDNN refused). */
+static const prim_entry *prim_for(bool ta, bool tb, int M, int N, int K, int lda, int ldb, int ldc, bool add,
+                                  bool bias, int threads)
+{
+    const prim_entry *found = NULL;
+    pthread_mutex_lock(&prim_lock);
+    for (int i = 0; i < n_prims && !found; i++) {
+        const prim_entry *p = &prims[i];
+        if (p->M == M && p->N == N && p->K == K && p->lda == lda && p->ldb == ldb && p->ldc == ldc &&
+            p->ta == ta && p->tb == tb && p->add == add && p->bias == bias && p->threads == threads)
+            found = p;
+    }
+    if (!found && n_prims < PRIM_CACHE) {
+        prim_entry *p = &prims[n_prims];
+        *p = (prim_entry){.M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc, .ta = ta, .tb = tb,
+                          .add = add, .bias = bias, .threads = threads};
+        dnnl_matmul_desc_t md;
+        dnnl_primitive_attr_t attr = NULL;
+        dnnl_post_ops_t ops = NULL;
+        dnnl_primitive_desc_t pd = NULL;
+        const dnnl_memory_desc_t *sd;
+        bool ok = plain_md(&p->md[0], M, K, ta, lda) && plain_md(&p->md[1], K, N, tb, ldb) &&
+                  plain_md(&p->md[2], M, N, false, ldc) && (!bias || plain_md(&p->md[4], 1, N, false, N)) &&
+                  dnnl_matmul_desc_init(&md, &p->md[0], &p->md[1], bias ? &p->md[4] : NULL, &p->md[2]) == dnnl_success &&
+                  dnnl_primitive_attr_create(&attr) == dnnl_success &&
+                  dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success;
+        if (ok && add)      /* beta 1: C += A' B' */
+            ok = dnnl_post_ops_create(&ops) == dnnl_success && dnnl_post_ops_append_sum(ops, 1.0f) == dnnl_success &&
+                 dnnl_primitive_attr_set_post_ops(attr, ops) == dnnl_success;
+        ok = ok && dnnl_primitive_desc_create(&pd, &md, attr, engine, NULL) == dnnl_success &&
+             (sd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)) != NULL &&
+             dnnl_primitive_create(&p->prim, pd) == dnnl_success;
+        if (ok) {
+            p->md[3] = *sd;
+            found = p;
+            n_prims++;
+        }
+        if (pd)
+            dnnl_primitive_desc_destroy(pd);
+        if (ops)
+            dnnl_post_ops_destroy(ops);
+        if (attr)
+            dnnl_primitive_attr_destroy(attr);
+    }
+    pthread_mutex_unlock(&prim_lock);
+    return found;
+}
+
+/* C = op(A) op(B) (+ C when add, + the row bias on every row when given)
+ * by the cached primitive; false if it did not run (the caller then runs
+ * dnnl_sgemm). Threads as threads_for set. */
+static bool prim_gemm(bool ta, bool tb, int M, int N, int K, const void *A, int lda, const void *B, int ldb,
+                      bool add, const void *bias, void *C, int ldc)
+{
+    if (!engine)
+        return false;
+    const prim_entry *p = prim_for(ta, tb, M, N, K, lda, ldb, ldc, add, bias != NULL, omp_threads);
+    prim_thread *pt = p ? pthread_getspecific(prim_key) : NULL;
+    if (p && !pt) {
+        if (!(pt = sg_calloc(sizeof *pt)) || pthread_setspecific(prim_key, pt) != 0) {
+            sg_free(pt);
+            return false;
+        }
+    }
+    if (!p || (!pt->stream && dnnl_stream_create(&pt->stream, engine, dnnl_stream_default_flags) != dnnl_success))
+        return false;
+    size_t need = dnnl_memory_desc_get_size(&p->md[3]);
+    if (need > pt->cap) {
+        void *grown = sg_malloc(need);
+        if (!grown)
+            return false;
+        sg_free(pt->scratch);
+        pt->scratch = grown, pt->cap = need;
+    }
+    void *data[5] = {(void *)A, (void *)B, C, pt->scratch, (void *)bias};
+    static const int arg[5] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_SCRATCHPAD, DNNL_ARG_BIAS};
+    dnnl_exec_arg_t args[5];
+    int made = 0, n = bias ? 5 : 4;
+    bool ok = true;
+    for (; made < n && ok; made++) {
+        args[made].arg = arg[made];
+        ok = dnnl_memory_create(&args[made].memory, &p->md[made], engine, data[made]) == dnnl_success;
+    }
+    if (!ok)
+        made--;           /* the one that failed holds nothing */
+    ok = ok && dnnl_primitive_execute(p->prim, pt->stream, n, args) == dnnl_success &&
+         dnnl_stream_wait(pt->stream) == dnnl_success;
+    for (int i = 0; i < made; i++)
+        dnnl_memory_destroy(args[i].memory);
+    if (ok)
+        atomic_fetch_add(&prim_runs, 1);
+    return ok;
+}
+
+#endif
+
+static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alpha,
+                 const void *A, int lda, const void *B, int ldb, double beta, void *C, int ldc);
+
+/* For a product that never runs split among row runs (the forward of one
+ * recorded outside a hold): C = op(A) op(B) + beta C (+ bias, a row of N,
+ * on every row, when given) by the matmul primitive if it can (large,
+ * f32, alpha 1, beta 0 or 1); true if it ran. */
+static bool gemm_whole(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alpha, const void *A, int lda,
+                       const void *B, int ldb, double beta, const void *bias, void *C, int ldc)
+{
+#ifdef SG_GEMM_ONEDNN
+    pthread_once(&gemm_once, gemm_init);
+    if (dt == SG_F32 && M >= PRIM_MIN_ROWS && alpha == 1.0 && (beta == 0.0 || beta == 1.0) && !omp_in_parallel() &&
+        !atomic_load_explicit(&openblas_only, memory_order_relaxed)) {
+        threads_for(M, N, K, tb, false);
+        return prim_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta == 1.0, bias, C, ldc);
+    }
+#else
+    (void)dt, (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)ldb;
+    (void)beta, (void)bias, (void)C, (void)ldc;
+#endif
+    return false;
 }
 
 /* One GEMM in either dtype: C = alpha op(A) op(B) + beta C. */
@@ -153,7 +339,7 @@ static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alph
 #ifdef SG_GEMM_ONEDNN
         pthread_once(&gemm_once, gemm_init);
         if (!atomic_load_explicit(&openblas_only, memory_order_relaxed)) {
-            threads_for(M, N, K, tb);
+            threads_for(M, N, K, tb, true);
             if (dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, (float)alpha, A, lda, B, ldb,
                            (float)beta, C, ldc) == dnnl_success)
                 return;
@@ -407,8 +593,19 @@ static void matmul_forward(sg_tensor *out)
     /* a plain matmul has batch 1, so B's stride never matters there */
     size_t sa = (size_t)M * K * es, sb = b->ndim == 2 ? 0 : (size_t)K * N * es, sc = (size_t)M * N * es;
 
+    /* not held (iarg[5]): never split among row runs, so the primitive may
+     * run it on any thread count, a bias row added in the same pass */
+    bool row_bias = bias && bias->size != out->size;
+    if (!out->iarg[5] && batch == 1 && (!bias || row_bias) &&
+        gemm_whole(out->dtype, ta, tb, M, N, K, out->farg[0], a->data, ta ? M : K, b->data, tb ? K : N, 0.0,
+                   row_bias ? bias->data : NULL, out->data, N))
+        return;
     if (bias)        /* C = the full addend or b on every row, then C += A' B' */
         sg_in_parts(out->size * es, addend_part, out);
+    if (bias && !row_bias && !out->iarg[5] && batch == 1 &&
+        gemm_whole(out->dtype, ta, tb, M, N, K, out->farg[0], a->data, ta ? M : K, b->data, tb ? K : N, 1.0, NULL,
+                   out->data, N))
+        return;
     if (out->aux)   /* x W^T on a held copy of W^T (plain matmul or addmm) */
         gemm(out->dtype, ta, false, M, N, K, out->farg[0], a->data, ta ? M : K, out->aux, N,
              bias ? 1.0 : 0.0, out->data, N);

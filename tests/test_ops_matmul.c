@@ -410,6 +410,57 @@ START_TEST(test_same_bits_on_1_and_2_threads)
 }
 END_TEST
 
+/* Large products recorded outside a hold (a layer's input projection,
+ * M = T B rows) run on oneDNN's matmul primitive: x W^T alone, with a bias
+ * row, with a full addend, and A^T W, over K = 256 and 1024, give the
+ * same bits on 1 thread and on 2, and the products' values. */
+START_TEST(test_large_products_outside_holds)
+{
+    enum { M = 320, N = 300 };
+    int was = sg_blas_threads(0);
+    long before = sg_matmul_primitive_runs();
+    sg_rng rng;
+    sg_rng_seed(&rng, 9);
+    for (int K = 256; K <= 1024; K *= 4)
+        for (int form = 0; form < 4; form++) {         /* plain, bias row, full addend, A^T */
+            bool ta = form == 3;
+            sg_tensor *a = sg_param_uniform(SG_F32, 2, ta ? (int[]){K, M} : (int[]){M, K}, -1, 1, &rng);
+            sg_tensor *w = sg_param_uniform(SG_F32, 2, ta ? (int[]){K, N} : (int[]){N, K}, -1, 1, &rng);
+            sg_tensor *c = sg_param_uniform(SG_F32, 2, (int[]){M, N}, -1, 1, &rng);
+            sg_tensor *b = sg_param_uniform(SG_F32, 1, (int[]){N}, -1, 1, &rng);
+            float *y[2] = {malloc((size_t)M * N * sizeof(float)), malloc((size_t)M * N * sizeof(float))};
+            for (int k = 0; k < 2; k++) {
+                sg_blas_threads(k + 1);
+                sg_tape *t = sg_tape_new();
+                sg_tensor *p = form == 0 ? sg_matmul_ex(t, a, w, SG_TRANS_B)
+                             : form == 1 ? sg_addmm(t, a, w, b, SG_TRANS_B)
+                             : form == 2 ? sg_addmm(t, a, w, c, SG_TRANS_B)
+                                         : sg_matmul_ex(t, a, w, SG_TRANS_A);
+                ck_assert_ptr_nonnull(p);
+                memcpy(y[k], sg_tensor_data(p), (size_t)M * N * sizeof(float));
+                sg_tape_free(t);
+            }
+            ck_assert_msg(!memcmp(y[0], y[1], (size_t)M * N * sizeof(float)),
+                          "K %d form %d (%s): 1 and 2 threads differ", K, form, sg_gemm_backend());
+            const float *A = sg_tensor_data(a), *W = sg_tensor_data(w), *C = sg_tensor_data(c);
+            const float *bias = sg_tensor_data(b);
+            for (int r = 0; r < M; r += 29)
+                for (int j = 0; j < N; j += 17) {
+                    double s = form == 1 ? bias[j] : form == 2 ? C[(size_t)r * N + j] : 0;
+                    for (int i = 0; i < K; i++)
+                        s += ta ? (double)A[(size_t)i * M + r] * W[(size_t)i * N + j]
+                                : (double)A[(size_t)r * K + i] * W[(size_t)j * K + i];
+                    ck_assert_double_eq_tol(y[0][(size_t)r * N + j], s, 1e-4 * sqrt(K));
+                }
+            free(y[0]), free(y[1]);
+            sg_tensor_free(a), sg_tensor_free(w), sg_tensor_free(c), sg_tensor_free(b);
+        }
+    if (strstr(sg_gemm_backend(), "oneDNN"))          /* all of them, on both thread counts */
+        ck_assert_int_eq(sg_matmul_primitive_runs() - before, 2 * 4 * 2);
+    sg_blas_threads(was);
+}
+END_TEST
+
 START_TEST(test_gemm_backend_named)
 {
     const char *name = sg_gemm_backend();
@@ -445,7 +496,7 @@ int main(void)
     tcase_add_test(tc, test_matmul_errors);
     tcase_add_test(tc, test_blas_threads);
     if (strcmp(sg_gemm_backend(), "OpenBLAS"))
-        tcase_add_test(tc, test_same_bits_on_1_and_2_threads);
+        tcase_add_test(tc, test_same_bits_on_1_and_2_threads), tcase_add_test(tc, test_large_products_outside_holds);
     else
         printf("test_ops_matmul: same bits on 1 and 2 threads: left out, OpenBLAS's products differ between them "
                "(the oneDNN backend is tested)\n");

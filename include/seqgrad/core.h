@@ -78,7 +78,8 @@ int sg_enum_parse(const char *const *names, const char *text);
  * big work outside them in parts (copies, zeroing, losses, stacks, the
  * optimizer's update), with the same bits on any count (oneDNN's AVX-512
  * kernels; products whose 2-thread bits would differ run on one thread,
- * docs/speed.md). Products may differ in their last bits between thread
+ * and large ones recorded outside a loop's hold on oneDNN's matmul
+ * primitive, which keeps them; docs/speed.md). Products may differ in their last bits between thread
  * counts on OpenBLAS; the tool's sharded training (train.shards) runs
  * every shard on one. */
 int sg_blas_threads(int n);
