@@ -288,15 +288,10 @@ static bool prim_gemm(bool ta, bool tb, int M, int N, int K, const void *A, int 
     static const int arg[5] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_SCRATCHPAD, DNNL_ARG_BIAS};
     dnnl_exec_arg_t args[5];
     int made = 0, n = bias ? 5 : 4;
-    bool ok = true;
-    for (; made < n && ok; made++) {
-        args[made].arg = arg[made];
-        ok = dnnl_memory_create(&args[made].memory, &p->md[made], engine, data[made]) == dnnl_success;
-    }
-    if (!ok)
-        made--;           /* the one that failed holds nothing */
-    ok = ok && dnnl_primitive_execute(p->prim, pt->stream, n, args) == dnnl_success &&
-         dnnl_stream_wait(pt->stream) == dnnl_success;
+    while (made < n && dnnl_memory_create(&args[made].memory, &p->md[made], engine, data[made]) == dnnl_success)
+        args[made].arg = arg[made], made++;
+    bool ok = made == n && dnnl_primitive_execute(p->prim, pt->stream, n, args) == dnnl_success &&
+              dnnl_stream_wait(pt->stream) == dnnl_success;
     for (int i = 0; i < made; i++)
         dnnl_memory_destroy(args[i].memory);
     if (ok)
@@ -305,9 +300,6 @@ static bool prim_gemm(bool ta, bool tb, int M, int N, int K, const void *A, int 
 }
 
 #endif
-
-static void gemm(sg_dtype dt, bool ta, bool tb, int M, int N, int K, double alpha,
-                 const void *A, int lda, const void *B, int ldb, double beta, void *C, int ldc);
 
 /* For a product that never runs split among row runs (the forward of one
  * recorded outside a hold): C = op(A) op(B) + beta C (+ bias, a row of N,
@@ -594,15 +586,16 @@ static void matmul_forward(sg_tensor *out)
     size_t sa = (size_t)M * K * es, sb = b->ndim == 2 ? 0 : (size_t)K * N * es, sc = (size_t)M * N * es;
 
     /* not held (iarg[5]): never split among row runs, so the primitive may
-     * run it on any thread count, a bias row added in the same pass */
-    bool row_bias = bias && bias->size != out->size;
-    if (!out->iarg[5] && batch == 1 && (!bias || row_bias) &&
+     * run it on any thread count, a bias row added in the same pass, a full
+     * addend copied into C first */
+    bool whole = !out->iarg[5] && batch == 1, full = bias && bias->size == out->size;
+    if (whole && !full &&
         gemm_whole(out->dtype, ta, tb, M, N, K, out->farg[0], a->data, ta ? M : K, b->data, tb ? K : N, 0.0,
-                   row_bias ? bias->data : NULL, out->data, N))
+                   bias ? bias->data : NULL, out->data, N))
         return;
     if (bias)        /* C = the full addend or b on every row, then C += A' B' */
         sg_in_parts(out->size * es, addend_part, out);
-    if (bias && !row_bias && !out->iarg[5] && batch == 1 &&
+    if (whole && full &&
         gemm_whole(out->dtype, ta, tb, M, N, K, out->farg[0], a->data, ta ? M : K, b->data, tb ? K : N, 1.0, NULL,
                    out->data, N))
         return;
