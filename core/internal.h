@@ -390,7 +390,7 @@ void sg_bcast_init(sg_bcast *g, const sg_tensor *out, const sg_tensor *a, const 
  * own (a clamp or a NaN test in the same loop stops GCC from vectorising it),
  * with `a >= -87 ? a : -87`, which also sends NaN to -87, and restore NaN in
  * the pass after. e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln2 / 2,
- * e^r by the Cephes polynomial; relative error below 2e-7
+ * e^r by the Cephes polynomial (evaluated by Estrin's scheme); relative error below 2e-7
  * (tests/test_ops_unary.c checks it against libm). f32 kernels use it; f64
  * kernels keep libm for gradient checks. */
 static inline float sg_expf(float x)
@@ -399,13 +399,15 @@ static inline float sg_expf(float x)
     int k = (int)(x * 1.44269504088896341f + __builtin_copysignf(0.5f, x));
     float n = (float)k;
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    /* the polynomial by Estrin's scheme: three pairs at once, then r^2 and
+     * r^4, so the chain of dependent operations is half of Horner's (a
+     * tanh or sigmoid of a few elements waits on that chain: bench_tape) */
+    float r2 = r * r, r4 = r2 * r2;
+    float p01 = 1.9875691500e-4f * r + 1.3981999507e-3f;
+    float p23 = 8.3334519073e-3f * r + 4.1665795894e-2f;
+    float p45 = 1.6666665459e-1f * r + 5.0000001201e-1f;
+    float p = (p01 * r4 + p23 * r2) + p45;
+    p = p * r2 + r + 1.0f;
     union { unsigned u; float f; } scale = {.u = (unsigned)(k + 127) << 23};
     return p * scale.f;
 }
