@@ -17,7 +17,9 @@
  * so x @ W^T + b is hoisted out of the time loop as in the built-in cells,
  * and a sum's terms are reordered P, X, S for that. The X values the steps
  * read travel as one projection, concatenated when there are several; a
- * slice of an X value is taken in the step, from that step's slice.
+ * slice of an X value is taken in the step, from that step's slice. In a
+ * step, a + h @ U^T runs as one addmm (fold_products) and (1 - z) * a +
+ * z * b as one lerp (find_blends).
  */
 #include <ctype.h>
 #include <math.h>
@@ -34,7 +36,7 @@ enum { PH_P, PH_X, PH_S };
 typedef enum {
     OP_INPUT, OP_STATE, OP_PARAM, OP_CONST,
     OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_ADD_SCALAR, OP_SCALE, OP_ONE_MINUS, OP_NEG,
-    OP_UNARY, OP_MATMUL, OP_TRANS, OP_SLICE, OP_INDEX, OP_CONCAT, OP_LAYERNORM, OP_LERP,
+    OP_UNARY, OP_MATMUL, OP_TRANS, OP_SLICE, OP_INDEX, OP_CONCAT, OP_LAYERNORM, OP_LERP, OP_BLEND,
 } opcode;
 
 #define MAX_ARGS 8
@@ -583,16 +585,13 @@ static sg_status prog_check(const sg_cell_def *def, int E, int H, char *err, siz
 /* A step's sum a + h @ W^T whose product nothing else reads runs as one
  * sg_addmm (GEMM adds the product to a copy of a), as the built-in cells'
  * gates do: one tensor and one pass fewer per step. */
+static int *count_uses(const program *pg);
+
 static void fold_products(program *pg)
 {
-    int *uses = calloc((size_t)pg->n_insn, sizeof *uses);
+    int *uses = count_uses(pg);
     if (!uses)
         return;                                /* nothing folded: the sums run as written */
-    for (int i = 0; i < pg->n_insn; i++)
-        for (int k = 0; pg->code[i].live && k < pg->code[i].nargs; k++)
-            uses[pg->code[i].arg[k]]++;
-    for (int k = 0; k < pg->n_states; k++)
-        uses[pg->out[k]]++;
     for (int i = 0; i < pg->n_insn; i++) {
         insn *in = &pg->code[i];
         for (int k = 0; in->live && in->op == OP_ADD && in->phase == PH_S && in->nargs == 2 && k < 2; k++) {
@@ -601,6 +600,61 @@ static void fold_products(program *pg)
                 m->folded = true, in->fold = k + 1;
                 break;
             }
+        }
+    }
+    free(uses);
+}
+
+/* How many live instructions and outputs read each value (calloc'd;
+ * NULL without memory) */
+static int *count_uses(const program *pg)
+{
+    int *uses = calloc((size_t)pg->n_insn, sizeof *uses);
+    for (int i = 0; uses && i < pg->n_insn; i++)
+        for (int k = 0; pg->code[i].live && k < pg->code[i].nargs; k++)
+            uses[pg->code[i].arg[k]]++;
+    for (int k = 0; uses && k < pg->n_states; k++)
+        uses[pg->out[k]]++;
+    return uses;
+}
+
+/* v = (1 - z) * a: a, and z through *z, if so */
+static int blend_side(const program *pg, const int *uses, int v, int *z)
+{
+    const insn *m = &pg->code[v];
+    for (int k = 0; m->op == OP_MUL && m->phase == PH_S && k < 2; k++) {
+        const insn *om = &pg->code[m->arg[k]];
+        if (om->op == OP_ONE_MINUS && om->phase == PH_S && uses[m->arg[k]] == 1) {
+            *z = om->arg[0];
+            return m->arg[1 - k];
+        }
+    }
+    return -1;
+}
+
+/* The gated blend of GRU-like cells written out, (1 - z) * a + z * b (in
+ * any order of its terms and factors), becomes one instruction: sg_lerp,
+ * a + z (b - a), when a, b and z have one shape when it runs (the written
+ * ops otherwise), as if the cell had said lerp(a, b, z): one op instead of
+ * four, and 1 - z not kept for backward. The products and 1 - z must feed
+ * nothing else. */
+static void find_blends(program *pg)
+{
+    int *uses = count_uses(pg);
+    for (int i = 0; uses && i < pg->n_insn; i++) {
+        insn *in = &pg->code[i];
+        for (int k = 0; in->live && in->op == OP_ADD && in->phase == PH_S && k < 2; k++) {
+            int p = in->arg[k], q = in->arg[1 - k], z = -1, a;
+            const insn *mq = &pg->code[q];
+            if (uses[p] != 1 || uses[q] != 1 || mq->op != OP_MUL || mq->phase != PH_S ||
+                (a = blend_side(pg, uses, p, &z)) < 0 || (mq->arg[0] != z && mq->arg[1] != z))
+                continue;
+            int b = mq->arg[0] == z ? mq->arg[1] : mq->arg[0];
+            pg->code[pg->code[p].arg[0] == a ? pg->code[p].arg[1] : pg->code[p].arg[0]].live = false;   /* 1 - z */
+            pg->code[p].live = pg->code[q].live = false;
+            *in = (insn){.op = OP_BLEND, .arg = {a, b, z}, .nargs = 3, .phase = PH_S, .live = true,
+                         .line = in->line, .col = in->col};
+            break;
         }
     }
     free(uses);
@@ -616,6 +670,7 @@ static void analyse(program *pg)
         if (pg->code[i].live)
             for (int k = 0; k < pg->code[i].nargs; k++)
                 pg->code[pg->code[i].arg[k]].live = true;
+    find_blends(pg);
     /* a slice of an x value read by a step is taken in the step, from the
      * step's slice of the whole: the projection stays one tensor */
     for (int i = pg->n_insn - 1; i >= 0; i--) {
@@ -791,7 +846,7 @@ static void shape_str(shape s, char *out, size_t n)
 static const char *op_name(const insn *in)
 {
     static const char *names[] = {"x", "state", "parameter", "number", "+", "-", "*", "/", "+", "*", "1 -", "-",
-                                  "", "@", "^T", "[:]", "[]", "concat", "layernorm", "lerp"};
+                                  "", "@", "^T", "[:]", "[]", "concat", "layernorm", "lerp", "+"};
     return in->op == OP_UNARY ? unary_fns[(int)in->num].name : in->op == OP_SLICE && in->parts ? "split" : names[in->op];
 }
 
@@ -950,6 +1005,15 @@ static sg_status prog_check(const sg_cell_def *def, int E, int H, char *err, siz
                                 sw, E, H);
             break;
         }
+        case OP_BLEND: {        /* (1 - z) * a + z * b: the products' shapes, checked where written */
+            shape p, q;
+            broadcast(sh[in->arg[2]], a, &p), broadcast(sh[in->arg[2]], b, &q);
+            if (!broadcast(p, q, o)) {
+                shape_str(p, sa, sizeof sa), shape_str(q, sb, sizeof sb);
+                st = shape_fail(pg, in, err, n, "'+' of %s and %s (E=%d, H=%d)", sa, sb, E, H);
+            }
+            break;
+        }
         case OP_LAYERNORM: {
             *o = a;
             long w = a.batched || a.nd == 1 ? a.d[0] : a.d[1];
@@ -1068,6 +1132,13 @@ static sg_tensor *run_insn(sg_tape *t, const program *pg, const sg_cell *c, cons
     }
     case OP_LERP:
         return sg_lerp(t, a, b, v[in->arg[2]]);
+    case OP_BLEND: {
+        sg_tensor *z = v[in->arg[2]];
+        bool one = sg_tensor_ndim(a) == sg_tensor_ndim(b) && sg_tensor_ndim(a) == sg_tensor_ndim(z);
+        for (int d = 0; one && d < sg_tensor_ndim(a); d++)
+            one = sg_tensor_dim(a, d) == sg_tensor_dim(b, d) && sg_tensor_dim(a, d) == sg_tensor_dim(z, d);
+        return one ? sg_lerp(t, a, b, z) : sg_add(t, sg_mul(t, sg_one_minus(t, z), a), sg_mul(t, z, b));
+    }
     case OP_LAYERNORM:
         return sg_layer_norm(t, a, b, in->nargs > 2 ? v[in->arg[2]] : NULL, 1e-5);
     default:

@@ -179,10 +179,19 @@ static const char *const mi_eqs[] = {       /* multiplicative integration (Wu et
     "h' = tanh(alpha * wx * uh + beta1 * uh + beta2 * wx + bias)",
     NULL};
 
+static const char *const scalar_gate_params[] = {"weight_ih: H, E: input", "weight_hh: H, H: recurrent",
+                                                 "bias: H: bias", "gate: 1, H", NULL};
+static const char *const scalar_gate_eqs[] = {     /* one gate per row, (B,1): a blend that broadcasts */
+    "n = tanh(x @ weight_ih^T + h @ weight_hh^T + bias)",
+    "z = sigmoid(h @ gate^T)",
+    "h' = (1 - z) * h + z * n",
+    NULL};
+
 START_TEST(test_new_cells_gradcheck)
 {
     static const struct { const char *states; const char *const *params, *const *eqs; } k[] = {
-        {"h c", peephole_params, peephole_eqs}, {"h c", ln_params, ln_eqs}, {"h", mi_params, mi_eqs}};
+        {"h c", peephole_params, peephole_eqs}, {"h c", ln_params, ln_eqs}, {"h", mi_params, mi_eqs},
+        {"h", scalar_gate_params, scalar_gate_eqs}};
     spec_buf b;
     make_spec(&b, "new", k[_i].states, k[_i].params, k[_i].eqs);
     char err[400];
@@ -370,16 +379,97 @@ START_TEST(test_products_fold_into_sums)
 }
 END_TEST
 
+/* (1 - z) * a + z * b, written in any order, runs as one lerp when a, b
+ * and z have one shape; as written when z broadcasts, or when a product
+ * or 1 - z feeds something else */
+static const char *const blend_swapped_eqs[] = {
+    "xr, xz, xn = split(x @ weight_ih^T + bias_ih, 3)",
+    "hr, hz, hn = split(h @ weight_hh^T + bias_hh, 3)",
+    "r = sigmoid(xr + hr)",
+    "z = sigmoid(xz + hz)",
+    "n = tanh(xn + r * hn)",
+    "h' = n * z + h * (1 - z)",
+    NULL};
+static const char *const blend_shared_eqs[] = {
+    "xr, xz, xn = split(x @ weight_ih^T + bias_ih, 3)",
+    "hr, hz, hn = split(h @ weight_hh^T + bias_hh, 3)",
+    "z = sigmoid(xz + hz)",
+    "kept = (1 - z) * h",
+    "h' = kept + z * tanh(xn + hn) + kept",
+    NULL};
+
+/* h' of one f64 step of def from fixed x and h, parameters drawn from seed 3 */
+static void step_out(const sg_cell_def *def, double *out)
+{
+    sg_params *ps = sg_params_new();
+    sg_cell c;
+    sg_rng rng;
+    sg_rng_seed(&rng, 3);
+    ck_assert_int_eq(sg_cell_init(&c, def, ps, "", "", 3, 4, NULL, SG_F64, &rng), SG_OK);
+    for (int i = 0; i < sg_params_count(ps); i++)      /* ones and zeros off their start */
+        sg_init_uniform(sg_params_get(ps, i), 0.8, &rng);
+    sg_tape *t = sg_tape_new();
+    sg_tensor *x = tu_param(2, (int[]){2, 3}, 21), *h = tu_param(2, (int[]){2, 4}, 22);
+    sg_tensor *s[1] = {h}, *next[1];
+    ck_assert_int_eq(sg_cell_step(t, &c, x, s, next), SG_OK);
+    for (int j = 0; j < 8; j++)
+        out[j] = sg_tensor_get(next[0], (size_t)j);
+    sg_tape_free(t);
+    sg_tensor_free(x), sg_tensor_free(h);
+    sg_params_free(ps);
+}
+
+START_TEST(test_blends_become_lerp)
+{
+    /* each cell, and the same h' written so that no blend is found */
+    static const char *const unblended[] = {"h' = z * n - (z - 1) * h", "h' = n * (1 - z) - (0 - z) * h",
+                                            "h' = n * z - (z - 1) * h", NULL, "h' = z * n - (z - 1) * h"};
+    static const struct { const char *const *params, *const *eqs; bool lerp; } k[] = {
+        {standard3, gru_eqs, true}, {standard3, gru_ra_eqs, true}, {standard3, blend_swapped_eqs, true},
+        {standard3, blend_shared_eqs, false}, {scalar_gate_params, scalar_gate_eqs, false}};
+    spec_buf b;
+    make_spec(&b, "blend", "h", k[_i].params, k[_i].eqs);
+    char err[400], names[1000];
+    sg_cell_def *def = sg_cell_compile(&b.spec, err, sizeof err);
+    ck_assert_msg(def != NULL, "%s", err);
+    step_ops(def, names, sizeof names);
+    ck_assert_msg(!strstr(names, "lerp") == !k[_i].lerp, "step ops: %s", names);
+    ck_assert_msg(!strstr(names, "one_minus") == k[_i].lerp, "step ops: %s", names);
+    if (unblended[_i]) {
+        const char *eqs[16];
+        int n = 0;
+        for (; k[_i].eqs[n + 1]; n++)
+            eqs[n] = k[_i].eqs[n];
+        eqs[n++] = unblended[_i], eqs[n] = NULL;
+        spec_buf b2;
+        make_spec(&b2, "plain", "h", k[_i].params, eqs);
+        sg_cell_def *plain = sg_cell_compile(&b2.spec, err, sizeof err);
+        ck_assert_msg(plain != NULL, "%s", err);
+        step_ops(plain, names, sizeof names);
+        ck_assert_msg(!strstr(names, "lerp"), "step ops: %s", names);
+        double y[8], want[8];
+        step_out(def, y), step_out(plain, want);
+        for (int j = 0; j < 8; j++)
+            ck_assert_double_eq_tol(y[j], want[j], 1e-12);
+        sg_cell_def_free(plain);
+        free_spec(&b2);
+    }
+    sg_cell_def_free(def);
+    free_spec(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nn/cellexpr");
     TCase *tc = tcase_create("cellexpr");
     tcase_add_loop_test(tc, test_equations_equal_builtin, 0, 3);
-    tcase_add_loop_test(tc, test_new_cells_gradcheck, 0, 3);
+    tcase_add_loop_test(tc, test_new_cells_gradcheck, 0, 4);
     tcase_add_test(tc, test_compile_errors);
     tcase_add_test(tc, test_shape_errors_at_init);
     tcase_add_test(tc, test_input_terms_are_hoisted);
     tcase_add_loop_test(tc, test_products_fold_into_sums, 0, 2);
+    tcase_add_loop_test(tc, test_blends_become_lerp, 0, 5);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
