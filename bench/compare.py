@@ -19,9 +19,10 @@ OPENBLAS_NUM_THREADS and OMP_NUM_THREADS = n; oneDNN with OMP_NUM_THREADS = n
 at its default wait policy; PyTorch with torch.set_num_threads(n),
 OPENBLAS_NUM_THREADS = n and OMP_WAIT_POLICY=PASSIVE (without it PyTorch falls
 into the two-pool thread trap here). Every side's 1-thread runs are pinned
-to the same CPU (see PIN_CPU). Every workload runs --repeat times,
-the sides alternating; the medians are compared. The last lines say which
-of the issue's targets this run meets.
+to the same CPU (see PIN_CPU); bench_tape's ns/op on each CPU alone,
+printed before and after, shows whether a vCPU ran slow meanwhile. Every
+workload runs --repeat times, the sides alternating; the medians are
+compared. The last lines say which of the issue's targets this run meets.
 
 Needs a release build (default build-rel, made if missing), libdnnl-dev for
 the oneDNN side and python3-torch for PyTorch's; a side that is missing is
@@ -191,6 +192,19 @@ def step_section(a, threads, targets):
             targets.add("char-LM 2-thread step vs own 1-thread, H >= 256 (>= 1.6x)", r, 1.6)
 
 
+def cpu_speeds(a, when):
+    """bench_tape's ns/op on each CPU alone: this machine's vCPUs change
+    speed (one ran at half the other's for minutes), and a 1-thread figure
+    is only as fast as CPU PIN_CPU was then."""
+    prog = os.path.join(a.build, "bench", "bench_tape")
+    speeds = []
+    for cpu in sorted(os.sched_getaffinity(0)):
+        out = subprocess.run([prog, "1000", "50"], env=seqgrad_env(1), capture_output=True, text=True, check=True,
+                             preexec_fn=lambda c=cpu: os.sched_setaffinity(0, {c})).stdout.split()
+        speeds.append(f"CPU {cpu} {float(out[out.index('total_ns_per_op') + 1]):.1f}")
+    print(f"vCPU speeds {when} (bench_tape ns/op, each CPU alone; lower is faster): {', '.join(speeds)}", flush=True)
+
+
 def tape_section(a, targets):
     print("\n== the tape's cost per op (1001 tiny element-wise ops)")
     runs = []
@@ -220,6 +234,7 @@ def main():
     print(f"CPU: {model}; OpenBLAS core: {core}; seqgrad's GEMM: {gemm_backend(a.build)}; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; threads {a.threads}; "
           f"medians of {a.repeat} interleaved runs; tokens/s; 1-thread runs on CPU {PIN_CPU}")
+    cpu_speeds(a, "before")
     targets = Targets()
     sections = a.only.split(",")
     if "layer" in sections:
@@ -228,6 +243,8 @@ def main():
         step_section(a, threads, targets)
     if "tape" in sections:
         tape_section(a, targets)
+    print()
+    cpu_speeds(a, "after")
     targets.report()
 
 
