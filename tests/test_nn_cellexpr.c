@@ -282,6 +282,9 @@ START_TEST(test_shape_errors_at_init)
         {{"h' = h * w"}, "cell.yaml:10:14: cell bad: '*' of (B,4) and (6,3) (E=3, H=4)"},
         {{"h' = lerp(h, h, x)"}, "cell.yaml:10:12: cell bad: lerp of (B,4), (B,4) and (B,3): three values of one shape "
                                   "(E=3, H=4)"},
+        /* a blend (one lerp when it runs) is checked as written */
+        {{"z = sigmoid(h)", "h' = (1 - z) * h + z * x"}, "cell.yaml:11:28: cell bad: '*' of (B,4) and (B,3) (E=3, H=4)"},
+        {{"z = sigmoid(x)", "h' = (1 - z) * h + z * x"}, "cell.yaml:11:20: cell bad: '*' of (B,3) and (B,4) (E=3, H=4)"},
     };
     static const char *const params[] = {"w: 6, E", "g: H", NULL};
     char err[400];
