@@ -632,27 +632,47 @@ static int blend_side(const program *pg, const int *uses, int v, int *z)
     return -1;
 }
 
-/* The gated blend of GRU-like cells written out, (1 - z) * a + z * b (in
- * any order of its terms and factors), becomes one instruction: sg_lerp,
- * a + z (b - a), when a, b and z have one shape when it runs (the written
- * ops otherwise), as if the cell had said lerp(a, b, z): one op instead of
- * four, and 1 - z not kept for backward. The products and 1 - z must feed
- * nothing else. */
+/* v = z * (b - a) for the given a: b, and z through *z, if so */
+static int step_side(const program *pg, const int *uses, int v, int a, int *z)
+{
+    const insn *m = &pg->code[v];
+    for (int k = 0; m->op == OP_MUL && m->phase == PH_S && k < 2; k++) {
+        const insn *d = &pg->code[m->arg[k]];
+        if (d->op == OP_SUB && d->phase == PH_S && uses[m->arg[k]] == 1 && d->arg[1] == a) {
+            *z = m->arg[1 - k];
+            return d->arg[0];
+        }
+    }
+    return -1;
+}
+
+/* The gated blend of GRU-like cells written out, (1 - z) * a + z * b or
+ * a + z * (b - a) (in any order of terms and factors), becomes one
+ * instruction: sg_lerp, a + z (b - a), when a, b and z have one shape when
+ * it runs (the written ops otherwise), as if the cell had said lerp(a, b,
+ * z): one op instead of four (or three), and 1 - z not kept for backward.
+ * The products, 1 - z and b - a must feed nothing else. */
 static void find_blends(program *pg)
 {
     int *uses = count_uses(pg);
     for (int i = 0; uses && i < pg->n_insn; i++) {
         insn *in = &pg->code[i];
         for (int k = 0; in->live && in->op == OP_ADD && in->phase == PH_S && k < 2; k++) {
-            int p = in->arg[k], q = in->arg[1 - k], z = -1, a;
+            int p = in->arg[k], q = in->arg[1 - k], z = -1, a, b, step = 0;
             const insn *mq = &pg->code[q];
-            if (uses[p] != 1 || uses[q] != 1 || mq->op != OP_MUL || mq->phase != PH_S ||
-                (a = blend_side(pg, uses, p, &z)) < 0 || (mq->arg[0] != z && mq->arg[1] != z))
+            if (uses[q] == 1 && (b = step_side(pg, uses, q, p, &z)) >= 0) {           /* p + z * (b - p) */
+                a = p, step = 1;
+                pg->code[mq->arg[0] == z ? mq->arg[1] : mq->arg[0]].live = false;   /* b - a */
+                pg->code[q].live = false;
+            } else if (uses[p] == 1 && uses[q] == 1 && mq->op == OP_MUL && mq->phase == PH_S &&
+                       (a = blend_side(pg, uses, p, &z)) >= 0 && (mq->arg[0] == z || mq->arg[1] == z)) {
+                b = mq->arg[0] == z ? mq->arg[1] : mq->arg[0];
+                pg->code[pg->code[p].arg[0] == a ? pg->code[p].arg[1] : pg->code[p].arg[0]].live = false;  /* 1 - z */
+                pg->code[p].live = pg->code[q].live = false;
+            } else
                 continue;
-            int b = mq->arg[0] == z ? mq->arg[1] : mq->arg[0];
-            pg->code[pg->code[p].arg[0] == a ? pg->code[p].arg[1] : pg->code[p].arg[0]].live = false;   /* 1 - z */
-            pg->code[p].live = pg->code[q].live = false;
-            *in = (insn){.op = OP_BLEND, .arg = {a, b, z}, .nargs = 3, .phase = PH_S, .live = true,
+            /* index: the form written (1: a + z * (b - a)), for the ops it runs when the shapes differ */
+            *in = (insn){.op = OP_BLEND, .arg = {a, b, z}, .nargs = 3, .index = step, .phase = PH_S, .live = true,
                          .line = in->line, .col = in->col};
             break;
         }
@@ -1005,9 +1025,12 @@ static sg_status prog_check(const sg_cell_def *def, int E, int H, char *err, siz
                                 sw, E, H);
             break;
         }
-        case OP_BLEND: {        /* (1 - z) * a + z * b: the products' shapes, checked where written */
-            shape p, q;
-            broadcast(sh[in->arg[2]], a, &p), broadcast(sh[in->arg[2]], b, &q);
+        case OP_BLEND: {        /* the shapes of the terms, each checked where written, then their sum */
+            shape p, q, d;
+            if (in->index)      /* a + z * (b - a) */
+                p = a, broadcast(b, a, &d), broadcast(sh[in->arg[2]], d, &q);
+            else                /* (1 - z) * a + z * b */
+                broadcast(sh[in->arg[2]], a, &p), broadcast(sh[in->arg[2]], b, &q);
             if (!broadcast(p, q, o)) {
                 shape_str(p, sa, sizeof sa), shape_str(q, sb, sizeof sb);
                 st = shape_fail(pg, in, err, n, "'+' of %s and %s (E=%d, H=%d)", sa, sb, E, H);
@@ -1137,7 +1160,10 @@ static sg_tensor *run_insn(sg_tape *t, const program *pg, const sg_cell *c, cons
         bool one = sg_tensor_ndim(a) == sg_tensor_ndim(b) && sg_tensor_ndim(a) == sg_tensor_ndim(z);
         for (int d = 0; one && d < sg_tensor_ndim(a); d++)
             one = sg_tensor_dim(a, d) == sg_tensor_dim(b, d) && sg_tensor_dim(a, d) == sg_tensor_dim(z, d);
-        return one ? sg_lerp(t, a, b, z) : sg_add(t, sg_mul(t, sg_one_minus(t, z), a), sg_mul(t, z, b));
+        if (one)
+            return sg_lerp(t, a, b, z);
+        return in->index ? sg_add(t, a, sg_mul(t, z, sg_sub(t, b, a)))
+                         : sg_add(t, sg_mul(t, sg_one_minus(t, z), a), sg_mul(t, z, b));
     }
     case OP_LAYERNORM:
         return sg_layer_norm(t, a, b, in->nargs > 2 ? v[in->arg[2]] : NULL, 1e-5);

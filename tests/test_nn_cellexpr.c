@@ -285,6 +285,7 @@ START_TEST(test_shape_errors_at_init)
         /* a blend (one lerp when it runs) is checked as written */
         {{"z = sigmoid(h)", "h' = (1 - z) * h + z * x"}, "cell.yaml:11:28: cell bad: '*' of (B,4) and (B,3) (E=3, H=4)"},
         {{"z = sigmoid(x)", "h' = (1 - z) * h + z * x"}, "cell.yaml:11:20: cell bad: '*' of (B,3) and (B,4) (E=3, H=4)"},
+        {{"z = sigmoid(h)", "h' = h + z * (x - h)"}, "cell.yaml:11:23: cell bad: '-' of (B,3) and (B,4) (E=3, H=4)"},
     };
     static const char *const params[] = {"w: 6, E", "g: H", NULL};
     char err[400];
@@ -393,6 +394,19 @@ static const char *const blend_swapped_eqs[] = {
     "n = tanh(xn + r * hn)",
     "h' = n * z + h * (1 - z)",
     NULL};
+static const char *const blend_step_eqs[] = {      /* h' = h + z (n - h): the same blend */
+    "xr, xz, xn = split(x @ weight_ih^T + bias_ih, 3)",
+    "hr, hz, hn = split(h @ weight_hh^T + bias_hh, 3)",
+    "r = sigmoid(xr + hr)",
+    "z = sigmoid(xz + hz)",
+    "n = tanh(xn + r * hn)",
+    "h' = (n - h) * z + h",
+    NULL};
+static const char *const scalar_step_eqs[] = {
+    "n = tanh(x @ weight_ih^T + h @ weight_hh^T + bias)",
+    "z = sigmoid(h @ gate^T)",
+    "h' = h + z * (n - h)",
+    NULL};
 static const char *const blend_shared_eqs[] = {
     "xr, xz, xn = split(x @ weight_ih^T + bias_ih, 3)",
     "hr, hz, hn = split(h @ weight_hh^T + bias_hh, 3)",
@@ -426,10 +440,14 @@ START_TEST(test_blends_become_lerp)
 {
     /* each cell, and the same h' written so that no blend is found */
     static const char *const unblended[] = {"h' = z * n - (z - 1) * h", "h' = n * (1 - z) - (0 - z) * h",
-                                            "h' = n * z - (z - 1) * h", NULL, "h' = z * n - (z - 1) * h"};
-    static const struct { const char *const *params, *const *eqs; bool lerp; } k[] = {
-        {standard3, gru_eqs, true}, {standard3, gru_ra_eqs, true}, {standard3, blend_swapped_eqs, true},
-        {standard3, blend_shared_eqs, false}, {scalar_gate_params, scalar_gate_eqs, false}};
+                                            "h' = n * z - (z - 1) * h", NULL, "h' = z * n - (z - 1) * h",
+                                            "h' = z * n - (z - 1) * h", "h' = z * n - (z - 1) * h"};
+    /* written: an op of the written form, which runs unless the blend does */
+    static const struct { const char *const *params, *const *eqs; bool lerp; const char *written; } k[] = {
+        {standard3, gru_eqs, true, "one_minus"}, {standard3, gru_ra_eqs, true, "one_minus"},
+        {standard3, blend_swapped_eqs, true, "one_minus"}, {standard3, blend_shared_eqs, false, "one_minus"},
+        {scalar_gate_params, scalar_gate_eqs, false, "one_minus"}, {standard3, blend_step_eqs, true, "sub"},
+        {scalar_gate_params, scalar_step_eqs, false, "sub"}};
     spec_buf b;
     make_spec(&b, "blend", "h", k[_i].params, k[_i].eqs);
     char err[400], names[1000];
@@ -437,7 +455,7 @@ START_TEST(test_blends_become_lerp)
     ck_assert_msg(def != NULL, "%s", err);
     step_ops(def, names, sizeof names);
     ck_assert_msg(!strstr(names, "lerp") == !k[_i].lerp, "step ops: %s", names);
-    ck_assert_msg(!strstr(names, "one_minus") == k[_i].lerp, "step ops: %s", names);
+    ck_assert_msg(!strstr(names, k[_i].written) == k[_i].lerp, "step ops: %s", names);
     if (unblended[_i]) {
         const char *eqs[16];
         int n = 0;
@@ -472,7 +490,7 @@ int main(void)
     tcase_add_test(tc, test_shape_errors_at_init);
     tcase_add_test(tc, test_input_terms_are_hoisted);
     tcase_add_loop_test(tc, test_products_fold_into_sums, 0, 2);
-    tcase_add_loop_test(tc, test_blends_become_lerp, 0, 5);
+    tcase_add_loop_test(tc, test_blends_become_lerp, 0, 7);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
