@@ -75,11 +75,11 @@ QUICK_STEP = {"lstm H=128 L=1", "lstm H=32 B=1 T=100 (course)", "transformer LM 
 PIN_CPU = max(os.sched_getaffinity(0))
 
 
-def launch(cmd, env):
-    """cmd's output; on CPU PIN_CPU where env asks for one thread."""
+def launch(cmd, env, cpu=PIN_CPU):
+    """cmd's output; on CPU cpu where env asks for one thread."""
     one = env.get("OMP_NUM_THREADS") == "1"
     return subprocess.run(cmd, env=env, capture_output=True, text=True, check=True,
-                          preexec_fn=(lambda: os.sched_setaffinity(0, {PIN_CPU})) if one else None).stdout
+                          preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if one else None).stdout
 
 
 def once(cmd, env):
@@ -199,8 +199,7 @@ def cpu_speeds(a, when):
     prog = os.path.join(a.build, "bench", "bench_tape")
     speeds = []
     for cpu in sorted(os.sched_getaffinity(0)):
-        out = subprocess.run([prog, "1000", "50"], env=seqgrad_env(1), capture_output=True, text=True, check=True,
-                             preexec_fn=lambda c=cpu: os.sched_setaffinity(0, {c})).stdout.split()
+        out = launch([prog, "1000", "50"], seqgrad_env(1), cpu).split()
         speeds.append(f"CPU {cpu} {float(out[out.index('total_ns_per_op') + 1]):.1f}")
     print(f"vCPU speeds {when} (bench_tape ns/op, each CPU alone; lower is faster): {', '.join(speeds)}", flush=True)
 

@@ -618,28 +618,29 @@ static int *count_uses(const program *pg)
     return uses;
 }
 
-/* v = (1 - z) * a: a, and z through *z, if so */
-static int blend_side(const program *pg, const int *uses, int v, int *z)
+/* v = (1 - z) * a: a, with z and the value 1 - z through *z and *mid, if so */
+static int blend_side(const program *pg, const int *uses, int v, int *z, int *mid)
 {
     const insn *m = &pg->code[v];
     for (int k = 0; m->op == OP_MUL && m->phase == PH_S && k < 2; k++) {
         const insn *om = &pg->code[m->arg[k]];
         if (om->op == OP_ONE_MINUS && om->phase == PH_S && uses[m->arg[k]] == 1) {
-            *z = om->arg[0];
+            *z = om->arg[0], *mid = m->arg[k];
             return m->arg[1 - k];
         }
     }
     return -1;
 }
 
-/* v = z * (b - a) for the given a: b, and z through *z, if so */
-static int step_side(const program *pg, const int *uses, int v, int a, int *z)
+/* v = z * (b - a) for the given a: b, with z and the value b - a through
+ * *z and *mid, if so */
+static int step_side(const program *pg, const int *uses, int v, int a, int *z, int *mid)
 {
     const insn *m = &pg->code[v];
     for (int k = 0; m->op == OP_MUL && m->phase == PH_S && k < 2; k++) {
         const insn *d = &pg->code[m->arg[k]];
         if (d->op == OP_SUB && d->phase == PH_S && uses[m->arg[k]] == 1 && d->arg[1] == a) {
-            *z = m->arg[1 - k];
+            *z = m->arg[1 - k], *mid = m->arg[k];
             return d->arg[0];
         }
     }
@@ -658,19 +659,17 @@ static void find_blends(program *pg)
     for (int i = 0; uses && i < pg->n_insn; i++) {
         insn *in = &pg->code[i];
         for (int k = 0; in->live && in->op == OP_ADD && in->phase == PH_S && k < 2; k++) {
-            int p = in->arg[k], q = in->arg[1 - k], z = -1, a, b, step = 0;
+            int p = in->arg[k], q = in->arg[1 - k], z = -1, mid = -1, a, b, step = 0;
             const insn *mq = &pg->code[q];
-            if (uses[q] == 1 && (b = step_side(pg, uses, q, p, &z)) >= 0) {           /* p + z * (b - p) */
+            if (uses[q] == 1 && (b = step_side(pg, uses, q, p, &z, &mid)) >= 0) {      /* p + z * (b - p) */
                 a = p, step = 1;
-                pg->code[mq->arg[0] == z ? mq->arg[1] : mq->arg[0]].live = false;   /* b - a */
-                pg->code[q].live = false;
             } else if (uses[p] == 1 && uses[q] == 1 && mq->op == OP_MUL && mq->phase == PH_S &&
-                       (a = blend_side(pg, uses, p, &z)) >= 0 && (mq->arg[0] == z || mq->arg[1] == z)) {
+                       (a = blend_side(pg, uses, p, &z, &mid)) >= 0 && (mq->arg[0] == z || mq->arg[1] == z)) {
                 b = mq->arg[0] == z ? mq->arg[1] : mq->arg[0];
-                pg->code[pg->code[p].arg[0] == a ? pg->code[p].arg[1] : pg->code[p].arg[0]].live = false;  /* 1 - z */
-                pg->code[p].live = pg->code[q].live = false;
+                pg->code[p].live = false;
             } else
                 continue;
+            pg->code[q].live = pg->code[mid].live = false;      /* z's product, and 1 - z or b - a */
             /* index: the form written (1: a + z * (b - a)), for the ops it runs when the shapes differ */
             *in = (insn){.op = OP_BLEND, .arg = {a, b, z}, .nargs = 3, .index = step, .phase = PH_S, .live = true,
                          .line = in->line, .col = in->col};
