@@ -105,7 +105,7 @@ typedef struct sg_arena {
  * every op of the run, in order, on its own rows, through copies of the
  * tensors' headers that point at those rows. Element-wise results do not
  * depend on the split, so they are the same bits on any thread count. */
-enum { SG_ROWRUN_MAX = 32 };
+enum { SG_ROWRUN_MAX = 256 };
 typedef struct {
     int n, rows;
     size_t work;                         /* elements of the ops' outputs */

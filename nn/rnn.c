@@ -47,6 +47,24 @@ sg_status sg_rnn_init(sg_rnn *r, const sg_cell_def *def, sg_params *ps, const ch
 
 static sg_tensor *fail_null(sg_tape *t) { return sg_tape_error(t) ? NULL : sg_fail(t, SG_ERR_NULL, "rnn: step failed"); }
 
+/* Time steps recorded before their ops run (and what they made is given
+ * back). With more than one thread a step's chain runs as one parallel
+ * region (core/rows.c), whose fork, join and wait for the slower thread
+ * cost 10-20 us each; a region of several steps pays them once. Enough
+ * steps for about 2^25 multiply-adds of h W^T (LSTM, B = 32: 8 steps at
+ * H = 128, 4 at 256, 1 at 512), at most MAX_WINDOW: what the window's
+ * steps made is held until it ends (LSTM H = 256: 450 KB a step). */
+enum { MAX_WINDOW = 8 };
+
+static int steps_per_run(const sg_tape *t, int B, int H, int G)
+{
+    if (t->row_threads < 2 || B < 2 || H < 1 || G < 1)
+        return 1;                              /* no row runs */
+    double macs = (double)B * H * G;           /* (B, H) (H, G): G = gates x H */
+    int w = (int)((double)(1 << 25) / macs);
+    return w < 1 ? 1 : w > MAX_WINDOW ? MAX_WINDOW : w;
+}
+
 /* One direction of one layer over the whole sequence; returns (B,T,H) and
  * leaves the final states in last[]. */
 static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bool reverse, sg_tensor *const *s0,
@@ -67,9 +85,12 @@ static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bo
         return NULL;
     /* the cell's h W^T products run on copies of W^T made at the first step */
     sg_tape_hold_transposes(t, true);
+    int window = steps_per_run(t, sg_tensor_dim(inp, 0), c->hidden_size, sg_tensor_dim(xp, 2)), n_kept = 0;
+    sg_tensor *mark = NULL, *kept[MAX_WINDOW * (1 + SG_CELL_MAX_STATES)];
     for (int k = 0; k < T; k++) {
         int tt = reverse ? T - 1 - k : k;
-        sg_tensor *mark = sg_tape_last(t);
+        if (!n_kept)
+            mark = sg_tape_last(t);
         if (c->def->step(t, &run, sg_select(t, xp, 1, tt), s, next) != SG_OK) {
             sg_tape_hold_transposes(t, false);
             return fail_null(t);
@@ -83,9 +104,16 @@ static sg_tensor *run_direction(sg_tape *t, const sg_cell *c, sg_tensor *inp, bo
         for (int j = 0; j < ns; j++)
             s[j] = next[j];
         outs[tt] = out;
-        /* gradients not kept: what the step made besides its results and
-         * no backward reads goes to the next step (gates, slices, sums) */
-        sg_tape_recycle(t, sg_tape_last(t), mark, (sg_tensor *[]){out, s[0], s[1], s[2], s[3]}, 1 + ns);
+        /* gradients not kept: what the steps made besides their results
+         * and no backward reads goes to the next steps (gates, slices,
+         * sums), once the window's ops have run */
+        kept[n_kept++] = out;
+        for (int j = 0; j < ns; j++)
+            kept[n_kept++] = s[j];
+        if (n_kept == window * (1 + ns) || k == T - 1) {
+            sg_tape_recycle(t, sg_tape_last(t), mark, kept, n_kept);
+            n_kept = 0;
+        }
         if (trace)
             trace[tt] = s[0];
     }

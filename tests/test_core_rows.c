@@ -317,6 +317,63 @@ START_TEST(test_rows_layers_same_bits_on_1_and_2_threads)
 }
 END_TEST
 
+/* Several time steps to a run (nn/rnn.c, steps_per_run): a bidirectional
+ * LSTM over 13 steps (two runs of 8 and 5 in each direction on 2 threads)
+ * with sequences of different lengths and a trace of h_t, gradients not
+ * kept, so each run's steps give back what they made only after the run.
+ * Outputs, final states, every h_t of the trace and every parameter's
+ * gradient: the same bits on 1 thread and on 2. */
+START_TEST(test_rows_runs_of_several_steps)
+{
+    enum { B = 6, T = 13, I = 24, H = 32 };
+    static const int lengths[B] = {13, 9, 13, 1, 8, 12};
+    int was = sg_blas_threads(0);
+    sg_rng rng;
+    sg_rng_seed(&rng, 5);
+    sg_params *ps = sg_params_new();
+    sg_rnn_opts o = sg_rnn_defaults();
+    o.bidirectional = true;
+    sg_rnn rnn;
+    ck_assert_int_eq(sg_rnn_init(&rnn, &sg_lstm_cell, ps, "", I, H, &o, SG_F32, &rng), SG_OK);
+    sg_tensor *x = sg_param_uniform(SG_F32, 3, (int[]){B, T, I}, -1, 1, &rng);
+    size_t ny = (size_t)B * T * 2 * H, ns = 2 * 2 * (size_t)B * H, nh = (size_t)T * B * H, nw = sg_params_numel(ps);
+    size_t n = ny + ns + nh + nw;
+    float *got[2];
+    sg_tensor *trace[T];
+    rnn.trace = trace;
+    for (int k = 0; k < 2; k++) {
+        sg_blas_threads(k + 1);
+        sg_params_zero_grad(ps);
+        sg_tape *t = sg_tape_new();
+        sg_tape_keep_grads(t, false);
+        sg_tensor *last[2];
+        sg_tensor *y = sg_rnn_forward(t, &rnn, x, NULL, lengths, NULL, last);
+        ck_assert_msg(y != NULL, "%s", sg_tape_errmsg(t));
+        float *v = got[k] = malloc(n * sizeof(float));
+        memcpy(v, sg_tensor_data(y), ny * sizeof(float)), v += ny;
+        for (int j = 0; j < 2; j++)
+            memcpy(v, sg_tensor_data(last[j]), ns / 2 * sizeof(float)), v += ns / 2;
+        for (int s = 0; s < T; s++)
+            memcpy(v, sg_tensor_data(trace[s]), (size_t)B * H * sizeof(float)), v += (size_t)B * H;
+        /* the loss reads the final states too: their gradients flow back */
+        sg_tensor *loss = sg_add(t, sg_sum_all(t, sg_mul(t, y, y)), sg_sum_all(t, last[1]));
+        ck_assert_int_eq(sg_backward(t, loss), SG_OK);
+        for (int p = 0; p < sg_params_count(ps); p++) {
+            sg_tensor *w = sg_params_get(ps, p);
+            memcpy(v, sg_tensor_grad(w), sg_tensor_size(w) * sizeof(float)), v += sg_tensor_size(w);
+        }
+        sg_tape_free(t);
+    }
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(got[0][i] == got[1][i], "element %zu of %zu: %g on 1 thread, %g on 2", i, n, got[0][i],
+                      got[1][i]);
+    free(got[0]), free(got[1]);
+    sg_blas_threads(was);
+    sg_tensor_free(x);
+    sg_params_free(ps);
+}
+END_TEST
+
 /* Work outside the runs split into parts (sg_in_parts): an addmm's addend
  * (a bias row on every row, and a full one) copied in parts, a held W^T
  * written in parts, a bias row's gradient summed over rows in parts, and a
@@ -399,6 +456,7 @@ int main(void)
     tcase_add_test(tc, test_rows_computed_weight_is_whole);
     if (strcmp(sg_gemm_backend(), "OpenBLAS")) {
         tcase_add_loop_test(tc, test_rows_layers_same_bits_on_1_and_2_threads, 0, 8);
+        tcase_add_test(tc, test_rows_runs_of_several_steps);
         tcase_add_test(tc, test_rows_parts_outside_runs);
         tcase_add_test(tc, test_rows_no_part_of_one_row);
         tcase_add_test(tc, test_rows_parts_of_a_step);

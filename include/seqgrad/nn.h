@@ -137,14 +137,15 @@ struct sg_cell_def {
     /* one step: xp (B,K), state[n] (B,H) in; writes next[n]. Returns SG_OK
      * or the tape's error. What else it records is the step's own: with
      * gradients not kept (sg_tape_keep_grads) sg_rnn_forward gives the
-     * data of those no backward reads to the next step, so a step must not
-     * keep them for later (an op given one records an error). On more
+     * data of those no backward reads to the steps after it, so a step must
+     * not keep them for later (an op given one records an error). On more
      * than one thread (sg_blas_threads) sg_rnn_forward runs a step's chain
      * of row-local ops (element-wise ops, slices on a later axis, x W^T
      * products) on all threads, each on its own rows of the batch, after
-     * the chain is recorded (docs/speed.md, row runs): reading a value
-     * inside the step (sg_tensor_get, sg_tensor_data) is right, and runs
-     * what was recorded before it first. */
+     * the chain is recorded, the chains of up to 8 steps together
+     * (docs/speed.md, row runs): reading a value inside the step
+     * (sg_tensor_get, sg_tensor_data) is right, and runs what was recorded
+     * before it first. */
     sg_status (*step)(sg_tape *t, const sg_cell_run *run, sg_tensor *xp, sg_tensor *const *state,
                       sg_tensor **next);
     /* optional; at sg_cell_init, E and H known: SG_OK, or an error written
