@@ -2,7 +2,9 @@
  * bench_layer.c - the recurrent layer alone, as bench_dnnl.c times oneDNN's
  * fused primitive: L stacked layers of hidden H over an input (T, B, H)
  * ... here (B, T, H), forward and backward from a fixed upstream gradient,
- * explicit zero initial states, the weight gradients zeroed every step.
+ * explicit zero initial states, the weight gradients zeroed every step,
+ * and the input's gradient computed (zeroed every step), as oneDNN's
+ * backward computes diff_src_layer.
  *
  *   bench_layer CELL H L B T STEPS     CELL: lstm | gru (gru_reset_after, = oneDNN's lbr_gru) | rnn
  *                                      | gru_classic (the lecture's GRU, = oneDNN's vanilla GRU: the
@@ -41,6 +43,7 @@ static bool step(void *ctx, sg_tape *t)
 {
     layer *m = ctx;
     sg_params_zero_grad(m->ps);
+    sg_param_zero_grad(m->x);
     sg_tensor *h0[SG_CELL_MAX_STATES] = {NULL};
     for (int k = 0; k < m->n_states; k++)
         h0[k] = sg_zeros(t, SG_F32, 3, (int[]){m->L, m->B, m->H});
@@ -121,6 +124,9 @@ int main(int argc, char **argv)
     m.n_states = sg_cell_n_states(cell);
     size_t n = (size_t)m.B * m.T * m.H;
     m.x = sg_tensor_new(SG_F32, 3, (int[]){m.B, m.T, m.H}), m.dy = sg_tensor_new(SG_F32, 3, (int[]){m.B, m.T, m.H});
+    /* the input's gradient is computed, as oneDNN's backward computes
+     * diff_src_layer (and a layer inside a model needs it) */
+    sg_tensor_set_requires_grad(m.x, true);
     float *x = sg_tensor_data(m.x), *dy = sg_tensor_data(m.dy);
     for (size_t i = 0; i < n; i++)                /* U(-1, 1), as bench_dnnl */
         x[i] = (float)(2 * sg_rng_uniform(&rng) - 1), dy[i] = (float)(2 * sg_rng_uniform(&rng) - 1);
