@@ -499,6 +499,11 @@ static void run_rows(sg_tape *t, sg_rowrun *run, int threads)
         give_back(t, run->op[k]);
 }
 
+/* Ops in a backward run at most: a run's gradients are given back when it
+ * has run, and 32 ops (two LSTM steps) were as fast as 256 (eight, where
+ * the staged rows end a run) in 1.3-2.8 MB less (LSTM H = 256, 2 threads). */
+enum { BACKWARD_RUN_MAX = 32 };
+
 /* One walk from the newest tensor back: when the walk reaches x, every op
  * that could add to x's gradient (all recorded after x) has run, so a
  * gradient still pending, or not made, is zero (nothing reached x) and
@@ -509,11 +514,6 @@ static void run_rows(sg_tape *t, sg_rowrun *run, int threads)
  * gradient's "empty" state is noted per op as the walk passes, which is
  * what the op would have seen run alone. Anomaly mode, which checks each
  * op's gradients as it goes, runs one op at a time. */
-/* Ops in a backward run at most: a run's gradients are given back when it
- * has run, and 32 ops (two LSTM steps) were as fast as 256 (eight, where
- * the staged rows end a run) in 1.3-2.8 MB less (LSTM H = 256, 2 threads). */
-enum { BACKWARD_RUN_MAX = 32 };
-
 static sg_status run_backward(sg_tape *t, sg_tensor *from)
 {
     sg_status status = SG_OK;
